@@ -1,0 +1,76 @@
+"""API authentication: organization API keys, or the browser session of a member."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from control_tower.tenancy.actors import actor_for_api_key
+
+
+class ApiKeyUser:
+    """Stands in for `request.user` when a machine calls with an API key."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+    email = ""
+
+    def __init__(self, api_key):
+        self.api_key = api_key
+
+    def __str__(self) -> str:
+        return f"api-key:{self.api_key.prefix}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Api-Key <key>` (or `X-Api-Key: <key>`). The key decides the organization."""
+
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        raw = request.headers.get("X-Api-Key")
+        header = request.headers.get("Authorization", "")
+        if raw is None and header:
+            keyword, _, value = header.partition(" ")
+            if keyword.lower() not in {self.keyword.lower(), "bearer"}:
+                return None
+            raw = value.strip()
+        if raw is None:
+            return None
+        actor = actor_for_api_key(raw)
+        if actor is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+        return ApiKeyUser(actor.api_key), actor
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class OrganizationSessionAuthentication(authentication.SessionAuthentication):
+    """The Django session of a logged-in person (with CSRF on unsafe methods). The organization
+    is resolved from the membership by the view, see `TenantAPIView.initial`."""
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "control_tower.api.authentication.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`: create keys in the admin or at /api/v1/api-keys/.",
+        }
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    target_class = "control_tower.api.authentication.OrganizationSessionAuthentication"
+    name = "SessionAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -1,0 +1,125 @@
+"""The tenant-safe API base: the safe path is the only easy one.
+
+Every API view resolves an `Actor`, puts its organization in scope for the whole request, and
+builds its queryset from the scoped default manager. Subclasses may not override `get_queryset`
+(they add `select_related` etc. in `optimize_queryset`), so forgetting the tenant filter is not
+possible by construction.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from rest_framework import exceptions, mixins, viewsets
+from rest_framework.views import APIView
+
+from control_tower.errors import DomainError
+from control_tower.tenancy.actors import Actor, actor_for_user
+from control_tower.tenancy.roles import Role
+from control_tower.tenancy.scope import reset_scope, set_scope
+
+
+class TenantAPIMixin:
+    resource: str  # a control_tower.tenancy.roles.Resource
+    actor: Actor
+
+    def initial(self, request, *args, **kwargs):
+        self._scope_token = None
+        super().initial(request, *args, **kwargs)  # authentication happens here
+        self.actor = self._resolve_actor(request)
+        self._scope_token = set_scope(self.actor.organization)
+        self.check_permissions(request)
+
+    def check_permissions(self, request):
+        # DRF calls this inside initial() before we know the actor; we call it again after.
+        if getattr(self, "actor", None) is None:
+            return
+        super().check_permissions(request)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        token = getattr(self, "_scope_token", None)
+        if token is not None:
+            reset_scope(token)
+            self._scope_token = None
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def _resolve_actor(self, request) -> Actor:
+        if isinstance(request.auth, Actor):
+            return request.auth
+        user = request.user
+        if not user or not user.is_authenticated:
+            raise exceptions.NotAuthenticated(
+                "Authenticate with an API key (Authorization: Api-Key <key>) or log in."
+            )
+        try:
+            return actor_for_user(
+                user,
+                organization_slug=request.headers.get("X-Organization")
+                or request.session.get("organization_slug"),
+            )
+        except DomainError:
+            raise
+        except Exception as exc:  # pragma: no cover - defensive
+            raise exceptions.PermissionDenied(str(exc)) from exc
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["actor"] = getattr(self, "actor", None)
+        return context
+
+
+class TenantAPIView(TenantAPIMixin, APIView):
+    pass
+
+
+class TenantViewSet(TenantAPIMixin, viewsets.GenericViewSet):
+    model: type
+    # Lookup paths used to narrow rows for restricted actors; None means "not restricted by
+    # carrier" (e.g. hubs) or "invisible to drivers".
+    carrier_field: str | None = None
+    driver_field: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__ or "queryset" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} must not set queryset/get_queryset: override "
+                "optimize_queryset() instead, so the tenant scope cannot be bypassed."
+            )
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no request
+            return self.model.dangerously_unscoped.none()
+        queryset = self.model.objects.all()
+        actor = self.actor
+        if actor.carrier_id is not None:
+            if self.carrier_field is None:
+                queryset = queryset.none() if self.restricted_without_field else queryset
+            else:
+                queryset = queryset.filter(**{self.carrier_field: actor.carrier_id})
+        if actor.role == Role.DRIVER:
+            if self.driver_field is None:
+                queryset = queryset.none()
+            else:
+                queryset = queryset.filter(**{self.driver_field: actor.driver_id})
+        return self.optimize_queryset(queryset)
+
+    # Carrier-restricted actors see nothing of a resource that has no carrier, unless the
+    # resource is shared (hubs): set this to False there.
+    restricted_without_field = True
+
+    def optimize_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset
+
+
+class TenantModelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """CRUD on one tenant model. Creation sets the organization from the scope."""
+
+    def perform_create(self, serializer):
+        serializer.save(organization=self.actor.organization)

@@ -1,0 +1,64 @@
+"""Serializer base for tenant models."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.relations import ManyRelatedField, PrimaryKeyRelatedField
+
+from control_tower.tenancy.models import TenantModel
+from control_tower.tenancy.scope import get_scope
+
+
+class TenantModelSerializer(serializers.ModelSerializer):
+    """ModelSerializer for tenant models.
+
+    - `organization` is never a field: the view passes the actor's organization to `save()`.
+    - Related-object choices come from the scoped default manager, so an id of another
+      organization's object is "does not exist"; for carrier-bound actors they are narrowed
+      further to that carrier.
+    - `Meta.unique_in_organization = (("code",), ...)` gives a 400 on duplicates instead of a
+      database error.
+    """
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if get_scope() is None:  # schema generation: leave the lazy managers alone
+            return fields
+        actor = self.context.get("actor")
+        for field in fields.values():
+            relation = field.child_relation if isinstance(field, ManyRelatedField) else field
+            if not isinstance(relation, PrimaryKeyRelatedField) or relation.read_only:
+                continue
+            model = relation.queryset.model if relation.queryset is not None else None
+            if model is None or not issubclass(model, TenantModel):
+                continue
+            # Re-evaluated per request: the manager is scoped when the query runs.
+            queryset = model.objects.all()
+            if actor is not None and actor.carrier_id is not None:
+                if model.__name__ == "Carrier":
+                    queryset = queryset.filter(pk=actor.carrier_id)
+                elif any(f.name == "carrier" for f in model._meta.fields):
+                    queryset = queryset.filter(carrier_id=actor.carrier_id)
+            relation.queryset = queryset
+        return fields
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        for names in getattr(self.Meta, "unique_in_organization", ()):
+            values = {}
+            for name in names:
+                if name in attrs:
+                    values[name] = attrs[name]
+                elif self.instance is not None:
+                    values[name] = getattr(self.instance, name)
+            if len(values) != len(names) or any(v in (None, "") for v in values.values()):
+                continue
+            duplicates = model.objects.filter(**values)
+            if self.instance is not None:
+                duplicates = duplicates.exclude(pk=self.instance.pk)
+            if duplicates.exists():
+                raise serializers.ValidationError(
+                    {names[-1]: [f"A {model._meta.verbose_name} with this {names[-1]} already exists."]}
+                )
+        return attrs

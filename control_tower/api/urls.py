@@ -1,0 +1,28 @@
+"""REST API v1: one router, every resource tenant-scoped."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from carriers.api.views import CarrierViewSet, DeviceViewSet, DriverViewSet, VehicleViewSet
+from control_tower.api.views import ApiKeyViewSet, MembershipViewSet, MeView, OrganizationView
+from tracking.api.views import HubViewSet, RouteViewSet, ShipmentViewSet, StopViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("carriers", CarrierViewSet, basename="carrier")
+router.register("drivers", DriverViewSet, basename="driver")
+router.register("vehicles", VehicleViewSet, basename="vehicle")
+router.register("devices", DeviceViewSet, basename="device")
+router.register("hubs", HubViewSet, basename="hub")
+router.register("shipments", ShipmentViewSet, basename="shipment")
+router.register("routes", RouteViewSet, basename="route")
+router.register("stops", StopViewSet, basename="stop")
+
+app_name = "api"
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+    path("organization/", OrganizationView.as_view(), name="organization"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,49 @@
+"""Domain errors. The API exception handler turns each into a clear 4xx JSON body:
+`{"error": <code>, "detail": <message>, "fields": {...}}`."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base for errors a caller can fix; `code` is stable, `detail` is for humans."""
+
+    code = "domain_error"
+    status_code = 400
+
+    def __init__(self, detail: str, *, fields: dict | None = None, code: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields or {}
+        if code:
+            self.code = code
+
+
+class TenantScopeMissing(RuntimeError):
+    """A query on tenant data ran with no organization in scope. A programming error: never
+    caught to fall back to "all rows"."""
+
+
+class TenantMismatch(RuntimeError):
+    """An object of one organization was about to be written in another's scope."""
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+    status_code = 409
+
+
+class Conflict(DomainError):
+    """The request is valid but clashes with the current state (409)."""
+
+    code = "conflict"
+    status_code = 409
+
+
+class NotPermitted(DomainError):
+    code = "permission_denied"
+    status_code = 403
+
+
+class OrganizationRequired(DomainError):
+    code = "organization_required"
+    status_code = 400

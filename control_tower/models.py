@@ -1,0 +1,128 @@
+"""Tenancy: organizations, memberships with roles, API keys."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from control_tower.tenancy.models import TenantModel
+from control_tower.tenancy.roles import Role, Scope
+
+hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6feb.")
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"Unknown time zone {value!r}; use an IANA name like Europe/Paris.")
+
+
+class Organization(models.Model):
+    """A tenant: a shipper, retailer or logistics company using the control tower."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone]
+    )
+    logo = models.ImageField(upload_to="branding/", blank=True)
+    primary_color = models.CharField(max_length=7, default="#1f6feb", validators=[hex_color])
+    support_phone = models.CharField(max_length=32, blank=True)
+    support_email = models.EmailField(blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(primary_color__regex=r"^#[0-9a-fA-F]{6}$"),
+                name="organization_primary_color_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Membership(TenantModel):
+    """A person's role in one organization. Carrier users are bound to exactly one carrier."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    carrier = models.ForeignKey(
+        "carriers.Carrier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        help_text="Required for carrier users; they see only this carrier's data.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["user__email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"], name="membership_one_per_user_and_org"
+            ),
+            models.CheckConstraint(
+                condition=(Q(role=Role.CARRIER_USER) & Q(carrier__isnull=False))
+                | (~Q(role=Role.CARRIER_USER) & Q(carrier__isnull=True)),
+                name="membership_carrier_iff_carrier_user",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "organization"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()}"
+
+
+class ApiKey(TenantModel):
+    """A machine credential of one organization. Only the SHA-256 of the key is stored."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    scopes = ArrayField(models.CharField(max_length=32, choices=Scope.choices), default=list)
+    carrier = models.ForeignKey(
+        "carriers.Carrier",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        help_text="Optional: restrict the key to one carrier's data (for carrier integrations).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, *, now=None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now

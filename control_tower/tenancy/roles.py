@@ -1,0 +1,110 @@
+"""Roles and what each may do. One table, read by the API permission class, the admin and the
+pages, so the answer to "can a dispatcher edit a carrier?" lives in exactly one place."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    DISPATCHER = "dispatcher", "Dispatcher"
+    OPS_MANAGER = "ops_manager", "Ops manager"
+    CARRIER_USER = "carrier_user", "Carrier user"
+    DRIVER = "driver", "Driver"
+
+
+class Resource(models.TextChoices):
+    ORGANIZATION = "organization"
+    MEMBERSHIPS = "memberships"
+    API_KEYS = "api_keys"
+    CARRIERS = "carriers"
+    FLEET = "fleet"  # drivers, vehicles, devices
+    HUBS = "hubs"
+    SHIPMENTS = "shipments"
+    ROUTES = "routes"  # routes and stops
+
+
+READ, WRITE = "read", "write"
+_RW = frozenset({READ, WRITE})
+_R = frozenset({READ})
+_NONE: frozenset[str] = frozenset()
+
+_ADMIN_GRANTS = {resource: _RW for resource in Resource}
+
+GRANTS: dict[str, dict[str, frozenset[str]]] = {
+    Role.OWNER: _ADMIN_GRANTS,
+    Role.ADMIN: _ADMIN_GRANTS,
+    Role.DISPATCHER: {
+        Resource.ORGANIZATION: _R,
+        Resource.MEMBERSHIPS: _NONE,
+        Resource.API_KEYS: _NONE,
+        Resource.CARRIERS: _R,
+        Resource.FLEET: _RW,
+        Resource.HUBS: _R,
+        Resource.SHIPMENTS: _RW,
+        Resource.ROUTES: _RW,
+    },
+    Role.OPS_MANAGER: {
+        Resource.ORGANIZATION: _R,
+        Resource.MEMBERSHIPS: _R,
+        Resource.API_KEYS: _NONE,
+        Resource.CARRIERS: _RW,
+        Resource.FLEET: _R,
+        Resource.HUBS: _RW,
+        Resource.SHIPMENTS: _R,
+        Resource.ROUTES: _R,
+    },
+    # Carrier users see only rows of their own carrier (narrowed in the viewsets) and update
+    # the progress of their own routes; they cannot create or re-plan.
+    Role.CARRIER_USER: {
+        Resource.ORGANIZATION: _R,
+        Resource.MEMBERSHIPS: _NONE,
+        Resource.API_KEYS: _NONE,
+        Resource.CARRIERS: _R,
+        Resource.FLEET: _R,
+        Resource.HUBS: _R,
+        Resource.SHIPMENTS: _R,
+        Resource.ROUTES: _R,
+    },
+    # People with the driver role read their own routes; their phone posts with a device token.
+    Role.DRIVER: {
+        Resource.ORGANIZATION: _R,
+        Resource.MEMBERSHIPS: _NONE,
+        Resource.API_KEYS: _NONE,
+        Resource.CARRIERS: _NONE,
+        Resource.FLEET: _NONE,
+        Resource.HUBS: _R,
+        Resource.SHIPMENTS: _NONE,
+        Resource.ROUTES: _R,
+    },
+}
+
+ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class Scope(models.TextChoices):
+    """API key scopes: `<resource>:<read|write>`. Write implies read."""
+
+    ORGANIZATION_READ = "organization:read"
+    CARRIERS_READ = "carriers:read"
+    CARRIERS_WRITE = "carriers:write"
+    FLEET_READ = "fleet:read"
+    FLEET_WRITE = "fleet:write"
+    HUBS_READ = "hubs:read"
+    HUBS_WRITE = "hubs:write"
+    SHIPMENTS_READ = "shipments:read"
+    SHIPMENTS_WRITE = "shipments:write"
+    ROUTES_READ = "routes:read"
+    ROUTES_WRITE = "routes:write"
+
+
+def role_allows(role: str, resource: str, action: str) -> bool:
+    return action in GRANTS.get(role, {}).get(resource, _NONE)
+
+
+def scopes_allow(scopes: list[str] | frozenset[str], resource: str, action: str) -> bool:
+    if f"{resource}:write" in scopes:
+        return True
+    return action == READ and f"{resource}:read" in scopes

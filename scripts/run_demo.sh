@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Run the whole control tower locally: migrate, load the demo data, then web (uvicorn, ASGI),
+# Celery worker and Celery beat in the background, logging to var/log/<name>.log.
+# Assumes scripts/bootstrap.sh ran (`make demo` does both).
+#
+# Foreground (default): waits; Ctrl-C stops everything, and so does any process dying.
+# DEMO_DETACH=1: returns once the web answers; stop later with `make stop` (scripts/stop_demo.sh).
+#
+# Environment: VENV (default .venv), HOST (default 127.0.0.1), PORT (default 8000), plus the
+# variables Django reads (see .env.example).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${VENV:-.venv}"
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+PY="$VENV/bin/python"
+LOG_DIR=var/log
+
+log() { printf '[demo] %s\n' "$*"; }
+die() { printf '[demo] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$PY" ] || die "no virtualenv at $VENV: run scripts/bootstrap.sh (or just: make demo)"
+mkdir -p "$LOG_DIR"
+
+# A wildcard bind address is not something a browser can open.
+case "$HOST" in
+    0.0.0.0 | "") URL_HOST=127.0.0.1 ;;
+    :: | "[::]") URL_HOST="[::1]" ;;
+    *:*) URL_HOST="[$HOST]" ;;
+    *) URL_HOST="$HOST" ;;
+esac
+BASE="http://$URL_HOST:$PORT"
+
+# HTTP status of a URL, 0 when nothing answers. Redirects are not followed: /healthz must be 200.
+http_status() {
+    "$PY" - "$1" <<'PY'
+import sys
+import urllib.request as rq
+
+class NoRedirect(rq.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+try:
+    code = rq.build_opener(NoRedirect).open(sys.argv[1], timeout=2).status
+except rq.HTTPError as exc:
+    code = exc.code
+except Exception:
+    code = 0
+print(code)
+PY
+}
+
+# Refuse to start twice: a second uvicorn would fail on the port, and the health check below
+# would happily talk to the old one.
+shopt -s nullglob
+for f in var/*.pid; do
+    pid="$(cat "$f" 2>/dev/null || true)"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        die "already running ($(basename "$f" .pid), pid $pid): stop it first with: make stop"
+    fi
+    rm -f "$f"
+done
+shopt -u nullglob
+[ "$(http_status "$BASE/healthz")" = "0" ] || die "something already answers on $BASE: stop it or choose PORT=..."
+
+# --------------------------------------------------------------------------------------------
+# One-shot steps
+# --------------------------------------------------------------------------------------------
+log "migrate"
+"$PY" manage.py migrate --noinput
+log "collectstatic"
+"$PY" manage.py collectstatic --noinput -v0
+log "load_demo"
+"$PY" manage.py load_demo
+
+# --------------------------------------------------------------------------------------------
+# Long-running processes
+# --------------------------------------------------------------------------------------------
+NAMES=()
+PIDS=()
+
+# start NAME CMD...: run CMD in the background in its own session (so Ctrl-C in this terminal
+# reaches only this script, and stop_demo.sh can signal the whole process group), appending
+# to var/log/NAME.log and recording var/NAME.pid.
+start() {
+    local name="$1"
+    shift
+    local logfile="$LOG_DIR/$name.log"
+    printf '\n==== %s starting: %s\n' "$(date -Is)" "$*" >>"$logfile"
+    if command -v setsid >/dev/null 2>&1; then
+        setsid "$@" >>"$logfile" 2>&1 </dev/null &
+    else
+        "$@" >>"$logfile" 2>&1 </dev/null &
+    fi
+    local pid=$!
+    echo "$pid" >"var/$name.pid"
+    NAMES+=("$name")
+    PIDS+=("$pid")
+    log "started $name (pid $pid, log $logfile)"
+}
+
+# shellcheck disable=SC2317  # called from the traps below
+cleanup() {
+    trap - INT TERM EXIT
+    if [ "${#PIDS[@]}" -gt 0 ]; then
+        log "stopping ${NAMES[*]}"
+        bash "$ROOT/scripts/stop_demo.sh" || true
+    fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 0' INT TERM
+
+start web "$VENV/bin/uvicorn" control_tower.asgi:application --host "$HOST" --port "$PORT"
+start worker "$VENV/bin/celery" -A control_tower worker -l info --concurrency 2
+start beat "$VENV/bin/celery" -A control_tower beat -l info --schedule var/celerybeat-schedule
+# More processes (e.g. the fleet simulator) go here, one line each:
+# start simulator "$PY" manage.py simulate_fleet
+
+# Wait for the web to answer, failing fast if it died.
+log "waiting for $BASE/healthz"
+web_pid="${PIDS[0]}"
+status=0
+for _ in $(seq 1 60); do
+    status="$(http_status "$BASE/healthz")"
+    [ "$status" = "200" ] && break
+    kill -0 "$web_pid" 2>/dev/null || break
+    sleep 1
+done
+if [ "$status" != "200" ]; then
+    printf '[demo] ERROR: %s/healthz did not answer 200 (last status: %s). Tail of %s/web.log:\n' \
+        "$BASE" "$status" "$LOG_DIR" >&2
+    tail -n 40 "$LOG_DIR/web.log" >&2 || true
+    exit 1
+fi
+
+cat <<EOF
+
+  Control tower is up:
+    console   $BASE/console/
+    admin     $BASE/admin/
+    API docs  $BASE/api/docs/
+    schema    $BASE/api/schema/
+    health    $BASE/healthz
+  Logs: $ROOT/$LOG_DIR/{$(IFS=,; echo "${NAMES[*]}")}.log
+
+EOF
+
+if [ "${DEMO_DETACH:-0}" = "1" ]; then
+    trap - INT TERM EXIT
+    log "running in the background; stop with: make stop"
+    exit 0
+fi
+
+log "press Ctrl-C to stop"
+# Return when any child exits: a demo with a dead worker is misleading, so stop everything.
+set +e
+wait -n "${PIDS[@]}"
+code=$?
+set -e
+for i in "${!PIDS[@]}"; do
+    kill -0 "${PIDS[$i]}" 2>/dev/null || log "${NAMES[$i]} exited (status $code); see $LOG_DIR/${NAMES[$i]}.log"
+done
+exit 1

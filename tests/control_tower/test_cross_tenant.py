@@ -1,0 +1,292 @@
+"""The cross-tenant matrix: for every operation the OpenAPI schema lists, another organization's
+owner (full rights there) and API key (all scopes) get 404 on our objects, see none of them in
+lists, and cannot attach them through a foreign key. A new endpoint without a row here fails
+`test_every_endpoint_is_in_the_matrix`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.forms.models import model_to_dict
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+
+from control_tower.tenancy.roles import Role
+from control_tower.tenancy.scope import dangerously_all_organizations
+from tests.factories import (
+    DeviceFactory,
+    DriverFactory,
+    HubFactory,
+    RouteFactory,
+    ShipmentFactory,
+    VehicleFactory,
+    stop_with_shipments,
+)
+
+pytestmark = pytest.mark.django_db
+
+V1 = "/api/v1"
+
+
+def _api_key(tenant, api_key_for):
+    from control_tower.models import ApiKey
+
+    api_key_for(tenant)
+    return ApiKey.dangerously_unscoped.filter(organization=tenant.organization).latest("pk")
+
+
+# How to make an object of the victim organization for each detail path.
+OBJECT_MAKERS = {
+    "memberships": lambda t, **_: t.members[Role.DISPATCHER],
+    "api-keys": lambda t, api_key_for, **_: _api_key(t, api_key_for),
+    "carriers": lambda t, **_: t.carrier,
+    "drivers": lambda t, **_: DriverFactory(organization=t.organization, carrier=t.carrier),
+    "vehicles": lambda t, **_: VehicleFactory(organization=t.organization, carrier=t.carrier),
+    "devices": lambda t, **_: DeviceFactory(organization=t.organization, carrier=t.carrier),
+    "hubs": lambda t, **_: HubFactory(organization=t.organization),
+    "shipments": lambda t, **_: ShipmentFactory(organization=t.organization, carrier=t.carrier),
+    "routes": lambda t, **_: RouteFactory(organization=t.organization, carrier=t.carrier),
+    "stops": lambda t, **_: stop_with_shipments(
+        route=RouteFactory(organization=t.organization, carrier=t.carrier)
+    ),
+}
+
+# A body that would be valid if the object were the caller's, so only the tenant check can
+# refuse it.
+DETAIL_BODIES = {
+    ("memberships", "put"): {"role": "ops_manager"},
+    ("memberships", "patch"): {"role": "ops_manager"},
+    ("carriers", "put"): {"code": "x", "name": "x", "kind": "gig"},
+    ("carriers", "patch"): {"name": "x"},
+    ("drivers", "patch"): {"name": "x"},
+    ("vehicles", "patch"): {"plate": "ZZ-1"},
+    ("devices", "patch"): {"name": "x"},
+    ("hubs", "patch"): {"name": "x"},
+    ("shipments", "patch"): {"recipient_name": "x"},
+    ("shipments", "post", "transition"): {"status": "at_hub"},
+    ("routes", "patch"): {"code": "X1"},
+    ("stops", "patch"): {"address": "x"},
+    ("stops", "post", "fail"): {"reason": "not_home"},
+}
+
+
+def _victim_refs(t):
+    """Ids of the victim's objects a foreign key could point at."""
+    shipment = ShipmentFactory(organization=t.organization, carrier=t.carrier)
+    return {
+        "carrier": t.carrier.pk,
+        "hub": HubFactory(organization=t.organization).pk,
+        "driver": DriverFactory(organization=t.organization, carrier=t.carrier).pk,
+        "vehicle": VehicleFactory(organization=t.organization, carrier=t.carrier).pk,
+        "route": RouteFactory(organization=t.organization, carrier=t.carrier).pk,
+        "shipment": shipment.pk,
+        "shipment_reference": shipment.reference,
+        "organization": t.organization.pk,
+    }
+
+
+def _own_refs(t):
+    return {
+        "carrier": t.carrier.pk,
+        "hub": HubFactory(organization=t.organization).pk,
+    }
+
+
+def _shipment_body(carrier, hub, n=1):
+    return {
+        "reference": f"X-{n}", "barcode": f"XB-{n}", "recipient_name": "A", "address_line1": "B",
+        "city": "C", "country_code": "CL", "carrier": carrier, "hub": hub,
+    }
+
+
+# Create operations: a payload that points at the victim's objects, and the field that must be
+# named in the 400.
+CREATE_CASES = {
+    "memberships": lambda v, o: (
+        {"email": "new@example.com", "role": "carrier_user", "carrier": v["carrier"]}, "carrier"),
+    "api-keys": lambda v, o: (
+        {"name": "k", "scopes": ["shipments:read"], "carrier": v["carrier"]}, "carrier"),
+    "drivers": lambda v, o: ({"name": "d", "carrier": v["carrier"]}, "carrier"),
+    "vehicles": lambda v, o: ({"plate": "P-1", "carrier": v["carrier"]}, "carrier"),
+    "devices": lambda v, o: (
+        {"name": "p", "kind": "driver_app", "carrier": v["carrier"]}, "carrier"),
+    "shipments": lambda v, o: (_shipment_body(v["carrier"], v["hub"]), "carrier"),
+    "shipments/bulk": lambda v, o: (
+        {"shipments": [_shipment_body(o["carrier"], o["hub"], 1),
+                       _shipment_body(v["carrier"], o["hub"], 2)]},
+        "shipments",
+    ),
+    "routes": lambda v, o: (
+        {"date": str(timezone.localdate()), "code": "R1", "hub": v["hub"], "carrier": v["carrier"]},
+        "hub",
+    ),
+    "routes/bulk": lambda v, o: (
+        {"date": str(timezone.localdate()), "routes": [{
+            "code": "R1", "hub": o["hub"], "carrier": o["carrier"],
+            "stops": [{"shipment_references": [v["shipment_reference"]]}],
+        }]},
+        "routes",
+    ),
+    "stops": lambda v, o: (
+        {"route": v["route"], "sequence": 1, "location": {"lat": -29.9, "lon": -71.2}}, "route"),
+}
+# Creates with no foreign key: the organization in the payload must be ignored.
+CREATE_WITHOUT_FK = {
+    "carriers": {"code": "c", "name": "c", "kind": "gig"},
+    "hubs": {"code": "h", "name": "h", "location": {"lat": -29.9, "lon": -71.2}},
+}
+SINGLETONS = {("/api/v1/me/", "get"), ("/api/v1/organization/", "get"),
+              ("/api/v1/organization/", "patch")}
+
+
+def schema_operations() -> set[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {
+        (path, method)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+
+
+def classify(path: str, method: str):
+    rest = path.removeprefix(V1 + "/").strip("/").split("/")
+    resource = rest[0]
+    if "{id}" in rest:
+        action = rest[2] if len(rest) > 2 else None
+        return "detail", resource, action
+    if len(rest) == 2:
+        return "create", f"{resource}/{rest[1]}", None
+    return ("list" if method == "get" else "create"), resource, None
+
+
+def test_every_endpoint_is_in_the_matrix():
+    missing = []
+    for path, method in schema_operations():
+        if (path, method) in SINGLETONS:
+            continue
+        kind, resource, _ = classify(path, method)
+        known = {
+            "detail": OBJECT_MAKERS, "list": OBJECT_MAKERS,
+            "create": {**CREATE_CASES, **CREATE_WITHOUT_FK},
+        }[kind]
+        if resource not in known:
+            missing.append(f"{method.upper()} {path}")
+    assert not missing, f"add these to the cross-tenant matrix: {missing}"
+
+
+# API keys never manage people or other keys: 403 for any id, so nothing is revealed either.
+KEY_FORBIDDEN = {"memberships", "api-keys"}
+
+
+def _callers(attacker, api_client_for, api_key_for, resource=None):
+    yield "owner", api_client_for(attacker.user(Role.OWNER)), None
+    key_client = api_client_for(key=api_key_for(attacker))
+    yield "api key", key_client, 403 if resource in KEY_FORBIDDEN else None
+
+
+def _snapshot(obj):
+    with dangerously_all_organizations():  # the test looks at both organizations
+        obj = type(obj).dangerously_unscoped.get(pk=obj.pk)
+        return model_to_dict(obj)
+
+
+@pytest.mark.parametrize("operation", sorted(schema_operations()), ids=lambda o: f"{o[1]} {o[0]}")
+def test_another_organization_cannot_reach_our_data(
+    operation, tenant, other_tenant, api_client_for, api_key_for
+):
+    path, method = operation
+    victim, attacker = tenant, other_tenant
+    if operation in SINGLETONS:
+        for _label, client, _ in _callers(attacker, api_client_for, api_key_for):
+            response = getattr(client, method)(path, {"name": "Renamed"}, format="json")
+            if response.status_code == 403:  # key without organization write: fine
+                continue
+            assert response.status_code == 200
+            assert response.json()["organization" if path.endswith("me/") else "slug"] != (
+                victim.organization.slug
+            ) or path.endswith("me/")
+        victim.organization.refresh_from_db()
+        assert victim.organization.name == "Acme"
+        return
+
+    kind, resource, action = classify(path, method)
+    if kind == "detail":
+        obj = OBJECT_MAKERS[resource](victim, api_key_for=api_key_for)
+        before = _snapshot(obj)
+        url = path.replace("{id}", str(obj.pk))
+        body = DETAIL_BODIES.get((resource, method, action)) or DETAIL_BODIES.get(
+            (resource, method), {}
+        )
+        for label, client, forbidden in _callers(attacker, api_client_for, api_key_for, resource):
+            response = getattr(client, method)(url, body, format="json")
+            expected = forbidden or 404
+            assert response.status_code == expected, (label, response.status_code, response.content)
+            assert response.json()["error"] in {"not_found", "permission_denied"}
+        assert _snapshot(obj) == before
+    elif kind == "list":
+        obj = OBJECT_MAKERS[resource](victim, api_key_for=api_key_for)
+        for label, client, forbidden in _callers(attacker, api_client_for, api_key_for, resource):
+            response = client.get(path)
+            if forbidden:
+                assert response.status_code == forbidden
+                continue
+            assert response.status_code == 200, (label, response.content)
+            ids = {row["id"] for row in response.json()["results"]}
+            assert obj.pk not in ids, label
+    elif resource in CREATE_WITHOUT_FK:
+        body = {**CREATE_WITHOUT_FK[resource], "organization": victim.organization.pk}
+        client = api_client_for(attacker.user(Role.OWNER))
+        response = client.post(path, body, format="json")
+        assert response.status_code == 201, response.content
+        model = OBJECT_MAKERS[resource](attacker).__class__
+        created = model.dangerously_unscoped.get(pk=response.json()["id"])
+        assert created.organization_id == attacker.organization.pk
+    else:
+        victim_refs = _victim_refs(victim)
+        own_refs = _own_refs(attacker)
+        body, field = CREATE_CASES[resource](victim_refs, own_refs)
+        for label, client, forbidden in _callers(attacker, api_client_for, api_key_for, resource):
+            response = client.post(path, body, format="json")
+            if forbidden:
+                assert response.status_code == forbidden
+                continue
+            assert response.status_code == 400, (label, response.content)
+            payload = response.json()
+            assert payload["error"] == "validation_error"
+            assert field in payload["fields"], (label, payload)
+
+
+def test_patch_cannot_move_our_object_onto_their_carrier(
+    tenant, other_tenant, api_client_for
+):
+    driver = DriverFactory(organization=tenant.organization, carrier=tenant.carrier)
+    client = api_client_for(tenant.user(Role.OWNER))
+    response = client.patch(
+        f"{V1}/drivers/{driver.pk}/", {"carrier": other_tenant.carrier.pk}, format="json"
+    )
+    assert response.status_code == 400
+    assert "carrier" in response.json()["fields"]
+
+
+def test_session_user_cannot_pick_an_organization_they_do_not_belong_to(
+    tenant, other_tenant, api_client_for
+):
+    client = api_client_for(
+        tenant.user(Role.OWNER), organization_slug=other_tenant.organization.slug
+    )
+    response = client.get(f"{V1}/carriers/")
+    assert response.status_code == 403
+    assert response.json()["error"] == "permission_denied"
+
+
+def test_window_of_time_does_not_matter(tenant, other_tenant, api_client_for):
+    """Objects of the victim from another day are just as invisible."""
+    route = RouteFactory(
+        organization=tenant.organization, carrier=tenant.carrier,
+        date=timezone.localdate() - dt.timedelta(days=30),
+    )
+    client = api_client_for(other_tenant.user(Role.OWNER))
+    response = client.get(f"{V1}/routes/", {"date": str(route.date)})
+    assert response.json()["count"] == 0

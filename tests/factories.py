@@ -1,0 +1,166 @@
+"""factory_boy factories. They write through the unscoped base manager on purpose: tests set up
+rows of several organizations at once; the code under test then runs scoped."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+
+from carriers.models import Carrier, Device, Driver, Vehicle
+from carriers.services import device_create
+from control_tower.models import Membership, Organization
+from control_tower.tenancy.roles import Role
+from tracking.models import Hub, Route, Shipment, Stop, StopShipment
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        obj = model_class(*args, **kwargs)
+        obj.save()
+        return obj
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    name = factory.Sequence(lambda n: f"Organization {n}")
+    time_zone = "America/Santiago"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}@example.com")
+    email = factory.SelfAttribute("username")
+    password = factory.django.Password(PASSWORD)
+
+
+class CarrierFactory(TenantFactory):
+    class Meta:
+        model = Carrier
+
+    organization = factory.SubFactory(OrganizationFactory)
+    code = factory.Sequence(lambda n: f"carrier-{n}")
+    name = factory.Sequence(lambda n: f"Carrier {n}")
+    kind = "3pl"
+
+
+class MembershipFactory(TenantFactory):
+    class Meta:
+        model = Membership
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.DISPATCHER
+
+
+class DriverFactory(TenantFactory):
+    class Meta:
+        model = Driver
+
+    organization = factory.SubFactory(OrganizationFactory)
+    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    name = factory.Sequence(lambda n: f"Driver {n}")
+    phone = "+56 9 1234 5678"
+
+
+class VehicleFactory(TenantFactory):
+    class Meta:
+        model = Vehicle
+
+    organization = factory.SubFactory(OrganizationFactory)
+    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    plate = factory.Sequence(lambda n: f"AB-{n:04d}")
+
+
+class DeviceFactory(TenantFactory):
+    class Meta:
+        model = Device
+
+    organization = factory.SubFactory(OrganizationFactory)
+    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    name = factory.Sequence(lambda n: f"Phone {n}")
+    kind = "driver_app"
+    token_prefix = factory.Sequence(lambda n: f"{n:010d}")
+    token_hash = "0" * 64
+
+
+def make_device(**kwargs) -> tuple[Device, str]:
+    organization = kwargs.pop("organization")
+    carrier = kwargs.pop("carrier", None) or CarrierFactory(organization=organization)
+    from control_tower.tenancy.scope import organization_scope
+
+    with organization_scope(organization):
+        return device_create(
+            organization=organization, carrier=carrier, name="Phone", kind="driver_app", **kwargs
+        )
+
+
+class HubFactory(TenantFactory):
+    class Meta:
+        model = Hub
+
+    organization = factory.SubFactory(OrganizationFactory)
+    code = factory.Sequence(lambda n: f"hub-{n}")
+    name = factory.Sequence(lambda n: f"Hub {n}")
+    location = Point(-71.25, -29.9, srid=4326)
+
+
+class ShipmentFactory(TenantFactory):
+    class Meta:
+        model = Shipment
+
+    organization = factory.SubFactory(OrganizationFactory)
+    reference = factory.Sequence(lambda n: f"REF-{n:06d}")
+    barcode = factory.Sequence(lambda n: f"BC{n:010d}")
+    recipient_name = "Ana Pérez"
+    address_line1 = factory.Sequence(lambda n: f"Avenida del Mar {n}")
+    city = "La Serena"
+    country_code = "CL"
+    location = Point(-71.27, -29.91, srid=4326)
+
+
+class RouteFactory(TenantFactory):
+    class Meta:
+        model = Route
+
+    organization = factory.SubFactory(OrganizationFactory)
+    date = factory.LazyFunction(lambda: timezone.localdate())
+    code = factory.Sequence(lambda n: f"R{n:03d}")
+    hub = factory.SubFactory(HubFactory, organization=factory.SelfAttribute("..organization"))
+    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    planned_start = factory.LazyFunction(lambda: timezone.now())
+    planned_end = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=8))
+
+
+class StopFactory(TenantFactory):
+    class Meta:
+        model = Stop
+
+    organization = factory.SubFactory(OrganizationFactory)
+    route = factory.SubFactory(RouteFactory, organization=factory.SelfAttribute("..organization"))
+    sequence = factory.Sequence(lambda n: n + 1)
+    location = Point(-71.26, -29.92, srid=4326)
+    address = "Calle Larga 12"
+
+
+def stop_with_shipments(*, route, sequence=1, count=1, **kwargs) -> Stop:
+    stop = StopFactory(organization=route.organization, route=route, sequence=sequence, **kwargs)
+    for _ in range(count):
+        shipment = ShipmentFactory(organization=route.organization, carrier=route.carrier)
+        StopShipment(organization=route.organization, stop=stop, shipment=shipment).save()
+    return stop

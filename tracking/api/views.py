@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+from django.db import transaction
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from control_tower.api.base import TenantModelViewSet
+from control_tower.errors import Conflict
+from control_tower.tenancy.roles import Resource
+from tracking import selectors, services
+from tracking.api.serializers import (
+    HubSerializer,
+    RoutePlanSerializer,
+    RouteSerializer,
+    ShipmentBulkCreateSerializer,
+    ShipmentBulkResultSerializer,
+    ShipmentEventSerializer,
+    ShipmentSerializer,
+    ShipmentTransitionSerializer,
+    StopEventSerializer,
+    StopFailSerializer,
+    StopSerializer,
+)
+from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopShipment
+
+
+class HubViewSet(TenantModelViewSet):
+    """Hubs, dark stores and depots (shared by all carriers of the organization)."""
+
+    model = Hub
+    resource = Resource.HUBS
+    serializer_class = HubSerializer
+    restricted_without_field = False  # carrier users and drivers see the hubs
+    filterset_fields = ["kind", "is_active"]
+    search_fields = ["code", "name", "address"]
+    ordering_fields = ["name", "code", "created_at"]
+
+
+class ShipmentFilter(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=ShipmentStatus.choices)
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    promised_before = filters.IsoDateTimeFilter(field_name="promised_window_end", lookup_expr="lt")
+    route = filters.NumberFilter(field_name="stop_shipments__stop__route", distinct=True)
+
+    class Meta:
+        model = Shipment
+        fields = ["carrier", "hub", "status", "reference", "barcode", "city", "postal_code"]
+
+
+class ShipmentViewSet(TenantModelViewSet):
+    """Shipments. Status changes only through `transition`, which refuses illegal moves."""
+
+    model = Shipment
+    resource = Resource.SHIPMENTS
+    serializer_class = ShipmentSerializer
+    carrier_field = "carrier"
+    filterset_class = ShipmentFilter
+    search_fields = ["reference", "barcode", "recipient_name", "address_line1", "city"]
+    ordering_fields = ["created_at", "status_changed_at", "promised_window_end", "reference"]
+
+    @transaction.atomic
+    def perform_create(self, serializer):
+        shipment = serializer.save(organization=self.actor.organization)
+        services.shipment_record_creation(shipment=shipment, actor=self.actor)
+
+    def perform_destroy(self, instance):
+        services.shipment_delete(shipment=instance)
+
+    @extend_schema(request=ShipmentBulkCreateSerializer, responses={201: ShipmentBulkResultSerializer})
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        """Create up to BULK_MAX_ITEMS shipments in one call: all of them or none (errors are
+        reported per item index)."""
+        serializer = ShipmentBulkCreateSerializer(
+            data=request.data, context={**self.get_serializer_context(), "bulk": True}
+        )
+        serializer.is_valid(raise_exception=True)
+        created = services.shipments_bulk_create(
+            actor=self.actor, items=serializer.validated_data["shipments"]
+        )
+        return Response(
+            {
+                "created": len(created),
+                "shipments": [{"id": s.pk, "reference": s.reference} for s in created],
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=ShipmentTransitionSerializer, responses=ShipmentSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        """Change the status (409 `illegal_transition` if the status machine refuses)."""
+        shipment = self.get_object()
+        body = ShipmentTransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = services.shipment_transition(
+            shipment=shipment,
+            to_status=body.validated_data["status"],
+            at=body.validated_data.get("occurred_at"),
+            note=body.validated_data.get("note", ""),
+            actor=self.actor,
+        )
+        return Response(self.get_serializer(result.shipment).data)
+
+    @extend_schema(request=None, responses=ShipmentEventSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def events(self, request, pk=None):
+        """The status history, oldest first."""
+        shipment = self.get_object()
+        return Response(ShipmentEventSerializer(shipment.events.all(), many=True).data)
+
+
+class RouteFilter(filters.FilterSet):
+    date_from = filters.DateFilter(field_name="date", lookup_expr="gte")
+    date_to = filters.DateFilter(field_name="date", lookup_expr="lte")
+    status = filters.MultipleChoiceFilter(choices=Route._meta.get_field("status").choices)
+
+    class Meta:
+        model = Route
+        fields = ["date", "hub", "carrier", "driver", "vehicle", "status", "code"]
+
+
+class RouteViewSet(TenantModelViewSet):
+    """Routes of a day. `bulk` stores a whole day's plan; start/complete/cancel move its
+    life cycle (and the shipments on it)."""
+
+    model = Route
+    resource = Resource.ROUTES
+    serializer_class = RouteSerializer
+    carrier_field = "carrier"
+    driver_field = "driver"
+    filterset_class = RouteFilter
+    search_fields = ["code"]
+    ordering_fields = ["date", "code", "planned_start", "created_at"]
+
+    def optimize_queryset(self, queryset):
+        return selectors.routes_with_progress(queryset)
+
+    def perform_destroy(self, instance):
+        if instance.status != "planned":
+            raise Conflict("Only a planned route can be deleted; cancel it instead.")
+        instance.delete()
+
+    @extend_schema(request=RoutePlanSerializer, responses={201: RouteSerializer(many=True)})
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        """Store a day's plan: routes with their ordered stops and shipments, all or nothing."""
+        serializer = RoutePlanSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        routes = services.route_plan_create(actor=self.actor, **serializer.validated_data)
+        queryset = self.get_queryset().filter(pk__in=[r.pk for r in routes]).order_by("code")
+        return Response(self.get_serializer(queryset, many=True).data, status=201)
+
+    def _life_cycle(self, service):
+        route = service(route=self.get_object(), actor=self.actor)
+        return Response(self.get_serializer(self.get_queryset().get(pk=route.pk)).data)
+
+    @extend_schema(request=None, responses=RouteSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return self._life_cycle(services.route_start)
+
+    @extend_schema(request=None, responses=RouteSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        return self._life_cycle(services.route_complete)
+
+    @extend_schema(request=None, responses=RouteSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._life_cycle(services.route_cancel)
+
+
+class StopFilter(filters.FilterSet):
+    date = filters.DateFilter(field_name="route__date")
+    status = filters.MultipleChoiceFilter(choices=Stop._meta.get_field("status").choices)
+
+    class Meta:
+        model = Stop
+        fields = ["route", "status", "kind"]
+
+
+class StopViewSet(TenantModelViewSet):
+    model = Stop
+    resource = Resource.ROUTES
+    serializer_class = StopSerializer
+    carrier_field = "route__carrier"
+    driver_field = "route__driver"
+    filterset_class = StopFilter
+    search_fields = ["address", "shipments__reference", "shipments__barcode"]
+    ordering_fields = ["sequence", "planned_arrival", "eta"]
+
+    def optimize_queryset(self, queryset):
+        return queryset.select_related("route").prefetch_related("shipments")
+
+    @transaction.atomic
+    def perform_create(self, serializer):
+        shipments = serializer.validated_data.pop("shipments", [])
+        stop = serializer.save(organization=self.actor.organization)
+        StopShipment.objects.bulk_create(
+            [StopShipment(organization=self.actor.organization, stop=stop, shipment=s)
+             for s in shipments]
+        )
+
+    @transaction.atomic
+    def perform_update(self, serializer):
+        shipments = serializer.validated_data.pop("shipments", None)
+        stop = serializer.save()
+        if shipments is not None:
+            StopShipment.objects.filter(stop=stop).exclude(shipment__in=shipments).delete()
+            existing = set(stop.stop_shipments.values_list("shipment_id", flat=True))
+            StopShipment.objects.bulk_create(
+                [StopShipment(organization=stop.organization, stop=stop, shipment=s)
+                 for s in shipments if s.pk not in existing]
+            )
+
+    def perform_destroy(self, instance):
+        if instance.status != "pending":
+            raise Conflict("Only a pending stop can be deleted; skip it instead.")
+        instance.delete()
+
+    def _respond(self, stop):
+        return Response(self.get_serializer(self.get_queryset().get(pk=stop.pk)).data)
+
+    @extend_schema(request=StopEventSerializer, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def arrive(self, request, pk=None):
+        body = StopEventSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        stop = services.stop_arrive(
+            stop=self.get_object(), actor=self.actor, at=body.validated_data.get("occurred_at")
+        )
+        return self._respond(stop)
+
+    @extend_schema(request=StopEventSerializer, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        body = StopEventSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        stop = services.stop_complete(
+            stop=self.get_object(), actor=self.actor, at=body.validated_data.get("occurred_at")
+        )
+        return self._respond(stop)
+
+    @extend_schema(request=StopFailSerializer, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def fail(self, request, pk=None):
+        body = StopFailSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        stop = services.stop_fail(
+            stop=self.get_object(),
+            actor=self.actor,
+            reason=body.validated_data["reason"],
+            at=body.validated_data.get("occurred_at"),
+            note=body.validated_data.get("note", ""),
+        )
+        return self._respond(stop)
+
+    @extend_schema(request=StopEventSerializer, responses=StopSerializer)
+    @action(detail=True, methods=["post"])
+    def skip(self, request, pk=None):
+        body = StopEventSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        stop = services.stop_skip(
+            stop=self.get_object(), actor=self.actor, note=body.validated_data.get("note", "")
+        )
+        return self._respond(stop)

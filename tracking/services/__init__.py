@@ -1,0 +1,31 @@
+"""Writes on shipments, routes and stops. Views and tasks call these; nothing else changes
+status fields."""
+
+from tracking.services.routes import (
+    route_cancel,
+    route_complete,
+    route_plan_create,
+    route_start,
+)
+from tracking.services.shipments import (
+    SHIPMENT_TRANSITIONS,
+    shipment_delete,
+    shipment_transition,
+    shipments_bulk_create,
+)
+from tracking.services.stops import stop_arrive, stop_complete, stop_fail, stop_skip
+
+__all__ = [
+    "SHIPMENT_TRANSITIONS",
+    "route_cancel",
+    "route_complete",
+    "route_plan_create",
+    "route_start",
+    "shipment_delete",
+    "shipment_transition",
+    "shipments_bulk_create",
+    "stop_arrive",
+    "stop_complete",
+    "stop_fail",
+    "stop_skip",
+]

@@ -1,0 +1,134 @@
+"""Stop life cycle: arrive, complete, fail, skip. Each keeps the shipments' status in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from control_tower.errors import DomainError, IllegalTransition
+from control_tower.tenancy.actors import Actor
+from tracking.models import FailureReason, RouteStatus, Stop, StopKind, StopStatus
+from tracking.models import ShipmentStatus as S
+from tracking.services.routes import route_start
+from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
+
+STOP_TRANSITIONS = {
+    StopStatus.PENDING: frozenset(
+        {StopStatus.ARRIVED, StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED,
+         StopStatus.CANCELLED}
+    ),
+    StopStatus.ARRIVED: frozenset({StopStatus.COMPLETED, StopStatus.FAILED}),
+    StopStatus.COMPLETED: frozenset(),
+    StopStatus.FAILED: frozenset(),
+    StopStatus.SKIPPED: frozenset(),
+    StopStatus.CANCELLED: frozenset(),
+}
+
+
+def _lock(stop: Stop) -> Stop:
+    return Stop.objects.select_for_update(of=("self",)).select_related("route").get(pk=stop.pk)
+
+
+def _move(stop: Stop, to_status: str) -> bool:
+    if stop.status == to_status:
+        return False
+    if to_status not in STOP_TRANSITIONS[stop.status]:
+        raise IllegalTransition(
+            f"A {stop.get_status_display().lower()} stop cannot become "
+            f"{StopStatus(to_status).label.lower()}."
+        )
+    if stop.route.status in (RouteStatus.COMPLETED, RouteStatus.CANCELLED):
+        raise IllegalTransition(f"Route {stop.route.code} is {stop.route.status}.")
+    return True
+
+
+def _ensure_route_started(stop: Stop, actor: Actor | None, at: datetime) -> None:
+    # Drivers often forget to press "start": the first stop event starts the route.
+    if stop.route.status == RouteStatus.PLANNED:
+        route_start(route=stop.route, actor=actor, at=at)
+
+
+def _move_shipments(stop: Stop, to_status: str, actor: Actor | None, at: datetime, note: str):
+    for shipment in stop.shipments.all():
+        if to_status in SHIPMENT_TRANSITIONS[shipment.status]:
+            shipment_transition(
+                shipment=shipment, to_status=to_status, actor=actor, at=at, source="stop",
+                note=note,
+            )
+
+
+@transaction.atomic
+def stop_arrive(*, stop: Stop, actor: Actor | None, at: datetime | None = None) -> Stop:
+    """Pending → arrived (records the actual arrival). Starts a planned route."""
+    at = at or timezone.now()
+    stop = _lock(stop)
+    if not _move(stop, StopStatus.ARRIVED):
+        return stop
+    _ensure_route_started(stop, actor, at)
+    stop.status = StopStatus.ARRIVED
+    stop.actual_arrival = at
+    stop.save(update_fields=["status", "actual_arrival", "updated_at"])
+    return stop
+
+
+@transaction.atomic
+def stop_complete(*, stop: Stop, actor: Actor | None, at: datetime | None = None) -> Stop:
+    """Pending/arrived → completed; a delivery stop's shipments become delivered."""
+    at = at or timezone.now()
+    stop = _lock(stop)
+    if not _move(stop, StopStatus.COMPLETED):
+        return stop
+    _ensure_route_started(stop, actor, at)
+    stop.status = StopStatus.COMPLETED
+    stop.actual_arrival = stop.actual_arrival or at
+    stop.actual_departure = max(at, stop.actual_arrival)
+    stop.save(update_fields=["status", "actual_arrival", "actual_departure", "updated_at"])
+    if stop.kind == StopKind.DELIVERY:
+        _move_shipments(stop, S.DELIVERED, actor, at, f"Stop {stop.route.code} #{stop.sequence}")
+    return stop
+
+
+@transaction.atomic
+def stop_fail(
+    *, stop: Stop, reason: str, actor: Actor | None, at: datetime | None = None, note: str = ""
+) -> Stop:
+    """Pending/arrived → failed attempt with a reason; shipments become 'attempt failed'."""
+    if reason not in FailureReason.values:
+        raise DomainError(
+            "Unknown failure reason.",
+            fields={"reason": [f"Choose one of: {', '.join(FailureReason.values)}."]},
+            code="validation_error",
+        )
+    at = at or timezone.now()
+    stop = _lock(stop)
+    if not _move(stop, StopStatus.FAILED):
+        return stop
+    _ensure_route_started(stop, actor, at)
+    stop.status = StopStatus.FAILED
+    stop.failure_reason = reason
+    stop.actual_arrival = stop.actual_arrival or at
+    stop.actual_departure = max(at, stop.actual_arrival)
+    if note:
+        stop.notes = note[:500]
+    stop.save(
+        update_fields=[
+            "status", "failure_reason", "actual_arrival", "actual_departure", "notes", "updated_at"
+        ]
+    )
+    _move_shipments(stop, S.ATTEMPT_FAILED, actor, at, FailureReason(reason).label)
+    return stop
+
+
+@transaction.atomic
+def stop_skip(*, stop: Stop, actor: Actor | None, note: str = "") -> Stop:
+    """A dispatcher decides a pending stop will not be visited on this route."""
+    stop = _lock(stop)
+    if not _move(stop, StopStatus.SKIPPED):
+        return stop
+    stop.status = StopStatus.SKIPPED
+    if note:
+        stop.notes = note[:500]
+    stop.save(update_fields=["status", "notes", "updated_at"])
+    return stop
