@@ -115,3 +115,32 @@ def api_key_for():
         return raw
 
     return make
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup):
+    """A real Celery worker (solo pool, in a thread) consuming the test queue on the real Redis
+    broker. Tests that use it must be `django_db(transaction=True)` so the worker's own database
+    connection sees their rows."""
+    from celery.contrib.testing.worker import start_worker
+
+    from control_tower.celery import app
+
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+        shutdown_timeout=10,
+    ) as worker:
+        yield worker
+
+
+def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
+    """Poll until `predicate()` is truthy (for work done by another process or thread)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

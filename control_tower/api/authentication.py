@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from control_tower.tenancy.actors import actor_for_api_key
+from control_tower.tenancy.enqueue import enqueue_on_commit
+
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 class ApiKeyUser:
@@ -44,7 +50,24 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         actor = actor_for_api_key(raw)
         if actor is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+        self._record_use(actor.api_key)
         return ApiKeyUser(actor.api_key), actor
+
+    @staticmethod
+    def _record_use(api_key) -> None:
+        # Off the request path and at most once a minute per key: a hot key must not turn
+        # every request into a write.
+        now = timezone.now()
+        if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+            return
+        from control_tower.tasks import api_key_record_use
+
+        enqueue_on_commit(
+            api_key_record_use,
+            organization_id=api_key.organization_id,
+            api_key_id=api_key.pk,
+            at=now.isoformat(),
+        )
 
     def authenticate_header(self, request):
         return self.keyword

@@ -17,15 +17,12 @@ class BulkErrors:
     def add(self, index: int, field: str, message: str) -> None:
         self.errors[index][field].append(message)
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, *, wrap: bool = True) -> None:
+        """Raise `{list_name: {index: errors}}`; `wrap=False` inside a field validator, where
+        DRF already files the errors under the field's name."""
         if self.errors:
-            raise serializers.ValidationError(
-                {
-                    self.list_name: {
-                        str(i): dict(fields) for i, fields in sorted(self.errors.items())
-                    }
-                }
-            )
+            by_index = {str(i): dict(fields) for i, fields in sorted(self.errors.items())}
+            raise serializers.ValidationError({self.list_name: by_index} if wrap else by_index)
 
 
 def index_list_errors(detail):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django.db import models
 
 from control_tower.errors import TenantMismatch, TenantScopeMissing
@@ -12,9 +14,10 @@ class TenantQuerySet(models.QuerySet):
     """A queryset that is filtered by the organization in scope.
 
     If it is built with an organization in scope, the filter is added at once. If it is built
-    with none (at import time: filter and serializer field declarations), the filter is added
-    when the query runs, with the organization in scope *then*; with still none, it raises.
-    Either way, no SQL on tenant data runs without a tenant.
+    with none (at import time: filter and serializer field declarations), it stays "pending":
+    each time it runs, the organization in scope *then* is applied to that one query, and with
+    still none, it raises. The pending queryset itself is never narrowed for good, so a shared,
+    import-time queryset cannot carry one tenant's filter into another tenant's request.
     """
 
     def __init__(self, *args, **kwargs):
@@ -26,8 +29,10 @@ class TenantQuerySet(models.QuerySet):
         clone._tenant_pending = self._tenant_pending
         return clone
 
-    def _scope_now(self) -> None:
+    @contextmanager
+    def _scoped_query(self):
         if not self._tenant_pending:
+            yield
             return
         scope = get_scope()
         if scope is None:
@@ -35,56 +40,65 @@ class TenantQuerySet(models.QuerySet):
                 f"Query on {self.model.__name__} with no organization in scope. Wrap it in "
                 "organization_scope(org) or run it from an authenticated request/task."
             )
-        self._tenant_pending = False
-        if scope is not ALL_ORGANIZATIONS:
-            self.query = self.query.chain()
-            self.query.add_q(models.Q(organization_id=scope.id))
+        if scope is ALL_ORGANIZATIONS:
+            yield
+            return
+        pending_query = self.query
+        self.query = pending_query.chain()
+        self.query.add_q(models.Q(organization_id=scope.id))
+        try:
+            yield
+        finally:
+            self.query = pending_query
 
     # Every way a QuerySet reaches the database goes through one of these.
     def _fetch_all(self):
-        self._scope_now()
-        return super()._fetch_all()
+        if self._result_cache is None:
+            with self._scoped_query():
+                super()._fetch_all()
+        else:
+            super()._fetch_all()
 
     def _iterator(self, use_chunked_fetch, chunk_size):
-        self._scope_now()
-        return super()._iterator(use_chunked_fetch, chunk_size)
+        with self._scoped_query():  # a generator: the scope spans the iteration
+            yield from super()._iterator(use_chunked_fetch, chunk_size)
 
     def count(self):
-        self._scope_now()
-        return super().count()
+        with self._scoped_query():
+            return super().count()
 
     def exists(self):
-        self._scope_now()
-        return super().exists()
+        with self._scoped_query():
+            return super().exists()
 
     def contains(self, obj):
-        self._scope_now()
-        return super().contains(obj)
+        with self._scoped_query():
+            return super().contains(obj)
 
     def aggregate(self, *args, **kwargs):
-        self._scope_now()
-        return super().aggregate(*args, **kwargs)
+        with self._scoped_query():
+            return super().aggregate(*args, **kwargs)
 
     def update(self, **kwargs):
-        self._scope_now()
-        return super().update(**kwargs)
+        with self._scoped_query():
+            return super().update(**kwargs)
 
     def _update(self, values):
-        self._scope_now()
-        return super()._update(values)
+        with self._scoped_query():
+            return super()._update(values)
 
     def delete(self):
-        self._scope_now()
-        return super().delete()
+        with self._scoped_query():
+            return super().delete()
 
-    def explain(self, *, format=None, **options):
-        self._scope_now()
-        return super().explain(format=format, **options)
+    def explain(self, *, format=None, **options):  # noqa: A002 - Django's signature
+        with self._scoped_query():
+            return super().explain(format=format, **options)
 
     def resolve_expression(self, *args, **kwargs):
         # Used as a subquery (`filter(x__in=queryset)`).
-        self._scope_now()
-        return super().resolve_expression(*args, **kwargs)
+        with self._scoped_query():
+            return super().resolve_expression(*args, **kwargs)
 
 
 class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]

@@ -42,6 +42,19 @@ def test_queryset_built_without_scope_is_filtered_when_it_runs(tenant, other_ten
         list(lazy.all())
 
 
+def test_a_shared_pending_queryset_never_keeps_a_tenants_filter(tenant, other_tenant):
+    CarrierFactory(organization=other_tenant.organization)
+    shared = Carrier.objects.all()  # the same object reused by many requests
+    with organization_scope(other_tenant.organization):
+        assert shared.count() == 2
+        assert shared.exists()
+    with organization_scope(tenant.organization):
+        assert shared.count() == 1
+        assert [c.pk for c in shared.iterator()] == [tenant.carrier.pk]
+    with pytest.raises(TenantScopeMissing):
+        shared.count()
+
+
 def test_subquery_is_scoped(tenant, other_tenant):
     ShipmentFactory(organization=tenant.organization, carrier=tenant.carrier)
     ShipmentFactory(organization=other_tenant.organization, carrier=other_tenant.carrier)

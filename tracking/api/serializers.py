@@ -95,31 +95,57 @@ class ShipmentBulkItemSerializer(ShipmentSerializer):
 
 
 class ShipmentBulkCreateSerializer(serializers.Serializer):
-    shipments = ShipmentBulkItemSerializer(many=True, allow_empty=False)
+    """Validates every item and the batch as a whole, and reports all problems at once,
+    keyed by item index."""
 
-    def validate_shipments(self, items):
-        if len(items) > settings.BULK_MAX_ITEMS:
+    shipments = serializers.ListField(
+        child=serializers.DictField(), allow_empty=False,
+        help_text="Shipment objects, as for POST /shipments/ (carrier and hub as ids).",
+    )
+
+    def validate_shipments(self, raw_items):
+        if len(raw_items) > settings.BULK_MAX_ITEMS:
             raise serializers.ValidationError(
                 f"At most {settings.BULK_MAX_ITEMS} shipments per call; split the batch."
             )
         errors = BulkErrors("shipments")
-        resolve_ids(Carrier, items, "carrier", errors, required=False)
-        resolve_ids(Hub, items, "hub", errors, required=False)
+        items: list[dict | None] = []
+        for index, raw in enumerate(raw_items):
+            item = ShipmentBulkItemSerializer(data=raw, context=self.context)
+            if item.is_valid():
+                items.append(dict(item.validated_data))
+            else:
+                items.append(None)
+                for field, messages in item.errors.items():
+                    for message in messages:
+                        errors.add(index, field, str(message))
+        valid = [item for item in items if item is not None]
+        positions = [index for index, item in enumerate(items) if item is not None]
+        batch_errors = BulkErrors("shipments")
+        resolve_ids(Carrier, valid, "carrier", batch_errors, required=False)
+        resolve_ids(Hub, valid, "hub", batch_errors, required=False)
         for field in ("reference", "barcode"):
             seen: dict[str, int] = {}
-            for index, item in enumerate(items):
-                value = item[field]
+            for index, raw in enumerate(raw_items):
+                value = raw.get(field) if isinstance(raw, dict) else None
+                if not isinstance(value, str) or not value:
+                    continue
                 if value in seen:
                     errors.add(index, field, f"Repeats item {seen[value]} of this batch.")
                 seen.setdefault(value, index)
             taken = set(
                 Shipment.objects.filter(**{f"{field}__in": list(seen)}).values_list(field, flat=True)
             )
-            for index, item in enumerate(items):
+            for index, item in zip(positions, valid, strict=True):
                 if item[field] in taken:
                     errors.add(index, field, f"A shipment with this {field} already exists.")
-        errors.raise_if_any()
-        return items
+        # resolve_ids numbered the valid items 0..n; map back to positions in the request.
+        for local, fields in batch_errors.errors.items():
+            for field, messages in fields.items():
+                for message in messages:
+                    errors.add(positions[local], field, message)
+        errors.raise_if_any(wrap=False)
+        return valid
 
 
 class ShipmentBulkResultSerializer(serializers.Serializer):

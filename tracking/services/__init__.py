@@ -10,6 +10,7 @@ from tracking.services.routes import (
 from tracking.services.shipments import (
     SHIPMENT_TRANSITIONS,
     shipment_delete,
+    shipment_record_creation,
     shipment_transition,
     shipments_bulk_create,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "route_plan_create",
     "route_start",
     "shipment_delete",
+    "shipment_record_creation",
     "shipment_transition",
     "shipments_bulk_create",
     "stop_arrive",

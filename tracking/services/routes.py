@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import Conflict, IllegalTransition
+from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopShipment, StopStatus
 from tracking.models import ShipmentStatus as S
@@ -70,6 +71,16 @@ def _adopt_shipments(links) -> None:
             )
 
 
+def _announce(route: Route) -> None:
+    publish_on_commit(
+        organization_id=route.organization_id,
+        carrier_id=route.carrier_id,
+        event="route.status",
+        data={"id": route.pk, "code": route.code, "date": route.date.isoformat(),
+              "status": route.status},
+    )
+
+
 def _lock_route(route: Route) -> Route:
     return Route.objects.select_for_update(of=("self",)).get(pk=route.pk)
 
@@ -104,6 +115,7 @@ def route_start(*, route: Route, actor: Actor | None, at: datetime | None = None
     route.status = RouteStatus.IN_PROGRESS
     route.started_at = at
     route.save(update_fields=["status", "started_at"])
+    _announce(route)
     for shipment in _route_shipments(route, stop_statuses=OPEN_STOP_STATUSES):
         if S.OUT_FOR_DELIVERY in SHIPMENT_TRANSITIONS[shipment.status]:
             shipment_transition(
@@ -129,6 +141,7 @@ def route_complete(*, route: Route, actor: Actor | None, at: datetime | None = N
     route.status = RouteStatus.COMPLETED
     route.completed_at = at
     route.save(update_fields=["status", "completed_at"])
+    _announce(route)
     return route
 
 
@@ -145,6 +158,7 @@ def route_cancel(*, route: Route, actor: Actor | None, at: datetime | None = Non
     route.status = RouteStatus.CANCELLED
     route.completed_at = at
     route.save(update_fields=["status", "completed_at"])
+    _announce(route)
     for shipment in shipments:
         if shipment.status == S.OUT_FOR_DELIVERY:
             shipment_transition(

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import Conflict, DomainError, IllegalTransition
+from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from tracking.models import Shipment, ShipmentEvent
 from tracking.models import ShipmentStatus as S
@@ -89,6 +90,15 @@ def shipment_transition(
         locked.status = to_status
         locked.status_changed_at = at
         locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+        publish_on_commit(
+            organization_id=locked.organization_id,
+            carrier_id=locked.carrier_id,
+            event="shipment.status",
+            data={
+                "id": locked.pk, "reference": locked.reference, "status": to_status,
+                "from": event.from_status, "at": at.isoformat(),
+            },
+        )
     return TransitionResult(shipment=locked, changed=True, event=event)
 
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import DomainError, IllegalTransition
+from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from tracking.models import FailureReason, RouteStatus, Stop, StopKind, StopStatus
 from tracking.models import ShipmentStatus as S
@@ -25,6 +26,22 @@ STOP_TRANSITIONS = {
     StopStatus.SKIPPED: frozenset(),
     StopStatus.CANCELLED: frozenset(),
 }
+
+
+def _announce(stop: Stop) -> None:
+    publish_on_commit(
+        organization_id=stop.organization_id,
+        carrier_id=stop.route.carrier_id,
+        event="stop.status",
+        data={
+            "id": stop.pk, "route": stop.route_id, "sequence": stop.sequence,
+            "status": stop.status,
+            "actual_arrival": stop.actual_arrival.isoformat() if stop.actual_arrival else None,
+            "actual_departure": (
+                stop.actual_departure.isoformat() if stop.actual_departure else None
+            ),
+        },
+    )
 
 
 def _lock(stop: Stop) -> Stop:
@@ -70,6 +87,7 @@ def stop_arrive(*, stop: Stop, actor: Actor | None, at: datetime | None = None) 
     stop.status = StopStatus.ARRIVED
     stop.actual_arrival = at
     stop.save(update_fields=["status", "actual_arrival", "updated_at"])
+    _announce(stop)
     return stop
 
 
@@ -85,6 +103,7 @@ def stop_complete(*, stop: Stop, actor: Actor | None, at: datetime | None = None
     stop.actual_arrival = stop.actual_arrival or at
     stop.actual_departure = max(at, stop.actual_arrival)
     stop.save(update_fields=["status", "actual_arrival", "actual_departure", "updated_at"])
+    _announce(stop)
     if stop.kind == StopKind.DELIVERY:
         _move_shipments(stop, S.DELIVERED, actor, at, f"Stop {stop.route.code} #{stop.sequence}")
     return stop
@@ -117,6 +136,7 @@ def stop_fail(
             "status", "failure_reason", "actual_arrival", "actual_departure", "notes", "updated_at"
         ]
     )
+    _announce(stop)
     _move_shipments(stop, S.ATTEMPT_FAILED, actor, at, FailureReason(reason).label)
     return stop
 
@@ -131,4 +151,5 @@ def stop_skip(*, stop: Stop, actor: Actor | None, note: str = "") -> Stop:
     if note:
         stop.notes = note[:500]
     stop.save(update_fields=["status", "notes", "updated_at"])
+    _announce(stop)
     return stop
