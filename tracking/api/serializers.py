@@ -222,6 +222,7 @@ class StopSerializer(TenantModelSerializer):
             "actual_arrival", "actual_departure", "failure_reason", "updated_at",
         ]
         unique_in_organization = (("route", "sequence"),)
+        validators = []  # the check above names the field (`sequence`)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
