@@ -53,8 +53,12 @@ is_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
 }
 # A package apt knows about and could install (after `apt-get update`).
+# (Not `apt-cache ... | grep -q`: under pipefail grep's early exit makes apt-cache die of
+# SIGPIPE and the pipeline "fail" whenever the output is long enough.)
 is_available() {
-    apt-cache policy "$1" 2>/dev/null | grep -q '^  Candidate: [^(]'
+    local policy
+    policy="$(apt-cache policy "$1" 2>/dev/null || true)"
+    grep -q '^  Candidate: [^(]' <<<"$policy"
 }
 contains() { local x="$1"; shift; local y; for y in "$@"; do [ "$x" = "$y" ] && return 0; done; return 1; }
 

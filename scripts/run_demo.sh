@@ -74,7 +74,7 @@ log "migrate"
 log "collectstatic"
 "$PY" manage.py collectstatic --noinput -v0
 log "load_demo"
-"$PY" manage.py load_demo
+"$PY" manage.py load_demo --base-url "$BASE"
 
 # --------------------------------------------------------------------------------------------
 # Long-running processes
@@ -139,7 +139,7 @@ fi
 cat <<EOF
 
   Control tower is up:
-    console   $BASE/console/
+    home      $BASE/   (log in with the accounts above)
     admin     $BASE/admin/
     API docs  $BASE/api/docs/
     schema    $BASE/api/schema/

@@ -1,0 +1,442 @@
+"""The demo tenant: Coquimbo Express, a parcel operation in Coquimbo–La Serena (Chile).
+
+`load_demo()` builds one service day through the same services the API uses (so the demo also
+exercises them): people for every role, four carriers (one of each kind), two hubs, drivers with
+vehicles and devices, ~150 shipments and ~10 planned routes, a few of them already under way
+with delivered and failed stops. It is idempotent: the organization, people and fleet are made
+once; each service day's shipments and routes are made once per date (references carry the
+date). A small rival tenant shows that nothing leaks between organizations.
+
+Coordinates are synthetic points in the two cities; the road network and the live simulation
+come with the routing work (OpenStreetMap data, ODbL).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import date as Date
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth import get_user_model
+from django.contrib.gis.geos import LineString, Point
+from django.db import transaction
+
+from carriers.models import Carrier, CarrierKind, Device, DeviceKind, Driver, Vehicle, VehicleKind
+from carriers.services import device_create
+from control_tower.models import Membership, Organization
+from control_tower.services import api_key_create, organization_create
+from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.roles import Role, Scope
+from control_tower.tenancy.scope import organization_scope
+from tracking.models import FailureReason, Hub, HubKind, Route, Shipment, ShipmentStatus
+from tracking.services.routes import route_plan_create
+from tracking.services.shipments import shipment_transition, shipments_bulk_create
+from tracking.services.stops import stop_complete, stop_fail
+
+User = get_user_model()
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Coquimbo Express"
+DEMO_TIME_ZONE = "America/Santiago"
+DEMO_PASSWORD = "demo1234"
+RIVAL_SLUG = "demo-rival"
+SUPERUSER_EMAIL = "root@demo.example"
+
+PLANNING_SPEED_KMH = 25.0  # urban van average including traffic lights, before a road network
+SERVICE_TIME_S = 180
+ROUTE_START = time(9, 0)
+
+PEOPLE = [
+    # (e-mail, role, carrier code for carrier users / drivers)
+    ("owner@demo.example", Role.OWNER, None),
+    ("admin@demo.example", Role.ADMIN, None),
+    ("dispatcher@demo.example", Role.DISPATCHER, None),
+    ("ops@demo.example", Role.OPS_MANAGER, None),
+    ("carrier@demo.example", Role.CARRIER_USER, "andes3pl"),
+    ("driver@demo.example", Role.DRIVER, "cqx"),
+]
+
+CARRIERS = [
+    # code, name, kind, on-time target %, first-attempt target %
+    ("cqx", "Coquimbo Express fleet", CarrierKind.IN_HOUSE, "95.0", "90.0"),
+    ("andes3pl", "Andes Logística 3PL", CarrierKind.THIRD_PARTY, "92.0", "88.0"),
+    ("elqui", "Courier Valle del Elqui", CarrierKind.REGIONAL_COURIER, "90.0", "85.0"),
+    ("rapidos", "Rápidos gig drivers", CarrierKind.GIG, "85.0", "80.0"),
+]
+
+
+@dataclass(frozen=True)
+class HubSpec:
+    code: str
+    name: str
+    address: str
+    lat: float
+    lon: float
+
+
+HUBS = [
+    HubSpec("LSR", "La Serena cross-dock", "Av. Balmaceda 2885, La Serena", -29.9045, -71.2489),
+    HubSpec("CQB", "Coquimbo dark store", "Av. Videla 520, Coquimbo", -29.9533, -71.3394),
+]
+
+# Delivery areas: (centre lat, lon, radius km, weight, city, hub code)
+AREAS = [
+    (-29.9050, -71.2500, 2.2, 4, "La Serena", "LSR"),
+    (-29.9220, -71.2600, 1.8, 3, "La Serena", "LSR"),
+    (-29.8880, -71.2400, 1.5, 2, "La Serena", "LSR"),
+    (-29.9530, -71.3380, 1.8, 3, "Coquimbo", "CQB"),
+    (-29.9700, -71.3300, 1.5, 2, "Coquimbo", "CQB"),
+    (-29.9400, -71.3100, 1.5, 2, "Coquimbo", "CQB"),
+]
+
+STREETS = [
+    "Av. Francisco de Aguirre", "Calle Cordovez", "Av. del Mar", "Calle Prat", "Calle Brasil",
+    "Av. Estadio", "Calle Almagro", "Av. Cuatro Esquinas", "Calle Colón", "Av. Costanera",
+    "Calle Aldunate", "Av. Los Carrera", "Calle Melgarejo", "Calle Varela", "Av. Peñuelas",
+]
+FIRST_NAMES = [
+    "Camila", "Matías", "Valentina", "Benjamín", "Francisca", "Joaquín", "Catalina", "Diego",
+    "Fernanda", "Tomás", "Javiera", "Sebastián", "Isidora", "Vicente", "Antonia", "Cristóbal",
+]
+LAST_NAMES = [
+    "González", "Muñoz", "Rojas", "Díaz", "Pérez", "Soto", "Contreras", "Silva", "Martínez",
+    "Sepúlveda", "Morales", "Rodríguez", "López", "Fuentes", "Araya", "Castillo",
+]
+
+# (carrier code, driver name, vehicle kind, plate, device kind)
+FLEET = [
+    ("cqx", "Rodrigo Araya", VehicleKind.VAN, "CQX-01", DeviceKind.DRIVER_APP),
+    ("cqx", "Paula Castillo", VehicleKind.VAN, "CQX-02", DeviceKind.DRIVER_APP),
+    ("cqx", "Ignacio Rojas", VehicleKind.VAN, "CQX-03", DeviceKind.DRIVER_APP),
+    ("cqx", "Daniela Soto", VehicleKind.CAR, "CQX-04", DeviceKind.DRIVER_APP),
+    ("andes3pl", "Marcelo Fuentes", VehicleKind.TRUCK, "AND-11", DeviceKind.TRACCAR_CLIENT),
+    ("andes3pl", "Carolina Pérez", VehicleKind.VAN, "AND-12", DeviceKind.TRACCAR_CLIENT),
+    ("andes3pl", "Luis Morales", VehicleKind.VAN, "AND-13", DeviceKind.GPS_TRACKER),
+    ("elqui", "Gabriela Díaz", VehicleKind.VAN, "ELQ-21", DeviceKind.OWNTRACKS),
+    ("elqui", "Felipe Contreras", VehicleKind.CAR, "ELQ-22", DeviceKind.OWNTRACKS),
+    ("rapidos", "Nicolás Silva", VehicleKind.MOTORBIKE, "RAP-31", DeviceKind.DRIVER_APP),
+    ("rapidos", "Constanza Muñoz", VehicleKind.CARGO_BIKE, "RAP-32", DeviceKind.DRIVER_APP),
+    ("rapidos", "Andrés López", VehicleKind.CAR, "RAP-33", DeviceKind.DRIVER_APP),
+]
+
+
+@dataclass
+class DemoReport:
+    organization: Organization
+    service_date: Date
+    created_day: bool
+    shipments: int = 0
+    routes: int = 0
+    api_key: str = ""
+    device_tokens: dict[str, str] = field(default_factory=dict)
+
+
+def load_demo(*, service_date: Date | None = None, shipment_count: int = 150) -> DemoReport:
+    """Create (or complete) the demo tenant and the plan of `service_date` (default: today in
+    the demo's time zone). Safe to run again."""
+    zone = ZoneInfo(DEMO_TIME_ZONE)
+    service_date = service_date or datetime.now(zone).date()
+    _ensure_superuser()
+    organization = _ensure_organization(DEMO_SLUG, DEMO_NAME, "owner@demo.example")
+    _ensure_rival()
+    with organization_scope(organization):
+        owner = Membership.objects.select_related("user").get(
+            user__email="owner@demo.example"
+        )
+        actor = Actor(organization=organization, user=owner.user, role=Role.OWNER)
+        carriers = _ensure_carriers(organization)
+        hubs = _ensure_hubs(organization)
+        _ensure_people(actor, carriers)
+        report = DemoReport(organization=organization, service_date=service_date, created_day=False)
+        report.device_tokens = _ensure_fleet(organization, carriers)
+        if not Route.objects.filter(date=service_date).exists():
+            with transaction.atomic():
+                _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report)
+            report.created_day = True
+        report.shipments = Shipment.objects.filter(
+            reference__startswith=_reference_prefix(service_date)
+        ).count()
+        report.routes = Route.objects.filter(date=service_date).count()
+        _key, report.api_key = api_key_create(
+            actor=actor,
+            name=f"demo key {datetime.now(zone):%Y-%m-%d %H:%M}",
+            scopes=[scope.value for scope in Scope],
+        )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenant, people, fleet (once)
+# ---------------------------------------------------------------------------------------------
+
+
+def _ensure_superuser() -> None:
+    if not User.objects.filter(email=SUPERUSER_EMAIL).exists():
+        User.objects.create_superuser(
+            username=SUPERUSER_EMAIL, email=SUPERUSER_EMAIL, password=DEMO_PASSWORD
+        )
+
+
+def _ensure_organization(slug: str, name: str, owner_email: str) -> Organization:
+    organization = Organization.objects.filter(slug=slug).first()
+    if organization is None:
+        organization = organization_create(
+            slug=slug, name=name, time_zone=DEMO_TIME_ZONE, owner_email=owner_email,
+            owner_password=DEMO_PASSWORD,
+        )
+        organization.support_phone = "+56 51 220 0000"
+        organization.support_email = f"help@{slug}.example"
+        organization.primary_color = "#0b7a75" if slug == DEMO_SLUG else "#b42318"
+        organization.save(update_fields=["support_phone", "support_email", "primary_color"])
+    return organization
+
+
+def _ensure_rival() -> None:
+    rival = _ensure_organization(RIVAL_SLUG, "Rival Parcels", "owner@rival.example")
+    with organization_scope(rival):
+        carrier, _ = Carrier.objects.get_or_create(
+            organization=rival, code="rival", defaults={"name": "Rival fleet",
+                                                        "kind": CarrierKind.IN_HOUSE},
+        )
+        Hub.objects.get_or_create(
+            organization=rival, code="RIV",
+            defaults={"name": "Rival depot", "location": Point(-71.26, -29.91, srid=4326)},
+        )
+        Shipment.objects.get_or_create(
+            organization=rival, reference="RIVAL-0001",
+            defaults={
+                "barcode": "RIVAL0001", "carrier": carrier, "recipient_name": "Rival customer",
+                "address_line1": "Calle Rival 1", "city": "La Serena", "country_code": "CL",
+                "location": Point(-71.255, -29.908, srid=4326),
+            },
+        )
+
+
+def _ensure_carriers(organization) -> dict[str, Carrier]:
+    carriers = {}
+    for code, name, kind, on_time, first_attempt in CARRIERS:
+        carriers[code], _ = Carrier.objects.get_or_create(
+            organization=organization, code=code,
+            defaults={
+                "name": name, "kind": kind, "sla_on_time_target_pct": on_time,
+                "sla_first_attempt_target_pct": first_attempt,
+                "contact_email": f"ops@{code}.example",
+            },
+        )
+    return carriers
+
+
+def _ensure_hubs(organization) -> dict[str, Hub]:
+    hubs = {}
+    for spec in HUBS:
+        hubs[spec.code], _ = Hub.objects.get_or_create(
+            organization=organization, code=spec.code,
+            defaults={
+                "name": spec.name, "address": spec.address,
+                "kind": HubKind.HUB if spec.code == "LSR" else HubKind.DARK_STORE,
+                "location": Point(spec.lon, spec.lat, srid=4326),
+            },
+        )
+    return hubs
+
+
+def _ensure_people(actor: Actor, carriers: dict[str, Carrier]) -> None:
+    """One person per role. The driver login is linked to the first driver by `_ensure_fleet`."""
+    organization = actor.organization
+    for email, role, carrier_code in PEOPLE:
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User(username=email, email=email)
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        if not Membership.objects.filter(user=user).exists():
+            Membership.objects.create(
+                organization=organization, user=user, role=role,
+                carrier=carriers[carrier_code] if role == Role.CARRIER_USER else None,
+            )
+
+
+def _ensure_fleet(organization, carriers: dict[str, Carrier]) -> dict[str, str]:
+    """Drivers, vehicles and a device each. Returns raw tokens of devices made now (a token is
+    only ever shown when it is issued)."""
+    tokens = {}
+    for index, (code, name, vehicle_kind, plate, device_kind) in enumerate(FLEET, start=1):
+        carrier = carriers[code]
+        driver, _ = Driver.objects.get_or_create(
+            organization=organization, carrier=carrier, external_id=f"DRV-{index:03d}",
+            defaults={"name": name, "phone": f"+56 9 5555 {index:04d}"},
+        )
+        vehicle, _ = Vehicle.objects.get_or_create(
+            organization=organization, plate=plate,
+            defaults={"carrier": carrier, "kind": vehicle_kind},
+        )
+        if not Device.objects.filter(external_id=f"DEV-{index:03d}").exists():
+            device, raw = device_create(
+                organization=organization, carrier=carrier, driver=driver, vehicle=vehicle,
+                name=f"{name.split()[0]}'s phone" if device_kind != DeviceKind.GPS_TRACKER
+                else f"Tracker {plate}",
+                kind=device_kind, external_id=f"DEV-{index:03d}",
+            )
+            tokens[device.name] = raw
+    driver_user = User.objects.filter(email="driver@demo.example").first()
+    first = Driver.objects.filter(external_id="DRV-001").first()
+    if driver_user and first and first.user_id is None:
+        first.user = driver_user
+        first.email = driver_user.email
+        first.save(update_fields=["user", "email"])
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# One service day
+# ---------------------------------------------------------------------------------------------
+
+
+def _reference_prefix(service_date: Date) -> str:
+    return f"CQX-{service_date:%Y%m%d}-"
+
+
+def _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report) -> None:
+    rng = random.Random(service_date.toordinal())
+    day_start = datetime.combine(service_date, ROUTE_START, tzinfo=zone)
+    items = [
+        _shipment_item(rng, service_date, day_start, number, hubs, carriers)
+        for number in range(1, shipment_count + 1)
+    ]
+    shipments = shipments_bulk_create(actor=actor, items=items)
+    for shipment in shipments:
+        shipment_transition(
+            shipment=shipment, to_status=ShipmentStatus.AT_HUB, actor=actor,
+            at=day_start - timedelta(hours=2), source="scan", note="Demo: received at hub",
+        )
+    routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments)
+    _run_some_routes(actor, routes, rng)
+
+
+def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict:
+    weights = [area[3] for area in AREAS]
+    lat0, lon0, radius_km, _w, city, hub_code = rng.choices(AREAS, weights=weights)[0]
+    distance = radius_km * math.sqrt(rng.random())
+    bearing = rng.uniform(0, 2 * math.pi)
+    lat = lat0 + (distance / 111.32) * math.cos(bearing)
+    lon = lon0 + (distance / (111.32 * math.cos(math.radians(lat0)))) * math.sin(bearing)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    window = rng.choice([(9, 13), (10, 14), (13, 17), (14, 18), (9, 18)])
+    reference = f"{_reference_prefix(service_date)}{number:04d}"
+    return {
+        "reference": reference,
+        "barcode": reference.replace("-", ""),
+        "hub": hubs[hub_code],
+        "recipient_name": f"{first} {last}",
+        "recipient_phone": f"+56 9 {rng.randint(4000, 9999)} {rng.randint(1000, 9999)}",
+        "recipient_email": f"{first.lower()}.{number}@example.com".encode("ascii", "ignore")
+        .decode(),
+        "address_line1": f"{rng.choice(STREETS)} {rng.randint(100, 3999)}",
+        "city": city,
+        "country_code": "CL",
+        "location": Point(round(lon, 6), round(lat, 6), srid=4326),
+        "parcel_count": rng.choice([1, 1, 1, 2, 3]),
+        "promised_window_start": day_start.replace(hour=window[0]),
+        "promised_window_end": day_start.replace(hour=window[1]),
+        "delivery_instructions": rng.choice(
+            ["", "", "", "Leave with the concierge.", "Call on arrival.", "Gate code 1942."]
+        ),
+    }
+
+
+def _routes_for(actor, service_date, day_start, hubs, carriers, shipments) -> list[Route]:
+    """Split each hub's shipments between drivers, order each route by nearest neighbour."""
+    drivers = list(Driver.objects.select_related("carrier").order_by("external_id"))
+    vehicles = {v.carrier_id: [] for v in Vehicle.objects.all()}
+    for vehicle in Vehicle.objects.order_by("plate"):
+        vehicles[vehicle.carrier_id].append(vehicle)
+    # La Serena (the bigger city) gets 6 routes, Coquimbo 4; fewer if there are few parcels.
+    plan = {"LSR": drivers[0:3] + drivers[4:6] + drivers[7:8], "CQB": [drivers[3], drivers[6],
+            drivers[8], drivers[9]]}
+    specs = []
+    for hub_code, hub_drivers in plan.items():
+        hub = hubs[hub_code]
+        mine = [s for s in shipments if s.hub_id == hub.pk]
+        if not mine:
+            continue
+        count = max(1, min(len(hub_drivers), math.ceil(len(mine) / 15)))
+        # Angular sectors around the hub make compact routes.
+        mine.sort(key=lambda s: math.atan2(s.location.y - hub.location.y,
+                                           s.location.x - hub.location.x))
+        size = math.ceil(len(mine) / count)
+        for index in range(count):
+            chunk = mine[index * size:(index + 1) * size]
+            if not chunk:
+                continue
+            driver = hub_drivers[index]
+            vehicle = vehicles[driver.carrier_id][index % len(vehicles[driver.carrier_id])]
+            specs.append(_route_spec(hub, driver, vehicle, chunk, day_start, len(specs) + 1))
+    return route_plan_create(actor=actor, date=service_date, routes=specs)
+
+
+def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
+    order, here = [], hub.location
+    remaining = list(chunk)
+    while remaining:
+        nearest = min(remaining, key=lambda s: _km(here, s.location))
+        remaining.remove(nearest)
+        order.append(nearest)
+        here = nearest.location
+    stops, at, here, total_km = [], day_start, hub.location, 0.0
+    for shipment in order:
+        leg = _km(here, shipment.location) * 1.3  # streets are not straight lines
+        total_km += leg
+        at = at + timedelta(hours=leg / PLANNING_SPEED_KMH)
+        stops.append({
+            "location": shipment.location,
+            "address": f"{shipment.address_line1}, {shipment.city}",
+            "window_start": shipment.promised_window_start,
+            "window_end": shipment.promised_window_end,
+            "planned_arrival": at,
+            "planned_service_s": SERVICE_TIME_S,
+            "shipments": [shipment],
+        })
+        at = at + timedelta(seconds=SERVICE_TIME_S)
+        here = shipment.location
+    back = _km(here, hub.location) * 1.3
+    total_km += back
+    end = at + timedelta(hours=back / PLANNING_SPEED_KMH)
+    points = [hub.location] + [s.location for s in order] + [hub.location]
+    return {
+        "code": f"{hub.code}-{number:02d}",
+        "hub": hub,
+        "carrier": driver.carrier,
+        "driver": driver,
+        "vehicle": vehicle,
+        "planned_start": day_start,
+        "planned_end": end,
+        "planned_geometry": LineString([(p.x, p.y) for p in points], srid=4326),
+        "planned_distance_m": int(total_km * 1000),
+        "planned_duration_s": int((end - day_start).total_seconds()),
+        "stops": stops,
+    }
+
+
+def _run_some_routes(actor, routes: list[Route], rng) -> None:
+    """Put three routes on the road: their first stops delivered, one failed attempt."""
+    for route in routes[:3]:
+        stops = list(route.stops.order_by("sequence")[:4])
+        for index, stop in enumerate(stops):
+            at = stop.planned_arrival + timedelta(minutes=rng.randint(-4, 12))
+            if index == 2 and route is routes[1]:
+                stop_fail(stop=stop, reason=FailureReason.NOT_HOME, actor=actor, at=at,
+                          note="Demo: nobody answered")
+            else:
+                stop_complete(stop=stop, actor=actor, at=at)
+
+
+def _km(a: Point, b: Point) -> float:
+    """Great-circle distance in km (haversine): fine for planning inside one city."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a.y, a.x, b.y, b.x))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
+        (lon2 - lon1) / 2
+    ) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
