@@ -93,17 +93,57 @@ AREAS = [
 ]
 
 STREETS = [
-    "Av. Francisco de Aguirre", "Calle Cordovez", "Av. del Mar", "Calle Prat", "Calle Brasil",
-    "Av. Estadio", "Calle Almagro", "Av. Cuatro Esquinas", "Calle Colón", "Av. Costanera",
-    "Calle Aldunate", "Av. Los Carrera", "Calle Melgarejo", "Calle Varela", "Av. Peñuelas",
+    "Av. Francisco de Aguirre",
+    "Calle Cordovez",
+    "Av. del Mar",
+    "Calle Prat",
+    "Calle Brasil",
+    "Av. Estadio",
+    "Calle Almagro",
+    "Av. Cuatro Esquinas",
+    "Calle Colón",
+    "Av. Costanera",
+    "Calle Aldunate",
+    "Av. Los Carrera",
+    "Calle Melgarejo",
+    "Calle Varela",
+    "Av. Peñuelas",
 ]
 FIRST_NAMES = [
-    "Camila", "Matías", "Valentina", "Benjamín", "Francisca", "Joaquín", "Catalina", "Diego",
-    "Fernanda", "Tomás", "Javiera", "Sebastián", "Isidora", "Vicente", "Antonia", "Cristóbal",
+    "Camila",
+    "Matías",
+    "Valentina",
+    "Benjamín",
+    "Francisca",
+    "Joaquín",
+    "Catalina",
+    "Diego",
+    "Fernanda",
+    "Tomás",
+    "Javiera",
+    "Sebastián",
+    "Isidora",
+    "Vicente",
+    "Antonia",
+    "Cristóbal",
 ]
 LAST_NAMES = [
-    "González", "Muñoz", "Rojas", "Díaz", "Pérez", "Soto", "Contreras", "Silva", "Martínez",
-    "Sepúlveda", "Morales", "Rodríguez", "López", "Fuentes", "Araya", "Castillo",
+    "González",
+    "Muñoz",
+    "Rojas",
+    "Díaz",
+    "Pérez",
+    "Soto",
+    "Contreras",
+    "Silva",
+    "Martínez",
+    "Sepúlveda",
+    "Morales",
+    "Rodríguez",
+    "López",
+    "Fuentes",
+    "Araya",
+    "Castillo",
 ]
 
 # (carrier code, driver name, vehicle kind, plate, device kind)
@@ -143,9 +183,7 @@ def load_demo(*, service_date: Date | None = None, shipment_count: int = 150) ->
     organization = _ensure_organization(DEMO_SLUG, DEMO_NAME, "owner@demo.example")
     _ensure_rival()
     with organization_scope(organization):
-        owner = Membership.objects.select_related("user").get(
-            user__email="owner@demo.example"
-        )
+        owner = Membership.objects.select_related("user").get(user__email="owner@demo.example")
         actor = Actor(organization=organization, user=owner.user, role=Role.OWNER)
         carriers = _ensure_carriers(organization)
         hubs = _ensure_hubs(organization)
@@ -184,7 +222,10 @@ def _ensure_organization(slug: str, name: str, owner_email: str) -> Organization
     organization = Organization.objects.filter(slug=slug).first()
     if organization is None:
         organization = organization_create(
-            slug=slug, name=name, time_zone=DEMO_TIME_ZONE, owner_email=owner_email,
+            slug=slug,
+            name=name,
+            time_zone=DEMO_TIME_ZONE,
+            owner_email=owner_email,
             owner_password=DEMO_PASSWORD,
         )
         organization.support_phone = "+56 51 220 0000"
@@ -198,18 +239,25 @@ def _ensure_rival() -> None:
     rival = _ensure_organization(RIVAL_SLUG, "Rival Parcels", "owner@rival.example")
     with organization_scope(rival):
         carrier, _ = Carrier.objects.get_or_create(
-            organization=rival, code="rival", defaults={"name": "Rival fleet",
-                                                        "kind": CarrierKind.IN_HOUSE},
+            organization=rival,
+            code="rival",
+            defaults={"name": "Rival fleet", "kind": CarrierKind.IN_HOUSE},
         )
         Hub.objects.get_or_create(
-            organization=rival, code="RIV",
+            organization=rival,
+            code="RIV",
             defaults={"name": "Rival depot", "location": Point(-71.26, -29.91, srid=4326)},
         )
         Shipment.objects.get_or_create(
-            organization=rival, reference="RIVAL-0001",
+            organization=rival,
+            reference="RIVAL-0001",
             defaults={
-                "barcode": "RIVAL0001", "carrier": carrier, "recipient_name": "Rival customer",
-                "address_line1": "Calle Rival 1", "city": "La Serena", "country_code": "CL",
+                "barcode": "RIVAL0001",
+                "carrier": carrier,
+                "recipient_name": "Rival customer",
+                "address_line1": "Calle Rival 1",
+                "city": "La Serena",
+                "country_code": "CL",
                 "location": Point(-71.255, -29.908, srid=4326),
             },
         )
@@ -219,9 +267,12 @@ def _ensure_carriers(organization) -> dict[str, Carrier]:
     carriers = {}
     for code, name, kind, on_time, first_attempt in CARRIERS:
         carriers[code], _ = Carrier.objects.get_or_create(
-            organization=organization, code=code,
+            organization=organization,
+            code=code,
             defaults={
-                "name": name, "kind": kind, "sla_on_time_target_pct": on_time,
+                "name": name,
+                "kind": kind,
+                "sla_on_time_target_pct": on_time,
                 "sla_first_attempt_target_pct": first_attempt,
                 "contact_email": f"ops@{code}.example",
             },
@@ -233,9 +284,11 @@ def _ensure_hubs(organization) -> dict[str, Hub]:
     hubs = {}
     for spec in HUBS:
         hubs[spec.code], _ = Hub.objects.get_or_create(
-            organization=organization, code=spec.code,
+            organization=organization,
+            code=spec.code,
             defaults={
-                "name": spec.name, "address": spec.address,
+                "name": spec.name,
+                "address": spec.address,
                 "kind": HubKind.HUB if spec.code == "LSR" else HubKind.DARK_STORE,
                 "location": Point(spec.lon, spec.lat, srid=4326),
             },
@@ -254,7 +307,9 @@ def _ensure_people(actor: Actor, carriers: dict[str, Carrier]) -> None:
             user.save()
         if not Membership.objects.filter(user=user).exists():
             Membership.objects.create(
-                organization=organization, user=user, role=role,
+                organization=organization,
+                user=user,
+                role=role,
                 carrier=carriers[carrier_code] if role == Role.CARRIER_USER else None,
             )
 
@@ -266,19 +321,27 @@ def _ensure_fleet(organization, carriers: dict[str, Carrier]) -> dict[str, str]:
     for index, (code, name, vehicle_kind, plate, device_kind) in enumerate(FLEET, start=1):
         carrier = carriers[code]
         driver, _ = Driver.objects.get_or_create(
-            organization=organization, carrier=carrier, external_id=f"DRV-{index:03d}",
+            organization=organization,
+            carrier=carrier,
+            external_id=f"DRV-{index:03d}",
             defaults={"name": name, "phone": f"+56 9 5555 {index:04d}"},
         )
         vehicle, _ = Vehicle.objects.get_or_create(
-            organization=organization, plate=plate,
+            organization=organization,
+            plate=plate,
             defaults={"carrier": carrier, "kind": vehicle_kind},
         )
         if not Device.objects.filter(external_id=f"DEV-{index:03d}").exists():
             device, raw = device_create(
-                organization=organization, carrier=carrier, driver=driver, vehicle=vehicle,
-                name=f"{name.split()[0]}'s phone" if device_kind != DeviceKind.GPS_TRACKER
+                organization=organization,
+                carrier=carrier,
+                driver=driver,
+                vehicle=vehicle,
+                name=f"{name.split()[0]}'s phone"
+                if device_kind != DeviceKind.GPS_TRACKER
                 else f"Tracker {plate}",
-                kind=device_kind, external_id=f"DEV-{index:03d}",
+                kind=device_kind,
+                external_id=f"DEV-{index:03d}",
             )
             tokens[device.name] = raw
     driver_user = User.objects.filter(email="driver@demo.example").first()
@@ -300,7 +363,7 @@ def _reference_prefix(service_date: Date) -> str:
 
 
 def _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report) -> None:
-    rng = random.Random(service_date.toordinal())
+    rng = random.Random(service_date.toordinal())  # noqa: S311 (repeatable demo data)
     day_start = datetime.combine(service_date, ROUTE_START, tzinfo=zone)
     items = [
         _shipment_item(rng, service_date, day_start, number, hubs, carriers)
@@ -309,8 +372,12 @@ def _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report)
     shipments = shipments_bulk_create(actor=actor, items=items)
     for shipment in shipments:
         shipment_transition(
-            shipment=shipment, to_status=ShipmentStatus.AT_HUB, actor=actor,
-            at=day_start - timedelta(hours=2), source="scan", note="Demo: received at hub",
+            shipment=shipment,
+            to_status=ShipmentStatus.AT_HUB,
+            actor=actor,
+            at=day_start - timedelta(hours=2),
+            source="scan",
+            note="Demo: received at hub",
         )
     routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments)
     _run_some_routes(actor, routes, rng)
@@ -332,8 +399,9 @@ def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict
         "hub": hubs[hub_code],
         "recipient_name": f"{first} {last}",
         "recipient_phone": f"+56 9 {rng.randint(4000, 9999)} {rng.randint(1000, 9999)}",
-        "recipient_email": f"{first.lower()}.{number}@example.com".encode("ascii", "ignore")
-        .decode(),
+        "recipient_email": f"{first.lower()}.{number}@example.com".encode(
+            "ascii", "ignore"
+        ).decode(),
         "address_line1": f"{rng.choice(STREETS)} {rng.randint(100, 3999)}",
         "city": city,
         "country_code": "CL",
@@ -354,8 +422,10 @@ def _routes_for(actor, service_date, day_start, hubs, carriers, shipments) -> li
     for vehicle in Vehicle.objects.order_by("plate"):
         vehicles[vehicle.carrier_id].append(vehicle)
     # La Serena (the bigger city) gets 6 routes, Coquimbo 4; fewer if there are few parcels.
-    plan = {"LSR": drivers[0:3] + drivers[4:6] + drivers[7:8], "CQB": [drivers[3], drivers[6],
-            drivers[8], drivers[9]]}
+    plan = {
+        "LSR": drivers[0:3] + drivers[4:6] + drivers[7:8],
+        "CQB": [drivers[3], drivers[6], drivers[8], drivers[9]],
+    }
     specs = []
     for hub_code, hub_drivers in plan.items():
         hub = hubs[hub_code]
@@ -364,11 +434,12 @@ def _routes_for(actor, service_date, day_start, hubs, carriers, shipments) -> li
             continue
         count = max(1, min(len(hub_drivers), math.ceil(len(mine) / 15)))
         # Angular sectors around the hub make compact routes.
-        mine.sort(key=lambda s: math.atan2(s.location.y - hub.location.y,
-                                           s.location.x - hub.location.x))
+        mine.sort(
+            key=lambda s: math.atan2(s.location.y - hub.location.y, s.location.x - hub.location.x)
+        )
         size = math.ceil(len(mine) / count)
         for index in range(count):
-            chunk = mine[index * size:(index + 1) * size]
+            chunk = mine[index * size : (index + 1) * size]
             if not chunk:
                 continue
             driver = hub_drivers[index]
@@ -390,15 +461,17 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
         leg = _km(here, shipment.location) * 1.3  # streets are not straight lines
         total_km += leg
         at = at + timedelta(hours=leg / PLANNING_SPEED_KMH)
-        stops.append({
-            "location": shipment.location,
-            "address": f"{shipment.address_line1}, {shipment.city}",
-            "window_start": shipment.promised_window_start,
-            "window_end": shipment.promised_window_end,
-            "planned_arrival": at,
-            "planned_service_s": SERVICE_TIME_S,
-            "shipments": [shipment],
-        })
+        stops.append(
+            {
+                "location": shipment.location,
+                "address": f"{shipment.address_line1}, {shipment.city}",
+                "window_start": shipment.promised_window_start,
+                "window_end": shipment.promised_window_end,
+                "planned_arrival": at,
+                "planned_service_s": SERVICE_TIME_S,
+                "shipments": [shipment],
+            }
+        )
         at = at + timedelta(seconds=SERVICE_TIME_S)
         here = shipment.location
     back = _km(here, hub.location) * 1.3
@@ -427,8 +500,13 @@ def _run_some_routes(actor, routes: list[Route], rng) -> None:
         for index, stop in enumerate(stops):
             at = stop.planned_arrival + timedelta(minutes=rng.randint(-4, 12))
             if index == 2 and route is routes[1]:
-                stop_fail(stop=stop, reason=FailureReason.NOT_HOME, actor=actor, at=at,
-                          note="Demo: nobody answered")
+                stop_fail(
+                    stop=stop,
+                    reason=FailureReason.NOT_HOME,
+                    actor=actor,
+                    at=at,
+                    note="Demo: nobody answered",
+                )
             else:
                 stop_complete(stop=stop, actor=actor, at=at)
 
@@ -436,7 +514,8 @@ def _run_some_routes(actor, routes: list[Route], rng) -> None:
 def _km(a: Point, b: Point) -> float:
     """Great-circle distance in km (haversine): fine for planning inside one city."""
     lat1, lon1, lat2, lon2 = map(math.radians, (a.y, a.x, b.y, b.x))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
-        (lon2 - lon1) / 2
-    ) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0 * math.asin(math.sqrt(h))
