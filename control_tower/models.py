@@ -7,7 +7,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -35,6 +35,13 @@ class Organization(models.Model):
     primary_color = models.CharField(max_length=7, default="#1f6feb", validators=[hex_color])
     support_phone = models.CharField(max_length=32, blank=True)
     support_email = models.EmailField(blank=True)
+    ping_retention_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="GPS pings older than this are deleted.",
+    )
+    pod_geofence_m = models.PositiveIntegerField(
+        default=150, help_text="A proof of delivery farther than this from the address is flagged."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -119,7 +119,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a request when Redis is away: fail fast, the caller decides.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Create tomorrow's ping partitions ahead, drop what is past retention (idempotent).
+    "ping-partitions": {"task": "tracking.maintain_ping_partitions", "schedule": 3600.0},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -223,6 +226,22 @@ LEAFLET_CONFIG = {
 # Business settings
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 BULK_MAX_ITEMS = env.int("BULK_MAX_ITEMS", default=5000)
+
+# Ingestion (docs/INGEST.md)
+PING_BATCH_MAX = env.int("PING_BATCH_MAX", default=1000)  # fixes per native batch request
+PING_PARTITIONS_AHEAD_DAYS = env.int("PING_PARTITIONS_AHEAD_DAYS", default=3)
+PING_DEFAULT_RETENTION_DAYS = 30  # when no organization exists yet
+PING_MAX_ACCURACY_M = env.float("PING_MAX_ACCURACY_M", default=100.0)  # worse is flagged
+PING_MAX_SPEED_MPS = env.float("PING_MAX_SPEED_MPS", default=60.0)  # faster implied is flagged
+PING_MAX_FUTURE_S = env.int("PING_MAX_FUTURE_S", default=300)  # clock skew tolerated
+PING_MAX_ATTRIBUTES_BYTES = 2048  # raw protocol attributes kept per fix, beyond: dropped
+GPX_MAX_BYTES = env.int("GPX_MAX_BYTES", default=20 * 1024 * 1024)
+GPX_MAX_POINTS = env.int("GPX_MAX_POINTS", default=200_000)
+SCAN_BATCH_MAX = env.int("SCAN_BATCH_MAX", default=500)
+POD_MAX_IMAGE_BYTES = env.int("POD_MAX_IMAGE_BYTES", default=8 * 1024 * 1024)
+POD_MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard
+POD_MAX_PHOTOS = 5
+POD_URL_TTL_S = env.int("POD_URL_TTL_S", default=300)  # signed file links expire
 
 LOGGING = {
     "version": 1,

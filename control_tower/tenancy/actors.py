@@ -13,7 +13,14 @@ from django.utils import timezone
 
 from control_tower.errors import NotPermitted, OrganizationRequired
 from control_tower.models import ApiKey, Membership, Organization
-from control_tower.tenancy.roles import ADMIN_ROLES, Role, role_allows, scopes_allow
+from control_tower.tenancy.roles import (
+    ADMIN_ROLES,
+    WRITE,
+    Resource,
+    Role,
+    role_allows,
+    scopes_allow,
+)
 from control_tower.tenancy.secrets import secret_matches, split_prefix
 
 API_KEY_KIND = "ctk"
@@ -30,18 +37,24 @@ class Actor:
     # only routes assigned to them.
     carrier_id: int | None = None
     driver_id: int | None = None
+    # A driver's phone or a tracker authenticated by its device token: it may only report.
+    device: object | None = None  # carriers.models.Device
 
     def can(self, resource: str, action: str) -> bool:
+        if self.device is not None:
+            return resource == Resource.TRACKING and action == WRITE
         if self.api_key is not None:
             return scopes_allow(self.scopes, resource, action)
         return self.role is not None and role_allows(self.role, resource, action)
 
     @property
     def is_admin(self) -> bool:
-        return self.api_key is None and self.role in ADMIN_ROLES
+        return self.api_key is None and self.device is None and self.role in ADMIN_ROLES
 
     @property
     def label(self) -> str:
+        if self.device is not None:
+            return f"device {self.device.name} ({self.device.token_prefix})"
         if self.api_key is not None:
             return f"API key {self.api_key.name} ({self.api_key.prefix})"
         return getattr(self.user, "email", "") or str(self.user)

@@ -24,6 +24,7 @@ class Resource(models.TextChoices):
     HUBS = "hubs"
     SHIPMENTS = "shipments"
     ROUTES = "routes"  # routes and stops
+    TRACKING = "tracking"  # pings, positions, scans, proof of delivery (custody: with shipments)
 
 
 READ, WRITE = "read", "write"
@@ -45,6 +46,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _R,
         Resource.SHIPMENTS: _RW,
         Resource.ROUTES: _RW,
+        Resource.TRACKING: _RW,
     },
     Role.OPS_MANAGER: {
         Resource.ORGANIZATION: _R,
@@ -55,6 +57,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _RW,
         Resource.SHIPMENTS: _R,
         Resource.ROUTES: _R,
+        Resource.TRACKING: _R,
     },
     # Carrier users see only rows of their own carrier (narrowed in the viewsets) and update
     # the progress of their own routes; they cannot create or re-plan.
@@ -67,6 +70,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _R,
         Resource.SHIPMENTS: _R,
         Resource.ROUTES: _R,
+        # Their own carrier's scans and proofs of delivery (narrowed like everything else).
+        Resource.TRACKING: _RW,
     },
     # People with the driver role read their own routes; their phone posts with a device token.
     Role.DRIVER: {
@@ -78,6 +83,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _R,
         Resource.SHIPMENTS: _NONE,
         Resource.ROUTES: _R,
+        Resource.TRACKING: _NONE,
     },
 }
 
@@ -98,6 +104,8 @@ class Scope(models.TextChoices):
     SHIPMENTS_WRITE = "shipments:write"
     ROUTES_READ = "routes:read"
     ROUTES_WRITE = "routes:write"
+    TRACKING_READ = "tracking:read"
+    TRACKING_WRITE = "tracking:write"
 
 
 def role_allows(role: str, resource: str, action: str) -> bool:

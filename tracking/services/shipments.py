@@ -11,8 +11,9 @@ from django.utils import timezone
 from control_tower.errors import Conflict, DomainError, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
-from tracking.models import Shipment, ShipmentEvent
+from tracking.models import Shipment, ShipmentEvent, StopStatus
 from tracking.models import ShipmentStatus as S
+from tracking.services.custody import CustodyKind, custody_append
 
 # Which normalized status may follow which. Delivered, returned and cancelled are final: a late
 # "out for delivery" scan can never reopen a delivered shipment.
@@ -53,11 +54,14 @@ def shipment_transition(
     at: datetime | None = None,
     source: str = "api",
     note: str = "",
+    custody: dict | None = None,
 ) -> TransitionResult:
     """Move a shipment to `to_status`, or raise `IllegalTransition` (nothing changes).
 
     Locks the shipment row, so concurrent scans of one parcel serialize. Asking for the status it
-    already has is a no-op success (devices retry). Writes one `ShipmentEvent`.
+    already has is a no-op success (devices retry). Writes one `ShipmentEvent` and one chain of
+    custody entry; `custody` may give that entry's kind, location, evidence and extra details
+    (a scan or a proof of delivery does).
     """
     if to_status not in S.values:
         raise DomainError(
@@ -90,6 +94,20 @@ def shipment_transition(
         locked.status = to_status
         locked.status_changed_at = at
         locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+        extra = dict(custody or {})
+        custody_append(
+            shipment=locked,
+            kind=extra.pop("kind", CustodyKind.STATUS),
+            actor=actor.label if actor is not None else "system",
+            occurred_at=at,
+            custodian=custodian_after(locked, to_status),
+            location=extra.pop("location", None),
+            evidence=extra.pop("evidence", None),
+            details={
+                "from": event.from_status, "to": to_status, "source": source, "note": note[:500],
+                **extra.pop("details", {}),
+            },
+        )
         publish_on_commit(
             organization_id=locked.organization_id,
             carrier_id=locked.carrier_id,
@@ -100,6 +118,28 @@ def shipment_transition(
             },
         )
     return TransitionResult(shipment=locked, changed=True, event=event)
+
+
+def custodian_after(shipment: Shipment, to_status: str) -> str | None:
+    """Who holds the parcel once it has `to_status`; None when that does not change hands."""
+    if to_status == S.AT_HUB:
+        return f"hub:{shipment.hub.code}" if shipment.hub_id else "hub"
+    if to_status == S.OUT_FOR_DELIVERY:
+        route = (
+            shipment.stops.filter(status__in=(StopStatus.PENDING, StopStatus.ARRIVED))
+            .select_related("route__driver")
+            .order_by("-route__date")
+            .values_list("route__driver__name", "route__driver_id")
+            .first()
+        )
+        if route and route[1]:
+            return f"driver:{route[1]}:{route[0]}"
+        return f"carrier:{shipment.carrier.code}" if shipment.carrier_id else "carrier"
+    if to_status == S.DELIVERED:
+        return f"recipient:{shipment.recipient_name}"
+    if to_status == S.RETURNED:
+        return "shipper"
+    return None
 
 
 @transaction.atomic
@@ -151,10 +191,14 @@ def shipment_delete(*, shipment: Shipment) -> None:
     """Delete a shipment that nothing has happened to yet; anything else must be cancelled,
     so that its history stays."""
     locked = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
-    if locked.status != S.INFO_RECEIVED or locked.stop_shipments.exists():
+    if (
+        locked.status != S.INFO_RECEIVED
+        or locked.stop_shipments.exists()
+        or locked.custody.exists()
+    ):
         raise Conflict(
-            "Only a shipment that is still 'info received' and on no route can be deleted; "
-            "cancel it instead.",
+            "Only a shipment that is still 'info received', on no route and with no chain of "
+            "custody yet can be deleted; cancel it instead.",
             code="not_deletable",
         )
     locked.delete()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.contrib.gis.db import models as gis
 from django.core.validators import MinValueValidator
@@ -83,6 +81,12 @@ class Shipment(TenantModel):
     )
     promised_window_start = models.DateTimeField(null=True, blank=True)
     promised_window_end = models.DateTimeField(null=True, blank=True)
+    delivery_pin_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="SHA-256 of the PIN the recipient gives the driver; empty: no PIN check.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -280,9 +284,7 @@ class StopShipment(TenantModel):
     """Which shipments are handed over at a stop (several parcels to one address)."""
 
     stop = models.ForeignKey(Stop, on_delete=models.CASCADE, related_name="stop_shipments")
-    shipment = models.ForeignKey(
-        Shipment, on_delete=models.CASCADE, related_name="stop_shipments"
-    )
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="stop_shipments")
 
     class Meta(TenantModel.Meta):
         constraints = [

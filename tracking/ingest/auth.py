@@ -1,0 +1,104 @@
+"""Device tokens: how a phone or tracker proves which device (and organization) it is.
+
+A token is `ctd_<prefix>_<secret>`, stored hashed (control_tower.tenancy.secrets). An unknown,
+malformed or revoked token gets the same answer, so a caller learns nothing about devices of
+other organizations.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from carriers.models import Device
+from carriers.services import DEVICE_TOKEN_KIND
+from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.secrets import secret_matches, split_prefix
+
+DEVICE_KEYWORD = "Device"
+
+
+def device_for_token(raw: str) -> Device | None:
+    """The active device holding this token, or None (never says why)."""
+    prefix = split_prefix(raw or "", DEVICE_TOKEN_KIND)
+    if prefix is None:
+        return None
+    # Authentication runs before any organization is known: a sanctioned unscoped read.
+    device = (
+        Device.dangerously_unscoped.select_related("organization")
+        .filter(token_prefix=prefix)
+        .first()
+    )
+    if device is None or not secret_matches(raw, device.token_hash):
+        return None
+    if device.revoked_at is not None or not device.organization.is_active:
+        return None
+    return device
+
+
+def actor_for_device(device: Device) -> Actor:
+    return Actor(
+        organization=device.organization,
+        device=device,
+        carrier_id=device.carrier_id,
+        driver_id=device.driver_id,
+    )
+
+
+def actor_for_device_token(raw: str) -> Actor | None:
+    device = device_for_token(raw)
+    return None if device is None else actor_for_device(device)
+
+
+class DeviceUser:
+    """Stands in for `request.user` when a device calls."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+    email = ""
+
+    def __init__(self, device: Device):
+        self.device = device
+
+    def __str__(self) -> str:
+        return f"device:{self.device.token_prefix}"
+
+
+class DeviceTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Device <token>` (or `X-Device-Token: <token>`)."""
+
+    def authenticate(self, request):
+        raw = request.headers.get("X-Device-Token")
+        header = request.headers.get("Authorization", "")
+        if raw is None and header:
+            keyword, _, value = header.partition(" ")
+            if keyword.lower() != DEVICE_KEYWORD.lower():
+                return None
+            raw = value.strip()
+        if raw is None:
+            return None
+        actor = actor_for_device_token(raw)
+        if actor is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked device token.")
+        return DeviceUser(actor.device), actor
+
+    def authenticate_header(self, request):
+        return DEVICE_KEYWORD
+
+
+class DeviceTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "tracking.ingest.auth.DeviceTokenAuthentication"
+    name = "DeviceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Device <token>`: issued when a device is registered or its token "
+            "is rotated (POST /api/v1/devices/{id}/rotate-token/).",
+        }

@@ -1,0 +1,53 @@
+"""Models of the tracking app, one module per concern, re-exported here."""
+
+from tracking.models.custody import CustodyEntry
+from tracking.models.ingest import (
+    DevicePosition,
+    Ping,
+    PingFlag,
+    PingSource,
+    Scan,
+    ScanResult,
+    ScanType,
+)
+from tracking.models.plan import (
+    FailureReason,
+    Hub,
+    HubKind,
+    Route,
+    RouteStatus,
+    Shipment,
+    ShipmentEvent,
+    ShipmentStatus,
+    Stop,
+    StopKind,
+    StopShipment,
+    StopStatus,
+)
+from tracking.models.pod import PodFile, PodFileKind, ProofOfDelivery
+
+__all__ = [
+    "CustodyEntry",
+    "DevicePosition",
+    "Ping",
+    "PingFlag",
+    "PingSource",
+    "PodFile",
+    "PodFileKind",
+    "ProofOfDelivery",
+    "Scan",
+    "ScanResult",
+    "ScanType",
+    "FailureReason",
+    "Hub",
+    "HubKind",
+    "Route",
+    "RouteStatus",
+    "Shipment",
+    "ShipmentEvent",
+    "ShipmentStatus",
+    "Stop",
+    "StopKind",
+    "StopShipment",
+    "StopStatus",
+]
