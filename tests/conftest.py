@@ -117,6 +117,34 @@ def api_key_for():
     return make
 
 
+@pytest.fixture
+def device_for():
+    """`device_for(tenant, **fields)` → (device, raw token), a registered device of the
+    tenant's carrier (the token is what a phone sends: `Authorization: Device <token>`)."""
+    from carriers.services import device_create
+
+    def make(tenant: Tenant, **fields):
+        fields.setdefault("carrier", tenant.carrier)
+        fields.setdefault("name", "Test phone")
+        fields.setdefault("kind", "driver_app")
+        with organization_scope(tenant.organization):
+            return device_create(organization=tenant.organization, **fields)
+
+    return make
+
+
+@pytest.fixture
+def device_client_for():
+    """`device_client_for(raw_token)` → an API client that authenticates as that device."""
+
+    def make(token: str):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Device {token}")
+        return client
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup):
     """A real Celery worker (solo pool, in a thread) consuming the test queue on the real Redis
