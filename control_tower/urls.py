@@ -6,6 +6,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from control_tower import views
+from tracking.ingest import views as ingest_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +15,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/organization/", views.switch_organization, name="switch-organization"),
     path("admin/", admin.site.urls),
+    # Device protocols (Traccar Client / OsmAnd, OwnTracks): see tracking/ingest/views.py.
+    path("ingest/osmand/<str:token>/", ingest_views.osmand, name="ingest-osmand"),
+    path("ingest/owntracks/", ingest_views.owntracks, name="ingest-owntracks"),
     path("api/v1/", include("control_tower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

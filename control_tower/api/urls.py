@@ -5,6 +5,12 @@ from rest_framework.routers import DefaultRouter
 
 from carriers.api.views import CarrierViewSet, DeviceViewSet, DriverViewSet, VehicleViewSet
 from control_tower.api.views import ApiKeyViewSet, MembershipViewSet, MeView, OrganizationView
+from tracking.api.ingest_views import (
+    DevicePositionViewSet,
+    GpxImportView,
+    PingIngestView,
+    PingViewSet,
+)
 from tracking.api.views import HubViewSet, RouteViewSet, ShipmentViewSet, StopViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -19,10 +25,14 @@ router.register("hubs", HubViewSet, basename="hub")
 router.register("shipments", ShipmentViewSet, basename="shipment")
 router.register("routes", RouteViewSet, basename="route")
 router.register("stops", StopViewSet, basename="stop")
+router.register("positions", DevicePositionViewSet, basename="position")
+router.register("pings", PingViewSet, basename="ping")
 
 app_name = "api"
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("organization/", OrganizationView.as_view(), name="organization"),
+    path("ingest/pings", PingIngestView.as_view(), name="ingest-pings"),
+    path("ingest/gpx", GpxImportView.as_view(), name="ingest-gpx"),
     path("", include(router.urls)),
 ]

@@ -142,6 +142,16 @@ SINGLETONS = {("/api/v1/me/", "get"), ("/api/v1/organization/", "get"),
 # custody, signed files): each has its own cross-tenant test, named here so that adding an
 # endpoint without one still fails `test_every_endpoint_is_in_the_matrix`.
 TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("/api/v1/ingest/pings", "post"):
+        "tests/tracking/test_ingest_pings.py::test_the_token_decides_the_organization",
+    ("/api/v1/ingest/gpx", "post"):
+        "tests/tracking/test_ingest_protocols.py::test_gpx_device_must_be_ours",
+    ("/api/v1/positions/", "get"): "tests/tracking/test_ingest_pings.py::"
+        "test_positions_and_pings_are_readable_by_the_organization_only",
+    ("/api/v1/positions/{device}/", "get"): "tests/tracking/test_ingest_pings.py::"
+        "test_positions_and_pings_are_readable_by_the_organization_only",
+    ("/api/v1/pings/", "get"): "tests/tracking/test_ingest_pings.py::"
+        "test_positions_and_pings_are_readable_by_the_organization_only",
 }
 
 

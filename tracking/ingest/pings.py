@@ -1,0 +1,298 @@
+"""Storing GPS fixes: flag outliers, insert in bulk idempotently, move the last position forward.
+
+Rules (DESIGN.md "Events and state"):
+- the idempotency key is (organization, device, fix time, client event id): a replay inserts
+  nothing (`ON CONFLICT DO NOTHING`) and is still a success;
+- late and out-of-order fixes are stored; the last position only ever moves forward in time;
+- outliers are stored with flags and never move the last position: accuracy worse than
+  `PING_MAX_ACCURACY_M`, implied speed from the last good fix above `PING_MAX_SPEED_MPS`,
+  mock locations, fixes the device marked invalid, fix times in the future (beyond
+  `PING_MAX_FUTURE_S` of clock skew) or older than the organization's retention;
+- stationary jitter (not moving, displacement within accuracy) is flagged and keeps the marker
+  where it was, but still counts as a sign of life (the position's time moves forward).
+
+Everything is one transaction; the live push happens after commit and may fail without losing
+anything (the ping is already durable).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from carriers.models import Device
+from control_tower.realtime import publish_on_commit
+from tracking.ingest.fixes import Fix
+from tracking.models import PingFlag
+
+# Flags that keep a fix off the map. Stationary jitter is not one: it refreshes the time.
+OUTLIER_FLAGS = (
+    PingFlag.POOR_ACCURACY
+    | PingFlag.IMPOSSIBLE_SPEED
+    | PingFlag.MOCK
+    | PingFlag.FUTURE
+    | PingFlag.TOO_OLD
+    | PingFlag.INVALID
+)
+JITTER_SPEED_MPS = 0.5  # below this a phone is "not moving"
+JITTER_MIN_RADIUS_M = 10.0  # when the phone claims better accuracy than this
+LAST_SEEN_RESOLUTION = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int  # fixes in the request (after removing in-request repeats)
+    stored: int  # new rows
+    duplicates: int  # already stored before (replays)
+    flagged: int  # stored, but kept off the map
+    position_moved: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "flagged": self.flagged,
+            "position_moved": self.position_moved,
+        }
+
+
+@dataclass
+class _Reference:
+    """The last fix that moved the marker: what the next fix is judged against."""
+
+    fix_time: datetime
+    lat: float
+    lon: float
+    accuracy_m: float | None
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance in metres (enough for consecutive fixes of one device)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def flag_fixes(
+    fixes: list[Fix], *, reference: _Reference | None, received_at: datetime, retention_days: int
+) -> _Reference | None:
+    """Set `fix.flags` on each fix; returns the new reference (the last fix that moves the
+    marker), or the old one. Fixes older than the reference are judged only on their own
+    (they are late and will not move anything anyway)."""
+    future_limit = received_at + timedelta(seconds=settings.PING_MAX_FUTURE_S)
+    old_limit = received_at - timedelta(days=retention_days)
+    for fix in fixes:
+        if fix.accuracy_m is not None and fix.accuracy_m > settings.PING_MAX_ACCURACY_M:
+            fix.flags |= PingFlag.POOR_ACCURACY
+        if fix.mock:
+            fix.flags |= PingFlag.MOCK
+        if not fix.valid:
+            fix.flags |= PingFlag.INVALID
+        if fix.fix_time > future_limit:
+            fix.flags |= PingFlag.FUTURE
+        if fix.fix_time < old_limit:
+            fix.flags |= PingFlag.TOO_OLD
+    for fix in sorted(fixes, key=lambda f: f.fix_time):
+        if fix.flags & OUTLIER_FLAGS:
+            continue
+        if reference is None:
+            reference = _Reference(fix.fix_time, fix.lat, fix.lon, fix.accuracy_m)
+            continue
+        if fix.fix_time <= reference.fix_time:
+            continue
+        meters = distance_m(reference.lat, reference.lon, fix.lat, fix.lon)
+        seconds = (fix.fix_time - reference.fix_time).total_seconds()
+        slack = (reference.accuracy_m or 0) + (fix.accuracy_m or 0)
+        if meters - slack > settings.PING_MAX_SPEED_MPS * seconds:
+            fix.flags |= PingFlag.IMPOSSIBLE_SPEED
+            continue
+        still = fix.moving is not True and (fix.speed_mps or 0) < JITTER_SPEED_MPS
+        if still and meters <= max(fix.accuracy_m or 0, JITTER_MIN_RADIUS_M):
+            fix.flags |= PingFlag.STATIONARY_JITTER
+            continue
+        reference = _Reference(fix.fix_time, fix.lat, fix.lon, fix.accuracy_m)
+    return reference
+
+
+INSERT_PINGS = """
+INSERT INTO tracking_ping (
+    organization_id, device_id, fix_time, event_id, received_at, location, accuracy_m,
+    speed_mps, heading_deg, altitude_m, battery_pct, charging, moving, mock, source, flags,
+    attributes
+)
+SELECT %(organization)s, %(device)s, t.fix_time, t.event_id, %(received_at)s,
+       ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.accuracy_m, t.speed_mps, t.heading_deg,
+       t.altitude_m, t.battery_pct, t.charging, t.moving, t.mock, %(source)s, t.flags,
+       t.attributes
+FROM unnest(
+    %(fix_time)s::timestamptz[], %(event_id)s::varchar[], %(lon)s::float8[], %(lat)s::float8[],
+    %(accuracy_m)s::float8[], %(speed_mps)s::float8[], %(heading_deg)s::float8[],
+    %(altitude_m)s::float8[], %(battery_pct)s::int2[], %(charging)s::bool[], %(moving)s::bool[],
+    %(mock)s::bool[], %(flags)s::int4[], %(attributes)s::jsonb[]
+) AS t(fix_time, event_id, lon, lat, accuracy_m, speed_mps, heading_deg, altitude_m,
+       battery_pct, charging, moving, mock, flags, attributes)
+ON CONFLICT DO NOTHING
+"""
+
+# Moves forward only: the WHERE makes an older fix (late, replayed, concurrent) a no-op.
+UPSERT_POSITION = """
+INSERT INTO tracking_deviceposition (
+    device_id, organization_id, fix_time, received_at, location, accuracy_m, speed_mps,
+    heading_deg, battery_pct, moving, source
+) VALUES (
+    %(device)s, %(organization)s, %(fix_time)s, %(received_at)s,
+    ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(accuracy_m)s, %(speed_mps)s,
+    %(heading_deg)s, %(battery_pct)s, %(moving)s, %(source)s
+)
+ON CONFLICT (device_id) DO UPDATE SET
+    fix_time = EXCLUDED.fix_time,
+    received_at = EXCLUDED.received_at,
+    location = CASE WHEN %(moves)s THEN EXCLUDED.location ELSE tracking_deviceposition.location END,
+    accuracy_m = CASE WHEN %(moves)s THEN EXCLUDED.accuracy_m
+                      ELSE tracking_deviceposition.accuracy_m END,
+    speed_mps = EXCLUDED.speed_mps,
+    heading_deg = COALESCE(EXCLUDED.heading_deg, tracking_deviceposition.heading_deg),
+    battery_pct = COALESCE(EXCLUDED.battery_pct, tracking_deviceposition.battery_pct),
+    moving = EXCLUDED.moving,
+    source = EXCLUDED.source
+WHERE tracking_deviceposition.fix_time < EXCLUDED.fix_time
+RETURNING ST_Y(location), ST_X(location), fix_time
+"""
+
+CURRENT_POSITION = """
+SELECT fix_time, ST_Y(location), ST_X(location), accuracy_m
+FROM tracking_deviceposition WHERE device_id = %s
+"""
+
+
+def _dedupe(fixes: list[Fix]) -> list[Fix]:
+    seen: dict[tuple, Fix] = {}
+    for fix in fixes:
+        seen.setdefault(fix.key, fix)
+    return list(seen.values())
+
+
+def pings_ingest(
+    *, device: Device, fixes: list[Fix], source: str, received_at: datetime | None = None
+) -> IngestResult:
+    """Store the fixes of one device (all or nothing) and move its last position.
+
+    The organization and device come from the authenticated device row, never from the
+    payload. Safe to call again with the same fixes.
+    """
+    received_at = received_at or timezone.now()
+    fixes = _dedupe(fixes)
+    if not fixes:
+        return IngestResult(0, 0, 0, 0, False)
+    organization = device.organization
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(CURRENT_POSITION, [device.pk])
+        row = cursor.fetchone()
+        before = _Reference(*row) if row else None
+        reference = flag_fixes(
+            fixes,
+            reference=before,
+            received_at=received_at,
+            retention_days=organization.ping_retention_days,
+        )
+        cursor.execute(
+            INSERT_PINGS, _columns(fixes, organization.pk, device.pk, received_at, source)
+        )
+        stored = cursor.rowcount
+        moved = _move_position(cursor, device, fixes, before, reference, received_at, source)
+        _touch_device(cursor, device, received_at)
+    flagged = sum(1 for fix in fixes if fix.flags & OUTLIER_FLAGS)
+    return IngestResult(len(fixes), stored, len(fixes) - stored, flagged, moved)
+
+
+def _columns(fixes, organization_id, device_id, received_at, source) -> dict:
+    from psycopg.types.json import Jsonb
+
+    return {
+        "organization": organization_id,
+        "device": device_id,
+        "received_at": received_at,
+        "source": source,
+        "fix_time": [f.fix_time for f in fixes],
+        "event_id": [f.event_id for f in fixes],
+        "lon": [f.lon for f in fixes],
+        "lat": [f.lat for f in fixes],
+        "accuracy_m": [f.accuracy_m for f in fixes],
+        "speed_mps": [f.speed_mps for f in fixes],
+        "heading_deg": [f.heading_deg for f in fixes],
+        "altitude_m": [f.altitude_m for f in fixes],
+        "battery_pct": [f.battery_pct for f in fixes],
+        "charging": [f.charging for f in fixes],
+        "moving": [f.moving for f in fixes],
+        "mock": [f.mock for f in fixes],
+        "flags": [int(f.flags) for f in fixes],
+        "attributes": [Jsonb(f.attributes) for f in fixes],
+    }
+
+
+def _move_position(cursor, device, fixes, before, reference, received_at, source) -> bool:
+    """Upsert the last position from the newest fix that is not an outlier. Its location is
+    the reference's (a jitter fix keeps the marker where it was)."""
+    alive = [f for f in fixes if not f.flags & OUTLIER_FLAGS]
+    if not alive or reference is None:
+        return False
+    newest = max(alive, key=lambda f: f.fix_time)
+    if before is not None and newest.fix_time <= before.fix_time:
+        return False
+    moves = before is None or reference.fix_time > before.fix_time
+    cursor.execute(
+        UPSERT_POSITION,
+        {
+            "device": device.pk,
+            "organization": device.organization_id,
+            "fix_time": newest.fix_time,
+            "received_at": received_at,
+            "lat": reference.lat,
+            "lon": reference.lon,
+            "accuracy_m": reference.accuracy_m,
+            "speed_mps": newest.speed_mps,
+            "heading_deg": newest.heading_deg,
+            "battery_pct": newest.battery_pct,
+            "moving": newest.moving,
+            "source": source,
+            "moves": moves,
+        },
+    )
+    row = cursor.fetchone()
+    if row is None:  # a concurrent request already moved it further
+        return False
+    lat, lon, fix_time = row
+    publish_on_commit(
+        organization_id=device.organization_id,
+        carrier_id=device.carrier_id,
+        event="device.position",
+        data={
+            "device": device.pk,
+            "driver": device.driver_id,
+            "vehicle": device.vehicle_id,
+            "lat": lat,
+            "lon": lon,
+            "fix_time": fix_time.isoformat(),
+            "speed_mps": newest.speed_mps,
+            "heading_deg": newest.heading_deg,
+            "battery_pct": newest.battery_pct,
+        },
+    )
+    return True
+
+
+def _touch_device(cursor, device, received_at) -> None:
+    if device.last_seen_at and received_at - device.last_seen_at < LAST_SEEN_RESOLUTION:
+        return
+    cursor.execute(
+        "UPDATE carriers_device SET last_seen_at = %s WHERE id = %s "
+        "AND (last_seen_at IS NULL OR last_seen_at < %s)",
+        [received_at, device.pk, received_at],
+    )

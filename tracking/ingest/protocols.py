@@ -1,0 +1,255 @@
+"""What each device protocol sends, turned into `Fix` objects (see shared PROTOCOLS.md).
+
+- native: our driver app's JSON batch (`POST /api/v1/ingest/pings`);
+- OsmAnd: query string or form body (Traccar Client before 9, many trackers);
+- Traccar Client 9+ JSON: one object or an array, `-1` meaning unknown;
+- OwnTracks HTTP mode: `_type: location` (others are acknowledged and ignored).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tracking.ingest.fixes import (
+    KMH_TO_MPS,
+    KNOTS_TO_MPS,
+    Fix,
+    FixError,
+    bounded_attributes,
+    normalize_heading,
+    parse_bool,
+    parse_float,
+    parse_lat_lon,
+    parse_time,
+)
+
+
+def _battery(value, field_name: str, *, fraction: bool = False) -> int | None:
+    number = parse_float(value, field_name, unknown_negative=True)
+    if number is None:
+        return None
+    if fraction:
+        if number > 1:
+            raise FixError(field_name, "A fraction between 0 and 1 is expected.")
+        number *= 100
+    if number > 100:
+        raise FixError(field_name, "Must be at most 100 (percent).")
+    return round(number)
+
+
+# ---------------------------------------------------------------------------------------------
+# Native batch
+# ---------------------------------------------------------------------------------------------
+
+NATIVE_FIELDS = {
+    "event_id",
+    "time",
+    "lat",
+    "lon",
+    "accuracy",
+    "speed",
+    "heading",
+    "altitude",
+    "battery",
+    "charging",
+    "moving",
+    "mock",
+    "attributes",
+}
+
+
+def parse_native(item) -> Fix:
+    """`{"event_id": "…", "time": ISO or epoch, "lat", "lon", "accuracy" (m), "speed" (m/s),
+    "heading" (deg), "altitude" (m), "battery" (%), "charging", "moving", "mock",
+    "attributes": {…}}`. Unknown keys are refused, so a typo is not silently dropped."""
+    if not isinstance(item, dict):
+        raise FixError("non_field_errors", "Each fix must be a JSON object.")
+    unknown = sorted(set(item) - NATIVE_FIELDS)
+    if unknown:
+        raise FixError(unknown[0], f"Unknown field (allowed: {', '.join(sorted(NATIVE_FIELDS))}).")
+    event_id = item.get("event_id") or ""
+    if not isinstance(event_id, str) or len(event_id) > 64:
+        raise FixError("event_id", "A string of at most 64 characters.")
+    attributes = item.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise FixError("attributes", "A JSON object is expected.")
+    lat, lon = parse_lat_lon(item.get("lat"), item.get("lon"))
+    return Fix(
+        fix_time=parse_time(item.get("time"), "time"),
+        lat=lat,
+        lon=lon,
+        event_id=event_id,
+        accuracy_m=parse_float(item.get("accuracy"), "accuracy", minimum=0),
+        speed_mps=parse_float(item.get("speed"), "speed", minimum=0),
+        heading_deg=normalize_heading(parse_float(item.get("heading"), "heading", minimum=0)),
+        altitude_m=parse_float(item.get("altitude"), "altitude", minimum=-1000, maximum=100000),
+        battery_pct=_battery(item.get("battery"), "battery"),
+        charging=parse_bool(item.get("charging"), "charging"),
+        moving=parse_bool(item.get("moving"), "moving"),
+        mock=bool(parse_bool(item.get("mock"), "mock")),
+        attributes=bounded_attributes(attributes),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# OsmAnd (query string / form)
+# ---------------------------------------------------------------------------------------------
+
+OSMAND_KNOWN = {
+    "id",
+    "deviceid",
+    "timestamp",
+    "lat",
+    "lon",
+    "location",
+    "speed",
+    "bearing",
+    "heading",
+    "altitude",
+    "accuracy",
+    "batt",
+    "charge",
+    "valid",
+    "mock",
+}
+
+
+def parse_osmand(params: dict[str, str], *, now: datetime) -> Fix:
+    """Traccar's OsmAnd decoder rules: `id`/`deviceid` (advisory here: the token in the URL is
+    the credential), `timestamp` (epoch s/ms or ISO; missing = server time), `lat`/`lon` or
+    `location=lat,lon`, `speed` in knots, `bearing`/`heading`, `altitude`, `accuracy`, `hdop`,
+    `batt` (%), `charge`, `valid`; every other key is kept as an attribute."""
+    if not (params.get("id") or params.get("deviceid")):
+        raise FixError("id", "The device id (id or deviceid) is required.")
+    lat, lon = params.get("lat"), params.get("lon")
+    if (lat is None or lon is None) and params.get("location"):
+        parts = params["location"].split(",")
+        if len(parts) != 2:
+            raise FixError("location", "Use location=lat,lon.")
+        lat, lon = parts
+    lat_f, lon_f = parse_lat_lon(lat, lon)
+    timestamp = params.get("timestamp")
+    speed_knots = parse_float(params.get("speed"), "speed", minimum=0)
+    attributes = {k: v for k, v in params.items() if k not in OSMAND_KNOWN}
+    attributes["device_id"] = params.get("id") or params.get("deviceid")
+    valid = parse_bool(params.get("valid"), "valid")
+    return Fix(
+        fix_time=parse_time(timestamp) if timestamp not in (None, "") else now,
+        lat=lat_f,
+        lon=lon_f,
+        accuracy_m=parse_float(params.get("accuracy"), "accuracy", minimum=0),
+        speed_mps=None if speed_knots is None else speed_knots * KNOTS_TO_MPS,
+        heading_deg=normalize_heading(
+            parse_float(params.get("bearing", params.get("heading")), "bearing", minimum=0)
+        ),
+        altitude_m=parse_float(params.get("altitude"), "altitude"),
+        battery_pct=_battery(params.get("batt"), "batt"),
+        charging=parse_bool(params.get("charge"), "charge"),
+        mock=bool(parse_bool(params.get("mock"), "mock")),
+        valid=valid is not False,
+        attributes=bounded_attributes(attributes),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Traccar Client 9+ JSON
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_traccar_json(payload) -> list[Fix]:
+    """`{"location": {"timestamp", "coords": {...}, "is_moving", "battery": {...}, ...},
+    "device_id": "…"}`, or an array of those. Speed m/s; -1 = unknown (speed, heading,
+    accuracy, altitude, battery level). No event id: the key is (device, timestamp)."""
+    items = payload if isinstance(payload, list) else [payload]
+    fixes = []
+    for index, item in enumerate(items):
+        try:
+            fixes.append(_traccar_item(item))
+        except FixError as exc:
+            if isinstance(payload, list):
+                exc.field = f"{index}.{exc.field}"
+            raise
+    return fixes
+
+
+def _traccar_item(item) -> Fix:
+    if not isinstance(item, dict) or not isinstance(item.get("location"), dict):
+        raise FixError("location", "A location object is required.")
+    location = item["location"]
+    coords = location.get("coords")
+    if not isinstance(coords, dict):
+        raise FixError("location.coords", "A coords object is required.")
+    lat, lon = parse_lat_lon(coords.get("latitude"), coords.get("longitude"))
+    battery = location.get("battery") if isinstance(location.get("battery"), dict) else {}
+    activity = location.get("activity") if isinstance(location.get("activity"), dict) else {}
+    attributes = {
+        "device_id": item.get("device_id"),
+        "event": location.get("event"),
+        "odometer": location.get("odometer"),
+        "activity": activity.get("type"),
+        "extras": location.get("extras") or None,
+    }
+    return Fix(
+        fix_time=parse_time(location.get("timestamp"), "location.timestamp"),
+        lat=lat,
+        lon=lon,
+        accuracy_m=parse_float(coords.get("accuracy"), "coords.accuracy", unknown_negative=True),
+        speed_mps=parse_float(coords.get("speed"), "coords.speed", unknown_negative=True),
+        heading_deg=normalize_heading(
+            parse_float(coords.get("heading"), "coords.heading", unknown_negative=True)
+        ),
+        altitude_m=parse_float(coords.get("altitude"), "coords.altitude"),
+        battery_pct=_battery(battery.get("level"), "battery.level", fraction=True),
+        charging=parse_bool(battery.get("is_charging"), "battery.is_charging"),
+        moving=parse_bool(location.get("is_moving"), "location.is_moving"),
+        mock=bool(parse_bool(location.get("mock", coords.get("mock")), "mock")),
+        attributes=bounded_attributes({k: v for k, v in attributes.items() if v is not None}),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# OwnTracks (HTTP mode)
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_owntracks(payload) -> list[Fix]:
+    """Location messages become fixes; every other `_type` (lwt, transition, waypoint, card,
+    status, …) is acknowledged and ignored. `tst` epoch seconds, `vel` km/h, `cog` degrees,
+    `acc`/`alt` metres, `batt` %, `bs` 0 unknown / 1 unplugged / 2 charging / 3 full."""
+    messages = payload if isinstance(payload, list) else [payload]
+    fixes = []
+    for message in messages:
+        if not isinstance(message, dict):
+            raise FixError("_type", "A JSON object is expected.")
+        if message.get("_type") != "location":
+            continue
+        lat, lon = parse_lat_lon(message.get("lat"), message.get("lon"))
+        velocity = parse_float(message.get("vel"), "vel", unknown_negative=True)
+        charging = {1: False, 2: True, 3: True}.get(message.get("bs"))
+        attributes = {
+            key: message[key]
+            for key in ("tid", "t", "m", "conn", "SSID", "BSSID", "inregions", "topic")
+            if key in message
+        }
+        tst = message.get("tst")
+        if tst in (None, "", 0):
+            raise FixError("tst", "The fix time (tst, epoch seconds) is required.")
+        fixes.append(
+            Fix(
+                fix_time=datetime.fromtimestamp(
+                    parse_float(tst, "tst", required=True, minimum=0), tz=UTC
+                ),
+                lat=lat,
+                lon=lon,
+                accuracy_m=parse_float(message.get("acc"), "acc", minimum=0),
+                speed_mps=None if velocity is None else velocity * KMH_TO_MPS,
+                heading_deg=normalize_heading(
+                    parse_float(message.get("cog"), "cog", unknown_negative=True)
+                ),
+                altitude_m=parse_float(message.get("alt"), "alt"),
+                battery_pct=_battery(message.get("batt"), "batt"),
+                charging=charging,
+                attributes=bounded_attributes(attributes),
+            )
+        )
+    return fixes
