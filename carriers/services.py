@@ -32,6 +32,7 @@ def device_rotate_token(*, device: Device) -> tuple[Device, str]:
     device.token_hash = secret.digest
     device.revoked_at = None
     device.save(update_fields=["token_prefix", "token_hash", "revoked_at"])
+    _forget(device)
     return device, secret.raw
 
 
@@ -40,4 +41,12 @@ def device_revoke(*, device: Device) -> Device:
     if device.revoked_at is None:
         device.revoked_at = timezone.now()
         device.save(update_fields=["revoked_at"])
+    _forget(device)
     return device
+
+
+def _forget(device: Device) -> None:
+    # Ingest remembers verified tokens for a few seconds (tracking/ingest/auth.py).
+    from tracking.ingest.auth import forget_device
+
+    forget_device(device.pk)

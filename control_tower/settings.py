@@ -79,7 +79,20 @@ DATABASES = {
 }
 # GeoDjango needs the PostGIS backend whatever scheme the URL used.
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# Opening a PostgreSQL connection costs milliseconds, more than a whole ingest request, so
+# connections are reused. Under ASGI every request runs its sync code in a thread of its own,
+# where persistent connections (CONN_MAX_AGE) would pile up, one per thread, until PostgreSQL
+# refuses clients; Django's psycopg pool is the supported way: a few connections per process,
+# borrowed per request. DB_POOL_MAX_SIZE bounds each process (web workers, Celery, beat).
+if env.bool("DB_POOL", default=True):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "timeout": 10,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -228,6 +241,7 @@ API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 BULK_MAX_ITEMS = env.int("BULK_MAX_ITEMS", default=5000)
 
 # Ingestion (docs/INGEST.md)
+DEVICE_AUTH_CACHE_S = env.int("DEVICE_AUTH_CACHE_S", default=10)  # see tracking/ingest/auth.py
 PING_BATCH_MAX = env.int("PING_BATCH_MAX", default=1000)  # fixes per native batch request
 PING_PARTITIONS_AHEAD_DAYS = env.int("PING_PARTITIONS_AHEAD_DAYS", default=3)
 PING_DEFAULT_RETENTION_DAYS = 30  # when no organization exists yet

@@ -7,6 +7,9 @@ other organizations.
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -18,8 +21,35 @@ from control_tower.tenancy.secrets import secret_matches, split_prefix
 DEVICE_KEYWORD = "Device"
 
 
+# A phone reports every few seconds: remembering a verified token for a few seconds saves the
+# lookup on almost every request. The price: a revoked or rotated token keeps working in *other*
+# worker processes for up to DEVICE_AUTH_CACHE_S seconds (this process forgets it at once).
+_verified: dict[str, tuple[float, Device]] = {}
+_VERIFIED_MAX = 20_000
+
+
+def forget_device(device_id: int) -> None:
+    """Drop cached verifications of a device (called when it is revoked or its token rotated)."""
+    for raw, (_expires, device) in list(_verified.items()):
+        if device.pk == device_id:
+            _verified.pop(raw, None)
+
+
 def device_for_token(raw: str) -> Device | None:
     """The active device holding this token, or None (never says why)."""
+    ttl = settings.DEVICE_AUTH_CACHE_S
+    hit = _verified.get(raw) if ttl else None
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    device = _lookup(raw)
+    if device is not None and ttl:
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[raw] = (time.monotonic() + ttl, device)
+    return device
+
+
+def _lookup(raw: str) -> Device | None:
     prefix = split_prefix(raw or "", DEVICE_TOKEN_KIND)
     if prefix is None:
         return None

@@ -11,18 +11,19 @@ Rules (DESIGN.md "Events and state"):
 - stationary jitter (not moving, displacement within accuracy) is flagged and keeps the marker
   where it was, but still counts as a sign of life (the position's time moves forward).
 
-Everything is one transaction; the live push happens after commit and may fail without losing
-anything (the ping is already durable).
+Everything is written by one statement (atomic); the live push happens after commit and may
+fail without losing anything (the ping is already durable).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from carriers.models import Device
@@ -41,7 +42,6 @@ OUTLIER_FLAGS = (
 )
 JITTER_SPEED_MPS = 0.5  # below this a phone is "not moving"
 JITTER_MIN_RADIUS_M = 10.0  # when the phone claims better accuracy than this
-LAST_SEEN_RESOLUTION = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ def flag_fixes(
     return reference
 
 
+# The whole write is one statement (so one round trip, atomic without an explicit transaction):
+# the pings, the forward-only last position, and the device's "last seen".
 INSERT_PINGS = """
 INSERT INTO tracking_ping (
     organization_id, device_id, fix_time, event_id, received_at, location, accuracy_m,
@@ -139,6 +141,7 @@ FROM unnest(
 ) AS t(fix_time, event_id, lon, lat, accuracy_m, speed_mps, heading_deg, altitude_m,
        battery_pct, charging, moving, mock, flags, attributes)
 ON CONFLICT DO NOTHING
+RETURNING 1
 """
 
 # Moves forward only: the WHERE makes an older fix (late, replayed, concurrent) a no-op.
@@ -147,15 +150,16 @@ INSERT INTO tracking_deviceposition (
     device_id, organization_id, fix_time, received_at, location, accuracy_m, speed_mps,
     heading_deg, battery_pct, moving, source
 ) VALUES (
-    %(device)s, %(organization)s, %(fix_time)s, %(received_at)s,
-    ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(accuracy_m)s, %(speed_mps)s,
-    %(heading_deg)s, %(battery_pct)s, %(moving)s, %(source)s
+    %(device)s, %(organization)s, %(p_fix_time)s, %(received_at)s,
+    ST_SetSRID(ST_MakePoint(%(p_lon)s, %(p_lat)s), 4326), %(p_accuracy_m)s, %(p_speed_mps)s,
+    %(p_heading_deg)s, %(p_battery_pct)s, %(p_moving)s, %(source)s
 )
 ON CONFLICT (device_id) DO UPDATE SET
     fix_time = EXCLUDED.fix_time,
     received_at = EXCLUDED.received_at,
-    location = CASE WHEN %(moves)s THEN EXCLUDED.location ELSE tracking_deviceposition.location END,
-    accuracy_m = CASE WHEN %(moves)s THEN EXCLUDED.accuracy_m
+    location = CASE WHEN %(p_moves)s THEN EXCLUDED.location
+                    ELSE tracking_deviceposition.location END,
+    accuracy_m = CASE WHEN %(p_moves)s THEN EXCLUDED.accuracy_m
                       ELSE tracking_deviceposition.accuracy_m END,
     speed_mps = EXCLUDED.speed_mps,
     heading_deg = COALESCE(EXCLUDED.heading_deg, tracking_deviceposition.heading_deg),
@@ -163,13 +167,37 @@ ON CONFLICT (device_id) DO UPDATE SET
     moving = EXCLUDED.moving,
     source = EXCLUDED.source
 WHERE tracking_deviceposition.fix_time < EXCLUDED.fix_time
-RETURNING ST_Y(location), ST_X(location), fix_time
+RETURNING ST_Y(location) AS lat, ST_X(location) AS lon, fix_time
+"""
+
+TOUCH_DEVICE = """
+UPDATE carriers_device SET last_seen_at = %(received_at)s
+WHERE id = %(device)s
+  AND (last_seen_at IS NULL OR last_seen_at < %(received_at)s - interval '30 seconds')
+RETURNING 1
 """
 
 CURRENT_POSITION = """
 SELECT fix_time, ST_Y(location), ST_X(location), accuracy_m
 FROM tracking_deviceposition WHERE device_id = %s
 """
+
+
+def _write_statement(with_position: bool) -> str:
+    position = f", position AS ({UPSERT_POSITION})" if with_position else ""
+    moved = (
+        "(SELECT json_build_object('lat', lat, 'lon', lon, 'fix_time', fix_time) FROM position)"
+        if with_position
+        else "NULL::json"
+    )
+    return (  # module constants only; values go as parameters
+        f"WITH stored AS ({INSERT_PINGS}){position}, seen AS ({TOUCH_DEVICE}) "
+        f"SELECT (SELECT count(*) FROM stored), {moved}"
+    )
+
+
+WRITE_WITH_POSITION = _write_statement(True)
+WRITE_PINGS_ONLY = _write_statement(False)
 
 
 def _dedupe(fixes: list[Fix]) -> list[Fix]:
@@ -185,14 +213,15 @@ def pings_ingest(
     """Store the fixes of one device (all or nothing) and move its last position.
 
     The organization and device come from the authenticated device row, never from the
-    payload. Safe to call again with the same fixes.
+    payload. Safe to call again with the same fixes. Two round trips: read the current
+    position (to judge the new fixes against it), then one statement that writes everything.
     """
     received_at = received_at or timezone.now()
     fixes = _dedupe(fixes)
     if not fixes:
         return IngestResult(0, 0, 0, 0, False)
     organization = device.organization
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(CURRENT_POSITION, [device.pk])
         row = cursor.fetchone()
         before = _Reference(*row) if row else None
@@ -202,12 +231,34 @@ def pings_ingest(
             received_at=received_at,
             retention_days=organization.ping_retention_days,
         )
-        cursor.execute(
-            INSERT_PINGS, _columns(fixes, organization.pk, device.pk, received_at, source)
+        params = _columns(fixes, organization.pk, device.pk, received_at, source)
+        candidate = _position_candidate(fixes, before, reference)
+        if candidate is None:
+            cursor.execute(WRITE_PINGS_ONLY, params)
+        else:
+            cursor.execute(WRITE_WITH_POSITION, {**params, **candidate})
+        stored, position = cursor.fetchone()
+    moved = position is not None
+    if moved:
+        if isinstance(position, str):
+            position = json.loads(position)
+        newest = candidate["newest"]
+        publish_on_commit(
+            organization_id=device.organization_id,
+            carrier_id=device.carrier_id,
+            event="device.position",
+            data={
+                "device": device.pk,
+                "driver": device.driver_id,
+                "vehicle": device.vehicle_id,
+                "lat": position["lat"],
+                "lon": position["lon"],
+                "fix_time": position["fix_time"],
+                "speed_mps": newest.speed_mps,
+                "heading_deg": newest.heading_deg,
+                "battery_pct": newest.battery_pct,
+            },
         )
-        stored = cursor.rowcount
-        moved = _move_position(cursor, device, fixes, before, reference, received_at, source)
-        _touch_device(cursor, device, received_at)
     flagged = sum(1 for fix in fixes if fix.flags & OUTLIER_FLAGS)
     return IngestResult(len(fixes), stored, len(fixes) - stored, flagged, moved)
 
@@ -237,62 +288,25 @@ def _columns(fixes, organization_id, device_id, received_at, source) -> dict:
     }
 
 
-def _move_position(cursor, device, fixes, before, reference, received_at, source) -> bool:
-    """Upsert the last position from the newest fix that is not an outlier. Its location is
-    the reference's (a jitter fix keeps the marker where it was)."""
+def _position_candidate(fixes, before, reference) -> dict | None:
+    """What the last position would become: the time of the newest fix that is not an
+    outlier, the location of the reference (a jitter fix keeps the marker where it was).
+    None when nothing here is newer than the current position."""
     alive = [f for f in fixes if not f.flags & OUTLIER_FLAGS]
     if not alive or reference is None:
-        return False
+        return None
     newest = max(alive, key=lambda f: f.fix_time)
     if before is not None and newest.fix_time <= before.fix_time:
-        return False
-    moves = before is None or reference.fix_time > before.fix_time
-    cursor.execute(
-        UPSERT_POSITION,
-        {
-            "device": device.pk,
-            "organization": device.organization_id,
-            "fix_time": newest.fix_time,
-            "received_at": received_at,
-            "lat": reference.lat,
-            "lon": reference.lon,
-            "accuracy_m": reference.accuracy_m,
-            "speed_mps": newest.speed_mps,
-            "heading_deg": newest.heading_deg,
-            "battery_pct": newest.battery_pct,
-            "moving": newest.moving,
-            "source": source,
-            "moves": moves,
-        },
-    )
-    row = cursor.fetchone()
-    if row is None:  # a concurrent request already moved it further
-        return False
-    lat, lon, fix_time = row
-    publish_on_commit(
-        organization_id=device.organization_id,
-        carrier_id=device.carrier_id,
-        event="device.position",
-        data={
-            "device": device.pk,
-            "driver": device.driver_id,
-            "vehicle": device.vehicle_id,
-            "lat": lat,
-            "lon": lon,
-            "fix_time": fix_time.isoformat(),
-            "speed_mps": newest.speed_mps,
-            "heading_deg": newest.heading_deg,
-            "battery_pct": newest.battery_pct,
-        },
-    )
-    return True
-
-
-def _touch_device(cursor, device, received_at) -> None:
-    if device.last_seen_at and received_at - device.last_seen_at < LAST_SEEN_RESOLUTION:
-        return
-    cursor.execute(
-        "UPDATE carriers_device SET last_seen_at = %s WHERE id = %s "
-        "AND (last_seen_at IS NULL OR last_seen_at < %s)",
-        [received_at, device.pk, received_at],
-    )
+        return None
+    return {
+        "newest": newest,
+        "p_fix_time": newest.fix_time,
+        "p_lat": reference.lat,
+        "p_lon": reference.lon,
+        "p_accuracy_m": reference.accuracy_m,
+        "p_speed_mps": newest.speed_mps,
+        "p_heading_deg": newest.heading_deg,
+        "p_battery_pct": newest.battery_pct,
+        "p_moving": newest.moving,
+        "p_moves": before is None or reference.fix_time > before.fix_time,
+    }

@@ -1,0 +1,340 @@
+"""Ingest benchmark: the real ASGI server (uvicorn) over loopback, concurrent keep-alive
+clients, then the rows counted in PostgreSQL.
+
+    .venv/bin/python bench/ingest.py                 # 60 s per scenario (what PERFORMANCE.md uses)
+    .venv/bin/python bench/ingest.py --duration 10   # a quick look
+
+Scenarios:
+1. single-fix OsmAnd requests (`GET /ingest/osmand/<token>/?...`, what Traccar Client sends):
+   requests/s, p50/p99 latency;
+2. native batches of 100 and of 1,000 fixes (`POST /api/v1/ingest/pings`): pings/s;
+3. the storage layer alone (`pings_ingest` in-process, batches of 1,000): rows/s.
+Every acknowledged (2xx) fix has a unique key, so after each scenario the stored rows must
+equal the acknowledged fixes: the script reports `lost` (it must be 0).
+
+The client is a minimal asyncio HTTP/1.1 keep-alive client (a few microseconds per request) so
+that the load generator takes as little as possible of the machine's CPU from the server.
+Results: printed, and written to bench/results/ingest.json (flat keys, unit in the name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "control_tower.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from carriers.models import Carrier, Device  # noqa: E402
+from carriers.services import device_create  # noqa: E402
+from control_tower.models import Organization  # noqa: E402
+from control_tower.tenancy.scope import organization_scope  # noqa: E402
+from tracking.ingest.fixes import Fix  # noqa: E402
+from tracking.ingest.pings import pings_ingest  # noqa: E402
+
+BENCH_SLUG = "bench-ingest"
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixture data: one organization, many devices, each driving its own straight line
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare(devices: int) -> tuple[Organization, list[tuple[Device, str]]]:
+    organization = Organization.objects.filter(slug=BENCH_SLUG).first()
+    if organization is None:
+        organization = Organization.objects.create(
+            slug=BENCH_SLUG, name="Ingest benchmark", ping_retention_days=3650
+        )
+    with organization_scope(organization):
+        carrier, _ = Carrier.objects.get_or_create(
+            organization=organization, code="bench", defaults={"name": "Bench", "kind": "gig"}
+        )
+        # Fresh devices each run: tokens are only known when issued, and clean tracks keep
+        # every fix unflagged and unique.
+        made = [
+            device_create(
+                organization=organization, carrier=carrier, name=f"bench {i}", kind="driver_app"
+            )
+            for i in range(devices)
+        ]
+    return organization, made
+
+
+class Track:
+    """A device moving north at ~10 m/s, one fix per second of simulated time."""
+
+    def __init__(self, start: datetime, index: int):
+        self.time = start
+        self.lat = -29.9 + (index % 100) * 0.001
+        self.lon = -71.25 + (index // 100) * 0.001
+
+    def next(self) -> tuple[datetime, float, float]:
+        self.time += timedelta(seconds=1)
+        self.lat += 0.00009
+        return self.time, self.lat, self.lon
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny keep-alive HTTP/1.1 client
+# ---------------------------------------------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+
+    async def open(self):
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def request(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+def get_request(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+def post_request(path: str, body: bytes, token: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Device {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def drive(host, port, workers, duration, make_request):
+    """`workers` connections, each sending `make_request(worker)` → (bytes, fixes) in a loop
+    for `duration` seconds. Returns (acknowledged fixes, requests, errors, latencies)."""
+    stop = time.perf_counter() + duration
+    latencies: list[float] = []
+    totals = {"fixes": 0, "requests": 0, "errors": 0}
+
+    async def worker(number: int):
+        conn = Connection(host, port)
+        await conn.open()
+        while time.perf_counter() < stop:
+            raw, fixes = make_request(number)
+            started = time.perf_counter()
+            status = await conn.request(raw)
+            latencies.append(time.perf_counter() - started)
+            totals["requests"] += 1
+            if 200 <= status < 300:
+                totals["fixes"] += fixes
+            else:
+                totals["errors"] += 1
+        conn.writer.close()
+
+    await asyncio.gather(*(worker(n) for n in range(workers)))
+    return totals, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return statistics.quantiles(values, n=1000)[int(q * 10) - 1] if len(values) > 1 else values[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------------------------
+
+
+def count_rows(organization, since: datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM tracking_ping WHERE organization_id = %s AND received_at >= %s",
+            [organization.pk, since],
+        )
+        return cursor.fetchone()[0]
+
+
+def scenario_osmand(args, organization, devices) -> dict:
+    start = datetime.now(UTC) - timedelta(days=2)
+    tracks = [Track(start, i) for i in range(len(devices))]
+    per_worker = max(1, len(devices) // args.connections)
+
+    def make(worker: int):
+        index = worker * per_worker + (make.counter[worker] % per_worker)
+        make.counter[worker] += 1
+        when, lat, lon = tracks[index].next()
+        token = devices[index][1]
+        path = (
+            f"/ingest/osmand/{token}/?id={index}&lat={lat:.6f}&lon={lon:.6f}"
+            f"&timestamp={int(when.timestamp())}&speed=19.4&bearing=0&accuracy=6&batt=80"
+        )
+        return get_request(path), 1
+
+    make.counter = [0] * args.connections
+    since = datetime.now(UTC)
+    totals, latencies = asyncio.run(
+        drive(args.host, args.port, args.connections, args.duration, make)
+    )
+    stored = count_rows(organization, since)
+    return {
+        "osmand_single_fix_req_per_s": round(totals["requests"] / args.duration),
+        "osmand_single_fix_p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "osmand_single_fix_p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "osmand_single_fix_errors": totals["errors"],
+        "osmand_single_fix_acknowledged": totals["fixes"],
+        "osmand_single_fix_lost": totals["fixes"] - stored,
+    }
+
+
+def scenario_batches(args, organization, devices, size: int) -> dict:
+    start = datetime.now(UTC) - timedelta(days=1)
+    tracks = [Track(start, i) for i in range(len(devices))]
+    counter = [0]
+
+    def make(worker: int):
+        index = counter[0] % len(devices)
+        counter[0] += 1
+        fixes = []
+        for _ in range(size):
+            when, lat, lon = tracks[index].next()
+            fixes.append(
+                {
+                    "time": when.isoformat(),
+                    "lat": round(lat, 6),
+                    "lon": lon,
+                    "accuracy": 6,
+                    "speed": 10.0,
+                }
+            )
+        body = json.dumps(fixes).encode()
+        return post_request("/api/v1/ingest/pings", body, devices[index][1]), size
+
+    since = datetime.now(UTC)
+    totals, latencies = asyncio.run(
+        drive(args.host, args.port, args.batch_connections, args.duration, make)
+    )
+    stored = count_rows(organization, since)
+    return {
+        f"batch_{size}_pings_per_s": round(totals["fixes"] / args.duration),
+        f"batch_{size}_req_per_s": round(totals["requests"] / args.duration, 1),
+        f"batch_{size}_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        f"batch_{size}_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        f"batch_{size}_errors": totals["errors"],
+        f"batch_{size}_lost": totals["fixes"] - stored,
+    }
+
+
+def scenario_storage(args, organization, devices) -> dict:
+    device = devices[0][0]
+    device.organization = organization
+    track = Track(datetime.now(UTC) - timedelta(days=3), 0)
+    rows = 0
+    stop = time.perf_counter() + min(args.duration, 30)
+    started = time.perf_counter()
+    with organization_scope(organization):
+        while time.perf_counter() < stop:
+            fixes = []
+            for _ in range(1000):
+                when, lat, lon = track.next()
+                fixes.append(Fix(fix_time=when, lat=lat, lon=lon, accuracy_m=6, speed_mps=10))
+            rows += pings_ingest(device=device, fixes=fixes, source="native").stored
+    elapsed = time.perf_counter() - started
+    return {"storage_batch_1000_rows_per_s": round(rows / elapsed)}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def start_server(args) -> subprocess.Popen:
+    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "uvicorn"),
+            "control_tower.asgi:application",
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            asyncio.run(asyncio.wait_for(asyncio.open_connection(args.host, args.port), 1))
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("uvicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=60, help="seconds per scenario")
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=32, help="for single fixes")
+    parser.add_argument("--batch-connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8099)
+    args = parser.parse_args()
+
+    organization, devices = prepare(args.devices)
+    results: dict = {}
+    server = start_server(args)
+    try:
+        print(f"single-fix OsmAnd, {args.connections} connections, {args.duration} s …", flush=True)
+        results.update(scenario_osmand(args, organization, devices))
+        for size in (100, 1000):
+            print(f"native batches of {size}, {args.batch_connections} connections …", flush=True)
+            results.update(scenario_batches(args, organization, devices, size))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    print("storage layer alone …", flush=True)
+    results.update(scenario_storage(args, organization, devices))
+    results.update(
+        {
+            "duration_s": args.duration,
+            "uvicorn_workers": args.workers,
+            "devices": args.devices,
+            "machine_cpus": os.cpu_count(),
+            "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        print(f"{key:38} {value}")
+    print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
