@@ -75,3 +75,6 @@ class StopAdmin(TenantGeoAdmin):
                        "actual_departure", "failure_reason"]
     inlines = [StopShipmentInline]
     raw_id_fields = ["route"]
+
+# Ingest evidence (positions, scans, custody) lives in its own module.
+from tracking import admin_ingest  # noqa: E402, F401

@@ -1,0 +1,50 @@
+"""Admin for what devices send: read-only evidence (last positions, scans, custody log).
+
+Pings themselves are browsed through the API (`/api/v1/pings/?device=`): a partitioned table with
+a composite key is not something to page through in the admin.
+"""
+
+from django.contrib import admin
+
+from control_tower.admin_site import TenantAdmin
+from tracking.admin import TenantGeoAdmin
+from tracking.models import CustodyEntry, DevicePosition, Scan
+
+
+class ReadOnlyTenantAdmin(TenantAdmin):
+    """Evidence is written by the ingest services only: nobody edits or deletes it here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DevicePosition)
+class DevicePositionAdmin(ReadOnlyTenantAdmin, TenantGeoAdmin):
+    list_display = ["device", "fix_time", "received_at", "accuracy_m", "speed_mps", "source"]
+    list_filter = ["source"]
+    list_select_related = ["device"]
+    search_fields = ["device__name", "device__external_id"]
+
+
+@admin.register(Scan)
+class ScanAdmin(ReadOnlyTenantAdmin):
+    list_display = ["occurred_at", "barcode", "scan_type", "result", "shipment", "device"]
+    list_filter = ["scan_type", "result"]
+    list_select_related = ["shipment", "device"]
+    search_fields = ["barcode", "event_id", "idempotency_key"]
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(CustodyEntry)
+class CustodyEntryAdmin(ReadOnlyTenantAdmin):
+    list_display = ["shipment", "sequence", "kind", "actor", "custodian", "occurred_at", "hash"]
+    list_filter = ["kind"]
+    list_select_related = ["shipment"]
+    search_fields = ["shipment__reference", "hash"]
+    ordering = ["shipment", "sequence"]
