@@ -21,7 +21,8 @@ class OrganizationSerializer(serializers.ModelSerializer):
         model = Organization
         fields = [
             "id", "slug", "name", "time_zone", "logo", "primary_color",
-            "support_phone", "support_email", "created_at",
+            "support_phone", "support_email", "ping_retention_days", "pod_geofence_m",
+            "created_at",
         ]
         read_only_fields = ["id", "slug", "created_at"]
 

@@ -108,3 +108,18 @@ def test_organization_settings(tenant, api_client_for):
     dispatcher = api_client_for(tenant.user(Role.DISPATCHER))
     assert dispatcher.get("/api/v1/organization/").json()["time_zone"] == "Europe/Paris"
     assert dispatcher.patch("/api/v1/organization/", {"name": "x"}).status_code == 403
+
+
+def test_ingest_settings_of_the_organization(tenant, api_client_for):
+    owner = api_client_for(tenant.user(Role.OWNER))
+    response = owner.patch(
+        "/api/v1/organization/", {"ping_retention_days": 0, "pod_geofence_m": -5}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"ping_retention_days", "pod_geofence_m"}
+    response = owner.patch(
+        "/api/v1/organization/", {"ping_retention_days": 90, "pod_geofence_m": 250}, format="json"
+    )
+    assert response.status_code == 200
+    tenant.organization.refresh_from_db()
+    assert (tenant.organization.ping_retention_days, tenant.organization.pod_geofence_m) == (90, 250)
