@@ -152,6 +152,12 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
         "test_positions_and_pings_are_readable_by_the_organization_only",
     ("/api/v1/pings/", "get"): "tests/tracking/test_ingest_pings.py::"
         "test_positions_and_pings_are_readable_by_the_organization_only",
+    ("/api/v1/ingest/scans", "post"):
+        "tests/tracking/test_scans.py::test_another_organization_cannot_scan_our_shipments",
+    ("/api/v1/scans/", "get"):
+        "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
+    ("/api/v1/scans/{id}/", "get"):
+        "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
 }
 
 

@@ -11,6 +11,7 @@ from control_tower.api.base import TenantModelViewSet
 from control_tower.errors import Conflict
 from control_tower.tenancy.roles import Resource
 from tracking import selectors, services
+from tracking.api.scan_views import CustodyActionsMixin
 from tracking.api.serializers import (
     HubSerializer,
     RoutePlanSerializer,
@@ -51,7 +52,7 @@ class ShipmentFilter(filters.FilterSet):
         fields = ["carrier", "hub", "status", "reference", "barcode", "city", "postal_code"]
 
 
-class ShipmentViewSet(TenantModelViewSet):
+class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     """Shipments. Status changes only through `transition`, which refuses illegal moves."""
 
     model = Shipment

@@ -60,8 +60,8 @@ def shipment_transition(
 
     Locks the shipment row, so concurrent scans of one parcel serialize. Asking for the status it
     already has is a no-op success (devices retry). Writes one `ShipmentEvent` and one chain of
-    custody entry; `custody` may give that entry's kind, location, evidence and extra details
-    (a scan or a proof of delivery does).
+    custody entry; `custody` may give that entry's kind, custodian, location, evidence and extra
+    details (a scan or a proof of delivery does).
     """
     if to_status not in S.values:
         raise DomainError(
@@ -100,7 +100,7 @@ def shipment_transition(
             kind=extra.pop("kind", CustodyKind.STATUS),
             actor=actor.label if actor is not None else "system",
             occurred_at=at,
-            custodian=custodian_after(locked, to_status),
+            custodian=extra.pop("custodian", None) or custodian_after(locked, to_status),
             location=extra.pop("location", None),
             evidence=extra.pop("evidence", None),
             details={
