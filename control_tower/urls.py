@@ -6,6 +6,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from control_tower import views
+from tracking.ingest import pod_files
 from tracking.ingest import views as ingest_views
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
     # Device protocols (Traccar Client / OsmAnd, OwnTracks): see tracking/ingest/views.py.
     path("ingest/osmand/<str:token>/", ingest_views.osmand, name="ingest-osmand"),
     path("ingest/owntracks/", ingest_views.owntracks, name="ingest-owntracks"),
+    path("pod-files/<str:token>/", pod_files.pod_file, name="pod-file"),
     path("api/v1/", include("control_tower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

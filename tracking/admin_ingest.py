@@ -8,7 +8,7 @@ from django.contrib import admin
 
 from control_tower.admin_site import TenantAdmin
 from tracking.admin import TenantGeoAdmin
-from tracking.models import CustodyEntry, DevicePosition, Scan
+from tracking.models import CustodyEntry, DevicePosition, PodFile, ProofOfDelivery, Scan
 
 
 class ReadOnlyTenantAdmin(TenantAdmin):
@@ -48,3 +48,27 @@ class CustodyEntryAdmin(ReadOnlyTenantAdmin):
     list_select_related = ["shipment"]
     search_fields = ["shipment__reference", "hash"]
     ordering = ["shipment", "sequence"]
+
+
+class PodFileInline(admin.TabularInline):
+    model = PodFile
+    extra = 0
+    can_delete = False
+    fields = ["kind", "content_type", "width", "height", "size_bytes", "sha256"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProofOfDelivery)
+class ProofOfDeliveryAdmin(ReadOnlyTenantAdmin, TenantGeoAdmin):
+    list_display = [
+        "shipment", "captured_at", "recipient_name", "pin_verified", "distance_m",
+        "outside_geofence",
+    ]
+    list_filter = ["outside_geofence", "pin_verified"]
+    list_select_related = ["shipment"]
+    search_fields = ["shipment__reference", "recipient_name", "idempotency_key"]
+    inlines = [PodFileInline]
+    date_hierarchy = "captured_at"

@@ -11,6 +11,7 @@ from tracking.api.ingest_views import (
     PingIngestView,
     PingViewSet,
 )
+from tracking.api.proof_views import PodUploadView, ProofOfDeliveryViewSet
 from tracking.api.scan_views import ScanIngestView, ScanViewSet
 from tracking.api.views import HubViewSet, RouteViewSet, ShipmentViewSet, StopViewSet
 
@@ -28,6 +29,7 @@ router.register("routes", RouteViewSet, basename="route")
 router.register("stops", StopViewSet, basename="stop")
 router.register("positions", DevicePositionViewSet, basename="position")
 router.register("pings", PingViewSet, basename="ping")
+router.register("pods", ProofOfDeliveryViewSet, basename="pod")
 router.register("scans", ScanViewSet, basename="scan")
 
 app_name = "api"
@@ -36,6 +38,7 @@ urlpatterns = [
     path("organization/", OrganizationView.as_view(), name="organization"),
     path("ingest/pings", PingIngestView.as_view(), name="ingest-pings"),
     path("ingest/gpx", GpxImportView.as_view(), name="ingest-gpx"),
+    path("ingest/pod", PodUploadView.as_view(), name="ingest-pod"),
     path("ingest/scans", ScanIngestView.as_view(), name="ingest-scans"),
     path("", include(router.urls)),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.urls import get_resolver
+
 from control_tower.errors import DomainError
 from control_tower.tenancy.actors import actor_for_user
 from control_tower.tenancy.scope import ALL_ORGANIZATIONS, reset_scope, set_scope
@@ -19,6 +21,11 @@ class OrganizationMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
+        # Import every view module now, at start-up, outside any organization scope. Querysets
+        # declared at class level (filter and serializer fields) must be built "pending"; if
+        # the URLconf were first imported inside a request, they would be built with that
+        # request's organization (or a superuser's all-organizations scope) and keep it.
+        get_resolver().url_patterns  # noqa: B018 - evaluated for its import side effect
 
     def __call__(self, request):
         request.actor = None

@@ -142,6 +142,12 @@ SINGLETONS = {("/api/v1/me/", "get"), ("/api/v1/organization/", "get"),
 # custody, signed files): each has its own cross-tenant test, named here so that adding an
 # endpoint without one still fails `test_every_endpoint_is_in_the_matrix`.
 TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("/api/v1/ingest/pod", "post"): "tests/tracking/test_proof_of_delivery.py::"
+        "test_another_organization_can_neither_submit_nor_read",
+    ("/api/v1/pods/", "get"): "tests/tracking/test_proof_of_delivery.py::"
+        "test_another_organization_can_neither_submit_nor_read",
+    ("/api/v1/pods/{id}/", "get"): "tests/tracking/test_proof_of_delivery.py::"
+        "test_another_organization_can_neither_submit_nor_read",
     ("/api/v1/ingest/pings", "post"):
         "tests/tracking/test_ingest_pings.py::test_the_token_decides_the_organization",
     ("/api/v1/ingest/gpx", "post"):

@@ -110,3 +110,16 @@ def test_carrier_code_is_unique_per_organization_not_globally(tenant, other_tena
     CarrierFactory(organization=other_tenant.organization, code=tenant.carrier.code)
     with pytest.raises(IntegrityError), transaction.atomic():
         CarrierFactory(organization=tenant.organization, code=tenant.carrier.code)
+
+
+def test_querysets_declared_on_api_classes_stay_pending(client, tenant):
+    """The URLconf (and so every view, filter and serializer class) is imported when the
+    middleware starts, outside any scope: class-level querysets decide their organization per
+    query, never keep the first request's."""
+    from rest_framework.test import APIClient
+
+    from tracking.api.views import ShipmentFilter
+
+    APIClient().force_login(tenant.user("owner"))
+    assert ShipmentFilter.base_filters["carrier"].queryset._tenant_pending is True
+    assert ShipmentFilter.base_filters["hub"].queryset._tenant_pending is True

@@ -32,5 +32,6 @@ def test_custody_log_is_scoped_and_read_only(tenant, other_tenant, client):
     page = client.get(f"/admin/tracking/custodyentry/{entry.pk}/change/")
     assert page.status_code == 200 and b"Save" not in page.content
     assert client.post(f"/admin/tracking/custodyentry/{entry.pk}/delete/").status_code == 403
-    for path in ("/admin/tracking/scan/", "/admin/tracking/deviceposition/"):
+    for path in ("/admin/tracking/scan/", "/admin/tracking/deviceposition/",
+                 "/admin/tracking/proofofdelivery/"):
         assert client.get(path).status_code == 200

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from rest_framework import serializers
 
 from carriers.models import Carrier, Driver, Vehicle
@@ -37,6 +38,7 @@ class HubSerializer(TenantModelSerializer):
 
 SHIPMENT_FIELDS = [
     "id", "reference", "barcode", "carrier", "hub", "status", "status_changed_at",
+    "delivery_pin", "pin_required",
     "recipient_name", "recipient_phone", "recipient_email", "address_line1", "address_line2",
     "city", "postal_code", "country_code", "location", "delivery_instructions", "parcel_count",
     "weight_kg", "promised_window_start", "promised_window_end", "created_at", "updated_at",
@@ -53,6 +55,12 @@ def _check_window(attrs, instance, start: str, end: str) -> None:
 
 class ShipmentSerializer(TenantModelSerializer):
     location = PointField(required=False, allow_null=True)
+    delivery_pin = serializers.RegexField(
+        r"^\d{4,8}$", write_only=True, required=False, allow_blank=True,
+        help_text="4–8 digits the recipient gives the driver; the proof of delivery must "
+        "match it. Stored hashed; empty clears it.",
+    )
+    pin_required = serializers.SerializerMethodField()
     status = serializers.ChoiceField(
         choices=ShipmentStatus.choices, required=False,
         help_text="On creation only (info_received or at_hub); later use the transition call.",
@@ -81,7 +89,13 @@ class ShipmentSerializer(TenantModelSerializer):
         if not self.context.get("bulk"):
             attrs = super().validate(attrs)
         _check_window(attrs, self.instance, "promised_window_start", "promised_window_end")
+        if "delivery_pin" in attrs:
+            pin = attrs.pop("delivery_pin")
+            attrs["delivery_pin_hash"] = make_password(pin) if pin else ""
         return attrs
+
+    def get_pin_required(self, obj) -> bool:
+        return bool(getattr(obj, "delivery_pin_hash", ""))
 
 
 class ShipmentBulkItemSerializer(ShipmentSerializer):

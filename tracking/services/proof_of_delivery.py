@@ -1,0 +1,224 @@
+"""Electronic proof of delivery: photos, signature, recipient, PIN, where and when.
+
+`pod_capture` checks the PIN, cleans the images (tracking/ingest/image_sanitizer.py), measures
+the distance from the delivery address in PostGIS, stores the files under random names, delivers
+the shipment (completing its stop when one is given) and appends a `pod` entry to the chain of
+custody whose evidence is the SHA-256 of each stored file. Replaying the same idempotency key
+returns the first POD and changes nothing. Files are served only through short-lived signed
+links (`pod_file_url`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
+from django.contrib.gis.geos import Point
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from control_tower.errors import Conflict, DomainError
+from control_tower.tenancy.actors import Actor
+from tracking.ingest.image_sanitizer import CleanImage
+from tracking.models import PodFile, PodFileKind, ProofOfDelivery, Shipment, Stop, StopStatus
+from tracking.models import ShipmentStatus as S
+from tracking.services.custody import CustodyKind, custody_append
+from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
+from tracking.services.stops import stop_complete
+
+FILE_SIGNING_SALT = "tracking.pod-file"
+
+
+@dataclass(frozen=True)
+class PodInput:
+    idempotency_key: str
+    captured_at: datetime
+    recipient_name: str = ""
+    pin: str | None = None
+    location: Point | None = None
+    note: str = ""
+    stop: Stop | None = None
+
+
+def distance_m(a: Point, b: Point) -> float:
+    """Metres on the WGS 84 spheroid, computed by PostGIS."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ST_Distance(ST_GeomFromEWKB(%s)::geography, ST_GeomFromEWKB(%s)::geography)",
+            [bytes(a.ewkb), bytes(b.ewkb)],
+        )
+        return float(cursor.fetchone()[0])
+
+
+def _check_pin(shipment: Shipment, pin: str | None) -> bool | None:
+    if not shipment.delivery_pin_hash:
+        return None
+    if not pin:
+        raise DomainError(
+            "This delivery needs the recipient's PIN.",
+            fields={"pin": ["Required for this shipment."]},
+            code="pin_required",
+        )
+    if not check_password(pin, shipment.delivery_pin_hash):
+        raise DomainError(
+            "The PIN does not match.", fields={"pin": ["Wrong PIN."]}, code="pin_mismatch"
+        )
+    return True
+
+
+def pod_capture(
+    *,
+    actor: Actor,
+    shipment: Shipment,
+    data: PodInput,
+    photos: list[CleanImage],
+    signature: CleanImage | None,
+) -> tuple[ProofOfDelivery, bool]:
+    """Store a proof of delivery. Returns (pod, created); a replay returns (first pod, False)."""
+    existing = ProofOfDelivery.objects.filter(idempotency_key=data.idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    pin_verified = _check_pin(shipment, data.pin)
+    target = data.stop.location if data.stop is not None and data.stop.location else None
+    target = shipment.location or target
+    meters = distance_m(data.location, target) if data.location and target else None
+    outside = meters is not None and meters > actor.organization.pod_geofence_m
+
+    saved: list[str] = []
+    try:
+        with transaction.atomic():
+            pod = ProofOfDelivery.objects.create(
+                organization=actor.organization,
+                idempotency_key=data.idempotency_key,
+                shipment=shipment,
+                stop=data.stop,
+                device=actor.device,
+                recipient_name=data.recipient_name,
+                pin_verified=pin_verified,
+                location=data.location,
+                captured_at=data.captured_at,
+                distance_m=meters,
+                outside_geofence=outside,
+                note=data.note,
+            )
+            evidence = {}
+            files = [(PodFileKind.PHOTO, image) for image in photos]
+            if signature is not None:
+                files.append((PodFileKind.SIGNATURE, signature))
+            for number, (kind, image) in enumerate(files, start=1):
+                name = default_storage.save(
+                    f"pod/{actor.organization.pk}/{uuid.uuid4().hex}.{image.extension}",
+                    ContentFile(image.data),
+                )
+                saved.append(name)
+                PodFile.objects.create(
+                    organization=actor.organization,
+                    pod=pod,
+                    kind=kind,
+                    storage_name=name,
+                    content_type=image.content_type,
+                    size_bytes=len(image.data),
+                    width=image.width,
+                    height=image.height,
+                    sha256=image.sha256,
+                )
+                label = "signature" if kind == PodFileKind.SIGNATURE else f"photo-{number}"
+                evidence[label] = image.sha256
+            _deliver(actor, shipment, pod, data, evidence)
+    except IntegrityError:
+        # The same key committed by a concurrent request: answer like a replay.
+        _remove(saved)
+        existing = ProofOfDelivery.objects.filter(idempotency_key=data.idempotency_key).first()
+        if existing is None:
+            raise
+        return existing, False
+    except Exception:
+        _remove(saved)
+        raise
+    return pod, True
+
+
+def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
+    """Deliver the shipment (through its stop when one is given) and add the POD to the chain."""
+    if data.stop is not None and data.stop.status in (StopStatus.PENDING, StopStatus.ARRIVED):
+        stop_complete(stop=data.stop, actor=actor, at=data.captured_at)
+    custody = {
+        "kind": CustodyKind.POD,
+        "location": data.location,
+        "evidence": evidence,
+        "details": {
+            "pod": pod.pk,
+            "recipient_name": data.recipient_name,
+            "pin_verified": pod.pin_verified,
+            "distance_m": None if pod.distance_m is None else round(pod.distance_m, 1),
+            "outside_geofence": pod.outside_geofence,
+        },
+    }
+    locked = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    if locked.status == S.DELIVERED:
+        custody_append(
+            shipment=locked,
+            kind=CustodyKind.POD,
+            actor=actor.label,
+            occurred_at=data.captured_at,
+            custodian=f"recipient:{data.recipient_name or locked.recipient_name}",
+            location=data.location,
+            evidence=evidence,
+            details=custody["details"],
+        )
+    elif S.DELIVERED in SHIPMENT_TRANSITIONS[locked.status]:
+        shipment_transition(
+            shipment=locked,
+            to_status=S.DELIVERED,
+            actor=actor,
+            at=min(data.captured_at, timezone.now()),
+            source="pod",
+            note="Proof of delivery",
+            custody=custody,
+        )
+    else:
+        raise Conflict(
+            f"Shipment {locked.reference} is {locked.get_status_display().lower()}: it cannot "
+            "be delivered, so no proof of delivery was stored.",
+            code="not_deliverable",
+        )
+
+
+def _remove(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed links
+# ---------------------------------------------------------------------------------------------
+
+
+def pod_file_url(pod_file: PodFile) -> tuple[str, datetime]:
+    """A link to the file that works for `POD_URL_TTL_S` seconds, and when it expires. It is
+    only handed out in API answers to people and keys allowed to read the POD."""
+    token = signing.TimestampSigner(salt=FILE_SIGNING_SALT).sign(
+        f"{pod_file.organization_id}.{pod_file.pk}"
+    )
+    expires = timezone.now() + timedelta(seconds=settings.POD_URL_TTL_S)
+    return reverse("pod-file", kwargs={"token": token}), expires
+
+
+def pod_file_for_token(token: str) -> PodFile | None:
+    """The file a signed link points at, or None when expired, altered or gone."""
+    try:
+        value = signing.TimestampSigner(salt=FILE_SIGNING_SALT).unsign(
+            token, max_age=settings.POD_URL_TTL_S
+        )
+        organization_id, file_id = (int(part) for part in value.split("."))
+    except (signing.BadSignature, ValueError):
+        return None
+    # The signature names the organization: the one sanctioned unscoped read of this module.
+    return PodFile.dangerously_unscoped.filter(pk=file_id, organization_id=organization_id).first()
