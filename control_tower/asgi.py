@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django (device protocols through the ingest fast path first),
+websockets through Channels."""
 
 import os
 
@@ -7,16 +8,18 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "control_tower.settings")
 django_asgi_app = get_asgi_application()  # before importing anything that touches models
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 
 from control_tower.tenancy.websocket import OrganizationWebsocketMiddleware  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
+from tracking.ingest.fast import DeviceIngestApp  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Device protocol endpoints are answered before Django (tracking/ingest/fast.py).
+        "http": DeviceIngestApp(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(OrganizationWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
         ),

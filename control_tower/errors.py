@@ -47,3 +47,8 @@ class NotPermitted(DomainError):
 class OrganizationRequired(DomainError):
     code = "organization_required"
     status_code = 400
+
+
+class TooManyAttempts(DomainError):
+    code = "too_many_attempts"
+    status_code = 429

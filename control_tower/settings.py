@@ -256,6 +256,8 @@ POD_MAX_IMAGE_BYTES = env.int("POD_MAX_IMAGE_BYTES", default=8 * 1024 * 1024)
 POD_MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard
 POD_MAX_PHOTOS = 5
 POD_URL_TTL_S = env.int("POD_URL_TTL_S", default=300)  # signed file links expire
+POD_PIN_MAX_FAILURES = 5  # wrong PINs per shipment before it locks for POD_PIN_LOCK_S
+POD_PIN_LOCK_S = 15 * 60
 
 LOGGING = {
     "version": 1,

@@ -417,3 +417,19 @@ def test_signature_only_is_enough_and_is_kept_as_png(phone, parcel, media):
     assert response.status_code == 201
     [stored] = stored_files(media)
     assert stored.suffix == ".png" and stored.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_wrong_pins_lock_the_shipment_for_a_while(phone, parcel, settings):
+    from django.core.cache import cache
+
+    settings.POD_PIN_MAX_FAILURES = 3
+    Shipment.dangerously_unscoped.filter(pk=parcel.pk).update(
+        delivery_pin_hash=make_password("4821")
+    )
+    cache.delete(f"pod-pin-failures:{parcel.organization_id}:{parcel.pk}")
+    codes = [send(phone, parcel, key=f"g{n}", pin=f"{n:04d}").json()["error"] for n in range(3)]
+    assert codes == ["pin_mismatch"] * 3
+    locked = send(phone, parcel, key="right", pin="4821")
+    assert locked.status_code == 429 and locked.json()["error"] == "too_many_attempts"
+    cache.delete(f"pod-pin-failures:{parcel.organization_id}:{parcel.pk}")  # the lock expires
+    assert send(phone, parcel, key="right-again", pin="4821").status_code == 201

@@ -7,6 +7,8 @@ other organizations.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 
 from django.conf import settings
@@ -19,6 +21,20 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.secrets import secret_matches, split_prefix
 
 DEVICE_KEYWORD = "Device"
+OWNTRACKS_CHALLENGE = 'Basic realm="control tower"'
+
+
+def basic_credentials(header: str) -> list[str]:
+    """[password, user name] of an HTTP Basic `Authorization` value (OwnTracks puts the token
+    in either), or [] when it is not Basic or not decodable."""
+    keyword, _, encoded = header.partition(" ")
+    if keyword.lower() != "basic":
+        return []
+    try:
+        user, _, password = base64.b64decode(encoded.strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return []
+    return [password, user]
 
 
 # A phone reports every few seconds: remembering a verified token for a few seconds saves the
@@ -30,9 +46,14 @@ _VERIFIED_MAX = 20_000
 
 def forget_device(device_id: int) -> None:
     """Drop cached verifications of a device (called when it is revoked or its token rotated)."""
+    from tracking.ingest import fast
+
     for raw, (_expires, device) in list(_verified.items()):
         if device.pk == device_id:
             _verified.pop(raw, None)
+    for raw, (_expires, ref) in list(fast.verified_refs.items()):
+        if ref.id == device_id:
+            fast.verified_refs.pop(raw, None)
 
 
 def device_for_token(raw: str) -> Device | None:

@@ -144,6 +144,24 @@ ON CONFLICT DO NOTHING
 RETURNING 1
 """
 
+# The same for one fix (most requests: a phone reporting live): scalar parameters cost far
+# less to send than fourteen one-element arrays.
+INSERT_ONE_PING = """
+INSERT INTO tracking_ping (
+    organization_id, device_id, fix_time, event_id, received_at, location, accuracy_m,
+    speed_mps, heading_deg, altitude_m, battery_pct, charging, moving, mock, source, flags,
+    attributes
+) VALUES (
+    %(organization)s, %(device)s, %(fix_time)s::timestamptz, %(event_id)s, %(received_at)s,
+    ST_SetSRID(ST_MakePoint(%(lon)s::float8, %(lat)s::float8), 4326), %(accuracy_m)s::float8,
+    %(speed_mps)s::float8, %(heading_deg)s::float8, %(altitude_m)s::float8,
+    %(battery_pct)s::int2, %(charging)s::bool, %(moving)s::bool, %(mock)s::bool, %(source)s,
+    %(flags)s::int4, %(attributes)s::jsonb
+)
+ON CONFLICT DO NOTHING
+RETURNING 1
+"""
+
 # Moves forward only: the WHERE makes an older fix (late, replayed, concurrent) a no-op.
 UPSERT_POSITION = """
 INSERT INTO tracking_deviceposition (
@@ -183,7 +201,7 @@ FROM tracking_deviceposition WHERE device_id = %s
 """
 
 
-def _write_statement(with_position: bool) -> str:
+def _write_statement(with_position: bool, insert: str = INSERT_PINGS) -> str:
     position = f", position AS ({UPSERT_POSITION})" if with_position else ""
     moved = (
         "(SELECT json_build_object('lat', lat, 'lon', lon, 'fix_time', fix_time) FROM position)"
@@ -191,20 +209,103 @@ def _write_statement(with_position: bool) -> str:
         else "NULL::json"
     )
     return (  # module constants only; values go as parameters
-        f"WITH stored AS ({INSERT_PINGS}){position}, seen AS ({TOUCH_DEVICE}) "
+        f"WITH stored AS ({insert}){position}, seen AS ({TOUCH_DEVICE}) "
         f"SELECT (SELECT count(*) FROM stored), {moved}"
     )
 
 
 WRITE_WITH_POSITION = _write_statement(True)
 WRITE_PINGS_ONLY = _write_statement(False)
+WRITE_ONE_WITH_POSITION = _write_statement(True, INSERT_ONE_PING)
+WRITE_ONE_ONLY = _write_statement(False, INSERT_ONE_PING)
 
 
-def _dedupe(fixes: list[Fix]) -> list[Fix]:
+POSITION_EVENT = "device.position"
+
+
+def dedupe(fixes: list[Fix]) -> list[Fix]:
+    """One fix per idempotency key (the first), as the unique constraint would keep."""
     seen: dict[tuple, Fix] = {}
     for fix in fixes:
         seen.setdefault(fix.key, fix)
     return list(seen.values())
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """What storing a fix needs to know about its device (from the authenticated row)."""
+
+    id: int
+    organization_id: int
+    carrier_id: int | None
+    driver_id: int | None
+    vehicle_id: int | None
+    retention_days: int
+
+    @classmethod
+    def of(cls, device: Device) -> DeviceRef:
+        return cls(
+            id=device.pk,
+            organization_id=device.organization_id,
+            carrier_id=device.carrier_id,
+            driver_id=device.driver_id,
+            vehicle_id=device.vehicle_id,
+            retention_days=device.organization.ping_retention_days,
+        )
+
+
+@dataclass
+class WritePlan:
+    """The one statement that stores a request's fixes, and what it may do to the position."""
+
+    fixes: list[Fix]
+    statement: str
+    params: dict
+    candidate: dict | None
+
+
+def plan_write(
+    ref: DeviceRef, fixes: list[Fix], current_row, *, source: str, received_at: datetime
+) -> WritePlan:
+    """Flag the fixes against the current position (`CURRENT_POSITION`'s row or None) and
+    build the write. Pure: the sync and async paths both execute it."""
+    before = _Reference(*current_row) if current_row else None
+    reference = flag_fixes(
+        fixes, reference=before, received_at=received_at, retention_days=ref.retention_days
+    )
+    params = _columns(fixes, ref.organization_id, ref.id, received_at, source)
+    single = len(fixes) == 1
+    if single:
+        params = {k: v[0] if isinstance(v, list) else v for k, v in params.items()}
+    candidate = _position_candidate(fixes, before, reference)
+    if candidate is None:
+        return WritePlan(fixes, WRITE_ONE_ONLY if single else WRITE_PINGS_ONLY, params, None)
+    statement = WRITE_ONE_WITH_POSITION if single else WRITE_WITH_POSITION
+    return WritePlan(fixes, statement, {**params, **candidate}, candidate)
+
+
+def plan_outcome(ref: DeviceRef, plan: WritePlan, stored: int, position) -> tuple:
+    """(IngestResult, live event data or None) from what the write statement returned."""
+    moved = position is not None
+    event = None
+    if moved:
+        if isinstance(position, str):
+            position = json.loads(position)
+        newest = plan.candidate["newest"]
+        event = {
+            "device": ref.id,
+            "driver": ref.driver_id,
+            "vehicle": ref.vehicle_id,
+            "lat": position["lat"],
+            "lon": position["lon"],
+            "fix_time": position["fix_time"],
+            "speed_mps": newest.speed_mps,
+            "heading_deg": newest.heading_deg,
+            "battery_pct": newest.battery_pct,
+        }
+    fixes = plan.fixes
+    flagged = sum(1 for fix in fixes if fix.flags & OUTLIER_FLAGS)
+    return IngestResult(len(fixes), stored, len(fixes) - stored, flagged, moved), event
 
 
 def pings_ingest(
@@ -215,52 +316,27 @@ def pings_ingest(
     The organization and device come from the authenticated device row, never from the
     payload. Safe to call again with the same fixes. Two round trips: read the current
     position (to judge the new fixes against it), then one statement that writes everything.
+    (tracking/ingest/fast.py runs the same plan on an async connection.)
     """
     received_at = received_at or timezone.now()
-    fixes = _dedupe(fixes)
+    fixes = dedupe(fixes)
     if not fixes:
         return IngestResult(0, 0, 0, 0, False)
-    organization = device.organization
+    ref = DeviceRef.of(device)
     with connection.cursor() as cursor:
-        cursor.execute(CURRENT_POSITION, [device.pk])
-        row = cursor.fetchone()
-        before = _Reference(*row) if row else None
-        reference = flag_fixes(
-            fixes,
-            reference=before,
-            received_at=received_at,
-            retention_days=organization.ping_retention_days,
-        )
-        params = _columns(fixes, organization.pk, device.pk, received_at, source)
-        candidate = _position_candidate(fixes, before, reference)
-        if candidate is None:
-            cursor.execute(WRITE_PINGS_ONLY, params)
-        else:
-            cursor.execute(WRITE_WITH_POSITION, {**params, **candidate})
+        cursor.execute(CURRENT_POSITION, [ref.id])
+        plan = plan_write(ref, fixes, cursor.fetchone(), source=source, received_at=received_at)
+        cursor.execute(plan.statement, plan.params)
         stored, position = cursor.fetchone()
-    moved = position is not None
-    if moved:
-        if isinstance(position, str):
-            position = json.loads(position)
-        newest = candidate["newest"]
+    result, event = plan_outcome(ref, plan, stored, position)
+    if event is not None:
         publish_on_commit(
-            organization_id=device.organization_id,
-            carrier_id=device.carrier_id,
-            event="device.position",
-            data={
-                "device": device.pk,
-                "driver": device.driver_id,
-                "vehicle": device.vehicle_id,
-                "lat": position["lat"],
-                "lon": position["lon"],
-                "fix_time": position["fix_time"],
-                "speed_mps": newest.speed_mps,
-                "heading_deg": newest.heading_deg,
-                "battery_pct": newest.battery_pct,
-            },
+            organization_id=ref.organization_id,
+            carrier_id=ref.carrier_id,
+            event=POSITION_EVENT,
+            data=event,
         )
-    flagged = sum(1 for fix in fixes if fix.flags & OUTLIER_FLAGS)
-    return IngestResult(len(fixes), stored, len(fixes) - stored, flagged, moved)
+    return result
 
 
 def _columns(fixes, organization_id, device_id, received_at, source) -> dict:

@@ -27,9 +27,14 @@ def pod_file(request, token: str):
             },
             status=403,
         )
-    response = FileResponse(
-        default_storage.open(pod_file.storage_name, "rb"), content_type=pod_file.content_type
-    )
+    try:
+        handle = default_storage.open(pod_file.storage_name, "rb")
+    except FileNotFoundError:
+        return JsonResponse(
+            {"error": "not_found", "detail": "The file is no longer in storage.", "fields": {}},
+            status=404,
+        )
+    response = FileResponse(handle, content_type=pod_file.content_type)
     response["Content-Length"] = str(pod_file.size_bytes)
     response["Cache-Control"] = "private, max-age=60"
     response["X-Content-Type-Options"] = "nosniff"

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from tracking.ingest.fixes import (
@@ -253,3 +254,32 @@ def parse_owntracks(payload) -> list[Fix]:
             )
         )
     return fixes
+
+
+# ---------------------------------------------------------------------------------------------
+# From an HTTP request (shared by the Django views and the ASGI fast path)
+# ---------------------------------------------------------------------------------------------
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def json_body(body: bytes):
+    if len(body) > MAX_BODY_BYTES:
+        raise FixError("body", "The body is larger than 1 MB.")
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FixError("body", f"Not valid JSON: {exc}.") from None
+
+
+def osmand_request_fixes(
+    *, method: str, content_type: str, query: dict, form: dict, body: bytes, now: datetime
+) -> tuple[str, list[Fix]]:
+    """(source, fixes) of a request to the OsmAnd endpoint: Traccar JSON when the body is
+    JSON, else the OsmAnd parameters from the query string, or from the form when the query
+    is empty."""
+    from tracking.models import PingSource
+
+    if method == "POST" and content_type == "application/json":
+        return PingSource.TRACCAR_JSON, parse_traccar_json(json_body(body))
+    return PingSource.OSMAND, [parse_osmand(query or form, now=now)]

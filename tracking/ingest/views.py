@@ -5,6 +5,9 @@
 - `/ingest/owntracks/`: OwnTracks HTTP mode, HTTP Basic auth whose password (or user name) is
   the device token. 200 with `[]`; bad credentials 401.
 
+Under ASGI these paths are answered by tracking/ingest/fast.py before Django (same parsing, same
+storage plan, no thread hops); these views serve WSGI deployments and Django's test client.
+
 Phones retry anything but a 2xx forever, so a duplicate is a 200; a malformed fix is a 400 whose
 JSON body names the field (the phone will keep retrying it, but nothing half is stored and the
 operator can see why in the device's log).
@@ -12,9 +15,6 @@ operator can see why in the device's log).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 
 from django.http import HttpResponse, JsonResponse
@@ -23,15 +23,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from control_tower.tenancy.scope import organization_scope
-from tracking.ingest.auth import device_for_token
+from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials, device_for_token
 from tracking.ingest.fixes import FixError
 from tracking.ingest.pings import pings_ingest
-from tracking.ingest.protocols import parse_osmand, parse_owntracks, parse_traccar_json
+from tracking.ingest.protocols import json_body, osmand_request_fixes, parse_owntracks
 from tracking.models import PingSource
 
 logger = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def _error(status: int, code: str, detail: str, fields: dict | None = None) -> JsonResponse:
@@ -42,15 +40,6 @@ def _fix_error(exc: FixError) -> JsonResponse:
     return _error(400, "validation_error", str(exc), {exc.field: [exc.message]})
 
 
-def _json_body(request):
-    if len(request.body) > MAX_BODY_BYTES:
-        raise FixError("body", "The body is larger than 1 MB.")
-    try:
-        return json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FixError("body", f"Not valid JSON: {exc}.") from None
-
-
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def osmand(request, token: str):
@@ -58,14 +47,16 @@ def osmand(request, token: str):
     if device is None:
         return _error(404, "not_found", "Unknown device.")
     now = timezone.now()
+    body = request.body  # first: reading the form afterwards still works, not the reverse
     try:
-        if request.method == "POST" and request.content_type == "application/json":
-            fixes = parse_traccar_json(_json_body(request))
-            source = PingSource.TRACCAR_JSON
-        else:
-            params = request.GET if request.GET else request.POST
-            fixes = [parse_osmand({k: v for k, v in params.items()}, now=now)]
-            source = PingSource.OSMAND
+        source, fixes = osmand_request_fixes(
+            method=request.method,
+            content_type=request.content_type,
+            query=dict(request.GET.items()),
+            form=dict(request.POST.items()) if request.method == "POST" else {},
+            body=body,
+            now=now,
+        )
     except FixError as exc:
         return _fix_error(exc)
     with organization_scope(device.organization):
@@ -73,29 +64,18 @@ def osmand(request, token: str):
     return HttpResponse(status=200)
 
 
-def _basic_credentials(request) -> list[str]:
-    header = request.headers.get("Authorization", "")
-    keyword, _, encoded = header.partition(" ")
-    if keyword.lower() != "basic":
-        return []
-    try:
-        user, _, password = base64.b64decode(encoded.strip()).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return []
-    return [password, user]
-
-
 @csrf_exempt
 @require_http_methods(["POST"])
 def owntracks(request):
-    device = next(filter(None, map(device_for_token, _basic_credentials(request))), None)
+    credentials = basic_credentials(request.headers.get("Authorization", ""))
+    device = next(filter(None, map(device_for_token, credentials)), None)
     if device is None:
         response = _error(401, "not_authenticated", "Unknown or revoked device token.")
-        response["WWW-Authenticate"] = 'Basic realm="control tower"'
+        response["WWW-Authenticate"] = OWNTRACKS_CHALLENGE
         return response
     now = timezone.now()
     try:
-        fixes = parse_owntracks(_json_body(request))
+        fixes = parse_owntracks(json_body(request.body))
     except FixError as exc:
         return _fix_error(exc)
     if fixes:

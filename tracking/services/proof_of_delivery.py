@@ -10,6 +10,7 @@ links (`pod_file_url`).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,13 +19,14 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.contrib.gis.geos import Point
 from django.core import signing
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from control_tower.errors import Conflict, DomainError
+from control_tower.errors import Conflict, DomainError, TooManyAttempts
 from control_tower.tenancy.actors import Actor
 from tracking.ingest.image_sanitizer import CleanImage
 from tracking.models import PodFile, PodFileKind, ProofOfDelivery, Shipment, Stop, StopStatus
@@ -34,6 +36,7 @@ from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transitio
 from tracking.services.stops import stop_complete
 
 FILE_SIGNING_SALT = "tracking.pod-file"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,30 @@ def distance_m(a: Point, b: Point) -> float:
         return float(cursor.fetchone()[0])
 
 
+def _pin_failures_key(shipment: Shipment) -> str:
+    return f"pod-pin-failures:{shipment.organization_id}:{shipment.pk}"
+
+
+def _pin_failures(shipment: Shipment, *, add: bool = False, reset: bool = False) -> int:
+    """Wrong PINs for a shipment in the last POD_PIN_LOCK_S seconds (in the cache, Redis).
+    Without the cache the limit is not enforced (logged), rather than refusing deliveries."""
+    key = _pin_failures_key(shipment)
+    try:
+        if reset:
+            cache.delete(key)
+            return 0
+        if add:
+            cache.add(key, 0, timeout=settings.POD_PIN_LOCK_S)
+            return cache.incr(key)
+        return cache.get(key, 0)
+    except Exception:  # noqa: BLE001 - a cache outage must not block deliveries
+        logger.warning("PIN attempt counter unavailable", exc_info=True)
+        return 0
+
+
 def _check_pin(shipment: Shipment, pin: str | None) -> bool | None:
+    """A 4-digit PIN falls to 10,000 guesses: after POD_PIN_MAX_FAILURES wrong ones the
+    shipment refuses PINs for POD_PIN_LOCK_S seconds (a dispatcher can still help)."""
     if not shipment.delivery_pin_hash:
         return None
     if not pin:
@@ -66,10 +92,17 @@ def _check_pin(shipment: Shipment, pin: str | None) -> bool | None:
             fields={"pin": ["Required for this shipment."]},
             code="pin_required",
         )
+    if _pin_failures(shipment) >= settings.POD_PIN_MAX_FAILURES:
+        raise TooManyAttempts(
+            "Too many wrong PINs for this shipment; try again later or call dispatch.",
+            fields={"pin": ["Locked after repeated wrong PINs."]},
+        )
     if not check_password(pin, shipment.delivery_pin_hash):
+        _pin_failures(shipment, add=True)
         raise DomainError(
             "The PIN does not match.", fields={"pin": ["Wrong PIN."]}, code="pin_mismatch"
         )
+    _pin_failures(shipment, reset=True)
     return True
 
 
@@ -84,7 +117,7 @@ def pod_capture(
     """Store a proof of delivery. Returns (pod, created); a replay returns (first pod, False)."""
     existing = ProofOfDelivery.objects.filter(idempotency_key=data.idempotency_key).first()
     if existing is not None:
-        return existing, False
+        return _replay(existing, shipment), False
     pin_verified = _check_pin(shipment, data.pin)
     target = data.stop.location if data.stop is not None and data.stop.location else None
     target = shipment.location or target
@@ -138,11 +171,23 @@ def pod_capture(
         existing = ProofOfDelivery.objects.filter(idempotency_key=data.idempotency_key).first()
         if existing is None:
             raise
-        return existing, False
+        return _replay(existing, shipment), False
     except Exception:
         _remove(saved)
         raise
     return pod, True
+
+
+def _replay(existing: ProofOfDelivery, shipment: Shipment) -> ProofOfDelivery:
+    """A replay is the same key *for the same shipment*. The same key for another shipment is
+    a client bug, and answering with that POD could show one carrier another's evidence."""
+    if existing.shipment_id != shipment.pk:
+        raise Conflict(
+            "This idempotency key was already used for another shipment; use a new key.",
+            fields={"idempotency_key": ["Already used for another shipment."]},
+            code="idempotency_key_reused",
+        )
+    return existing
 
 
 def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:

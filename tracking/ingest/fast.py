@@ -1,0 +1,280 @@
+"""The ASGI fast path for device protocols: `/ingest/osmand/<token>/` and `/ingest/owntracks/`.
+
+These are the hottest endpoints (every phone, every few seconds, one fix per request), so under
+ASGI they are answered here, before Django: no middleware stack, no sync↔async thread hops, an
+async psycopg pool, the live push awaited on the event loop. Everything that decides *what* is
+stored is shared with the Django views (tracking/ingest/views.py, used by WSGI deployments and
+the test client): the same parsers (`protocols.py`), the same device tokens (`auth.py`) and the
+same write plan (`pings.py`: flag, then one SQL statement). Responses are the same too.
+
+Security that Django's middleware would give and this path needs: the Host header is checked
+against ALLOWED_HOSTS; there are no cookies or sessions here, so no CSRF; bodies are capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+from control_tower.realtime import publish_now
+from control_tower.tenancy.secrets import secret_matches, split_prefix
+from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
+from tracking.ingest.fixes import FixError
+from tracking.ingest.pings import (
+    CURRENT_POSITION,
+    POSITION_EVENT,
+    DeviceRef,
+    IngestResult,
+    dedupe,
+    plan_outcome,
+    plan_write,
+)
+from tracking.ingest.protocols import (
+    MAX_BODY_BYTES,
+    json_body,
+    osmand_request_fixes,
+    parse_owntracks,
+)
+from tracking.models import PingSource
+
+logger = logging.getLogger(__name__)
+
+OSMAND_PREFIX = "/ingest/osmand/"
+OWNTRACKS_PATH = "/ingest/owntracks/"
+
+DEVICE_BY_PREFIX = """
+SELECT d.id, d.organization_id, d.carrier_id, d.driver_id, d.vehicle_id, d.token_hash,
+       d.revoked_at IS NULL AND o.is_active, o.ping_retention_days
+FROM carriers_device d JOIN control_tower_organization o ON o.id = d.organization_id
+WHERE d.token_prefix = %s
+"""
+
+# One pool per event loop (uvicorn runs one loop per worker process; tests make their own).
+_pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Verified tokens, like auth.py's cache (auth.forget_device clears both).
+verified_refs: dict[str, tuple[float, DeviceRef]] = {}
+
+
+def _conninfo() -> str:
+    db = settings.DATABASES["default"]
+    return make_conninfo(
+        dbname=db["NAME"],
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None,
+        port=str(db["PORT"]) if db.get("PORT") else None,
+        options="-c TimeZone=UTC",
+        application_name="control-tower-ingest",
+    )
+
+
+async def pool() -> AsyncConnectionPool:
+    loop = asyncio.get_running_loop()
+    existing = _pools.get(loop)
+    if existing is None:
+        pool_settings = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
+        existing = AsyncConnectionPool(
+            _conninfo(),
+            min_size=1,
+            max_size=pool_settings.get("max_size", 20),
+            kwargs={"autocommit": True},
+            open=False,
+        )
+        await existing.open(wait=False)
+        _pools[loop] = existing
+    return existing
+
+
+async def close_pools() -> None:
+    """Close this event loop's pool (tests, shutdown)."""
+    existing = _pools.pop(asyncio.get_running_loop(), None)
+    if existing is not None:
+        await existing.close()
+
+
+async def device_ref_for_token(raw: str) -> DeviceRef | None:
+    ttl = settings.DEVICE_AUTH_CACHE_S
+    hit = verified_refs.get(raw) if ttl else None
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    from carriers.services import DEVICE_TOKEN_KIND
+
+    prefix = split_prefix(raw or "", DEVICE_TOKEN_KIND)
+    if prefix is None:
+        return None
+    async with (await pool()).connection() as conn:
+        cursor = await conn.execute(DEVICE_BY_PREFIX, [prefix])
+        row = await cursor.fetchone()
+    if row is None or not secret_matches(raw, row[5]) or not row[6]:
+        return None
+    ref = DeviceRef(
+        id=row[0],
+        organization_id=row[1],
+        carrier_id=row[2],
+        driver_id=row[3],
+        vehicle_id=row[4],
+        retention_days=row[7],
+    )
+    if ttl:
+        if len(verified_refs) >= 20_000:
+            verified_refs.clear()
+        verified_refs[raw] = (time.monotonic() + ttl, ref)
+    return ref
+
+
+async def pings_ingest_async(ref: DeviceRef, fixes, *, source: str, received_at) -> IngestResult:
+    """`pings.pings_ingest` on an async connection: the same plan, the same two round trips;
+    the push happens after the (autocommitted) write."""
+    fixes = dedupe(fixes)
+    if not fixes:
+        return IngestResult(0, 0, 0, 0, False)
+    async with (await pool()).connection() as conn:
+        cursor = await conn.execute(CURRENT_POSITION, [ref.id])
+        plan = plan_write(
+            ref, fixes, await cursor.fetchone(), source=source, received_at=received_at
+        )
+        cursor = await conn.execute(plan.statement, plan.params)
+        stored, position = await cursor.fetchone()
+    result, event = plan_outcome(ref, plan, stored, position)
+    if event is not None:
+        await publish_now(
+            organization_id=ref.organization_id,
+            carrier_id=ref.carrier_id,
+            event=POSITION_EVENT,
+            data=event,
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The ASGI application
+# ---------------------------------------------------------------------------------------------
+
+
+class DeviceIngestApp:
+    """Answers the device protocol paths; passes everything else to `fallback` (Django)."""
+
+    def __init__(self, fallback):
+        self.fallback = fallback
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith(OSMAND_PREFIX) and path.count("/") == 4 and path.endswith("/"):
+            handler = self.osmand
+        elif path == OWNTRACKS_PATH:
+            handler = self.owntracks
+        else:
+            return await self.fallback(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not _host_allowed(headers.get("host", "")):
+            return await _reply(send, 400, _error("bad_request", "Invalid Host header."))
+        body = await _read_body(receive)
+        if body is None:
+            return await _reply(send, 413, _error("validation_error", "Body larger than 1 MB."))
+        try:
+            status, payload, extra = await handler(scope, headers, body)
+        except Exception:
+            logger.exception("ingest fast path failed on %s", path)
+            status, payload, extra = 500, _error("server_error", "Internal error."), {}
+        await _reply(send, status, payload, extra)
+
+    async def osmand(self, scope, headers, body):
+        if scope["method"] not in ("GET", "POST"):
+            return 405, _error("method_not_allowed", "Use GET or POST."), {"allow": "GET, POST"}
+        token = scope["path"][len(OSMAND_PREFIX) : -1]
+        ref = await device_ref_for_token(token)
+        if ref is None:
+            return 404, _error("not_found", "Unknown device."), {}
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        form = (
+            dict(parse_qsl(body.decode("utf-8", "replace")))
+            if content_type == "application/x-www-form-urlencoded"
+            else {}
+        )
+        now = timezone.now()
+        try:
+            source, fixes = osmand_request_fixes(
+                method=scope["method"],
+                content_type=content_type,
+                query=query,
+                form=form,
+                body=body,
+                now=now,
+            )
+        except FixError as exc:
+            return 400, _fix_error(exc), {}
+        await pings_ingest_async(ref, fixes, source=source, received_at=now)
+        return 200, None, {}
+
+    async def owntracks(self, scope, headers, body):
+        if scope["method"] != "POST":
+            return 405, _error("method_not_allowed", "Use POST."), {"allow": "POST"}
+        ref = None
+        for credential in basic_credentials(headers.get("authorization", "")):
+            ref = await device_ref_for_token(credential)
+            if ref is not None:
+                break
+        if ref is None:
+            detail = _error("not_authenticated", "Unknown or revoked device token.")
+            return 401, detail, {"www-authenticate": OWNTRACKS_CHALLENGE}
+        now = timezone.now()
+        try:
+            fixes = parse_owntracks(json_body(body))
+        except FixError as exc:
+            return 400, _fix_error(exc), {}
+        if fixes:
+            await pings_ingest_async(ref, fixes, source=PingSource.OWNTRACKS, received_at=now)
+        return 200, [], {}
+
+
+def _host_allowed(host: str) -> bool:
+    domain, _port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+async def _read_body(receive) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _error(code: str, detail: str, fields: dict | None = None) -> dict:
+    return {"error": code, "detail": detail, "fields": fields or {}}
+
+
+def _fix_error(exc: FixError) -> dict:
+    return _error("validation_error", str(exc), {exc.field: [exc.message]})
+
+
+async def _reply(send, status: int, payload, extra: dict | None = None) -> None:
+    """`payload` None: an empty body (what OsmAnd clients expect); else JSON."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    if payload is not None:
+        headers.append((b"content-type", b"application/json"))
+    headers.extend((k.encode(), v.encode()) for k, v in (extra or {}).items())
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
