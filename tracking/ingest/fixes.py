@@ -71,10 +71,13 @@ def parse_time(value, field_name: str = "timestamp") -> datetime:
         except (OverflowError, OSError, ValueError) as exc:
             raise FixError(field_name, f"Epoch time out of range: {value!r}.") from exc
     if isinstance(value, str):
-        try:
-            parsed = parse_datetime(value.strip())
+        try:  # the C parser first (Python 3.11 reads "Z" and offsets); Django's regex after
+            parsed = datetime.fromisoformat(value.strip())
         except ValueError:
-            parsed = None
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
         if parsed is not None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)

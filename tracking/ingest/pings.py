@@ -133,13 +133,13 @@ SELECT %(organization)s, %(device)s, t.fix_time, t.event_id, %(received_at)s,
        ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.accuracy_m, t.speed_mps, t.heading_deg,
        t.altitude_m, t.battery_pct, t.charging, t.moving, t.mock, %(source)s, t.flags,
        t.attributes
-FROM unnest(
-    %(fix_time)s::timestamptz[], %(event_id)s::varchar[], %(lon)s::float8[], %(lat)s::float8[],
-    %(accuracy_m)s::float8[], %(speed_mps)s::float8[], %(heading_deg)s::float8[],
-    %(altitude_m)s::float8[], %(battery_pct)s::int2[], %(charging)s::bool[], %(moving)s::bool[],
-    %(mock)s::bool[], %(flags)s::int4[], %(attributes)s::jsonb[]
-) AS t(fix_time, event_id, lon, lat, accuracy_m, speed_mps, heading_deg, altitude_m,
-       battery_pct, charging, moving, mock, flags, attributes)
+-- The batch travels as one JSON document that PostgreSQL unpacks in C: much cheaper than
+-- binding fourteen arrays of a thousand values each from Python.
+FROM json_to_recordset(%(batch)s::json) AS t(
+    fix_time timestamptz, event_id varchar, lon float8, lat float8, accuracy_m float8,
+    speed_mps float8, heading_deg float8, altitude_m float8, battery_pct int2, charging bool,
+    moving bool, mock bool, flags int4, attributes jsonb
+)
 ON CONFLICT DO NOTHING
 RETURNING 1
 """
@@ -275,8 +275,6 @@ def plan_write(
     )
     params = _columns(fixes, ref.organization_id, ref.id, received_at, source)
     single = len(fixes) == 1
-    if single:
-        params = {k: v[0] if isinstance(v, list) else v for k, v in params.items()}
     candidate = _position_candidate(fixes, before, reference)
     if candidate is None:
         return WritePlan(fixes, WRITE_ONE_ONLY if single else WRITE_PINGS_ONLY, params, None)
@@ -339,29 +337,47 @@ def pings_ingest(
     return result
 
 
-def _columns(fixes, organization_id, device_id, received_at, source) -> dict:
-    from psycopg.types.json import Jsonb
+BATCH_KEYS = (
+    "fix_time", "event_id", "lon", "lat", "accuracy_m", "speed_mps", "heading_deg",
+    "altitude_m", "battery_pct", "charging", "moving", "mock", "flags", "attributes",
+)
 
+
+def _row(fix: Fix) -> dict:
     return {
+        "fix_time": fix.fix_time.isoformat(),
+        "event_id": fix.event_id,
+        "lon": fix.lon,
+        "lat": fix.lat,
+        "accuracy_m": fix.accuracy_m,
+        "speed_mps": fix.speed_mps,
+        "heading_deg": fix.heading_deg,
+        "altitude_m": fix.altitude_m,
+        "battery_pct": fix.battery_pct,
+        "charging": fix.charging,
+        "moving": fix.moving,
+        "mock": fix.mock,
+        "flags": int(fix.flags),
+        "attributes": fix.attributes,
+    }
+
+
+def _columns(fixes, organization_id, device_id, received_at, source) -> dict:
+    """Parameters of the write: scalars for one fix (INSERT_ONE_PING), else one JSON batch."""
+    params = {
         "organization": organization_id,
         "device": device_id,
         "received_at": received_at,
         "source": source,
-        "fix_time": [f.fix_time for f in fixes],
-        "event_id": [f.event_id for f in fixes],
-        "lon": [f.lon for f in fixes],
-        "lat": [f.lat for f in fixes],
-        "accuracy_m": [f.accuracy_m for f in fixes],
-        "speed_mps": [f.speed_mps for f in fixes],
-        "heading_deg": [f.heading_deg for f in fixes],
-        "altitude_m": [f.altitude_m for f in fixes],
-        "battery_pct": [f.battery_pct for f in fixes],
-        "charging": [f.charging for f in fixes],
-        "moving": [f.moving for f in fixes],
-        "mock": [f.mock for f in fixes],
-        "flags": [int(f.flags) for f in fixes],
-        "attributes": [Jsonb(f.attributes) for f in fixes],
     }
+    if len(fixes) == 1:
+        from psycopg.types.json import Jsonb
+
+        row = _row(fixes[0])
+        row["fix_time"] = fixes[0].fix_time
+        row["attributes"] = Jsonb(row["attributes"])
+        return {**params, **row}
+    return {**params, "batch": json.dumps([_row(fix) for fix in fixes])}
 
 
 def _position_candidate(fixes, before, reference) -> dict | None:
