@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from carriers import services
-from carriers.models import Carrier, Device, Driver, Vehicle
+from carriers.models import SLA_POLICY_FIELDS, Carrier, Device, Driver, Vehicle
 from control_tower.admin_site import TenantAdmin
 
 
@@ -14,13 +14,7 @@ class CarrierAdmin(TenantAdmin):
         (None, {"fields": ["code", "name", "kind", "contact_email", "contact_phone", "is_active"]}),
         (
             "SLA policy",
-            {
-                "fields": [
-                    "sla_on_time_target_pct", "sla_first_attempt_target_pct", "sla_grace_minutes",
-                    "sla_max_attempts", "sla_pod_required", "sla_scan_compliance_target_pct",
-                    "sla_tracking_coverage_target_pct",
-                ]
-            },
+            {"fields": SLA_POLICY_FIELDS},
         ),
     ]
 
@@ -54,8 +48,10 @@ class DeviceAdmin(TenantAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        fields = {name: form.cleaned_data.get(name) for name in
-                  ("carrier", "driver", "vehicle", "name", "kind", "external_id")}
+        fields = {
+            name: form.cleaned_data.get(name)
+            for name in ("carrier", "driver", "vehicle", "name", "kind", "external_id")
+        }
         device, token = services.device_create(organization=request.actor.organization, **fields)
         obj.pk = device.pk
         messages.warning(request, f"Device token (shown once, configure it now): {token}")

@@ -22,6 +22,18 @@ class CarrierKind(models.TextChoices):
     GIG = "gig", "Gig / crowdsourced"
 
 
+# The SLA policy every carrier is held to (admin fieldset, API, scorecards).
+SLA_POLICY_FIELDS = [
+    "sla_on_time_target_pct",
+    "sla_first_attempt_target_pct",
+    "sla_grace_minutes",
+    "sla_max_attempts",
+    "sla_pod_required",
+    "sla_scan_compliance_target_pct",
+    "sla_tracking_coverage_target_pct",
+]
+
+
 class Carrier(TenantModel):
     """Who performs deliveries, with the SLA policy every carrier is held to."""
 

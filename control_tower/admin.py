@@ -22,8 +22,8 @@ class OrganizationAdmin(admin.ModelAdmin):
     def has_module_permission(self, request):
         return request.user.is_superuser or is_organization_admin(request)
 
-    has_view_permission = has_change_permission = (
-        lambda self, request, obj=None: request.user.is_superuser or is_organization_admin(request)
+    has_view_permission = has_change_permission = lambda self, request, obj=None: (
+        request.user.is_superuser or is_organization_admin(request)
     )
 
     def has_add_permission(self, request):

@@ -28,15 +28,14 @@ class Organization(models.Model):
 
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
-    time_zone = models.CharField(
-        max_length=64, default="UTC", validators=[validate_time_zone]
-    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     logo = models.ImageField(upload_to="branding/", blank=True)
     primary_color = models.CharField(max_length=7, default="#1f6feb", validators=[hex_color])
     support_phone = models.CharField(max_length=32, blank=True)
     support_email = models.EmailField(blank=True)
     ping_retention_days = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
         help_text="GPS pings older than this are deleted.",
     )
     pod_geofence_m = models.PositiveIntegerField(

@@ -41,9 +41,7 @@ def _check_keeps_an_owner(*, membership: Membership) -> None:
         return
     owners = Membership.objects.filter(role=Role.OWNER).select_for_update()
     if owners.exclude(pk=membership.pk).count() == 0:
-        raise DomainError(
-            "An organization needs at least one owner.", code="last_owner", fields={}
-        )
+        raise DomainError("An organization needs at least one owner.", code="last_owner", fields={})
 
 
 @transaction.atomic
@@ -91,7 +89,9 @@ def membership_create(
 
 
 @transaction.atomic
-def membership_update(*, actor: Actor, membership: Membership, role: str, carrier=None) -> Membership:
+def membership_update(
+    *, actor: Actor, membership: Membership, role: str, carrier=None
+) -> Membership:
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == Role.OWNER and actor.role != Role.OWNER:
         raise NotPermitted("Only an owner can change another owner's role.")

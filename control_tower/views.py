@@ -31,16 +31,15 @@ def healthz(request):
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {type(exc).__name__}"
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", **checks},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
+    )
 
 
 @login_required
 def home(request):
     memberships = memberships_of(request.user)
-    return render(
-        request, "home.html", {"memberships": memberships, "current": request.actor}
-    )
+    return render(request, "home.html", {"memberships": memberships, "current": request.actor})
 
 
 @login_required

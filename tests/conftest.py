@@ -155,7 +155,11 @@ def celery_worker(django_db_setup):
     from control_tower.celery import app
 
     with start_worker(
-        app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+        app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        loglevel="WARNING",
         shutdown_timeout=10,
     ) as worker:
         yield worker

@@ -73,7 +73,9 @@ class DriverFactory(TenantFactory):
         model = Driver
 
     organization = factory.SubFactory(OrganizationFactory)
-    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    carrier = factory.SubFactory(
+        CarrierFactory, organization=factory.SelfAttribute("..organization")
+    )
     name = factory.Sequence(lambda n: f"Driver {n}")
     phone = "+56 9 1234 5678"
 
@@ -83,7 +85,9 @@ class VehicleFactory(TenantFactory):
         model = Vehicle
 
     organization = factory.SubFactory(OrganizationFactory)
-    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    carrier = factory.SubFactory(
+        CarrierFactory, organization=factory.SelfAttribute("..organization")
+    )
     plate = factory.Sequence(lambda n: f"AB-{n:04d}")
 
 
@@ -92,7 +96,9 @@ class DeviceFactory(TenantFactory):
         model = Device
 
     organization = factory.SubFactory(OrganizationFactory)
-    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    carrier = factory.SubFactory(
+        CarrierFactory, organization=factory.SelfAttribute("..organization")
+    )
     name = factory.Sequence(lambda n: f"Phone {n}")
     kind = "driver_app"
     token_prefix = factory.Sequence(lambda n: f"{n:010d}")
@@ -142,7 +148,9 @@ class RouteFactory(TenantFactory):
     date = factory.LazyFunction(lambda: timezone.localdate())
     code = factory.Sequence(lambda n: f"R{n:03d}")
     hub = factory.SubFactory(HubFactory, organization=factory.SelfAttribute("..organization"))
-    carrier = factory.SubFactory(CarrierFactory, organization=factory.SelfAttribute("..organization"))
+    carrier = factory.SubFactory(
+        CarrierFactory, organization=factory.SelfAttribute("..organization")
+    )
     planned_start = factory.LazyFunction(lambda: timezone.now())
     planned_end = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=8))
 

@@ -48,8 +48,16 @@ class StopShipmentInline(admin.TabularInline):
 class StopInline(admin.TabularInline):
     model = Stop
     extra = 0
-    fields = ["sequence", "status", "address", "window_start", "window_end", "planned_arrival",
-              "eta", "actual_arrival"]
+    fields = [
+        "sequence",
+        "status",
+        "address",
+        "window_start",
+        "window_end",
+        "planned_arrival",
+        "eta",
+        "actual_arrival",
+    ]
     readonly_fields = ["status", "eta", "actual_arrival"]
     show_change_link = True
 
@@ -71,10 +79,18 @@ class StopAdmin(TenantGeoAdmin):
     list_filter = ["status", "kind"]
     search_fields = ["address", "route__code"]
     list_select_related = ["route"]
-    readonly_fields = ["status", "eta", "eta_earliest", "eta_latest", "actual_arrival",
-                       "actual_departure", "failure_reason"]
+    readonly_fields = [
+        "status",
+        "eta",
+        "eta_earliest",
+        "eta_latest",
+        "actual_arrival",
+        "actual_departure",
+        "failure_reason",
+    ]
     inlines = [StopShipmentInline]
     raw_id_fields = ["route"]
+
 
 # Ingest evidence (positions, scans, custody) lives in its own module.
 from tracking import admin_ingest  # noqa: E402, F401

@@ -64,7 +64,11 @@ class PodFileInline(admin.TabularInline):
 @admin.register(ProofOfDelivery)
 class ProofOfDeliveryAdmin(ReadOnlyTenantAdmin, TenantGeoAdmin):
     list_display = [
-        "shipment", "captured_at", "recipient_name", "pin_verified", "distance_m",
+        "shipment",
+        "captured_at",
+        "recipient_name",
+        "pin_verified",
+        "distance_m",
         "outside_geofence",
     ]
     list_filter = ["outside_geofence", "pin_verified"]

@@ -15,7 +15,5 @@ def routes_with_progress(queryset: QuerySet[Route]) -> QuerySet[Route]:
     aggregating queries, and pagination needs a stable order."""
     return queryset.order_by("-date", "code", "pk").annotate(
         stops_total=Count("stops", filter=~Q(stops__status=StopStatus.CANCELLED), distinct=True),
-        stops_done=Count(
-            "stops", filter=Q(stops__status__in=DONE_STOP_STATUSES), distinct=True
-        ),
+        stops_done=Count("stops", filter=Q(stops__status__in=DONE_STOP_STATUSES), distinct=True),
     )

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from carriers.models import Carrier, Device, Driver, Vehicle
+from carriers.models import SLA_POLICY_FIELDS, Carrier, Device, Driver, Vehicle
 from control_tower.api.serializers import TenantModelSerializer
 
 
@@ -8,10 +8,15 @@ class CarrierSerializer(TenantModelSerializer):
     class Meta:
         model = Carrier
         fields = [
-            "id", "code", "name", "kind", "contact_email", "contact_phone", "is_active",
-            "sla_on_time_target_pct", "sla_first_attempt_target_pct", "sla_grace_minutes",
-            "sla_max_attempts", "sla_pod_required", "sla_scan_compliance_target_pct",
-            "sla_tracking_coverage_target_pct", "created_at",
+            "id",
+            "code",
+            "name",
+            "kind",
+            "contact_email",
+            "contact_phone",
+            "is_active",
+            *SLA_POLICY_FIELDS,
+            "created_at",
         ]
         read_only_fields = ["id", "created_at"]
         unique_in_organization = (("code",),)
@@ -21,7 +26,14 @@ class DriverSerializer(TenantModelSerializer):
     class Meta:
         model = Driver
         fields = [
-            "id", "carrier", "user", "name", "phone", "email", "external_id", "is_active",
+            "id",
+            "carrier",
+            "user",
+            "name",
+            "phone",
+            "email",
+            "external_id",
+            "is_active",
             "created_at",
         ]
         read_only_fields = ["id", "user", "created_at"]
@@ -32,7 +44,13 @@ class VehicleSerializer(TenantModelSerializer):
     class Meta:
         model = Vehicle
         fields = [
-            "id", "carrier", "plate", "kind", "capacity_parcels", "capacity_kg", "is_active",
+            "id",
+            "carrier",
+            "plate",
+            "kind",
+            "capacity_parcels",
+            "capacity_kg",
+            "is_active",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
@@ -45,8 +63,18 @@ class DeviceSerializer(TenantModelSerializer):
     class Meta:
         model = Device
         fields = [
-            "id", "carrier", "driver", "vehicle", "name", "kind", "external_id", "token_prefix",
-            "last_seen_at", "revoked_at", "is_active", "created_at",
+            "id",
+            "carrier",
+            "driver",
+            "vehicle",
+            "name",
+            "kind",
+            "external_id",
+            "token_prefix",
+            "last_seen_at",
+            "revoked_at",
+            "is_active",
+            "created_at",
         ]
         read_only_fields = ["id", "token_prefix", "last_seen_at", "revoked_at", "created_at"]
 

@@ -9,8 +9,8 @@ from rest_framework import serializers
 
 POINT_SCHEMA = {
     "type": "object",
-    "description": "GeoJSON Point, WGS 84: {\"type\": \"Point\", \"coordinates\": [lon, lat]}. "
-    "Also accepted on input: {\"lat\": .., \"lon\": ..}.",
+    "description": 'GeoJSON Point, WGS 84: {"type": "Point", "coordinates": [lon, lat]}. '
+    'Also accepted on input: {"lat": .., "lon": ..}.',
     "properties": {
         "type": {"type": "string", "enum": ["Point"]},
         "coordinates": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},

@@ -59,6 +59,10 @@ class TenantModelSerializer(serializers.ModelSerializer):
                 duplicates = duplicates.exclude(pk=self.instance.pk)
             if duplicates.exists():
                 raise serializers.ValidationError(
-                    {names[-1]: [f"A {model._meta.verbose_name} with this {names[-1]} already exists."]}
+                    {
+                        names[-1]: [
+                            f"A {model._meta.verbose_name} with this {names[-1]} already exists."
+                        ]
+                    }
                 )
         return attrs

@@ -20,8 +20,16 @@ class OrganizationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organization
         fields = [
-            "id", "slug", "name", "time_zone", "logo", "primary_color",
-            "support_phone", "support_email", "ping_retention_days", "pod_geofence_m",
+            "id",
+            "slug",
+            "name",
+            "time_zone",
+            "logo",
+            "primary_color",
+            "support_phone",
+            "support_email",
+            "ping_retention_days",
+            "pod_geofence_m",
             "created_at",
         ]
         read_only_fields = ["id", "slug", "created_at"]
@@ -48,7 +56,10 @@ class MembershipSerializer(TenantModelSerializer):
 class MembershipCreateSerializer(TenantModelSerializer):
     email = serializers.EmailField(write_only=True)
     password = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, style={"input_type": "password"},
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        style={"input_type": "password"},
         help_text="For a new person only; without it they set one via password reset.",
     )
     first_name = serializers.CharField(write_only=True, required=False, allow_blank=True)
@@ -68,8 +79,16 @@ class ApiKeySerializer(TenantModelSerializer):
     class Meta:
         model = ApiKey
         fields = [
-            "id", "name", "prefix", "scopes", "carrier", "created_at", "last_used_at",
-            "expires_at", "revoked_at", "is_active",
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "carrier",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+            "is_active",
         ]
         read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
 
@@ -170,7 +189,7 @@ class MembershipViewSet(
         membership = serializer.instance
         data = serializer.validated_data
         role = data.get("role", membership.role)
-        carrier = data["carrier"] if "carrier" in data else membership.carrier
+        carrier = data.get("carrier", membership.carrier)
         if role != Role.CARRIER_USER and "carrier" not in data:
             carrier = None
         serializer.instance = services.membership_update(

@@ -66,11 +66,7 @@ def actor_for_api_key(raw_key: str) -> Actor | None:
     if prefix is None:
         return None
     # Authentication runs before any organization is known: the one sanctioned unscoped read.
-    key = (
-        ApiKey.dangerously_unscoped.select_related("organization")
-        .filter(prefix=prefix)
-        .first()
-    )
+    key = ApiKey.dangerously_unscoped.select_related("organization").filter(prefix=prefix).first()
     if key is None or not secret_matches(raw_key, key.key_hash):
         return None
     if not key.is_usable(now=timezone.now()) or not key.organization.is_active:

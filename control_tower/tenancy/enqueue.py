@@ -21,6 +21,8 @@ def enqueue_on_commit(task, **kwargs) -> None:
         try:
             task.apply_async(kwargs=kwargs, retry=False)
         except Exception:  # noqa: BLE001 - any broker failure is tolerated by design
-            logger.warning("could not enqueue %s; derived work will be redone", task.name, exc_info=True)
+            logger.warning(
+                "could not enqueue %s; derived work will be redone", task.name, exc_info=True
+            )
 
     transaction.on_commit(send)

@@ -128,7 +128,7 @@ class TenantModel(models.Model):
 
     objects = TenantManager()
     # Explicit bypass, named so that every use stands out in review (PostHog's practice).
-    dangerously_unscoped = models.Manager()
+    dangerously_unscoped = models.Manager()  # noqa: DJ012 - managers read best together
 
     class Meta:
         abstract = True
@@ -142,10 +142,13 @@ class TenantModel(models.Model):
                     f"Cannot save a new {type(self).__name__} without an organization."
                 )
             self.organization = scope
-        elif scope is not None and scope is not ALL_ORGANIZATIONS:
-            if self.organization_id != scope.id:
-                raise TenantMismatch(
-                    f"{type(self).__name__} of organization {self.organization_id} saved in "
-                    f"the scope of organization {scope.id}."
-                )
+        elif (
+            scope is not None
+            and scope is not ALL_ORGANIZATIONS
+            and self.organization_id != scope.id
+        ):
+            raise TenantMismatch(
+                f"{type(self).__name__} of organization {self.organization_id} saved in "
+                f"the scope of organization {scope.id}."
+            )
         super().save(*args, **kwargs)

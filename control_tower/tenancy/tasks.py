@@ -27,7 +27,9 @@ def organization_task(*task_args, **task_kwargs):
 
             organization = Organization.objects.filter(pk=organization_id, is_active=True).first()
             if organization is None:
-                logger.warning("%s: organization %s is gone or inactive", func.__name__, organization_id)
+                logger.warning(
+                    "%s: organization %s is gone or inactive", func.__name__, organization_id
+                )
                 return None
             with organization_scope(organization):
                 return func(*args, organization=organization, **kwargs)

@@ -29,10 +29,18 @@ def test_owner_adds_a_carrier_in_their_organization(tenant, client):
     client.force_login(tenant.user(Role.OWNER))
     response = client.post(
         "/admin/carriers/carrier/add/",
-        {"code": "new-co", "name": "New Co", "kind": "gig", "is_active": "on",
-         "sla_on_time_target_pct": "95", "sla_first_attempt_target_pct": "90",
-         "sla_grace_minutes": "0", "sla_max_attempts": "3",
-         "sla_scan_compliance_target_pct": "98", "sla_tracking_coverage_target_pct": "95"},
+        {
+            "code": "new-co",
+            "name": "New Co",
+            "kind": "gig",
+            "is_active": "on",
+            "sla_on_time_target_pct": "95",
+            "sla_first_attempt_target_pct": "90",
+            "sla_grace_minutes": "0",
+            "sla_max_attempts": "3",
+            "sla_scan_compliance_target_pct": "98",
+            "sla_tracking_coverage_target_pct": "95",
+        },
     )
     assert response.status_code == 302, response.content[:2000]
     from carriers.models import Carrier

@@ -65,7 +65,9 @@ def test_scopes_limit_what_a_key_can_do(tenant, api_client_for, api_key_for):
     response = client.post("/api/v1/hubs/", {}, format="json")
     assert response.status_code == 403
     assert response.json() == {
-        "error": "permission_denied", "detail": "Your role does not allow this.", "fields": {}
+        "error": "permission_denied",
+        "detail": "Your role does not allow this.",
+        "fields": {},
     }
 
 
@@ -103,6 +105,8 @@ def test_last_use_is_recorded_by_the_worker(tenant, api_client_for, api_key_for,
     prefix = raw.split("_")[1]
     assert api_client_for(key=raw).get("/api/v1/me/").status_code == 200
     used = wait_for(
-        lambda: ApiKey.dangerously_unscoped.filter(prefix=prefix, last_used_at__isnull=False).first()
+        lambda: ApiKey.dangerously_unscoped.filter(
+            prefix=prefix, last_used_at__isnull=False
+        ).first()
     )
     assert timezone.now() - used.last_used_at < dt.timedelta(seconds=30)

@@ -95,8 +95,14 @@ def _own_refs(t):
 
 def _shipment_body(carrier, hub, n=1):
     return {
-        "reference": f"X-{n}", "barcode": f"XB-{n}", "recipient_name": "A", "address_line1": "B",
-        "city": "C", "country_code": "CL", "carrier": carrier, "hub": hub,
+        "reference": f"X-{n}",
+        "barcode": f"XB-{n}",
+        "recipient_name": "A",
+        "address_line1": "B",
+        "city": "C",
+        "country_code": "CL",
+        "carrier": carrier,
+        "hub": hub,
     }
 
 
@@ -104,17 +110,27 @@ def _shipment_body(carrier, hub, n=1):
 # named in the 400.
 CREATE_CASES = {
     "memberships": lambda v, o: (
-        {"email": "new@example.com", "role": "carrier_user", "carrier": v["carrier"]}, "carrier"),
+        {"email": "new@example.com", "role": "carrier_user", "carrier": v["carrier"]},
+        "carrier",
+    ),
     "api-keys": lambda v, o: (
-        {"name": "k", "scopes": ["shipments:read"], "carrier": v["carrier"]}, "carrier"),
+        {"name": "k", "scopes": ["shipments:read"], "carrier": v["carrier"]},
+        "carrier",
+    ),
     "drivers": lambda v, o: ({"name": "d", "carrier": v["carrier"]}, "carrier"),
     "vehicles": lambda v, o: ({"plate": "P-1", "carrier": v["carrier"]}, "carrier"),
     "devices": lambda v, o: (
-        {"name": "p", "kind": "driver_app", "carrier": v["carrier"]}, "carrier"),
+        {"name": "p", "kind": "driver_app", "carrier": v["carrier"]},
+        "carrier",
+    ),
     "shipments": lambda v, o: (_shipment_body(v["carrier"], v["hub"]), "carrier"),
     "shipments/bulk": lambda v, o: (
-        {"shipments": [_shipment_body(o["carrier"], o["hub"], 1),
-                       _shipment_body(v["carrier"], o["hub"], 2)]},
+        {
+            "shipments": [
+                _shipment_body(o["carrier"], o["hub"], 1),
+                _shipment_body(v["carrier"], o["hub"], 2),
+            ]
+        },
         "shipments",
     ),
     "routes": lambda v, o: (
@@ -122,48 +138,70 @@ CREATE_CASES = {
         "hub",
     ),
     "routes/bulk": lambda v, o: (
-        {"date": str(timezone.localdate()), "routes": [{
-            "code": "R1", "hub": o["hub"], "carrier": o["carrier"],
-            "stops": [{"shipment_references": [v["shipment_reference"]]}],
-        }]},
+        {
+            "date": str(timezone.localdate()),
+            "routes": [
+                {
+                    "code": "R1",
+                    "hub": o["hub"],
+                    "carrier": o["carrier"],
+                    "stops": [{"shipment_references": [v["shipment_reference"]]}],
+                }
+            ],
+        },
         "routes",
     ),
     "stops": lambda v, o: (
-        {"route": v["route"], "sequence": 1, "location": {"lat": -29.9, "lon": -71.2}}, "route"),
+        {"route": v["route"], "sequence": 1, "location": {"lat": -29.9, "lon": -71.2}},
+        "route",
+    ),
 }
 # Creates with no foreign key: the organization in the payload must be ignored.
 CREATE_WITHOUT_FK = {
     "carriers": {"code": "c", "name": "c", "kind": "gig"},
     "hubs": {"code": "h", "name": "h", "location": {"lat": -29.9, "lon": -71.2}},
 }
-SINGLETONS = {("/api/v1/me/", "get"), ("/api/v1/organization/", "get"),
-              ("/api/v1/organization/", "patch")}
+SINGLETONS = {
+    ("/api/v1/me/", "get"),
+    ("/api/v1/organization/", "get"),
+    ("/api/v1/organization/", "patch"),
+}
 # Endpoints whose callers are devices or whose shape the generic cases above do not fit (ingest,
 # custody, signed files): each has its own cross-tenant test, named here so that adding an
 # endpoint without one still fails `test_every_endpoint_is_in_the_matrix`.
 TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
     ("/api/v1/ingest/pod", "post"): "tests/tracking/test_proof_of_delivery.py::"
-        "test_another_organization_can_neither_submit_nor_read",
+    "test_another_organization_can_neither_submit_nor_read",
     ("/api/v1/pods/", "get"): "tests/tracking/test_proof_of_delivery.py::"
-        "test_another_organization_can_neither_submit_nor_read",
+    "test_another_organization_can_neither_submit_nor_read",
     ("/api/v1/pods/{id}/", "get"): "tests/tracking/test_proof_of_delivery.py::"
-        "test_another_organization_can_neither_submit_nor_read",
-    ("/api/v1/ingest/pings", "post"):
-        "tests/tracking/test_ingest_pings.py::test_the_token_decides_the_organization",
-    ("/api/v1/ingest/gpx", "post"):
-        "tests/tracking/test_ingest_protocols.py::test_gpx_device_must_be_ours",
+    "test_another_organization_can_neither_submit_nor_read",
+    (
+        "/api/v1/ingest/pings",
+        "post",
+    ): "tests/tracking/test_ingest_pings.py::test_the_token_decides_the_organization",
+    (
+        "/api/v1/ingest/gpx",
+        "post",
+    ): "tests/tracking/test_ingest_protocols.py::test_gpx_device_must_be_ours",
     ("/api/v1/positions/", "get"): "tests/tracking/test_ingest_pings.py::"
-        "test_positions_and_pings_are_readable_by_the_organization_only",
+    "test_positions_and_pings_are_readable_by_the_organization_only",
     ("/api/v1/positions/{device}/", "get"): "tests/tracking/test_ingest_pings.py::"
-        "test_positions_and_pings_are_readable_by_the_organization_only",
+    "test_positions_and_pings_are_readable_by_the_organization_only",
     ("/api/v1/pings/", "get"): "tests/tracking/test_ingest_pings.py::"
-        "test_positions_and_pings_are_readable_by_the_organization_only",
-    ("/api/v1/ingest/scans", "post"):
-        "tests/tracking/test_scans.py::test_another_organization_cannot_scan_our_shipments",
-    ("/api/v1/scans/", "get"):
-        "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
-    ("/api/v1/scans/{id}/", "get"):
-        "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
+    "test_positions_and_pings_are_readable_by_the_organization_only",
+    (
+        "/api/v1/ingest/scans",
+        "post",
+    ): "tests/tracking/test_scans.py::test_another_organization_cannot_scan_our_shipments",
+    (
+        "/api/v1/scans/",
+        "get",
+    ): "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
+    (
+        "/api/v1/scans/{id}/",
+        "get",
+    ): "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
 }
 
 
@@ -195,7 +233,8 @@ def test_every_endpoint_is_in_the_matrix():
             continue
         kind, resource, _ = classify(path, method)
         known = {
-            "detail": OBJECT_MAKERS, "list": OBJECT_MAKERS,
+            "detail": OBJECT_MAKERS,
+            "list": OBJECT_MAKERS,
             "create": {**CREATE_CASES, **CREATE_WITHOUT_FK},
         }[kind]
         if resource not in known:
@@ -302,9 +341,7 @@ def test_another_organization_cannot_reach_our_data(
             assert field in payload["fields"], (label, payload)
 
 
-def test_patch_cannot_move_our_object_onto_their_carrier(
-    tenant, other_tenant, api_client_for
-):
+def test_patch_cannot_move_our_object_onto_their_carrier(tenant, other_tenant, api_client_for):
     driver = DriverFactory(organization=tenant.organization, carrier=tenant.carrier)
     client = api_client_for(tenant.user(Role.OWNER))
     response = client.patch(
@@ -328,7 +365,8 @@ def test_session_user_cannot_pick_an_organization_they_do_not_belong_to(
 def test_window_of_time_does_not_matter(tenant, other_tenant, api_client_for):
     """Objects of the victim from another day are just as invisible."""
     route = RouteFactory(
-        organization=tenant.organization, carrier=tenant.carrier,
+        organization=tenant.organization,
+        carrier=tenant.carrier,
         date=timezone.localdate() - dt.timedelta(days=30),
     )
     client = api_client_for(other_tenant.user(Role.OWNER))

@@ -122,4 +122,7 @@ def test_ingest_settings_of_the_organization(tenant, api_client_for):
     )
     assert response.status_code == 200
     tenant.organization.refresh_from_db()
-    assert (tenant.organization.ping_retention_days, tenant.organization.pod_geofence_m) == (90, 250)
+    assert (tenant.organization.ping_retention_days, tenant.organization.pod_geofence_m) == (
+        90,
+        250,
+    )

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from control_tower.tenancy.roles import Role
 from control_tower.models import ApiKey
+from control_tower.tenancy.roles import Role
 from tests.factories import (
     CarrierFactory,
     DeviceFactory,
@@ -27,7 +27,10 @@ def _api_key(org):
     import secrets
 
     return ApiKey.dangerously_unscoped.create(
-        organization=org, name="k", prefix=secrets.token_hex(5), key_hash="0" * 64,
+        organization=org,
+        name="k",
+        prefix=secrets.token_hex(5),
+        key_hash="0" * 64,
         scopes=["hubs:read"],
     )
 
@@ -61,10 +64,22 @@ def _queries(client, path):
 
 @pytest.mark.parametrize(
     "resource",
-    ["memberships", "api-keys", "carriers", "drivers", "vehicles", "devices", "hubs",
-     "shipments", "routes", "stops"],
+    [
+        "memberships",
+        "api-keys",
+        "carriers",
+        "drivers",
+        "vehicles",
+        "devices",
+        "hubs",
+        "shipments",
+        "routes",
+        "stops",
+    ],
 )
-def test_list_queries_do_not_grow_with_rows(resource, tenant, api_client_for, django_assert_max_num_queries):
+def test_list_queries_do_not_grow_with_rows(
+    resource, tenant, api_client_for, django_assert_max_num_queries
+):
     client = api_client_for(tenant.user(Role.OWNER))
     make = _make(resource, tenant)
     for _ in range(3):

@@ -7,7 +7,9 @@ from django.core.management import call_command
 @pytest.mark.django_db
 def test_openapi_schema_validates_without_warnings(tmp_path):
     out = tmp_path / "schema.yml"
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out), stdout=StringIO())
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(out), stdout=StringIO()
+    )
     text = out.read_text()
     assert "/api/v1/shipments/bulk/" in text and "ApiKeyAuth" in text
 

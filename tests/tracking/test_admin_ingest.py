@@ -13,11 +13,15 @@ pytestmark = pytest.mark.django_db
 
 
 def moved(tenant, reference):
-    shipment = ShipmentFactory(organization=tenant.organization, carrier=tenant.carrier,
-                               reference=reference)
+    shipment = ShipmentFactory(
+        organization=tenant.organization, carrier=tenant.carrier, reference=reference
+    )
     with organization_scope(tenant.organization):
-        shipment_transition(shipment=shipment, to_status="at_hub",
-                            actor=actor_for_membership(tenant.members[Role.DISPATCHER]))
+        shipment_transition(
+            shipment=shipment,
+            to_status="at_hub",
+            actor=actor_for_membership(tenant.members[Role.DISPATCHER]),
+        )
     return shipment
 
 
@@ -32,6 +36,9 @@ def test_custody_log_is_scoped_and_read_only(tenant, other_tenant, client):
     page = client.get(f"/admin/tracking/custodyentry/{entry.pk}/change/")
     assert page.status_code == 200 and b"Save" not in page.content
     assert client.post(f"/admin/tracking/custodyentry/{entry.pk}/delete/").status_code == 403
-    for path in ("/admin/tracking/scan/", "/admin/tracking/deviceposition/",
-                 "/admin/tracking/proofofdelivery/"):
+    for path in (
+        "/admin/tracking/scan/",
+        "/admin/tracking/deviceposition/",
+        "/admin/tracking/proofofdelivery/",
+    ):
         assert client.get(path).status_code == 200

@@ -35,26 +35,41 @@ def plan_parts(tenant):
 def plan_body(tenant, hub, driver, vehicle, shipments, *, code="R1"):
     return {
         "date": str(timezone.localdate()),
-        "routes": [{
-            "code": code, "hub": hub.pk, "carrier": tenant.carrier.pk, "driver": driver.pk,
-            "vehicle": vehicle.pk,
-            "planned_start": "2026-11-24T12:00:00Z", "planned_end": "2026-11-24T20:00:00Z",
-            "planned_geometry": {"type": "LineString",
-                                 "coordinates": [[-71.25, -29.9], [-71.26, -29.92]]},
-            "stops": [
-                {"shipment_references": [shipments[0].reference, shipments[1].reference],
-                 "window_start": "2026-11-24T13:00:00Z", "window_end": "2026-11-24T15:00:00Z"},
-                {"shipment_references": [shipments[2].reference],
-                 "location": {"lat": -29.95, "lon": -71.3}, "address": "Calle 1"},
-            ],
-        }],
+        "routes": [
+            {
+                "code": code,
+                "hub": hub.pk,
+                "carrier": tenant.carrier.pk,
+                "driver": driver.pk,
+                "vehicle": vehicle.pk,
+                "planned_start": "2026-11-24T12:00:00Z",
+                "planned_end": "2026-11-24T20:00:00Z",
+                "planned_geometry": {
+                    "type": "LineString",
+                    "coordinates": [[-71.25, -29.9], [-71.26, -29.92]],
+                },
+                "stops": [
+                    {
+                        "shipment_references": [shipments[0].reference, shipments[1].reference],
+                        "window_start": "2026-11-24T13:00:00Z",
+                        "window_end": "2026-11-24T15:00:00Z",
+                    },
+                    {
+                        "shipment_references": [shipments[2].reference],
+                        "location": {"lat": -29.95, "lon": -71.3},
+                        "address": "Calle 1",
+                    },
+                ],
+            }
+        ],
     }
 
 
 def test_a_days_plan_in_one_call(tenant, api, plan_parts):
     hub, driver, vehicle, shipments = plan_parts
-    response = api.post("/api/v1/routes/bulk/", plan_body(tenant, hub, driver, vehicle, shipments),
-                        format="json")
+    response = api.post(
+        "/api/v1/routes/bulk/", plan_body(tenant, hub, driver, vehicle, shipments), format="json"
+    )
     assert response.status_code == 201, response.content
     (route,) = response.json()
     assert route["code"] == "R1" and route["stops_total"] == 2 and route["stops_done"] == 0
@@ -142,7 +157,9 @@ def test_cancel_sends_parcels_back_to_the_hub(tenant, api):
     assert api.post(f"/api/v1/routes/{route.pk}/cancel/").json()["status"] == "cancelled"
     stop.refresh_from_db()
     assert stop.status == "cancelled"
-    assert set(Shipment.dangerously_unscoped.filter(stops=stop).values_list("status", flat=True)) == {"at_hub"}
+    assert set(
+        Shipment.dangerously_unscoped.filter(stops=stop).values_list("status", flat=True)
+    ) == {"at_hub"}
 
 
 def test_stop_rules(tenant, api):
@@ -161,8 +178,12 @@ def test_stop_crud_with_shipments(tenant, api):
     a, b = (ShipmentFactory(organization=tenant.organization) for _ in range(2))
     created = api.post(
         "/api/v1/stops/",
-        {"route": route.pk, "sequence": 1, "location": {"lat": -29.9, "lon": -71.25},
-         "shipments": [a.pk]},
+        {
+            "route": route.pk,
+            "sequence": 1,
+            "location": {"lat": -29.9, "lon": -71.25},
+            "shipments": [a.pk],
+        },
         format="json",
     )
     assert created.status_code == 201, created.content
@@ -191,9 +212,15 @@ def test_route_validation(tenant, api):
     )
     response = api.post(
         "/api/v1/routes/",
-        {"date": "2026-11-24", "code": "R1", "hub": hub.pk, "carrier": tenant.carrier.pk,
-         "driver": foreign_driver.pk, "planned_start": "2026-11-24T20:00:00Z",
-         "planned_end": "2026-11-24T10:00:00Z"},
+        {
+            "date": "2026-11-24",
+            "code": "R1",
+            "hub": hub.pk,
+            "carrier": tenant.carrier.pk,
+            "driver": foreign_driver.pk,
+            "planned_start": "2026-11-24T20:00:00Z",
+            "planned_end": "2026-11-24T10:00:00Z",
+        },
         format="json",
     )
     assert response.status_code == 400
@@ -203,8 +230,9 @@ def test_route_validation(tenant, api):
 def test_route_filters(tenant, api):
     today = timezone.localdate()
     RouteFactory(organization=tenant.organization, carrier=tenant.carrier, date=today)
-    RouteFactory(organization=tenant.organization, carrier=tenant.carrier,
-                 date=today - dt.timedelta(days=3))
+    RouteFactory(
+        organization=tenant.organization, carrier=tenant.carrier, date=today - dt.timedelta(days=3)
+    )
     assert api.get("/api/v1/routes/", {"date": str(today)}).json()["count"] == 1
     ranged = api.get("/api/v1/routes/", {"date_from": str(today - dt.timedelta(days=5))})
     assert ranged.json()["count"] == 2

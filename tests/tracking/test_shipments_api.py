@@ -9,9 +9,13 @@ pytestmark = pytest.mark.django_db
 
 def body(n=1, **extra):
     return {
-        "reference": f"ORD-{n}", "barcode": f"BC-{n}", "recipient_name": "Ana",
-        "recipient_phone": "+56 9 5555 0000", "address_line1": "Av. Francisco de Aguirre 100",
-        "city": "La Serena", "country_code": "cl",
+        "reference": f"ORD-{n}",
+        "barcode": f"BC-{n}",
+        "recipient_name": "Ana",
+        "recipient_phone": "+56 9 5555 0000",
+        "address_line1": "Av. Francisco de Aguirre 100",
+        "city": "La Serena",
+        "country_code": "cl",
         "location": {"type": "Point", "coordinates": [-71.25, -29.9]},
         "promised_window_start": "2026-11-24T13:00:00Z",
         "promised_window_end": "2026-11-24T15:00:00Z",
@@ -25,7 +29,9 @@ def dispatcher_api(tenant, api_client_for):
 
 
 def test_create_read_update_delete(tenant, dispatcher_api):
-    created = dispatcher_api.post("/api/v1/shipments/", body(carrier=tenant.carrier.pk), format="json")
+    created = dispatcher_api.post(
+        "/api/v1/shipments/", body(carrier=tenant.carrier.pk), format="json"
+    )
     assert created.status_code == 201, created.content
     data = created.json()
     assert data["status"] == "info_received" and data["country_code"] == "CL"
@@ -96,7 +102,9 @@ def test_transitions_legal_idempotent_and_illegal(tenant, dispatcher_api):
     assert "final" in str(late.json()["fields"])
     history = ShipmentEvent.dangerously_unscoped.filter(shipment=shipment)
     assert [e.to_status for e in history.order_by("id")] == [
-        "at_hub", "out_for_delivery", "delivered"
+        "at_hub",
+        "out_for_delivery",
+        "delivered",
     ]
     assert history.first().actor == tenant.user(Role.DISPATCHER)
 
@@ -112,8 +120,10 @@ def test_filters_search_ordering_and_pagination(tenant, dispatcher_api):
     other = CarrierFactory(organization=tenant.organization)
     for n in range(7):
         ShipmentFactory(
-            organization=tenant.organization, carrier=tenant.carrier if n % 2 else other,
-            status="at_hub" if n < 3 else "info_received", recipient_name=f"Person{n}x",
+            organization=tenant.organization,
+            carrier=tenant.carrier if n % 2 else other,
+            status="at_hub" if n < 3 else "info_received",
+            recipient_name=f"Person{n}x",
         )
     page = dispatcher_api.get("/api/v1/shipments/", {"page_size": 3}).json()
     assert page["count"] == 7 and len(page["results"]) == 3 and page["next"]
@@ -175,7 +185,9 @@ def test_bulk_of_a_thousand_uses_a_bounded_number_of_queries(
 ):
     items = [body(n, carrier=tenant.carrier.pk) for n in range(1000)]
     with django_assert_max_num_queries(30):
-        response = dispatcher_api.post("/api/v1/shipments/bulk/", {"shipments": items}, format="json")
+        response = dispatcher_api.post(
+            "/api/v1/shipments/bulk/", {"shipments": items}, format="json"
+        )
     assert response.status_code == 201
     assert response.json()["created"] == 1000
 

@@ -37,11 +37,31 @@ class HubSerializer(TenantModelSerializer):
 # --- shipments ---------------------------------------------------------------------------
 
 SHIPMENT_FIELDS = [
-    "id", "reference", "barcode", "carrier", "hub", "status", "status_changed_at",
-    "delivery_pin", "pin_required",
-    "recipient_name", "recipient_phone", "recipient_email", "address_line1", "address_line2",
-    "city", "postal_code", "country_code", "location", "delivery_instructions", "parcel_count",
-    "weight_kg", "promised_window_start", "promised_window_end", "created_at", "updated_at",
+    "id",
+    "reference",
+    "barcode",
+    "carrier",
+    "hub",
+    "status",
+    "status_changed_at",
+    "delivery_pin",
+    "pin_required",
+    "recipient_name",
+    "recipient_phone",
+    "recipient_email",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "country_code",
+    "location",
+    "delivery_instructions",
+    "parcel_count",
+    "weight_kg",
+    "promised_window_start",
+    "promised_window_end",
+    "created_at",
+    "updated_at",
 ]
 INITIAL_STATUSES = [ShipmentStatus.INFO_RECEIVED, ShipmentStatus.AT_HUB]
 
@@ -56,13 +76,17 @@ def _check_window(attrs, instance, start: str, end: str) -> None:
 class ShipmentSerializer(TenantModelSerializer):
     location = PointField(required=False, allow_null=True)
     delivery_pin = serializers.RegexField(
-        r"^\d{4,8}$", write_only=True, required=False, allow_blank=True,
+        r"^\d{4,8}$",
+        write_only=True,
+        required=False,
+        allow_blank=True,
         help_text="4–8 digits the recipient gives the driver; the proof of delivery must "
         "match it. Stored hashed; empty clears it.",
     )
     pin_required = serializers.SerializerMethodField()
     status = serializers.ChoiceField(
-        choices=ShipmentStatus.choices, required=False,
+        choices=ShipmentStatus.choices,
+        required=False,
         help_text="On creation only (info_received or at_hub); later use the transition call.",
     )
 
@@ -82,7 +106,10 @@ class ShipmentSerializer(TenantModelSerializer):
             raise serializers.ValidationError(
                 {"status": ["Change the status with POST /shipments/{id}/transition/."]}
             )
-        if self.instance is None and attrs.get("status", INITIAL_STATUSES[0]) not in INITIAL_STATUSES:
+        if (
+            self.instance is None
+            and attrs.get("status", INITIAL_STATUSES[0]) not in INITIAL_STATUSES
+        ):
             raise serializers.ValidationError(
                 {"status": ["A new shipment is info_received or at_hub."]}
             )
@@ -113,7 +140,8 @@ class ShipmentBulkCreateSerializer(serializers.Serializer):
     keyed by item index."""
 
     shipments = serializers.ListField(
-        child=serializers.DictField(), allow_empty=False,
+        child=serializers.DictField(),
+        allow_empty=False,
         help_text="Shipment objects, as for POST /shipments/ (carrier and hub as ids).",
     )
 
@@ -148,7 +176,9 @@ class ShipmentBulkCreateSerializer(serializers.Serializer):
                     errors.add(index, field, f"Repeats item {seen[value]} of this batch.")
                 seen.setdefault(value, index)
             taken = set(
-                Shipment.objects.filter(**{f"{field}__in": list(seen)}).values_list(field, flat=True)
+                Shipment.objects.filter(**{f"{field}__in": list(seen)}).values_list(
+                    field, flat=True
+                )
             )
             for index, item in zip(positions, valid, strict=True):
                 if item[field] in taken:
@@ -177,8 +207,14 @@ class ShipmentEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = ShipmentEvent
         fields = [
-            "id", "from_status", "to_status", "occurred_at", "recorded_at", "source",
-            "actor_label", "note",
+            "id",
+            "from_status",
+            "to_status",
+            "occurred_at",
+            "recorded_at",
+            "source",
+            "actor_label",
+            "note",
         ]
 
 
@@ -201,9 +237,23 @@ class RouteSerializer(TenantModelSerializer):
     class Meta:
         model = Route
         fields = [
-            "id", "date", "code", "hub", "carrier", "driver", "vehicle", "status",
-            "planned_start", "planned_end", "planned_geometry", "planned_distance_m",
-            "planned_duration_s", "started_at", "completed_at", "stops_total", "stops_done",
+            "id",
+            "date",
+            "code",
+            "hub",
+            "carrier",
+            "driver",
+            "vehicle",
+            "status",
+            "planned_start",
+            "planned_end",
+            "planned_geometry",
+            "planned_distance_m",
+            "planned_duration_s",
+            "started_at",
+            "completed_at",
+            "stops_total",
+            "stops_done",
             "created_at",
         ]
         read_only_fields = ["id", "status", "started_at", "completed_at", "created_at"]
@@ -219,21 +269,48 @@ class RouteSerializer(TenantModelSerializer):
 class StopSerializer(TenantModelSerializer):
     location = PointField()
     shipments = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Shipment.objects, required=False,
+        many=True,
+        queryset=Shipment.objects,
+        required=False,
         help_text="Ids of the shipments handed over at this stop.",
     )
 
     class Meta:
         model = Stop
         fields = [
-            "id", "route", "sequence", "kind", "status", "shipments", "location", "address",
-            "window_start", "window_end", "planned_arrival", "planned_service_s", "eta",
-            "eta_earliest", "eta_latest", "eta_updated_at", "actual_arrival",
-            "actual_departure", "failure_reason", "notes", "updated_at",
+            "id",
+            "route",
+            "sequence",
+            "kind",
+            "status",
+            "shipments",
+            "location",
+            "address",
+            "window_start",
+            "window_end",
+            "planned_arrival",
+            "planned_service_s",
+            "eta",
+            "eta_earliest",
+            "eta_latest",
+            "eta_updated_at",
+            "actual_arrival",
+            "actual_departure",
+            "failure_reason",
+            "notes",
+            "updated_at",
         ]
         read_only_fields = [
-            "id", "status", "eta", "eta_earliest", "eta_latest", "eta_updated_at",
-            "actual_arrival", "actual_departure", "failure_reason", "updated_at",
+            "id",
+            "status",
+            "eta",
+            "eta_earliest",
+            "eta_latest",
+            "eta_updated_at",
+            "actual_arrival",
+            "actual_departure",
+            "failure_reason",
+            "updated_at",
         ]
         unique_in_organization = (("route", "sequence"),)
         validators = []  # the check above names the field (`sequence`)
@@ -274,7 +351,9 @@ class PlanStopSerializer(serializers.Serializer):
     sequence = serializers.IntegerField(min_value=1, required=False)
     kind = serializers.ChoiceField(choices=Stop._meta.get_field("kind").choices, default="delivery")
     shipment_references = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, default=list,
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
         help_text="References of the shipments handed over here.",
     )
     location = PointField(required=False, help_text="Defaults to the first shipment's location.")
@@ -332,9 +411,12 @@ class RoutePlanSerializer(serializers.Serializer):
             carrier = route.get("carrier")
             for name in ("driver", "vehicle"):
                 member = route.get(name)
-                if isinstance(member, Driver | Vehicle) and isinstance(carrier, Carrier):
-                    if member.carrier_id != carrier.pk:
-                        errors.add(index, name, "Belongs to another carrier.")
+                if (
+                    isinstance(member, Driver | Vehicle)
+                    and isinstance(carrier, Carrier)
+                    and member.carrier_id != carrier.pk
+                ):
+                    errors.add(index, name, "Belongs to another carrier.")
             sequences = [s.get("sequence") for s in route["stops"] if s.get("sequence")]
             if len(sequences) != len(set(sequences)):
                 errors.add(index, "stops", "Two stops share a sequence number.")
@@ -360,7 +442,8 @@ class RoutePlanSerializer(serializers.Serializer):
                 reference__in=references,
                 stop_shipments__stop__status__in=[StopStatus.PENDING, StopStatus.ARRIVED],
                 stop_shipments__stop__route__status__in=[
-                    RouteStatus.PLANNED, RouteStatus.IN_PROGRESS
+                    RouteStatus.PLANNED,
+                    RouteStatus.IN_PROGRESS,
                 ],
             ).values_list("reference", flat=True)
         )

@@ -71,7 +71,9 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     def perform_destroy(self, instance):
         services.shipment_delete(shipment=instance)
 
-    @extend_schema(request=ShipmentBulkCreateSerializer, responses={201: ShipmentBulkResultSerializer})
+    @extend_schema(
+        request=ShipmentBulkCreateSerializer, responses={201: ShipmentBulkResultSerializer}
+    )
     @action(detail=False, methods=["post"], url_path="bulk")
     def bulk(self, request):
         """Create up to BULK_MAX_ITEMS shipments in one call: all of them or none (errors are
@@ -203,8 +205,10 @@ class StopViewSet(TenantModelViewSet):
         shipments = serializer.validated_data.pop("shipments", [])
         stop = serializer.save(organization=self.actor.organization)
         StopShipment.objects.bulk_create(
-            [StopShipment(organization=self.actor.organization, stop=stop, shipment=s)
-             for s in shipments]
+            [
+                StopShipment(organization=self.actor.organization, stop=stop, shipment=s)
+                for s in shipments
+            ]
         )
 
     @transaction.atomic
@@ -215,8 +219,11 @@ class StopViewSet(TenantModelViewSet):
             StopShipment.objects.filter(stop=stop).exclude(shipment__in=shipments).delete()
             existing = set(stop.stop_shipments.values_list("shipment_id", flat=True))
             StopShipment.objects.bulk_create(
-                [StopShipment(organization=stop.organization, stop=stop, shipment=s)
-                 for s in shipments if s.pk not in existing]
+                [
+                    StopShipment(organization=stop.organization, stop=stop, shipment=s)
+                    for s in shipments
+                    if s.pk not in existing
+                ]
             )
 
     def perform_destroy(self, instance):

@@ -338,8 +338,20 @@ def pings_ingest(
 
 
 BATCH_KEYS = (
-    "fix_time", "event_id", "lon", "lat", "accuracy_m", "speed_mps", "heading_deg",
-    "altitude_m", "battery_pct", "charging", "moving", "mock", "flags", "attributes",
+    "fix_time",
+    "event_id",
+    "lon",
+    "lat",
+    "accuracy_m",
+    "speed_mps",
+    "heading_deg",
+    "altitude_m",
+    "battery_pct",
+    "charging",
+    "moving",
+    "mock",
+    "flags",
+    "attributes",
 )
 
 

@@ -76,8 +76,12 @@ def _announce(route: Route) -> None:
         organization_id=route.organization_id,
         carrier_id=route.carrier_id,
         event="route.status",
-        data={"id": route.pk, "code": route.code, "date": route.date.isoformat(),
-              "status": route.status},
+        data={
+            "id": route.pk,
+            "code": route.code,
+            "date": route.date.isoformat(),
+            "status": route.status,
+        },
     )
 
 
@@ -119,8 +123,12 @@ def route_start(*, route: Route, actor: Actor | None, at: datetime | None = None
     for shipment in _route_shipments(route, stop_statuses=OPEN_STOP_STATUSES):
         if S.OUT_FOR_DELIVERY in SHIPMENT_TRANSITIONS[shipment.status]:
             shipment_transition(
-                shipment=shipment, to_status=S.OUT_FOR_DELIVERY, actor=actor, at=at,
-                source="route", note=f"Route {route.code} started",
+                shipment=shipment,
+                to_status=S.OUT_FOR_DELIVERY,
+                actor=actor,
+                at=at,
+                source="route",
+                note=f"Route {route.code} started",
             )
     return route
 
@@ -162,7 +170,11 @@ def route_cancel(*, route: Route, actor: Actor | None, at: datetime | None = Non
     for shipment in shipments:
         if shipment.status == S.OUT_FOR_DELIVERY:
             shipment_transition(
-                shipment=shipment, to_status=S.AT_HUB, actor=actor, at=at,
-                source="route", note=f"Route {route.code} cancelled",
+                shipment=shipment,
+                to_status=S.AT_HUB,
+                actor=actor,
+                at=at,
+                source="route",
+                note=f"Route {route.code} cancelled",
             )
     return route

@@ -104,7 +104,10 @@ def shipment_transition(
             location=extra.pop("location", None),
             evidence=extra.pop("evidence", None),
             details={
-                "from": event.from_status, "to": to_status, "source": source, "note": note[:500],
+                "from": event.from_status,
+                "to": to_status,
+                "source": source,
+                "note": note[:500],
                 **extra.pop("details", {}),
             },
         )
@@ -113,8 +116,11 @@ def shipment_transition(
             carrier_id=locked.carrier_id,
             event="shipment.status",
             data={
-                "id": locked.pk, "reference": locked.reference, "status": to_status,
-                "from": event.from_status, "at": at.isoformat(),
+                "id": locked.pk,
+                "reference": locked.reference,
+                "status": to_status,
+                "from": event.from_status,
+                "at": at.isoformat(),
             },
         )
     return TransitionResult(shipment=locked, changed=True, event=event)

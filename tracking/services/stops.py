@@ -17,8 +17,13 @@ from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transitio
 
 STOP_TRANSITIONS = {
     StopStatus.PENDING: frozenset(
-        {StopStatus.ARRIVED, StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED,
-         StopStatus.CANCELLED}
+        {
+            StopStatus.ARRIVED,
+            StopStatus.COMPLETED,
+            StopStatus.FAILED,
+            StopStatus.SKIPPED,
+            StopStatus.CANCELLED,
+        }
     ),
     StopStatus.ARRIVED: frozenset({StopStatus.COMPLETED, StopStatus.FAILED}),
     StopStatus.COMPLETED: frozenset(),
@@ -34,7 +39,9 @@ def _announce(stop: Stop) -> None:
         carrier_id=stop.route.carrier_id,
         event="stop.status",
         data={
-            "id": stop.pk, "route": stop.route_id, "sequence": stop.sequence,
+            "id": stop.pk,
+            "route": stop.route_id,
+            "sequence": stop.sequence,
             "status": stop.status,
             "actual_arrival": stop.actual_arrival.isoformat() if stop.actual_arrival else None,
             "actual_departure": (
@@ -71,7 +78,11 @@ def _move_shipments(stop: Stop, to_status: str, actor: Actor | None, at: datetim
     for shipment in stop.shipments.all():
         if to_status in SHIPMENT_TRANSITIONS[shipment.status]:
             shipment_transition(
-                shipment=shipment, to_status=to_status, actor=actor, at=at, source="stop",
+                shipment=shipment,
+                to_status=to_status,
+                actor=actor,
+                at=at,
+                source="stop",
                 note=note,
             )
 
@@ -133,7 +144,12 @@ def stop_fail(
         stop.notes = note[:500]
     stop.save(
         update_fields=[
-            "status", "failure_reason", "actual_arrival", "actual_departure", "notes", "updated_at"
+            "status",
+            "failure_reason",
+            "actual_arrival",
+            "actual_departure",
+            "notes",
+            "updated_at",
         ]
     )
     _announce(stop)

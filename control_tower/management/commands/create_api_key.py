@@ -12,7 +12,10 @@ class Command(OrganizationCommand):
         super().add_arguments(parser)
         parser.add_argument("--name", default="cli")
         parser.add_argument(
-            "--scope", action="append", dest="scopes", choices=Scope.values,
+            "--scope",
+            action="append",
+            dest="scopes",
+            choices=Scope.values,
             help="Repeat for several scopes; default: all scopes.",
         )
 
