@@ -17,7 +17,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import date as Date
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
@@ -32,7 +32,7 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
 from tracking.models import FailureReason, Hub, HubKind, Route, Shipment, ShipmentStatus
-from tracking.services.routes import route_plan_create
+from tracking.services.routes import route_plan_create, route_start
 from tracking.services.shipments import shipment_transition, shipments_bulk_create
 from tracking.services.stops import stop_complete, stop_fail
 
@@ -364,7 +364,7 @@ def _reference_prefix(service_date: Date) -> str:
 
 def _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report) -> None:
     rng = random.Random(service_date.toordinal())  # noqa: S311 (repeatable demo data)
-    day_start = datetime.combine(service_date, ROUTE_START, tzinfo=zone)
+    day_start = _day_start(service_date, zone)
     items = [
         _shipment_item(rng, service_date, day_start, number, hubs, carriers)
         for number in range(1, shipment_count + 1)
@@ -383,6 +383,17 @@ def _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report)
     _run_some_routes(actor, routes, rng)
 
 
+def _day_start(service_date: Date, zone: ZoneInfo) -> datetime:
+    """Today's demo day began a little over an hour ago, whatever the hour, so that a demo
+    loaded at any time has routes under way with a past (never a future) history. Other days
+    start at 09:00."""
+    now = datetime.now(zone)
+    if service_date != now.date():
+        return datetime.combine(service_date, ROUTE_START, tzinfo=zone)
+    start = now - timedelta(minutes=75)
+    return start.replace(minute=start.minute - start.minute % 15, second=0, microsecond=0)
+
+
 def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict:
     weights = [area[3] for area in AREAS]
     lat0, lon0, radius_km, _w, city, hub_code = rng.choices(AREAS, weights=weights)[0]
@@ -391,7 +402,7 @@ def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict
     lat = lat0 + (distance / 111.32) * math.cos(bearing)
     lon = lon0 + (distance / (111.32 * math.cos(math.radians(lat0)))) * math.sin(bearing)
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    window = rng.choice([(9, 13), (10, 14), (13, 17), (14, 18), (9, 18)])
+    window = rng.choice([(0, 4), (1, 5), (4, 8), (5, 9), (0, 9)])  # hours after the start
     reference = f"{_reference_prefix(service_date)}{number:04d}"
     return {
         "reference": reference,
@@ -407,8 +418,8 @@ def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict
         "country_code": "CL",
         "location": Point(round(lon, 6), round(lat, 6), srid=4326),
         "parcel_count": rng.choice([1, 1, 1, 2, 3]),
-        "promised_window_start": day_start.replace(hour=window[0]),
-        "promised_window_end": day_start.replace(hour=window[1]),
+        "promised_window_start": day_start + timedelta(hours=window[0]),
+        "promised_window_end": day_start + timedelta(hours=window[1]),
         "delivery_instructions": rng.choice(
             ["", "", "", "Leave with the concierge.", "Call on arrival.", "Gate code 1942."]
         ),
@@ -494,11 +505,17 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
 
 
 def _run_some_routes(actor, routes: list[Route], rng) -> None:
-    """Put three routes on the road: their first stops delivered, one failed attempt."""
+    """Put three routes on the road: their first stops (those already due) delivered, one
+    failed attempt. Nothing is dated in the future."""
+    now = datetime.now(UTC)
     for route in routes[:3]:
         stops = list(route.stops.order_by("sequence")[:4])
         for index, stop in enumerate(stops):
             at = stop.planned_arrival + timedelta(minutes=rng.randint(-4, 12))
+            if at > now:
+                if index == 0:
+                    route_start(route=route, actor=actor, at=min(route.planned_start, now))
+                break
             if index == 2 and route is routes[1]:
                 stop_fail(
                     stop=stop,

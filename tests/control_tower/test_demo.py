@@ -84,3 +84,18 @@ def test_bad_arguments_are_explained():
         call_command("load_demo", "--date", "25/11/2026", stdout=StringIO())
     with pytest.raises(CommandError, match="between 1 and 5000"):
         call_command("load_demo", "--shipments", "0", stdout=StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_today_is_under_way_and_nothing_is_dated_in_the_future():
+    from django.utils import timezone
+
+    from tracking.models import ShipmentEvent
+
+    call_command("load_demo", "--shipments", "40", stdout=StringIO())
+    demo = Organization.objects.get(slug="demo")
+    with organization_scope(demo):
+        assert Route.objects.filter(status=RouteStatus.IN_PROGRESS).exists()
+        assert Stop.objects.filter(status=StopStatus.COMPLETED).exists()
+        latest = ShipmentEvent.objects.order_by("-occurred_at").first().occurred_at
+        assert latest <= timezone.now()
