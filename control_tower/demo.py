@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import date as Date
 from datetime import UTC, datetime, time, timedelta
+from datetime import date as Date
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
