@@ -1,4 +1,5 @@
-"""Admin for what devices send: read-only evidence (last positions, scans, custody log).
+"""Admin for what devices send: read-only evidence (last positions, scans, custody log), and
+the road networks.
 
 Pings themselves are browsed through the API (`/api/v1/pings/?device=`): a partitioned table with
 a composite key is not something to page through in the admin.
@@ -8,7 +9,14 @@ from django.contrib import admin
 
 from control_tower.admin_site import TenantAdmin
 from tracking.admin import TenantGeoAdmin
-from tracking.models import CustodyEntry, DevicePosition, PodFile, ProofOfDelivery, Scan
+from tracking.models import (
+    CustodyEntry,
+    DevicePosition,
+    PodFile,
+    ProofOfDelivery,
+    RoadNetwork,
+    Scan,
+)
 
 
 class ReadOnlyTenantAdmin(TenantAdmin):
@@ -76,3 +84,28 @@ class ProofOfDeliveryAdmin(ReadOnlyTenantAdmin, TenantGeoAdmin):
     search_fields = ["shipment__reference", "recipient_name", "idempotency_key"]
     inlines = [PodFileInline]
     date_hierarchy = "captured_at"
+
+
+@admin.register(RoadNetwork)
+class RoadNetworkAdmin(admin.ModelAdmin):
+    """Public map data shared by all organizations: platform operators (superusers) only;
+    loaded with `manage.py load_road_network`, never edited here."""
+
+    list_display = ["slug", "name", "node_count", "edge_count", "loaded_at", "attribution"]
+    readonly_fields = [f.name for f in RoadNetwork._meta.fields if f.name != "bbox"]
+    exclude = ["bbox"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

@@ -25,6 +25,7 @@ from tracking.models.plan import (
     StopStatus,
 )
 from tracking.models.pod import PodFile, PodFileKind, ProofOfDelivery
+from tracking.models.roads import OSM_ATTRIBUTION, RoadEdge, RoadNetwork, RoadNode
 
 __all__ = [
     "CustodyEntry",
@@ -35,6 +36,10 @@ __all__ = [
     "PodFile",
     "PodFileKind",
     "ProofOfDelivery",
+    "OSM_ATTRIBUTION",
+    "RoadEdge",
+    "RoadNetwork",
+    "RoadNode",
     "Scan",
     "ScanResult",
     "ScanType",

@@ -34,9 +34,10 @@ class Path:
 
 def haversine_m(a: Point, b: Point) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (a.y, a.x, b.y, b.x))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
-        (lon2 - lon1) / 2
-    ) ** 2
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
 
 
@@ -53,11 +54,7 @@ def straight_line_matrix(points: list[Point]) -> TravelMatrix:
     return TravelMatrix(durations, distances, "straight_line")
 
 
-def travel_matrix(points: list[Point]) -> TravelMatrix:
-    return straight_line_matrix(points)
-
-
-def route_path(points: list[Point]) -> Path:
+def straight_line_path(points: list[Point]) -> Path:
     length = sum(
         haversine_m(a, b) * STRAIGHT_LINE_DETOUR for a, b in zip(points, points[1:], strict=False)
     )
@@ -66,4 +63,96 @@ def route_path(points: list[Point]) -> Path:
         length_m=length,
         duration_s=length / STRAIGHT_LINE_SPEED_MPS,
         source="straight_line",
+    )
+
+
+# From a point to the street it snapped to (a driveway, a courtyard): slow.
+ACCESS_SPEED_MPS = 10 / 3.6
+COVER_MARGIN_DEG = 0.01  # ~1 km around a network's bounding box still counts as inside
+
+
+def network_covering(points: list[Point]):
+    """The loaded road network whose area contains every point, or None."""
+    from tracking.models import RoadNetwork
+
+    for network in RoadNetwork.objects.filter(loaded_at__isnull=False, bbox__isnull=False):
+        xmin, ymin, xmax, ymax = network.bbox.extent
+        if all(
+            xmin - COVER_MARGIN_DEG <= p.x <= xmax + COVER_MARGIN_DEG
+            and ymin - COVER_MARGIN_DEG <= p.y <= ymax + COVER_MARGIN_DEG
+            for p in points
+        ):
+            return network
+    return None
+
+
+def _graph(points: list[Point]):
+    network = network_covering(points) if points else None
+    if network is None:
+        return None
+    from tracking.roads.graph import graph_for
+
+    return graph_for(network)
+
+
+def travel_matrix(points: list[Point]) -> TravelMatrix:
+    """Fastest-path durations and shortest-path distances between all points, on the road
+    network covering them (snapping each point to its nearest street node), else straight
+    lines. A pair the network cannot connect falls back to the straight line."""
+    graph = _graph(points)
+    if graph is None:
+        return straight_line_matrix(points)
+    snaps = graph.snap([p.x for p in points], [p.y for p in points])
+    nodes = [s.index for s in snaps]
+    times = graph.times_from(nodes)
+    lengths = graph.lengths_from(nodes)
+    fallback = straight_line_matrix(points)
+    n = len(points)
+    durations = [[0] * n for _ in range(n)]
+    distances = [[0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            seconds, meters = times[i][nodes[j]], lengths[i][nodes[j]]
+            if math.isinf(seconds):
+                durations[i][j] = fallback.durations_s[i][j]
+                distances[i][j] = fallback.distances_m[i][j]
+                continue
+            access = snaps[i].distance_m + snaps[j].distance_m
+            durations[i][j] = round(seconds + access / ACCESS_SPEED_MPS)
+            distances[i][j] = round(meters + access)
+    return TravelMatrix(durations, distances, f"road:{graph.slug}")
+
+
+def route_path(points: list[Point]) -> Path:
+    """The fastest path through the points in order, on the road network covering them (from
+    each point to its street and back), else straight lines."""
+    graph = _graph(points)
+    if graph is None or len(points) < 2:
+        return straight_line_path(points)
+    snaps = graph.snap([p.x for p in points], [p.y for p in points])
+    coords: list[tuple[float, float]] = []
+    length = seconds = 0.0
+    for (a, b), (snap_a, snap_b) in zip(
+        zip(points, points[1:], strict=False), zip(snaps, snaps[1:], strict=False), strict=True
+    ):
+        nodes = graph.path(snap_a.index, snap_b.index)
+        if not nodes:
+            leg = straight_line_path([a, b])
+            coords.extend(leg.geometry.coords)
+            length += leg.length_m
+            seconds += leg.duration_s
+            continue
+        street, meters, time_s = graph.path_geometry(nodes)
+        access = snap_a.distance_m + snap_b.distance_m
+        coords.extend([(a.x, a.y), *street, (b.x, b.y)])
+        length += meters + access
+        seconds += time_s + access / ACCESS_SPEED_MPS
+    deduped = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
+    return Path(
+        geometry=LineString(deduped, srid=4326),
+        length_m=length,
+        duration_s=seconds,
+        source=f"road:{graph.slug}",
     )
