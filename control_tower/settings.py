@@ -243,8 +243,16 @@ BULK_MAX_ITEMS = env.int("BULK_MAX_ITEMS", default=5000)
 # Road network (docs/ROADS.md). Urban speeds per OpenStreetMap road class, km/h.
 ROAD_DATA_CACHE = env.str("ROAD_DATA_CACHE", default="~/.cache/control-tower/roads")
 ROAD_SPEEDS_KMH = {
-    "motorway": 80, "trunk": 60, "primary": 45, "secondary": 40, "tertiary": 35,
-    "unclassified": 30, "residential": 25, "living_street": 10, "service": 15, "road": 25,
+    "motorway": 80,
+    "trunk": 60,
+    "primary": 45,
+    "secondary": 40,
+    "tertiary": 35,
+    "unclassified": 30,
+    "residential": 25,
+    "living_street": 10,
+    "service": 15,
+    "road": 25,
     "default": 25,
 }
 
