@@ -434,8 +434,9 @@ def _routes_for(actor, service_date, day_start, hubs, carriers, shipments) -> li
         vehicles[vehicle.carrier_id].append(vehicle)
     # La Serena (the bigger city) gets 6 routes, Coquimbo 4; fewer if there are few parcels.
     plan = {
-        "LSR": drivers[0:3] + drivers[4:6] + drivers[7:8],
-        "CQB": [drivers[3], drivers[6], drivers[8], drivers[9]],
+        # Mixed so that even a small day has phones of each kind (app, OwnTracks, tracker).
+        "LSR": [drivers[i] for i in (0, 7, 4, 1, 2, 5)],
+        "CQB": [drivers[i] for i in (6, 3, 8, 9)],
     }
     specs = []
     for hub_code, hub_drivers in plan.items():

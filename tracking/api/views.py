@@ -159,20 +159,24 @@ class RouteViewSet(TenantModelViewSet):
         return Response(self.get_serializer(queryset, many=True).data, status=201)
 
     def _life_cycle(self, service):
-        route = service(route=self.get_object(), actor=self.actor)
+        body = StopEventSerializer(data=self.request.data or {})
+        body.is_valid(raise_exception=True)
+        route = service(
+            route=self.get_object(), actor=self.actor, at=body.validated_data.get("occurred_at")
+        )
         return Response(self.get_serializer(self.get_queryset().get(pk=route.pk)).data)
 
-    @extend_schema(request=None, responses=RouteSerializer)
+    @extend_schema(request=StopEventSerializer, responses=RouteSerializer)
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         return self._life_cycle(services.route_start)
 
-    @extend_schema(request=None, responses=RouteSerializer)
+    @extend_schema(request=StopEventSerializer, responses=RouteSerializer)
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         return self._life_cycle(services.route_complete)
 
-    @extend_schema(request=None, responses=RouteSerializer)
+    @extend_schema(request=StopEventSerializer, responses=RouteSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._life_cycle(services.route_cancel)

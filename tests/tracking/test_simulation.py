@@ -1,0 +1,135 @@
+"""The fleet simulator: deterministic ground truth for a seed, the world's knobs, and a replayed
+day whose pings, scans and proofs of delivery arrive through the platform's real endpoints."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from control_tower.models import Organization
+from control_tower.tenancy.scope import organization_scope
+from tracking.models import ProofOfDelivery, Route, RouteStatus, Stop, StopStatus
+from tracking.simulation.runner import Simulation, build_timelines
+from tracking.simulation.world import World, WorldConfig
+
+DAY = date(2026, 3, 2)  # a past day: everything the simulator sends is in the past
+START = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)  # 09:30 in Santiago
+
+
+def demo_day(shipments: int = 16) -> Organization:
+    call_command(
+        "load_demo", "--date", DAY.isoformat(), "--shipments", str(shipments), stdout=StringIO()
+    )
+    return Organization.objects.get(slug="demo")
+
+
+def truth(organization, seed: int, tmp_path, **knobs) -> list[dict]:
+    path = tmp_path / f"truth-{seed}-{len(knobs)}.jsonl"
+    Simulation(
+        organization,
+        day=DAY,
+        start=START,
+        config=WorldConfig(seed=seed, **knobs),
+        base_url="http://unused",
+        truth_path=path,
+    ).compute()
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.django_db
+def test_the_same_seed_gives_the_same_ground_truth(tmp_path):
+    organization = demo_day()
+    first, second = truth(organization, 7, tmp_path), truth(organization, 7, tmp_path)
+    assert first == second
+    stops = [row for row in first if row["type"] == "stop"]
+    assert stops and all(row["arrival"] < row["departure"] for row in stops)
+    assert truth(organization, 8, tmp_path) != first
+
+
+@pytest.mark.django_db
+def test_the_worlds_knobs_change_what_happens(tmp_path):
+    organization = demo_day()
+    nobody = truth(organization, 1, tmp_path, not_home_probability=1.0)
+    everybody = truth(organization, 1, tmp_path, not_home_probability=0.0)
+    assert {r["outcome"] for r in nobody if r["type"] == "stop"} == {"failed"}
+    assert {r["outcome"] for r in everybody if r["type"] == "stop"} == {"delivered"}
+    jammed = truth(organization, 1, tmp_path, incident_probability=1.0)
+    legs = [leg for r in jammed if r["type"] == "route" for leg in r["legs"]]
+    assert legs and all(leg["why"] == "incident" and leg["factor"] >= 1.5 * 0.5 for leg in legs)
+
+
+def test_rush_hour_is_slower_than_mid_morning():
+    world = World(WorldConfig())
+    assert world.congestion(datetime(2026, 3, 2, 8, 30)) > world.congestion(
+        datetime(2026, 3, 2, 11, 0)
+    )
+    dwell_one = world.dwell_s("s1", "Calle 1", 1)
+    assert world.dwell_s("s1", "Calle 1", 5) == pytest.approx(dwell_one + 4 * 25)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replayed_day_arrives_through_the_real_endpoints(live_server, tmp_path):
+    organization = demo_day(shipments=30)
+    simulation = Simulation(
+        organization,
+        day=DAY,
+        start=START,
+        config=WorldConfig(seed=3),
+        base_url=live_server.url,
+        speedup=100_000,
+        interval_s=30,
+        truth_path=tmp_path / "truth.jsonl",
+        log=lambda _m: None,
+    )
+    sent = simulation.run()
+    assert sent["errors"] == 0, sent
+    rows = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    stops = [row for row in rows if row["type"] == "stop"]
+    delivered = {r["stop"] for r in stops if r["outcome"] == "delivered"}
+    failed = {r["stop"] for r in stops if r["outcome"] == "failed"}
+    assert delivered
+    with organization_scope(organization):
+        assert set(Stop.objects.filter(pk__in=delivered).values_list("status", flat=True)) == {
+            StopStatus.COMPLETED
+        }
+        assert set(Stop.objects.filter(pk__in=failed).values_list("status", flat=True)) <= {
+            StopStatus.FAILED
+        }
+        assert ProofOfDelivery.objects.filter(stop__in=delivered).count() >= len(delivered)
+        simulated = {r["route"] for r in rows if r["type"] == "route"}
+        assert set(
+            Route.objects.filter(date=DAY, code__in=simulated).values_list("status", flat=True)
+        ) == {RouteStatus.COMPLETED}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT source, count(*) FROM tracking_ping WHERE organization_id = %s GROUP BY source",
+            [organization.pk],
+        )
+        by_source = dict(cursor.fetchall())
+    assert sum(by_source.values()) == sent["pings"]  # every fix sent was stored, once
+    assert {"native", "osmand", "owntracks"} <= set(by_source)
+
+
+@pytest.mark.django_db
+def test_a_day_without_routes_has_nothing_to_drive(tmp_path):
+    organization = demo_day()
+    with organization_scope(organization):
+        assert build_timelines(organization, date(2030, 1, 1), START, World(WorldConfig()), 5) == []
+    out = StringIO()
+    call_command(
+        "simulate_fleet",
+        "--org",
+        "demo",
+        "--date",
+        "2030-01-01",
+        "--truth-only",
+        "--truth",
+        str(tmp_path / "t.jsonl"),
+        stdout=out,
+    )
+    assert (tmp_path / "t.jsonl").read_text() == ""

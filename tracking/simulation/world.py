@@ -1,0 +1,98 @@
+"""The simulator's hidden world: what really happens on the road and at the door.
+
+Nothing else in the platform reads this. The ETA engine and the dispatchers only see what the
+vehicles report through the ingest endpoints, as with a real fleet. Every draw is deterministic
+for a given seed and the name of what it is about (a route, a leg, a stop), so two runs with the
+same seed and start produce the same ground truth, whatever order things are computed in.
+
+Knobs (`WorldConfig`, see docs/SIMULATION.md): time-of-day congestion, per-leg noise, random
+incidents, breakdowns, GPS noise and bad fixes, phones going offline, customers not at home,
+dwell time by kind of address and parcel count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+# Congestion multipliers on free-flow travel time, by local hour (weekday profile).
+RUSH = {7: 1.35, 8: 1.6, 9: 1.35, 13: 1.3, 14: 1.25, 17: 1.4, 18: 1.65, 19: 1.35}
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 42
+    leg_noise_sigma: float = 0.15  # log-normal spread of a leg's travel time
+    incident_probability: float = 0.04  # per leg: a crash, road works (slows 1.5-3x)
+    breakdown_probability: float = 0.01  # per leg: the vehicle stalls 10-30 min
+    gps_noise_m: float = 6.0  # typical error of a good fix
+    bad_fix_probability: float = 0.02  # a fix hundreds of metres off, with poor accuracy
+    offline_probability: float = 0.05  # per leg: the phone loses signal for part of it
+    not_home_probability: float = 0.08  # the customer is out: attempt failed
+    dwell_house_s: float = 90.0
+    dwell_apartment_s: float = 240.0
+    dwell_per_parcel_s: float = 25.0
+
+
+class World:
+    def __init__(self, config: WorldConfig):
+        self.config = config
+
+    def rng(self, *about) -> random.Random:
+        """A generator for one thing of the world, independent of every other draw."""
+        key = "|".join(str(part) for part in (self.config.seed, *about))
+        return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))  # noqa: S311
+
+    def congestion(self, local: datetime) -> float:
+        hour = local.hour + local.minute / 60
+        low, high = RUSH.get(int(hour), 1.0), RUSH.get(int(hour) + 1, 1.0)
+        return low + (high - low) * (hour - int(hour))
+
+    def leg_factor(self, route: str, leg: int, local_start: datetime) -> tuple[float, str]:
+        """How much longer than free flow this leg really takes, and why."""
+        rng = self.rng("leg", route, leg)
+        factor = self.congestion(local_start) * math.exp(rng.gauss(0, self.config.leg_noise_sigma))
+        reason = "traffic"
+        if rng.random() < self.config.incident_probability:
+            factor *= rng.uniform(1.5, 3.0)
+            reason = "incident"
+        return factor, reason
+
+    def breakdown_s(self, route: str, leg: int) -> float:
+        rng = self.rng("breakdown", route, leg)
+        if rng.random() < self.config.breakdown_probability:
+            return rng.uniform(600, 1800)
+        return 0.0
+
+    def offline_window(self, route: str, leg: int) -> tuple[float, float] | None:
+        """(start, end) as fractions of the leg during which the phone has no signal."""
+        rng = self.rng("offline", route, leg)
+        if rng.random() < self.config.offline_probability:
+            start = rng.uniform(0.1, 0.6)
+            return start, min(1.0, start + rng.uniform(0.2, 0.5))
+        return None
+
+    def at_home(self, stop: str) -> bool:
+        return self.rng("home", stop).random() >= self.config.not_home_probability
+
+    def dwell_s(self, stop: str, address: str, parcels: int) -> float:
+        rng = self.rng("dwell", stop)
+        apartment = self.rng("address", address).random() < 0.35  # the building, not the visit
+        base = self.config.dwell_apartment_s if apartment else self.config.dwell_house_s
+        return base * math.exp(rng.gauss(0, 0.3)) + self.config.dwell_per_parcel_s * parcels
+
+    def gps(self, *about, lon: float, lat: float) -> tuple[float, float, float, bool]:
+        """(lon, lat, accuracy m, bad) as the phone reports a true position."""
+        rng = self.rng("gps", *about)
+        if rng.random() < self.config.bad_fix_probability:
+            error, accuracy, bad = rng.uniform(300, 900), rng.uniform(150, 800), True
+        else:
+            error, accuracy, bad = abs(rng.gauss(0, self.config.gps_noise_m)), 0.0, False
+            accuracy = max(3.0, self.config.gps_noise_m * rng.uniform(0.8, 1.6))
+        bearing = rng.uniform(0, 2 * math.pi)
+        dlat = error * math.cos(bearing) / 111_320
+        dlon = error * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+        return lon + dlon, lat + dlat, round(accuracy, 1), bad
