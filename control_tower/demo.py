@@ -32,6 +32,7 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
 from tracking.models import FailureReason, Hub, HubKind, Route, Shipment, ShipmentStatus
+from tracking.roads.routing import route_path
 from tracking.services.routes import route_plan_create, route_start
 from tracking.services.shipments import shipment_transition, shipments_bulk_create
 from tracking.services.stops import stop_complete, stop_fail
@@ -45,7 +46,6 @@ DEMO_PASSWORD = "demo1234"
 RIVAL_SLUG = "demo-rival"
 SUPERUSER_EMAIL = "root@demo.example"
 
-PLANNING_SPEED_KMH = 25.0  # urban van average including traffic lights, before a road network
 SERVICE_TIME_S = 180
 ROUTE_START = time(9, 0)
 
@@ -468,11 +468,14 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
         remaining.remove(nearest)
         order.append(nearest)
         here = nearest.location
-    stops, at, here, total_km = [], day_start, hub.location, 0.0
+    # Legs on the road network when one is loaded (straight lines otherwise).
+    stops, at, here, meters = [], day_start, hub.location, 0.0
+    coords: list = []
     for shipment in order:
-        leg = _km(here, shipment.location) * 1.3  # streets are not straight lines
-        total_km += leg
-        at = at + timedelta(hours=leg / PLANNING_SPEED_KMH)
+        leg = route_path([here, shipment.location])
+        meters += leg.length_m
+        coords.extend(leg.geometry.coords if not coords else leg.geometry.coords[1:])
+        at = at + timedelta(seconds=leg.duration_s)
         stops.append(
             {
                 "location": shipment.location,
@@ -486,10 +489,10 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
         )
         at = at + timedelta(seconds=SERVICE_TIME_S)
         here = shipment.location
-    back = _km(here, hub.location) * 1.3
-    total_km += back
-    end = at + timedelta(hours=back / PLANNING_SPEED_KMH)
-    points = [hub.location] + [s.location for s in order] + [hub.location]
+    back = route_path([here, hub.location])
+    meters += back.length_m
+    coords.extend(back.geometry.coords[1:])
+    end = at + timedelta(seconds=back.duration_s)
     return {
         "code": f"{hub.code}-{number:02d}",
         "hub": hub,
@@ -498,8 +501,8 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
         "vehicle": vehicle,
         "planned_start": day_start,
         "planned_end": end,
-        "planned_geometry": LineString([(p.x, p.y) for p in points], srid=4326),
-        "planned_distance_m": int(total_km * 1000),
+        "planned_geometry": LineString(coords, srid=4326),
+        "planned_distance_m": int(meters),
         "planned_duration_s": int((end - day_start).total_seconds()),
         "stops": stops,
     }

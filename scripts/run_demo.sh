@@ -73,6 +73,8 @@ log "migrate"
 "$PY" manage.py migrate --noinput
 log "collectstatic"
 "$PY" manage.py collectstatic --noinput -v0
+log "road network (Coquimbo, © OpenStreetMap contributors, ODbL)"
+"$PY" manage.py load_road_network --demo coquimbo --if-missing --no-progress
 log "load_demo"
 "$PY" manage.py load_demo --base-url "$BASE"
 
@@ -116,8 +118,6 @@ trap 'cleanup; exit 0' INT TERM
 start web "$VENV/bin/uvicorn" control_tower.asgi:application --host "$HOST" --port "$PORT"
 start worker "$VENV/bin/celery" -A control_tower worker -l info --concurrency 2
 start beat "$VENV/bin/celery" -A control_tower beat -l info --schedule var/celerybeat-schedule
-# More processes (e.g. the fleet simulator) go here, one line each:
-# start simulator "$PY" manage.py simulate_fleet
 
 # Wait for the web to answer, failing fast if it died.
 log "waiting for $BASE/healthz"
@@ -135,6 +135,10 @@ if [ "$status" != "200" ]; then
     tail -n 40 "$LOG_DIR/web.log" >&2 || true
     exit 1
 fi
+
+# The fleet simulator drives today's routes live and reports like real phones (over HTTP, so
+# it starts once the web answers); --linger keeps it alive when the day's routes are done.
+start simulator "$PY" manage.py simulate_fleet --org demo --base-url "$BASE" --linger
 
 cat <<EOF
 

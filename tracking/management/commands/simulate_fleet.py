@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,6 +38,11 @@ class Command(OrganizationCommand):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
         parser.add_argument("--truth", help="Ground-truth file (default var/simulation/...).")
         parser.add_argument("--max-events", type=int, help="Stop after this many events.")
+        parser.add_argument(
+            "--linger",
+            action="store_true",
+            help="Stay alive when the routes are done (for make demo).",
+        )
         parser.add_argument(
             "--truth-only",
             action="store_true",
@@ -96,3 +102,5 @@ class Command(OrganizationCommand):
             f"{sent['scans']} scans, {sent['pods']} proofs of delivery, {sent['failures']} "
             f"failed attempts; {sent['errors']} errors"
         )
+        while options["linger"]:
+            time.sleep(3600)
