@@ -102,26 +102,25 @@ def travel_matrix(points: list[Point]) -> TravelMatrix:
     graph = _graph(points)
     if graph is None:
         return straight_line_matrix(points)
+    import numpy as np
+
     snaps = graph.snap([p.x for p in points], [p.y for p in points])
     nodes = [s.index for s in snaps]
-    times = graph.times_from(nodes)
-    lengths = graph.lengths_from(nodes)
-    fallback = straight_line_matrix(points)
-    n = len(points)
-    durations = [[0] * n for _ in range(n)]
-    distances = [[0] * n for _ in range(n)]
-    for i in range(n):
-        for j in range(n):
-            if i == j:
-                continue
-            seconds, meters = times[i][nodes[j]], lengths[i][nodes[j]]
-            if math.isinf(seconds):
-                durations[i][j] = fallback.durations_s[i][j]
-                distances[i][j] = fallback.distances_m[i][j]
-                continue
-            access = snaps[i].distance_m + snaps[j].distance_m
-            durations[i][j] = round(seconds + access / ACCESS_SPEED_MPS)
-            distances[i][j] = round(meters + access)
+    times = graph.times_from(nodes)[:, nodes]
+    lengths = graph.lengths_from(nodes)[:, nodes]
+    access = np.array([s.distance_m for s in snaps])
+    access_pairs = access[:, None] + access[None, :]
+    durations_np = times + access_pairs / ACCESS_SPEED_MPS
+    distances_np = lengths + access_pairs
+    unreachable = np.isinf(times)
+    if unreachable.any():
+        fallback = straight_line_matrix(points)
+        durations_np[unreachable] = np.array(fallback.durations_s)[unreachable]
+        distances_np[unreachable] = np.array(fallback.distances_m)[unreachable]
+    np.fill_diagonal(durations_np, 0)
+    np.fill_diagonal(distances_np, 0)
+    durations = np.rint(durations_np).astype(int).tolist()
+    distances = np.rint(distances_np).astype(int).tolist()
     return TravelMatrix(durations, distances, f"road:{graph.slug}")
 
 
