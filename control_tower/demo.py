@@ -171,12 +171,20 @@ class DemoReport:
     shipments: int = 0
     routes: int = 0
     api_key: str = ""
+    history_routes: int = 0
     device_tokens: dict[str, str] = field(default_factory=dict)
 
 
-def load_demo(*, service_date: Date | None = None, shipment_count: int = 150) -> DemoReport:
+def load_demo(
+    *,
+    service_date: Date | None = None,
+    shipment_count: int = 150,
+    history_days: int = 0,
+    seed: int = 42,
+) -> DemoReport:
     """Create (or complete) the demo tenant and the plan of `service_date` (default: today in
-    the demo's time zone). Safe to run again."""
+    the demo's time zone), and `history_days` of past days played out by the simulator's world.
+    Safe to run again."""
     zone = ZoneInfo(DEMO_TIME_ZONE)
     service_date = service_date or datetime.now(zone).date()
     _ensure_superuser()
@@ -190,6 +198,16 @@ def load_demo(*, service_date: Date | None = None, shipment_count: int = 150) ->
         _ensure_people(actor, carriers)
         report = DemoReport(organization=organization, service_date=service_date, created_day=False)
         report.device_tokens = _ensure_fleet(organization, carriers)
+        for back in range(history_days, 0, -1):
+            report.history_routes += _history_day(
+                actor,
+                service_date - timedelta(days=back),
+                zone,
+                hubs,
+                carriers,
+                shipment_count,
+                seed,
+            )
         if not Route.objects.filter(date=service_date).exists():
             with transaction.atomic():
                 _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report)
@@ -362,7 +380,21 @@ def _reference_prefix(service_date: Date) -> str:
     return f"CQX-{service_date:%Y%m%d}-"
 
 
-def _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report) -> None:
+def _history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
+    """Plan a past day (once) and let the simulator's world play it out; routes replayed."""
+    from tracking.simulation.history import replay_day
+    from tracking.simulation.world import World, WorldConfig
+
+    if Route.objects.filter(date=day).exists():
+        return 0
+    with transaction.atomic():
+        _plan_day(actor, day, zone, hubs, carriers, shipment_count, None, run_some=False)
+    return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
+
+
+def _plan_day(
+    actor, service_date, zone, hubs, carriers, shipment_count, report, *, run_some=True
+) -> None:
     rng = random.Random(service_date.toordinal())  # noqa: S311 (repeatable demo data)
     day_start = _day_start(service_date, zone)
     items = [
@@ -380,7 +412,8 @@ def _plan_day(actor, service_date, zone, hubs, carriers, shipment_count, report)
             note="Demo: received at hub",
         )
     routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments)
-    _run_some_routes(actor, routes, rng)
+    if run_some:
+        _run_some_routes(actor, routes, rng)
 
 
 def _day_start(service_date: Date, zone: ZoneInfo) -> datetime:

@@ -6,7 +6,8 @@
 # Foreground (default): waits; Ctrl-C stops everything, and so does any process dying.
 # DEMO_DETACH=1: returns once the web answers; stop later with `make stop` (scripts/stop_demo.sh).
 #
-# Environment: VENV (default .venv), HOST (default 127.0.0.1), PORT (default 8000), plus the
+# Environment: VENV (default .venv), HOST (default 127.0.0.1), PORT (default 8000),
+# DEMO_HISTORY_DAYS (default 14), plus the
 # variables Django reads (see .env.example).
 set -euo pipefail
 
@@ -75,8 +76,9 @@ log "collectstatic"
 "$PY" manage.py collectstatic --noinput -v0
 log "road network (Coquimbo, © OpenStreetMap contributors, ODbL)"
 "$PY" manage.py load_road_network --demo coquimbo --if-missing --no-progress
-log "load_demo"
-"$PY" manage.py load_demo --base-url "$BASE"
+# History: past days played out by the simulator's world (the first run takes ~7 s a day).
+log "load_demo (with ${DEMO_HISTORY_DAYS:-14} days of history)"
+"$PY" manage.py load_demo --base-url "$BASE" --history "${DEMO_HISTORY_DAYS:-14}"
 
 # --------------------------------------------------------------------------------------------
 # Long-running processes

@@ -133,3 +133,35 @@ def test_a_day_without_routes_has_nothing_to_drive(tmp_path):
         stdout=out,
     )
     assert (tmp_path / "t.jsonl").read_text() == ""
+
+
+@pytest.mark.django_db
+def test_history_days_are_planned_and_played_out():
+    call_command(
+        "load_demo",
+        "--date",
+        DAY.isoformat(),
+        "--shipments",
+        "20",
+        "--history",
+        "2",
+        stdout=StringIO(),
+    )
+    organization = Organization.objects.get(slug="demo")
+    with organization_scope(organization):
+        past = Route.objects.filter(date__lt=DAY)
+        assert set(past.values_list("date", flat=True)) == {date(2026, 2, 28), date(2026, 3, 1)}
+        assert set(past.values_list("status", flat=True)) == {RouteStatus.COMPLETED}
+        stops = Stop.objects.filter(route__date__lt=DAY)
+        assert set(stops.values_list("status", flat=True)) <= {
+            StopStatus.COMPLETED,
+            StopStatus.FAILED,
+        }
+        for stop in stops:
+            assert stop.actual_arrival < stop.actual_departure
+        assert Route.objects.filter(date=DAY).exclude(status=RouteStatus.COMPLETED).exists()
+        before = Route.objects.filter(date=date(2026, 3, 1)).count()
+    # Idempotent: the past days are not planned twice.
+    call_command("load_demo", "--date", DAY.isoformat(), "--history", "2", stdout=StringIO())
+    with organization_scope(organization):
+        assert Route.objects.filter(date=date(2026, 3, 1)).count() == before

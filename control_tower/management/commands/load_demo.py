@@ -22,6 +22,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--shipments", type=int, default=150, help="Shipments for a new day (default 150)."
         )
+        parser.add_argument(
+            "--history",
+            type=int,
+            default=0,
+            help="Also plan and play out this many past days (simulated history).",
+        )
+        parser.add_argument("--seed", type=int, default=42, help="Seed of the history's world.")
         parser.add_argument("--quiet", action="store_true", help="Print only the API key.")
         parser.add_argument(
             "--base-url", default="http://127.0.0.1:8000", help="Base URL for the printed links."
@@ -36,7 +43,14 @@ class Command(BaseCommand):
                 raise CommandError(f"--date must be YYYY-MM-DD, not {options['date']!r}.") from exc
         if not 1 <= options["shipments"] <= 5000:
             raise CommandError("--shipments must be between 1 and 5000.")
-        report = load_demo(service_date=service_date, shipment_count=options["shipments"])
+        if not 0 <= options["history"] <= 90:
+            raise CommandError("--history must be between 0 and 90 days.")
+        report = load_demo(
+            service_date=service_date,
+            shipment_count=options["shipments"],
+            history_days=options["history"],
+            seed=options["seed"],
+        )
         if options["quiet"]:
             self.stdout.write(report.api_key)
             return
@@ -46,7 +60,12 @@ class Command(BaseCommand):
         lines = [
             f"Demo organization: {org.name} (slug {org.slug}, time zone {org.time_zone})",
             f"Service day {report.service_date}: {report.shipments} shipments, "
-            f"{report.routes} routes ({day})",
+            f"{report.routes} routes ({day})"
+            + (
+                f"; {report.history_routes} routes of history played out"
+                if report.history_routes
+                else ""
+            ),
             "",
             f"Logins (password {DEMO_PASSWORD}) at {base}/accounts/login/ :",
             *(f"  {email:<26} {role.label}" for email, role, _c in PEOPLE),
