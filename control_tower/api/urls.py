@@ -12,6 +12,7 @@ from tracking.api.ingest_views import (
     PingViewSet,
 )
 from tracking.api.proof_views import PodUploadView, ProofOfDeliveryViewSet
+from tracking.api.route_planning_views import RoutePlanView
 from tracking.api.scan_views import ScanIngestView, ScanViewSet
 from tracking.api.views import HubViewSet, RouteViewSet, ShipmentViewSet, StopViewSet
 
@@ -39,6 +40,8 @@ urlpatterns = [
     path("ingest/pings", PingIngestView.as_view(), name="ingest-pings"),
     path("ingest/gpx", GpxImportView.as_view(), name="ingest-gpx"),
     path("ingest/pod", PodUploadView.as_view(), name="ingest-pod"),
+    # Before the router: "plan" is not a route id.
+    path("routes/plan/", RoutePlanView.as_view(), name="routes-plan"),
     path("ingest/scans", ScanIngestView.as_view(), name="ingest-scans"),
     path("", include(router.urls)),
 ]

@@ -57,6 +57,8 @@ class Actor:
             return f"device {self.device.name} ({self.device.token_prefix})"
         if self.api_key is not None:
             return f"API key {self.api_key.name} ({self.api_key.prefix})"
+        if self.user is None:  # a command or a job acting for the organization
+            return "system"
         return getattr(self.user, "email", "") or str(self.user)
 
 

@@ -170,6 +170,8 @@ SINGLETONS = {
 # custody, signed files): each has its own cross-tenant test, named here so that adding an
 # endpoint without one still fails `test_every_endpoint_is_in_the_matrix`.
 TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("/api/v1/routes/plan/", "post"): "tests/tracking/test_route_planning.py::"
+    "test_another_organizations_objects_cannot_be_planned",
     ("/api/v1/ingest/pod", "post"): "tests/tracking/test_proof_of_delivery.py::"
     "test_another_organization_can_neither_submit_nor_read",
     ("/api/v1/pods/", "get"): "tests/tracking/test_proof_of_delivery.py::"

@@ -1,0 +1,133 @@
+"""Route planning benchmark: 200 stops with promised windows on 10 vehicles, VROOM on the
+Coquimbo road network's travel times.
+
+    .venv/bin/python bench/planning.py
+
+Creates its own organization (`bench-planning`) and a fresh service day each run; writes
+bench/results/planning.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "control_tower.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.gis.geos import Point  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from carriers.models import Carrier, Driver, Vehicle  # noqa: E402
+from control_tower.models import Organization  # noqa: E402
+from control_tower.tenancy.actors import Actor  # noqa: E402
+from control_tower.tenancy.roles import Role  # noqa: E402
+from control_tower.tenancy.scope import organization_scope  # noqa: E402
+from tracking.models import Hub, Shipment  # noqa: E402
+from tracking.services.route_planning import VehicleShift, plan_routes  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "planning.json"
+
+
+def main() -> None:
+    call_command(
+        "load_road_network",
+        "--demo",
+        "coquimbo",
+        "--if-missing",
+        "--no-progress",
+        stdout=StringIO(),
+    )
+    organization, _ = Organization.objects.get_or_create(
+        slug="bench-planning", defaults={"name": "Planning benchmark"}
+    )
+    run = int(time.time())
+    day = date(2026, 1, 1) + timedelta(days=run // 60 % 3000)
+    rng = random.Random(11)
+    start = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    with organization_scope(organization):
+        carrier, _ = Carrier.objects.get_or_create(
+            organization=organization, code="bench", defaults={"name": "Bench", "kind": "gig"}
+        )
+        hub = Hub.objects.create(
+            organization=organization,
+            code=f"H{run}",
+            name="Bench hub",
+            location=Point(-71.2489, -29.9045, srid=4326),
+        )
+        Shipment.objects.bulk_create(
+            [
+                Shipment(
+                    organization=organization,
+                    reference=f"B{run}-{n}",
+                    barcode=f"B{run}{n}",
+                    carrier=carrier,
+                    hub=hub,
+                    status="at_hub",
+                    recipient_name="Bench",
+                    address_line1=f"Calle {n}",
+                    city="La Serena",
+                    country_code="CL",
+                    location=Point(
+                        -71.2489 + rng.uniform(-0.045, 0.045),
+                        -29.9045 + rng.uniform(-0.045, 0.045),
+                        srid=4326,
+                    ),
+                    promised_window_start=(w := start + timedelta(hours=rng.choice([0, 2, 4, 6]))),
+                    promised_window_end=w + timedelta(hours=4),
+                )
+                for n in range(200)
+            ]
+        )
+        shifts = []
+        for n in range(10):
+            vehicle = Vehicle.objects.create(
+                organization=organization,
+                carrier=carrier,
+                plate=f"BV{run}-{n}",
+                capacity_parcels=30,
+            )
+            driver = Driver.objects.create(
+                organization=organization, carrier=carrier, name=f"Bench driver {n}"
+            )
+            shifts.append(VehicleShift(vehicle, driver, start, start + timedelta(hours=10)))
+        actor = Actor(organization=organization, role=Role.DISPATCHER)
+        began = time.perf_counter()
+        result = plan_routes(actor=actor, hub=hub, date=day, vehicles=shifts, dry_run=True)
+        elapsed_ms = (time.perf_counter() - began) * 1000
+    totals = result.totals
+    results = {
+        "plan_200_stops_10_vehicles_ms": round(elapsed_ms),
+        "solver_and_matrix_ms": totals["computing_ms"],
+        "solver_ms": totals["solver_ms"],
+        "routes": totals["routes"],
+        "stops_planned": totals["stops"],
+        "unassigned_shipments": totals["unassigned_shipments"],
+        "windows_met_pct": totals["windows_met_pct"],
+        "drive_h": round(totals["drive_s"] / 3600, 1),
+        "distance_km": round(totals["distance_m"] / 1000, 1),
+        "matrix": totals["matrix"],
+        "machine_cpus": os.cpu_count(),
+        "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        print(f"{key:32} {value}")
+
+
+if __name__ == "__main__":
+    main()
