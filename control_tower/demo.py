@@ -411,19 +411,21 @@ def _plan_day(
             source="scan",
             note="Demo: received at hub",
         )
-    routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments)
+    routes = _routes_for(
+        actor, service_date, day_start, hubs, carriers, shipments, solver=run_some
+    )
     if run_some:
         _run_some_routes(actor, routes, rng)
 
 
 def _day_start(service_date: Date, zone: ZoneInfo) -> datetime:
-    """Today's demo day began a little over an hour ago, whatever the hour, so that a demo
+    """Today's demo day began two hours ago, whatever the hour, so that a demo
     loaded at any time has routes under way with a past (never a future) history. Other days
     start at 09:00."""
     now = datetime.now(zone)
     if service_date != now.date():
         return datetime.combine(service_date, ROUTE_START, tzinfo=zone)
-    start = now - timedelta(minutes=75)
+    start = now - timedelta(minutes=120)
     return start.replace(minute=start.minute - start.minute % 15, second=0, microsecond=0)
 
 
@@ -459,8 +461,12 @@ def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict
     }
 
 
-def _routes_for(actor, service_date, day_start, hubs, carriers, shipments) -> list[Route]:
-    """Split each hub's shipments between drivers, order each route by nearest neighbour."""
+def _routes_for(
+    actor, service_date, day_start, hubs, carriers, shipments, *, solver=True
+) -> list[Route]:
+    """Today's plan comes from the VRP solver on the road network (what a dispatcher would
+    run); history days use a quick heuristic (angular sectors, nearest neighbour), which keeps
+    weeks of history to seconds a day."""
     drivers = list(Driver.objects.select_related("carrier").order_by("external_id"))
     vehicles = {v.carrier_id: [] for v in Vehicle.objects.all()}
     for vehicle in Vehicle.objects.order_by("plate"):
@@ -471,6 +477,8 @@ def _routes_for(actor, service_date, day_start, hubs, carriers, shipments) -> li
         "LSR": [drivers[i] for i in (0, 7, 4, 1, 2, 5)],
         "CQB": [drivers[i] for i in (6, 3, 8, 9)],
     }
+    if solver:
+        return _solver_routes(actor, service_date, day_start, hubs, shipments, plan)
     specs = []
     for hub_code, hub_drivers in plan.items():
         hub = hubs[hub_code]
@@ -491,6 +499,33 @@ def _routes_for(actor, service_date, day_start, hubs, carriers, shipments) -> li
             vehicle = vehicles[driver.carrier_id][index % len(vehicles[driver.carrier_id])]
             specs.append(_route_spec(hub, driver, vehicle, chunk, day_start, len(specs) + 1))
     return route_plan_create(actor=actor, date=service_date, routes=specs)
+
+
+def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> list[Route]:
+    from tracking.services.route_planning import VehicleShift, plan_routes
+
+    own_vehicle = {
+        device.driver_id: device.vehicle
+        for device in Device.objects.filter(driver__isnull=False, vehicle__isnull=False)
+        .select_related("vehicle")
+    }
+    routes = []
+    for hub_code, hub_drivers in plan.items():
+        hub = hubs[hub_code]
+        mine = [s for s in shipments if s.hub_id == hub.pk]
+        if not mine:
+            continue
+        count = max(1, min(len(hub_drivers), math.ceil(len(mine) / 15)))
+        shifts = [
+            VehicleShift(own_vehicle[driver.pk], driver, day_start, day_start + timedelta(hours=10))
+            for driver in hub_drivers[:count]
+        ]
+        result = plan_routes(
+            actor=actor, hub=hub, date=service_date, vehicles=shifts, shipments=mine,
+            service_s=SERVICE_TIME_S, max_stops_per_route=math.ceil(len(mine) / count) + 2,
+        )
+        routes.extend(result.routes)
+    return routes
 
 
 def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:

@@ -238,3 +238,10 @@ def test_the_command_prints_the_totals(tenant, depot):
     )
     text = out.getvalue()
     assert "windows_met_pct" in text and "shipments" in text
+
+
+def test_a_stop_limit_spreads_the_work(tenant, depot):
+    hub, _shipments, fleet = depot
+    result = plan(tenant, hub, shifts(fleet), max_stops_per_route=9, dry_run=True)
+    assert len(result.routes) == 3
+    assert all(len(route["stops"]) <= 9 for route in result.routes)

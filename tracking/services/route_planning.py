@@ -94,6 +94,7 @@ def plan_routes(
     shipments: list[Shipment] | None = None,
     service_s: int = 180,
     per_parcel_s: int = 20,
+    max_stops_per_route: int | None = None,
     dry_run: bool = False,
 ) -> PlanResult:
     import vroom
@@ -124,6 +125,7 @@ def plan_routes(
                 end=0,
                 capacity=[shift.vehicle.capacity_parcels],
                 time_window=vroom.TimeWindow(seconds(shift.shift_start), seconds(shift.shift_end)),
+                **({"max_tasks": max_stops_per_route} if max_stops_per_route else {}),
             )
             for index, shift in enumerate(vehicles)
         ]
@@ -173,10 +175,13 @@ def plan_routes(
     for number, route in enumerate(solution["routes"]):
         shift = vehicles[route["vehicle"]]
         steps = [step for step in route["steps"] if step["type"] == "job"]
+        times = _earliest_schedule(
+            steps, matrix.durations_s, groups, seconds, seconds(shift.shift_start)
+        )
         stop_specs = []
-        for step in steps:
+        for step, at in zip(steps, times["arrivals"], strict=True):
             group = groups[step["job"] - 1]
-            arrival = epoch + timedelta(seconds=step["arrival"] + step.get("waiting_time", 0))
+            arrival = epoch + timedelta(seconds=at)
             in_window = all(
                 (s.promised_window_start is None or arrival >= s.promised_window_start)
                 and (s.promised_window_end is None or arrival <= s.promised_window_end)
@@ -201,8 +206,8 @@ def plan_routes(
                 }
             )
         total_stops += len(stop_specs)
-        start = epoch + timedelta(seconds=route["steps"][0]["arrival"])
-        end = epoch + timedelta(seconds=route["steps"][-1]["arrival"])
+        start = epoch + timedelta(seconds=times["start"])
+        end = epoch + timedelta(seconds=times["end"])
         path = route_path([hub.location, *(s["location"] for s in stop_specs), hub.location])
         specs.append(
             {
@@ -239,6 +244,33 @@ def plan_routes(
     else:
         result.routes = route_plan_create(actor=actor, date=date, routes=specs)
     return result
+
+
+def _earliest_schedule(steps, durations, groups, seconds, shift_start: int) -> dict:
+    """VROOM minimizes driving, not the clock, and happily leaves the hub late. Dispatchers want
+    vans out early: keep its stop order, leave when the shift (or the first window, less the
+    drive) allows, and wait only when early. Arrivals are never later than VROOM's, so every
+    window it met is still met."""
+    if not steps:
+        return {"start": shift_start, "arrivals": [], "end": shift_start}
+
+    def window_start(step) -> int:
+        starts = [
+            seconds(s.promised_window_start)
+            for s in groups[step["job"] - 1]
+            if s.promised_window_start
+        ]
+        return max(starts, default=0)
+
+    first = steps[0]["location_index"]
+    start = max(shift_start, window_start(steps[0]) - durations[0][first])
+    t, here, arrivals = start, 0, []
+    for step in steps:
+        t = max(t + durations[here][step["location_index"]], window_start(step))
+        arrivals.append(t)
+        t += step["service"]
+        here = step["location_index"]
+    return {"start": start, "arrivals": arrivals, "end": t + durations[here][0]}
 
 
 def _windows(group, seconds, latest_end) -> list[tuple[int, int]]:
