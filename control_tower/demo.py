@@ -411,9 +411,7 @@ def _plan_day(
             source="scan",
             note="Demo: received at hub",
         )
-    routes = _routes_for(
-        actor, service_date, day_start, hubs, carriers, shipments, solver=run_some
-    )
+    routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments, solver=run_some)
     if run_some:
         _run_some_routes(actor, routes, rng)
 
@@ -506,8 +504,9 @@ def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> lis
 
     own_vehicle = {
         device.driver_id: device.vehicle
-        for device in Device.objects.filter(driver__isnull=False, vehicle__isnull=False)
-        .select_related("vehicle")
+        for device in Device.objects.filter(
+            driver__isnull=False, vehicle__isnull=False
+        ).select_related("vehicle")
     }
     routes = []
     for hub_code, hub_drivers in plan.items():
@@ -521,8 +520,13 @@ def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> lis
             for driver in hub_drivers[:count]
         ]
         result = plan_routes(
-            actor=actor, hub=hub, date=service_date, vehicles=shifts, shipments=mine,
-            service_s=SERVICE_TIME_S, max_stops_per_route=math.ceil(len(mine) / count) + 2,
+            actor=actor,
+            hub=hub,
+            date=service_date,
+            vehicles=shifts,
+            shipments=mine,
+            service_s=SERVICE_TIME_S,
+            max_stops_per_route=math.ceil(len(mine) / count) + 2,
         )
         routes.extend(result.routes)
     return routes
