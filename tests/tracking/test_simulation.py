@@ -165,3 +165,23 @@ def test_history_days_are_planned_and_played_out():
     call_command("load_demo", "--date", DAY.isoformat(), "--history", "2", stdout=StringIO())
     with organization_scope(organization):
         assert Route.objects.filter(date=date(2026, 3, 1)).count() == before
+
+
+@pytest.mark.django_db
+def test_simulate_fleet_history_plays_out_planned_past_days():
+    from datetime import timedelta
+
+    organization = demo_day(shipments=12)
+    yesterday = DAY - timedelta(days=1)
+    call_command(
+        "load_demo", "--date", yesterday.isoformat(), "--shipments", "12", stdout=StringIO()
+    )
+    out = StringIO()
+    call_command(
+        "simulate_fleet", "--org", "demo", "--date", DAY.isoformat(), "--history", "1", stdout=out
+    )
+    assert f"{yesterday}:" in out.getvalue()
+    with organization_scope(organization):
+        assert set(Route.objects.filter(date=yesterday).values_list("status", flat=True)) == {
+            RouteStatus.COMPLETED
+        }

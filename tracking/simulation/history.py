@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from django.db.models import Max
+
 from control_tower.tenancy.scope import organization_scope
-from tracking.models import FailureReason, Route, Stop
+from tracking.models import FailureReason, Route, RouteStatus, Stop, StopStatus
 from tracking.services.routes import route_complete, route_start
 from tracking.services.stops import stop_arrive, stop_complete, stop_fail
 from tracking.simulation.runner import build_timelines
@@ -52,4 +54,10 @@ def replay_day(organization, day: date, world: World, *, start: datetime | None 
                         counts["failed"] += 1
                 route_complete(route=Route.objects.get(pk=route.pk), actor=actor, at=timeline.end)
             counts["routes"] += 1
+        # Routes already driven to their last stop (before the replay) only need closing.
+        for route in Route.objects.filter(date=day, status=RouteStatus.IN_PROGRESS):
+            if not route.stops.filter(status__in=(StopStatus.PENDING, StopStatus.ARRIVED)).exists():
+                last = route.stops.aggregate(last=Max("actual_departure"))["last"]
+                route_complete(route=route, actor=actor, at=last)
+                counts["routes"] += 1
     return counts

@@ -39,6 +39,13 @@ class Command(OrganizationCommand):
         parser.add_argument("--truth", help="Ground-truth file (default var/simulation/...).")
         parser.add_argument("--max-events", type=int, help="Stop after this many events.")
         parser.add_argument(
+            "--history",
+            type=int,
+            metavar="DAYS",
+            help="Instead of driving live: play out the planned routes of the past DAYS days "
+            "through the services, at the times the world says (no HTTP, no pings).",
+        )
+        parser.add_argument(
             "--linger",
             action="store_true",
             help="Stay alive when the routes are done (for make demo).",
@@ -69,6 +76,8 @@ class Command(OrganizationCommand):
             start = start.replace(tzinfo=zone)
         if options["interval"] < 1:
             raise CommandError("--interval must be at least 1 second.")
+        if options["history"] is not None:
+            return self._history(organization, day, options)
         truth = Path(
             options["truth"]
             or Path(settings.BASE_DIR)
@@ -104,3 +113,20 @@ class Command(OrganizationCommand):
         )
         while options["linger"]:
             time.sleep(3600)
+
+    def _history(self, organization, day, options):
+        from datetime import timedelta
+
+        from tracking.simulation.history import replay_day
+        from tracking.simulation.world import World
+
+        if not 1 <= options["history"] <= 366:
+            raise CommandError("--history must be between 1 and 366 days.")
+        world = World(WorldConfig(seed=options["seed"]))
+        for back in range(options["history"], 0, -1):
+            past = day - timedelta(days=back)
+            counts = replay_day(organization, past, world)
+            self.stdout.write(
+                f"{past}: {counts['routes']} routes played out, {counts['delivered']} delivered, "
+                f"{counts['failed']} failed"
+            )
