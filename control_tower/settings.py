@@ -135,6 +135,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 CELERY_BEAT_SCHEDULE: dict = {
     # Create tomorrow's ping partitions ahead, drop what is past retention (idempotent).
     "ping-partitions": {"task": "tracking.maintain_ping_partitions", "schedule": 3600.0},
+    # Recompute ETAs of routes whose vehicle reported since (debounced "on new pings").
+    "eta-sweep": {"task": "tracking.eta_sweep", "schedule": float(env.int("ETA_SWEEP_S", 15))},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -255,6 +257,10 @@ ROAD_SPEEDS_KMH = {
     "road": 25,
     "default": 25,
 }
+
+# ETAs (docs/ETA.md)
+ETA_POSITION_MAX_AGE_S = 600  # an older fix no longer says where the vehicle is
+ETA_MATERIAL_CHANGE_S = env.int("ETA_MATERIAL_CHANGE_S", default=60)  # smaller moves: silent
 
 # Ingestion (docs/INGEST.md)
 DEVICE_AUTH_CACHE_S = env.int("DEVICE_AUTH_CACHE_S", default=10)  # see tracking/ingest/auth.py

@@ -10,6 +10,7 @@ from django.utils import timezone
 from control_tower.errors import DomainError, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.models import FailureReason, RouteStatus, Stop, StopKind, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.routes import route_start
@@ -34,6 +35,12 @@ STOP_TRANSITIONS = {
 
 
 def _announce(stop: Stop) -> None:
+    # The route's remaining ETAs change with every stop event: recompute right after commit.
+    from tracking.tasks import eta_update_route
+
+    enqueue_on_commit(
+        eta_update_route, organization_id=stop.organization_id, route_id=stop.route_id
+    )
     publish_on_commit(
         organization_id=stop.organization_id,
         carrier_id=stop.route.carrier_id,

@@ -1,0 +1,198 @@
+"""ETAs of open stops: the network estimator on a new tenant, its invariants, storage with
+material-change revisions and events, the triggers (stop events through a real Celery worker,
+the sweep), and tenancy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+
+from carriers.services import device_create
+from control_tower.tenancy.actors import actor_for_membership
+from control_tower.tenancy.roles import Role
+from control_tower.tenancy.scope import organization_scope
+from tests.conftest import wait_for
+from tests.factories import DriverFactory, HubFactory, RouteFactory, ShipmentFactory
+from tracking.eta.engine import route_eta_update, route_etas, routes_needing_eta
+from tracking.ingest.fixes import Fix
+from tracking.ingest.pings import pings_ingest
+from tracking.models import EtaRevision, Stop, StopShipment
+from tracking.services import stop_complete
+
+HUB = (-71.2489, -29.9045)
+POINTS = [(-71.2450, -29.9000), (-71.2400, -29.8950), (-71.2350, -29.8900)]
+
+
+def build_route(tenant, *, today=True):
+    org = tenant.organization
+    driver = DriverFactory(organization=org, carrier=tenant.carrier)
+    hub = HubFactory(organization=org, location=Point(*HUB, srid=4326))
+    route = RouteFactory(
+        organization=org,
+        carrier=tenant.carrier,
+        hub=hub,
+        driver=driver,
+        date=timezone.localdate(),
+        status="in_progress",
+    )
+    for sequence, (lon, lat) in enumerate(POINTS, start=1):
+        stop = Stop.objects.create(
+            organization=org,
+            route=route,
+            sequence=sequence,
+            location=Point(lon, lat, srid=4326),
+            planned_service_s=180,
+        )
+        shipment = ShipmentFactory(
+            organization=org, carrier=tenant.carrier, status="out_for_delivery"
+        )
+        StopShipment.objects.create(organization=org, stop=stop, shipment=shipment)
+    with organization_scope(org):
+        device, _token = device_create(
+            organization=org,
+            carrier=tenant.carrier,
+            driver=driver,
+            name="van phone",
+            kind="driver_app",
+        )
+    return route, device
+
+
+@pytest.mark.django_db
+def test_a_new_tenant_gets_network_etas_in_order_and_never_before_now(tenant):
+    route, _device = build_route(tenant)
+    now = timezone.now()
+    with organization_scope(tenant.organization):
+        etas = route_etas(route, now=now)
+        expected = list(route.stops.order_by("sequence").values_list("id", flat=True))
+    assert [e.stop_id for e in etas] == expected
+    assert all(e.earliest >= now for e in etas)
+    assert all(e.earliest <= e.eta <= e.latest for e in etas)
+    arrivals = [e.eta for e in etas]
+    assert arrivals == sorted(arrivals) and arrivals[0] > now
+    widths = [(e.latest - e.earliest).total_seconds() for e in etas]
+    assert widths == sorted(widths)  # uncertainty grows along the route
+
+
+@pytest.mark.django_db
+def test_the_vehicles_position_moves_the_etas(tenant):
+    route, device = build_route(tenant)
+    now = timezone.now()
+    with organization_scope(tenant.organization):
+        from_hub = route_etas(route, now=now)
+        # The van reports at the door of stop 1: it is about to arrive there.
+        pings_ingest(
+            device=device,
+            source="native",
+            received_at=now,
+            fixes=[
+                Fix(
+                    fix_time=now - timedelta(seconds=5),
+                    lat=POINTS[0][1],
+                    lon=POINTS[0][0],
+                    accuracy_m=5,
+                ),
+            ],
+        )
+        at_first = route_etas(route, now=now)
+    assert at_first[0].eta < from_hub[0].eta
+    assert at_first[0].eta - now < timedelta(minutes=2)
+
+
+@pytest.mark.django_db
+def test_late_and_out_of_order_pings_do_not_make_etas_jump_back(tenant):
+    route, device = build_route(tenant)
+    now = timezone.now()
+    with organization_scope(tenant.organization):
+        pings_ingest(
+            device=device,
+            source="native",
+            received_at=now,
+            fixes=[Fix(fix_time=now - timedelta(seconds=5), lat=POINTS[1][1], lon=POINTS[1][0])],
+        )
+        after_new = route_etas(route, now=now)
+        # A late fix from back at the hub arrives afterwards.
+        pings_ingest(
+            device=device,
+            source="native",
+            received_at=now,
+            fixes=[Fix(fix_time=now - timedelta(minutes=20), lat=HUB[1], lon=HUB[0])],
+        )
+        assert route_etas(route, now=now) == after_new
+
+
+@pytest.mark.django_db
+def test_storing_keeps_revisions_only_for_material_changes(
+    tenant, django_capture_on_commit_callbacks
+):
+    route, _device = build_route(tenant)
+    now = datetime.now(UTC)
+    with organization_scope(tenant.organization):
+        with django_capture_on_commit_callbacks() as published:
+            assert route_eta_update(route, now=now) == 3
+        assert len(published) == 3  # one stop.eta event each
+        assert EtaRevision.objects.count() == 3
+        assert route_eta_update(route, now=now + timedelta(seconds=5)) == 0  # ~same windows
+        assert EtaRevision.objects.count() == 3
+        stop = route.stops.get(sequence=1)
+        assert stop.eta_updated_at == now + timedelta(seconds=5)
+        assert route_eta_update(route, now=now + timedelta(minutes=10)) == 3  # clock moved on
+        assert EtaRevision.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_a_delivered_stop_leaves_the_eta_set(tenant):
+    route, _device = build_route(tenant)
+    actor = actor_for_membership(tenant.members[Role.DISPATCHER])
+    with organization_scope(tenant.organization):
+        first = route.stops.get(sequence=1)
+        stop_complete(stop=first, actor=actor)
+        assert first.pk not in {e.stop_id for e in route_etas(route)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_event_recomputes_the_route_on_a_real_worker(tenant, celery_worker):
+    route, _device = build_route(tenant)
+    actor = actor_for_membership(tenant.members[Role.DISPATCHER])
+    with organization_scope(tenant.organization):
+        stop_complete(stop=route.stops.get(sequence=1), actor=actor)
+
+    def recomputed():
+        with organization_scope(tenant.organization):
+            return not route.stops.filter(sequence__gt=1, eta__isnull=True).exists()
+
+    assert wait_for(recomputed, timeout=20)
+
+
+@pytest.mark.django_db
+def test_the_sweep_picks_routes_whose_vehicle_reported(tenant):
+    route, device = build_route(tenant)
+    with organization_scope(tenant.organization):
+        assert list(routes_needing_eta()) == [route]  # no ETA yet
+        route_eta_update(route)
+        assert list(routes_needing_eta()) == []
+        now = timezone.now() + timedelta(seconds=1)
+        pings_ingest(
+            device=device,
+            source="native",
+            received_at=now,
+            fixes=[Fix(fix_time=now - timedelta(seconds=1), lat=POINTS[0][1], lon=POINTS[0][0])],
+        )
+        assert list(routes_needing_eta()) == [route]
+
+
+@pytest.mark.django_db
+def test_etas_stay_inside_their_organization(tenant, other_tenant):
+    from tracking.tasks import eta_update_route
+
+    route, _device = build_route(tenant)
+    # The task runs in the other organization's scope with our route id: nothing happens.
+    assert (
+        eta_update_route.run(organization_id=other_tenant.organization.pk, route_id=route.pk) == 0
+    )
+    with organization_scope(other_tenant.organization):
+        assert list(routes_needing_eta()) == []
+    assert not EtaRevision.dangerously_unscoped.exists()

@@ -1,0 +1,189 @@
+"""ETAs for the remaining stops of a route: the network estimator (the cold-start model).
+
+From where the vehicle is (its device's last good position when fresh, else its last finished
+stop, else the hub), through the remaining stops in sequence: road-network travel time for each
+leg plus the predicted dwell at each stop before it. Each arrival gets a P10–P90 window whose
+width grows with the time still to go (uncertainty accumulates along the route).
+
+This is the estimator a new organization gets before any history exists (priors below); the
+learned corrections of issue 5 plug in by replacing `leg_factor` and `dwell_s`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from carriers.models import Device
+from control_tower.realtime import publish_on_commit
+from tracking.models import DevicePosition, EtaRevision, Route, RouteStatus, Stop, StopStatus
+from tracking.roads.routing import travel_matrix
+
+METHOD = "network_prior"
+OPEN = (StopStatus.PENDING, StopStatus.ARRIVED)
+# Priors (cold start): city traffic runs ~15 % slower than free flow; relative spread of
+# travel time and dwell (log-normal sigmas), and the minimum half-width of a window.
+PRIOR_TRAVEL_FACTOR = 1.15
+PRIOR_TRAVEL_SIGMA = 0.18
+PRIOR_DWELL_SIGMA = 0.35
+MIN_HALF_WIDTH_S = 120
+Z90 = 1.2816  # P90 of the standard normal
+
+
+@dataclass(frozen=True)
+class StopEta:
+    stop_id: int
+    eta: datetime
+    earliest: datetime
+    latest: datetime
+
+
+def _position(route: Route, now: datetime):
+    """(point, at) where the vehicle is: a fresh device fix, else the last finished stop."""
+    devices = Device.objects.filter(revoked_at__isnull=True)
+    device_ids = list(
+        devices.filter(driver_id=route.driver_id).values_list("id", flat=True)
+        if route.driver_id
+        else []
+    ) or list(devices.filter(vehicle_id=route.vehicle_id).values_list("id", flat=True))
+    fresh = now - timedelta(seconds=settings.ETA_POSITION_MAX_AGE_S)
+    position = (
+        DevicePosition.objects.filter(device_id__in=device_ids, fix_time__gte=fresh)
+        .order_by("-fix_time")
+        .first()
+    )
+    if position is not None:
+        return position.location
+    last = (
+        route.stops.exclude(status__in=OPEN)
+        .exclude(actual_departure__isnull=True)
+        .order_by("-actual_departure")
+        .first()
+    )
+    return last.location if last is not None and last.location else route.hub.location
+
+
+def dwell_s(stop: Stop) -> float:
+    """Prior dwell: the planned service time (which already counts parcels), else 3 min."""
+    return float(stop.planned_service_s or 180)
+
+
+def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
+    now = now or timezone.now()
+    stops = [s for s in route.stops.order_by("sequence") if s.status in OPEN and s.location]
+    if not stops:
+        return []
+    here = _position(route, now)
+    matrix = travel_matrix([here, *(s.location for s in stops)])
+    t = 0.0
+    variance = 0.0
+    previous = 0
+    etas = []
+    for index, stop in enumerate(stops, start=1):
+        if stop.status == StopStatus.ARRIVED:
+            leg = 0.0  # already there: only the rest of the dwell is left
+        else:
+            leg = matrix.durations_s[previous][index] * PRIOR_TRAVEL_FACTOR
+        t += leg
+        variance += (leg * PRIOR_TRAVEL_SIGMA) ** 2
+        half = max(MIN_HALF_WIDTH_S, Z90 * math.sqrt(variance))
+        eta = now + timedelta(seconds=t)
+        etas.append(
+            StopEta(
+                stop_id=stop.pk,
+                eta=eta,
+                earliest=max(now, eta - timedelta(seconds=half)),
+                latest=eta + timedelta(seconds=half * 1.3),  # late is likelier than early
+            )
+        )
+        dwell = dwell_s(stop)
+        t += dwell
+        variance += (dwell * PRIOR_DWELL_SIGMA) ** 2
+        previous = index
+    return etas
+
+
+def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
+    """Store fresh ETAs on the route's open stops; keep a revision and announce the change only
+    when a window moved by more than ETA_MATERIAL_CHANGE_S. Returns how many moved."""
+    now = now or timezone.now()
+    if route.status not in (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS):
+        return 0
+    etas = route_etas(route, now=now)
+    threshold = timedelta(seconds=settings.ETA_MATERIAL_CHANGE_S)
+    moved = 0
+    with transaction.atomic():
+        stops = {
+            s.pk: s
+            for s in Stop.objects.select_for_update().filter(pk__in=[e.stop_id for e in etas])
+        }
+        revisions = []
+        for estimate in etas:
+            stop = stops[estimate.stop_id]
+            material = (
+                stop.eta is None
+                or abs(stop.eta - estimate.eta) > threshold
+                or abs(stop.eta_latest - estimate.latest) > threshold
+            )
+            stop.eta, stop.eta_earliest = estimate.eta, estimate.earliest
+            stop.eta_latest, stop.eta_updated_at = estimate.latest, now
+            if material:
+                moved += 1
+                revisions.append(
+                    EtaRevision(
+                        organization_id=stop.organization_id,
+                        stop=stop,
+                        computed_at=now,
+                        eta=estimate.eta,
+                        earliest=estimate.earliest,
+                        latest=estimate.latest,
+                        method=METHOD,
+                    )
+                )
+                publish_on_commit(
+                    organization_id=stop.organization_id,
+                    carrier_id=route.carrier_id,
+                    event="stop.eta",
+                    data={
+                        "id": stop.pk,
+                        "route": route.pk,
+                        "sequence": stop.sequence,
+                        "eta": estimate.eta.isoformat(),
+                        "earliest": estimate.earliest.isoformat(),
+                        "latest": estimate.latest.isoformat(),
+                    },
+                )
+        Stop.objects.bulk_update(
+            stops.values(), ["eta", "eta_earliest", "eta_latest", "eta_updated_at"]
+        )
+        EtaRevision.objects.bulk_create(revisions)
+    return moved
+
+
+def routes_needing_eta(now: datetime | None = None):
+    """Today's active routes whose vehicle reported since their ETAs were last computed, or
+    that have none yet (the debounced "recompute on new pings")."""
+    now = now or timezone.now()
+    active = Route.objects.filter(
+        status__in=(RouteStatus.PLANNED, RouteStatus.IN_PROGRESS),
+        date__gte=(now - timedelta(days=1)).date(),
+        date__lte=(now + timedelta(days=1)).date(),
+    ).select_related("hub")
+    for route in active:
+        stops = route.stops.filter(status__in=OPEN)
+        last = stops.order_by("eta_updated_at").values_list("eta_updated_at", flat=True).first()
+        if last is None and stops.exists():
+            yield route
+            continue
+        if last is None:
+            continue
+        reported = DevicePosition.objects.filter(
+            device__driver_id=route.driver_id, received_at__gt=last
+        ).exists()
+        if reported:
+            yield route
