@@ -196,3 +196,23 @@ def test_etas_stay_inside_their_organization(tenant, other_tenant):
     with organization_scope(other_tenant.organization):
         assert list(routes_needing_eta()) == []
     assert not EtaRevision.dangerously_unscoped.exists()
+
+
+@pytest.mark.django_db
+def test_the_evaluation_runs_end_to_end_on_a_small_simulated_set():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    day = "2026-03-02"
+    call_command("load_demo", "--date", day, "--shipments", "12", stdout=StringIO())
+    out = StringIO()
+    call_command("evaluate_eta", "--org", "demo", "--days", day, "--step", "600", stdout=out)
+    text = out.getvalue()
+    for method in ("static_plan", "straight_line", "free_flow", "network_prior"):
+        assert f"| {method} |" in text
+    assert "| 0-15 |" in text and "%" in text
+    with pytest.raises(Exception, match="No held-out day"):
+        call_command(
+            "evaluate_eta", "--org", "demo", "--days", "", "--last", "0", stdout=StringIO()
+        )

@@ -73,6 +73,35 @@ def dwell_s(stop: Stop) -> float:
     return float(stop.planned_service_s or 180)
 
 
+def estimate(
+    legs_s: list[float],
+    dwells_s: list[float],
+    now: datetime,
+    *,
+    travel_factor: float = PRIOR_TRAVEL_FACTOR,
+    travel_sigma: float = PRIOR_TRAVEL_SIGMA,
+    dwell_sigma: float = PRIOR_DWELL_SIGMA,
+) -> list[tuple[datetime, datetime, datetime]]:
+    """(eta, earliest, latest) per stop, from the free-flow travel time of each leg (from here to
+    the first stop, then stop to stop) and the dwell at each stop. Pure: the engine and the
+    evaluation both use it."""
+    t = variance = 0.0
+    out = []
+    for leg, dwell in zip(legs_s, dwells_s, strict=True):
+        travel = leg * travel_factor
+        t += travel
+        variance += (travel * travel_sigma) ** 2
+        half = max(MIN_HALF_WIDTH_S, Z90 * math.sqrt(variance))
+        eta = now + timedelta(seconds=t)
+        # Late is likelier than early: the late side of the window is wider.
+        out.append(
+            (eta, max(now, eta - timedelta(seconds=half)), eta + timedelta(seconds=half * 1.3))
+        )
+        t += dwell
+        variance += (dwell * dwell_sigma) ** 2
+    return out
+
+
 def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     now = now or timezone.now()
     stops = [s for s in route.stops.order_by("sequence") if s.status in OPEN and s.location]
@@ -80,32 +109,15 @@ def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
         return []
     here = _position(route, now)
     matrix = travel_matrix([here, *(s.location for s in stops)])
-    t = 0.0
-    variance = 0.0
-    previous = 0
-    etas = []
-    for index, stop in enumerate(stops, start=1):
-        if stop.status == StopStatus.ARRIVED:
-            leg = 0.0  # already there: only the rest of the dwell is left
-        else:
-            leg = matrix.durations_s[previous][index] * PRIOR_TRAVEL_FACTOR
-        t += leg
-        variance += (leg * PRIOR_TRAVEL_SIGMA) ** 2
-        half = max(MIN_HALF_WIDTH_S, Z90 * math.sqrt(variance))
-        eta = now + timedelta(seconds=t)
-        etas.append(
-            StopEta(
-                stop_id=stop.pk,
-                eta=eta,
-                earliest=max(now, eta - timedelta(seconds=half)),
-                latest=eta + timedelta(seconds=half * 1.3),  # late is likelier than early
-            )
-        )
-        dwell = dwell_s(stop)
-        t += dwell
-        variance += (dwell * PRIOR_DWELL_SIGMA) ** 2
-        previous = index
-    return etas
+    legs = [
+        0.0 if stop.status == StopStatus.ARRIVED else matrix.durations_s[index][index + 1]
+        for index, stop in enumerate(stops)
+    ]
+    windows = estimate(legs, [dwell_s(stop) for stop in stops], now)
+    return [
+        StopEta(stop_id=stop.pk, eta=eta, earliest=earliest, latest=latest)
+        for stop, (eta, earliest, latest) in zip(stops, windows, strict=True)
+    ]
 
 
 def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
