@@ -136,6 +136,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Create tomorrow's ping partitions ahead, drop what is past retention (idempotent).
     "ping-partitions": {"task": "tracking.maintain_ping_partitions", "schedule": 3600.0},
     # Recompute ETAs of routes whose vehicle reported since (debounced "on new pings").
+    "eta-retrain": {"task": "tracking.eta_retrain", "schedule": 24 * 3600.0},
     "eta-sweep": {"task": "tracking.eta_sweep", "schedule": float(env.int("ETA_SWEEP_S", 15))},
 }
 

@@ -40,3 +40,18 @@ def eta_sweep() -> int:
                 route_eta_update(route)
                 updated += 1
     return updated
+
+
+@shared_task(name="tracking.eta_retrain", ignore_result=True)
+def eta_retrain() -> int:
+    """Nightly (beat): each organization's ETA model on its last 28 days (idempotent: unchanged
+    history gives back the same model)."""
+    from control_tower.models import Organization
+    from control_tower.tenancy.scope import organization_scope
+    from tracking.eta.learning import train
+
+    trained = 0
+    for organization in Organization.objects.filter(is_active=True):
+        with organization_scope(organization):
+            trained += train(organization) is not None
+    return trained

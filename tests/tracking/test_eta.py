@@ -5,6 +5,7 @@ the sweep), and tenancy."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -216,3 +217,47 @@ def test_the_evaluation_runs_end_to_end_on_a_small_simulated_set():
         call_command(
             "evaluate_eta", "--org", "demo", "--days", "", "--last", "0", stdout=StringIO()
         )
+
+
+@pytest.mark.django_db
+def test_training_needs_history_is_idempotent_and_stays_in_its_organization(other_tenant):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from control_tower.models import Organization
+    from tracking.eta.learning import LearnedEstimator, train
+
+    day = datetime(2026, 3, 5).date()
+    organization_before = Organization.objects.filter(slug="demo").first()
+    assert organization_before is None
+    call_command(
+        "load_demo",
+        "--date",
+        day.isoformat(),
+        "--shipments",
+        "40",
+        "--history",
+        "3",
+        stdout=StringIO(),
+    )
+    demo = Organization.objects.get(slug="demo")
+    with organization_scope(demo):
+        assert train(demo, until=day - timedelta(days=3), days=1) is None  # no history: priors
+        model = train(demo, until=day, days=7)
+        assert model is not None and model.version == 1 and model.legs >= 30
+        assert train(demo, until=day, days=7).pk == model.pk  # same data, same model
+        estimator = LearnedEstimator.of(model)
+        now = datetime(2026, 3, 5, 14, tzinfo=UTC)
+        stops = [{"point": Point(*p, srid=4326), "parcels": 1} for p in POINTS]
+        windows = estimator.windows([300.0, 200.0, 250.0], stops, now, ZoneInfo(demo.time_zone))
+        assert [w[0] for w in windows] == sorted(w[0] for w in windows)
+        assert all(low <= eta <= high and low >= now for eta, low, high in windows)
+    out = StringIO()
+    call_command("train_eta", "--org", "demo", "--days", "3", stdout=out)
+    assert "not enough history" in out.getvalue() or "ETA model v" in out.getvalue()
+    with organization_scope(other_tenant.organization):
+        assert train(other_tenant.organization, until=day, days=7) is None
+        from tracking.models import EtaModel
+
+        assert not EtaModel.objects.exists()

@@ -10,8 +10,10 @@ Methods:
 - `static_plan`: the planned arrival, never updated;
 - `straight_line`: straight lines × 1.3 at 25 km/h plus the planned service times;
 - `free_flow`: road-network free-flow times plus the planned service times, no correction;
-- `network_prior`: what the platform shows today (tracking/eta/engine.py: road network ×1.15,
-  planned service, P10–P90 window).
+- `network_prior`: the cold-start estimator (tracking/eta/engine.py: road network ×1.15,
+  planned service, P10–P90 window);
+- `learned`: quantile models trained on the days before the held-out ones
+  (tracking/eta/learning.py), never on the held-out days.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from tracking.simulation.timeline import StopPlan, route_timeline
 from tracking.simulation.world import World
 
 BUCKETS = [(0, 15), (15, 30), (30, 60), (60, 120), (120, None)]
-METHODS = ["static_plan", "straight_line", "free_flow", "network_prior"]
+METHODS = ["static_plan", "straight_line", "free_flow", "network_prior", "learned"]
+WITH_WINDOWS = {"network_prior", "learned"}
 
 
 @dataclass
@@ -73,8 +76,11 @@ def _position_at(samples, moment: datetime, fallback: Point) -> Point:
     return fallback if last is None else Point(last.lon, last.lat, srid=4326)
 
 
-def evaluate_days(organization, days: list[date], world: World, *, step_s: int = 300) -> dict:
-    """{method: {bucket: summary}} over the days' routes (needs the organization in scope)."""
+def evaluate_days(
+    organization, days: list[date], world: World, *, step_s: int = 300, learned=None
+) -> dict:
+    """{method: {bucket: summary}} over the days' routes (needs the organization in scope).
+    `learned`: a LearnedEstimator trained on days before the held-out ones (time split)."""
     zone = ZoneInfo(organization.time_zone)
     tallies = {m: {bucket_of(lo): Tally() for lo, _hi in BUCKETS} for m in METHODS}
     for day in days:
@@ -127,6 +133,13 @@ def evaluate_days(organization, days: list[date], world: World, *, step_s: int =
                     "free_flow": estimate(legs_road, dwells_ahead, moment, travel_factor=1.0),
                     "network_prior": estimate(legs_road, dwells_ahead, moment),
                 }
+                if learned is not None:
+                    predictions["learned"] = learned.windows(
+                        legs_road,
+                        [{"point": points[i], "parcels": plans[i].parcels} for i in ahead],
+                        moment,
+                        zone,
+                    )
                 for position, index in enumerate(ahead):
                     stop = stops[index]
                     truth_at = arrival[stop.pk]
@@ -140,7 +153,7 @@ def evaluate_days(organization, days: list[date], world: World, *, step_s: int =
                         eta, low, high = windows[position]
                         tally = tallies[method][bucket]
                         tally.errors_min.append((eta - truth_at).total_seconds() / 60)
-                        if method == "network_prior":
+                        if method in WITH_WINDOWS:
                             tally.covered.append(low <= truth_at <= high)
                             tally.widths_min.append((high - low).total_seconds() / 60)
                 moment += timedelta(seconds=step_s)

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 
 from control_tower.tenancy.commands import OrganizationCommand
 from tracking.eta.evaluation import evaluate_days, markdown_table
+from tracking.eta.learning import LearnedEstimator, train
 from tracking.models import Route
 from tracking.simulation.world import World, WorldConfig
 
@@ -36,6 +37,12 @@ class Command(OrganizationCommand):
         )
         parser.add_argument("--step", type=int, default=300, help="Seconds between predictions.")
         parser.add_argument("--json", help="Also write the figures to this JSON file.")
+        parser.add_argument(
+            "--train-days",
+            type=int,
+            default=28,
+            help="History before the held-out days to train on.",
+        )
 
     def handle_in_organization(self, organization, *args, **options):
         if options["days"]:
@@ -57,11 +64,21 @@ class Command(OrganizationCommand):
                 "(manage.py load_demo --history 14)."
             )
         started = time.perf_counter()
+        model = train(organization, until=min(days), days=options["train_days"])
+        learned = LearnedEstimator.of(model) if model is not None else None
+        if model is None:
+            self.stdout.write("not enough history before the held-out days: no learned model")
+        else:
+            self.stdout.write(
+                f"learned model v{model.version}: {model.legs} legs, {model.dwells} dwells, "
+                f"trained on {model.trained_from} to {model.trained_until} (excluded)"
+            )
         results = evaluate_days(
             organization,
             sorted(days),
             World(WorldConfig(seed=options["seed"])),
             step_s=options["step"],
+            learned=learned,
         )
         self.stdout.write(
             f"held-out days: {', '.join(map(str, sorted(days)))}; "
