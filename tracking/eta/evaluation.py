@@ -32,8 +32,15 @@ from tracking.simulation.timeline import StopPlan, route_timeline
 from tracking.simulation.world import World
 
 BUCKETS = [(0, 15), (15, 30), (30, 60), (60, 120), (120, None)]
-METHODS = ["static_plan", "straight_line", "free_flow", "network_prior", "learned"]
-WITH_WINDOWS = {"network_prior", "learned"}
+METHODS = [
+    "static_plan",
+    "straight_line",
+    "free_flow",
+    "network_prior",
+    "calibrated_prior",
+    "learned",
+]
+WITH_WINDOWS = {"network_prior", "calibrated_prior", "learned"}
 
 
 @dataclass
@@ -77,10 +84,20 @@ def _position_at(samples, moment: datetime, fallback: Point) -> Point:
 
 
 def evaluate_days(
-    organization, days: list[date], world: World, *, step_s: int = 300, learned=None
+    organization,
+    days: list[date],
+    world: World,
+    *,
+    step_s: int = 300,
+    learned=None,
+    calibration: dict | None = None,
+    residuals: list | None = None,
 ) -> dict:
     """{method: {bucket: summary}} over the days' routes (needs the organization in scope).
-    `learned`: a LearnedEstimator trained on days before the held-out ones (time split)."""
+    `learned`: a LearnedEstimator trained on days before the held-out ones (time split).
+    `calibration`: {predicted-horizon bucket: (P10, P90) of the prior's error in minutes},
+    learned on earlier days (`calibrate`). `residuals`: a list that collects
+    (predicted-horizon bucket, prior error in minutes) for `calibrate`."""
     zone = ZoneInfo(organization.time_zone)
     tallies = {m: {bucket_of(lo): Tally() for lo, _hi in BUCKETS} for m in METHODS}
     for day in days:
@@ -133,6 +150,11 @@ def evaluate_days(
                     "free_flow": estimate(legs_road, dwells_ahead, moment, travel_factor=1.0),
                     "network_prior": estimate(legs_road, dwells_ahead, moment),
                 }
+                if calibration is not None:
+                    predictions["calibrated_prior"] = [
+                        _calibrated(eta, moment, calibration)
+                        for eta, _low, _high in predictions["network_prior"]
+                    ]
                 if learned is not None:
                     predictions["learned"] = learned.windows(
                         legs_road,
@@ -148,6 +170,14 @@ def evaluate_days(
                     if stop.planned_arrival is not None:
                         tallies["static_plan"][bucket].errors_min.append(
                             (stop.planned_arrival - truth_at).total_seconds() / 60
+                        )
+                    if residuals is not None:
+                        eta = predictions["network_prior"][position][0]
+                        residuals.append(
+                            (
+                                bucket_of((eta - moment).total_seconds() / 60),
+                                (truth_at - eta).total_seconds() / 60,
+                            )
                         )
                     for method, windows in predictions.items():
                         eta, low, high = windows[position]
@@ -180,3 +210,23 @@ def markdown_table(results: dict) -> str:
                 f"| {row.get('median_width_min', '—')} |"
             )
     return "\n".join(lines)
+
+
+def _calibrated(eta: datetime, moment: datetime, calibration: dict):
+    low_min, high_min = calibration[bucket_of((eta - moment).total_seconds() / 60)]
+    low = max(moment, eta + timedelta(minutes=low_min))
+    return eta, low, max(low, eta + timedelta(minutes=high_min))
+
+
+def calibrate(organization, days: list[date], world: World, *, step_s: int = 300) -> dict:
+    """Per predicted-horizon bucket, the P10 and P90 of how far the truth lands from the prior's
+    ETA on these (earlier) days: empirical windows, calibrated by construction on past data."""
+    residuals: list = []
+    evaluate_days(organization, days, world, step_s=step_s, residuals=residuals)
+    calibration = {}
+    for low, _high in BUCKETS:
+        bucket = bucket_of(low)
+        errors = sorted(e for b, e in residuals if b == bucket) or [0.0]
+        n = len(errors)
+        calibration[bucket] = (errors[int(0.1 * (n - 1))], errors[int(0.9 * (n - 1))])
+    return calibration

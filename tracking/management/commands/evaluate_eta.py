@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.core.management.base import CommandError
 
 from control_tower.tenancy.commands import OrganizationCommand
-from tracking.eta.evaluation import evaluate_days, markdown_table
+from tracking.eta.evaluation import calibrate, evaluate_days, markdown_table
 from tracking.eta.learning import LearnedEstimator, train
 from tracking.models import Route
 from tracking.simulation.world import World, WorldConfig
@@ -73,12 +73,31 @@ class Command(OrganizationCommand):
                 f"learned model v{model.version}: {model.legs} legs, {model.dwells} dwells, "
                 f"trained on {model.trained_from} to {model.trained_until} (excluded)"
             )
+        # Windows calibrated on the week before the held-out days (never on them).
+        first = min(days)
+        calibration_days = list(
+            Route.objects.filter(date__lt=first, date__gte=first - timedelta(days=7))
+            .order_by("date")
+            .values_list("date", flat=True)
+            .distinct()
+        )
+        calibration = (
+            calibrate(
+                organization,
+                calibration_days,
+                World(WorldConfig(seed=options["seed"] + 1)),
+                step_s=options["step"],
+            )
+            if calibration_days
+            else None
+        )
         results = evaluate_days(
             organization,
             sorted(days),
             World(WorldConfig(seed=options["seed"])),
             step_s=options["step"],
             learned=learned,
+            calibration=calibration,
         )
         self.stdout.write(
             f"held-out days: {', '.join(map(str, sorted(days)))}; "
