@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["ingest.py", "roads.py", "planning.py", "simulator.py"]
+SCRIPTS = ["ingest.py", "roads.py", "planning.py", "simulator.py", "eta.py"]
 
 if __name__ == "__main__":
     failed = [

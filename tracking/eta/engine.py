@@ -22,7 +22,7 @@ from django.utils import timezone
 from carriers.models import Device
 from control_tower.realtime import publish_on_commit
 from tracking.models import DevicePosition, EtaRevision, Route, RouteStatus, Stop, StopStatus
-from tracking.roads.routing import travel_matrix
+from tracking.roads.routing import leg_durations
 
 METHOD = "network_prior"
 OPEN = (StopStatus.PENDING, StopStatus.ARRIVED)
@@ -108,9 +108,9 @@ def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     if not stops:
         return []
     here = _position(route, now)
-    matrix = travel_matrix([here, *(s.location for s in stops)])
+    durations = leg_durations([here, *(s.location for s in stops)])
     legs = [
-        0.0 if stop.status == StopStatus.ARRIVED else matrix.durations_s[index][index + 1]
+        0.0 if stop.status == StopStatus.ARRIVED else durations[index]
         for index, stop in enumerate(stops)
     ]
     windows = estimate(legs, [dwell_s(stop) for stop in stops], now)

@@ -155,3 +155,38 @@ def route_path(points: list[Point]) -> Path:
         duration_s=seconds,
         source=f"road:{graph.slug}",
     )
+
+
+# Stop-to-stop legs do not change between two ETA recomputes of a route: remember them.
+_leg_cache: dict[tuple, float] = {}
+_LEG_CACHE_MAX = 200_000
+
+
+def leg_durations(points: list[Point]) -> list[float]:
+    """Fastest travel time (s) of each consecutive leg points[i] → points[i+1]: what an ETA
+    needs (one Dijkstra per leg not seen before, instead of a full matrix)."""
+    if len(points) < 2:
+        return []
+    graph = _graph(points)
+    if graph is None:
+        return [
+            straight_line_matrix([a, b]).durations_s[0][1]
+            for a, b in zip(points, points[1:], strict=False)
+        ]
+    snaps = graph.snap([p.x for p in points], [p.y for p in points])
+    legs = []
+    for (a, b), (snap_a, snap_b) in zip(
+        zip(points, points[1:], strict=False), zip(snaps, snaps[1:], strict=False), strict=True
+    ):
+        key = (graph.slug, graph.loaded_at, snap_a.index, snap_b.index)
+        seconds = _leg_cache.get(key)
+        if seconds is None:
+            seconds = float(graph.times_from([snap_a.index])[0][snap_b.index])
+            if len(_leg_cache) >= _LEG_CACHE_MAX:
+                _leg_cache.clear()
+            _leg_cache[key] = seconds
+        if math.isinf(seconds):
+            legs.append(float(straight_line_matrix([a, b]).durations_s[0][1]))
+        else:
+            legs.append(seconds + (snap_a.distance_m + snap_b.distance_m) / ACCESS_SPEED_MPS)
+    return legs

@@ -1,0 +1,184 @@
+"""ETA recompute benchmark: how long recomputing the ETAs of 1,000 active routes takes, and so
+what ping → stored ETA latency the 15 s sweep can promise on this machine.
+
+    .venv/bin/python bench/eta.py [--routes 1000]
+
+Creates its own organization (`bench-eta`) with routes of 10 stops each around La Serena on the
+Coquimbo road network, a device per route with a fresh position, then times
+`route_eta_update` for every route (what `tracking.eta_sweep` does), in one process.
+Writes bench/results/eta.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from io import StringIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "control_tower.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.gis.geos import Point  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from carriers.models import Carrier, Device, Driver  # noqa: E402
+from control_tower.models import Organization  # noqa: E402
+from control_tower.tenancy.scope import organization_scope  # noqa: E402
+from tracking.eta.engine import route_eta_update  # noqa: E402
+from tracking.models import DevicePosition, Hub, Route, Stop  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "eta.json"
+
+
+def build(organization, count: int, rng: random.Random) -> list[Route]:
+    today = timezone.localdate()
+    carrier, _ = Carrier.objects.get_or_create(
+        organization=organization, code="bench", defaults={"name": "Bench", "kind": "gig"}
+    )
+    hub, _ = Hub.objects.get_or_create(
+        organization=organization,
+        code="H",
+        defaults={"name": "Bench hub", "location": Point(-71.2489, -29.9045, srid=4326)},
+    )
+    # A fresh fleet each run (the previous run's routes, devices and drivers go).
+    Route.objects.filter(date=today).delete()
+    Device.objects.filter(carrier=carrier).delete()
+    Driver.objects.filter(carrier=carrier).delete()
+    drivers = Driver.objects.bulk_create(
+        [Driver(organization=organization, carrier=carrier, name=f"D{n}") for n in range(count)]
+    )
+    routes = Route.objects.bulk_create(
+        [
+            Route(
+                organization=organization,
+                date=today,
+                code=f"R{n:04d}",
+                hub=hub,
+                carrier=carrier,
+                driver=driver,
+                status="in_progress",
+                planned_start=timezone.now(),
+            )
+            for n, driver in enumerate(drivers)
+        ]
+    )
+
+    def near():
+        return Point(
+            -71.2489 + rng.uniform(-0.04, 0.04), -29.9045 + rng.uniform(-0.04, 0.04), srid=4326
+        )
+
+    Stop.objects.bulk_create(
+        [
+            Stop(
+                organization=organization,
+                route=route,
+                sequence=s,
+                location=near(),
+                planned_service_s=180,
+            )
+            for route in routes
+            for s in range(1, 11)
+        ]
+    )
+    devices = Device.objects.bulk_create(
+        [
+            Device(
+                organization=organization,
+                carrier=carrier,
+                driver=route.driver,
+                name="bench",
+                kind="driver_app",
+                token_prefix=f"{rng.getrandbits(40):010x}",
+                token_hash="x",
+            )
+            for route in routes
+        ]
+    )
+    now = timezone.now()
+    DevicePosition.objects.bulk_create(
+        [
+            DevicePosition(
+                organization=organization,
+                device=device,
+                fix_time=now,
+                received_at=now,
+                location=near(),
+                source="native",
+            )
+            for device in devices
+        ]
+    )
+    return routes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--routes", type=int, default=1000)
+    args = parser.parse_args()
+    call_command(
+        "load_road_network",
+        "--demo",
+        "coquimbo",
+        "--if-missing",
+        "--no-progress",
+        stdout=StringIO(),
+    )
+    organization, _ = Organization.objects.get_or_create(
+        slug="bench-eta", defaults={"name": "ETA benchmark"}
+    )
+    rng = random.Random(3)
+    with organization_scope(organization):
+        routes = build(organization, args.routes, rng)
+        route_eta_update(Route.objects.select_related("hub").get(pk=routes[0].pk))  # warm graph
+        ids = [r.pk for r in routes]
+
+        def sweep():
+            timings = []
+            started = time.perf_counter()
+            for route in Route.objects.filter(pk__in=ids).select_related("hub"):
+                begin = time.perf_counter()
+                route_eta_update(route)
+                timings.append(time.perf_counter() - begin)
+            return timings, time.perf_counter() - started
+
+        _cold, cold_total = sweep()  # first sweep: every stop-to-stop leg computed
+        timings, total = sweep()  # steady state: only position → next stop is new
+    cuts = statistics.quantiles(timings, n=100)
+    sweep_s = 15
+    results = {
+        "routes": args.routes,
+        "stops_per_route": 10,
+        "first_sweep_all_routes_s": round(cold_total, 1),
+        "recompute_all_routes_s": round(total, 1),
+        "route_recompute_p50_ms": round(cuts[49] * 1000, 1),
+        "route_recompute_p95_ms": round(cuts[94] * 1000, 1),
+        "routes_per_s_one_worker": round(args.routes / total, 1),
+        # A ping waits for the next sweep (up to 15 s), then for its route's turn in the sweep.
+        "ping_to_eta_worst_case_s_one_worker": round(sweep_s + total, 1),
+        "machine_cpus": os.cpu_count(),
+        "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        print(f"{key:40} {value}")
+
+
+if __name__ == "__main__":
+    main()
