@@ -270,3 +270,19 @@ def test_training_needs_history_is_idempotent_and_stays_in_its_organization(othe
         from tracking.models import EtaModel
 
         assert not EtaModel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_stale_etas_are_refreshed_and_planned_routes_leave_at_their_start(tenant):
+    route, _device = build_route(tenant)
+    with organization_scope(tenant.organization):
+        earlier = timezone.now() - timedelta(hours=1)
+        route_eta_update(route, now=earlier)  # ETAs computed an hour ago are now in the past
+        assert list(routes_needing_eta()) == [route]
+        route_eta_update(route)
+        assert all(s.eta >= timezone.now() - timedelta(seconds=5) for s in route.stops.all())
+        route.status = "planned"
+        route.planned_start = timezone.now() + timedelta(hours=2)
+        route.save()
+        etas = route_etas(route)
+        assert etas[0].earliest >= route.planned_start

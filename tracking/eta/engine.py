@@ -32,6 +32,7 @@ PRIOR_TRAVEL_FACTOR = 1.15
 PRIOR_TRAVEL_SIGMA = 0.18
 PRIOR_DWELL_SIGMA = 0.35
 MIN_HALF_WIDTH_S = 120
+ETA_REFRESH_S = 300  # recompute at least this often, pings or not
 Z90 = 1.2816  # P90 of the standard normal
 
 
@@ -113,7 +114,11 @@ def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
         0.0 if stop.status == StopStatus.ARRIVED else durations[index]
         for index, stop in enumerate(stops)
     ]
-    windows = estimate(legs, [dwell_s(stop) for stop in stops], now)
+    # A planned route leaves at its planned start, not before.
+    departs = now
+    if route.status == RouteStatus.PLANNED and route.planned_start and route.planned_start > now:
+        departs = route.planned_start
+    windows = estimate(legs, [dwell_s(stop) for stop in stops], departs)
     return [
         StopEta(stop_id=stop.pk, eta=eta, earliest=earliest, latest=latest)
         for stop, (eta, earliest, latest) in zip(stops, windows, strict=True)
@@ -178,8 +183,8 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
 
 
 def routes_needing_eta(now: datetime | None = None):
-    """Today's active routes whose vehicle reported since their ETAs were last computed, or
-    that have none yet (the debounced "recompute on new pings")."""
+    """Today's active routes whose vehicle reported since their ETAs were last computed (the
+    debounced "recompute on new pings"), that have none yet, or whose ETAs went stale."""
     now = now or timezone.now()
     active = Route.objects.filter(
         status__in=(RouteStatus.PLANNED, RouteStatus.IN_PROGRESS),
@@ -194,8 +199,10 @@ def routes_needing_eta(now: datetime | None = None):
             continue
         if last is None:
             continue
+        # Without news the windows still age: a stop's ETA must never fall behind the clock.
+        stale = last < now - timedelta(seconds=ETA_REFRESH_S) or stops.filter(eta__lt=now).exists()
         reported = DevicePosition.objects.filter(
             device__driver_id=route.driver_id, received_at__gt=last
         ).exists()
-        if reported:
+        if reported or stale:
             yield route
