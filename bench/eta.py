@@ -12,14 +12,11 @@ Writes bench/results/eta.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
@@ -35,13 +32,12 @@ from django.contrib.gis.geos import Point  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench.results_file import write_results  # noqa: E402
 from carriers.models import Carrier, Device, Driver  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from tracking.eta.engine import route_eta_update  # noqa: E402
 from tracking.models import DevicePosition, Hub, Route, Stop  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "eta.json"
 
 
 def build(organization, count: int, rng: random.Random) -> list[Route]:
@@ -170,14 +166,8 @@ def main() -> None:
         "routes_per_s_one_worker": round(args.routes / total, 1),
         # A ping waits for the next sweep (up to 15 s), then for its route's turn in the sweep.
         "ping_to_eta_worst_case_s_one_worker": round(sweep_s + total, 1),
-        "machine_cpus": os.cpu_count(),
-        "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for key, value in results.items():
-        print(f"{key:40} {value}")
+    write_results("eta", results)
 
 
 if __name__ == "__main__":

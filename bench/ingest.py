@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
+from bench.results_file import write_results  # noqa: E402
 from carriers.models import Carrier, Device  # noqa: E402
 from carriers.services import device_create  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
@@ -49,7 +49,6 @@ from tracking.ingest.fixes import Fix  # noqa: E402
 from tracking.ingest.pings import pings_ingest  # noqa: E402
 
 BENCH_SLUG = "bench-ingest"
-RESULTS = ROOT / "bench" / "results" / "ingest.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,16 +323,9 @@ def main() -> None:
             "duration_s": args.duration,
             "uvicorn_workers": args.workers,
             "devices": args.devices,
-            "machine_cpus": os.cpu_count(),
-            "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for key, value in results.items():
-        print(f"{key:38} {value}")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    write_results("ingest", results)
 
 
 if __name__ == "__main__":

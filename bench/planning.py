@@ -9,9 +9,7 @@ bench/results/planning.json.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import random
 import sys
 import time
@@ -30,6 +28,7 @@ django.setup()
 from django.contrib.gis.geos import Point  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from bench.results_file import write_results  # noqa: E402
 from carriers.models import Carrier, Driver, Vehicle  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.actors import Actor  # noqa: E402
@@ -37,8 +36,6 @@ from control_tower.tenancy.roles import Role  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from tracking.models import Hub, Shipment  # noqa: E402
 from tracking.services.route_planning import VehicleShift, plan_routes  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "planning.json"
 
 
 def main() -> None:
@@ -119,14 +116,8 @@ def main() -> None:
         "drive_h": round(totals["drive_s"] / 3600, 1),
         "distance_km": round(totals["distance_m"] / 1000, 1),
         "matrix": totals["matrix"],
-        "machine_cpus": os.cpu_count(),
-        "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for key, value in results.items():
-        print(f"{key:32} {value}")
+    write_results("planning", results)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,11 @@ coquimbo`), re-imported each run. Writes bench/results/roads.json.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import random
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,14 +25,13 @@ django.setup()
 
 from django.contrib.gis.geos import Point  # noqa: E402
 
+from bench.results_file import write_results  # noqa: E402
 from tracking.models import RoadNetwork  # noqa: E402
 from tracking.roads import sources  # noqa: E402
 from tracking.roads.graph import graph_for  # noqa: E402
 from tracking.roads.readers import read_aequilibrae  # noqa: E402
 from tracking.roads.routing import route_path, travel_matrix  # noqa: E402
 from tracking.roads.services import network_store  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "roads.json"
 
 
 def random_points(rng: random.Random, n: int) -> list[Point]:
@@ -83,18 +79,7 @@ def main() -> None:
     matrix = travel_matrix(points)
     results["matrix_100x100_ms"] = round((time.perf_counter() - started) * 1000)
     results["matrix_source"] = matrix.source
-    results.update(
-        {
-            "machine_cpus": os.cpu_count(),
-            "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for key, value in results.items():
-        print(f"{key:24} {value}")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    write_results("roads", results)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ and counts what was sent and stored. Writes bench/results/simulator.json.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -32,13 +30,12 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from bench.ingest import start_server  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from tracking.models import Route  # noqa: E402
 from tracking.simulation.runner import Simulation  # noqa: E402
 from tracking.simulation.world import WorldConfig  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "simulator.json"
 
 
 def fresh_day(organization) -> date:
@@ -113,14 +110,8 @@ def main() -> None:
         "elapsed_s": round(elapsed, 1),
         "fixes_per_s": round(fixes_per_s),
         "sustainable_vehicles_at_1_ping_per_5_s": int(fixes_per_s * 5),
-        "machine_cpus": os.cpu_count(),
-        "machine": f"{platform.node()} {platform.machine()} Python {platform.python_version()}",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    for key, value in results.items():
-        print(f"{key:40} {value}")
+    write_results("simulator", results)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from control_tower.tenancy.enqueue import enqueue_on_commit
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-class ApiKeyUser:
-    """Stands in for `request.user` when a machine calls with an API key."""
+class MachineUser:
+    """Stands in for `request.user` when a machine (an API key, a device) calls: authenticated,
+    never staff, never a person."""
 
     is_authenticated = True
     is_active = True
@@ -25,6 +26,8 @@ class ApiKeyUser:
     id = None
     email = ""
 
+
+class ApiKeyUser(MachineUser):
     def __init__(self, api_key):
         self.api_key = api_key
 

@@ -15,7 +15,13 @@ def enqueue_on_commit(task, **kwargs) -> None:
     If the broker is unreachable the error is logged and swallowed: the committed data is the
     source of truth and periodic sweeps redo derived work, so a Redis outage never turns an
     accepted write into an error for the client.
+
+    The same task with the same arguments is queued once per transaction: a stop arrived at and
+    completed in one transaction recomputes its route once. (Tasks are idempotent, so this only
+    saves work.)
     """
+    if not _first_in_transaction((task.name, tuple(sorted(kwargs.items())))):
+        return
 
     def send() -> None:
         try:
@@ -26,3 +32,20 @@ def enqueue_on_commit(task, **kwargs) -> None:
             )
 
     transaction.on_commit(send)
+
+
+def _first_in_transaction(key) -> bool:
+    """Whether `key` is new in the current transaction. The set is tied to the connection's
+    list of commit callbacks: Django replaces that list after a commit or a rollback, so a new
+    transaction (or one whose callbacks were rolled back) starts with an empty set."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return True  # on_commit runs at once: nothing to merge with
+    state = getattr(connection, "_ct_enqueued", None)
+    if state is None or state[0] is not connection.run_on_commit:
+        state = (connection.run_on_commit, set())
+        connection._ct_enqueued = state
+    if key in state[1]:
+        return False
+    state[1].add(key)
+    return True

@@ -13,12 +13,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from carriers.models import Device
-from control_tower.api.authentication import ApiKeyAuthentication, OrganizationSessionAuthentication
 from control_tower.api.base import TenantAPIView, TenantViewSet
 from control_tower.api.fields import PointField
 from control_tower.errors import DomainError, NotPermitted
 from control_tower.tenancy.roles import Resource
-from tracking.ingest.auth import DeviceTokenAuthentication
+from tracking.ingest.auth import DEVICE_KEY_OR_SESSION, DeviceTokenAuthentication
 from tracking.ingest.fixes import FixError
 from tracking.ingest.gpx import GpxError, parse_gpx
 from tracking.ingest.pings import pings_ingest
@@ -96,11 +95,7 @@ class GpxUploadSerializer(serializers.Serializer):
 class GpxImportView(TenantAPIView):
     """`POST /api/v1/ingest/gpx` — back-fill a device's track from a GPX file."""
 
-    authentication_classes = [
-        DeviceTokenAuthentication,
-        ApiKeyAuthentication,
-        OrganizationSessionAuthentication,
-    ]
+    authentication_classes = DEVICE_KEY_OR_SESSION
     parser_classes = [MultiPartParser, FormParser]
     resource = Resource.TRACKING
 

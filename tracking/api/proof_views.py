@@ -15,12 +15,11 @@ from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from control_tower.api.authentication import ApiKeyAuthentication, OrganizationSessionAuthentication
 from control_tower.api.base import TenantAPIView, TenantViewSet
 from control_tower.api.fields import PointField
 from control_tower.errors import DomainError
 from control_tower.tenancy.roles import Resource
-from tracking.ingest.auth import DeviceTokenAuthentication
+from tracking.ingest.auth import DEVICE_KEY_OR_SESSION
 from tracking.ingest.image_sanitizer import ImageRejected, sanitize_image
 from tracking.models import PodFile, ProofOfDelivery, Shipment, Stop
 from tracking.services.proof_of_delivery import PodInput, pod_capture, pod_file_url
@@ -126,11 +125,7 @@ class ProofOfDeliverySerializer(serializers.ModelSerializer):
 class PodUploadView(TenantAPIView):
     """`POST /api/v1/ingest/pod` — photos and/or signature, recipient, PIN, where and when."""
 
-    authentication_classes = [
-        DeviceTokenAuthentication,
-        ApiKeyAuthentication,
-        OrganizationSessionAuthentication,
-    ]
+    authentication_classes = DEVICE_KEY_OR_SESSION
     parser_classes = [MultiPartParser, FormParser]
     resource = Resource.TRACKING
 

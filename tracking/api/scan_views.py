@@ -11,7 +11,6 @@ from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from control_tower.api.authentication import ApiKeyAuthentication, OrganizationSessionAuthentication
 from control_tower.api.base import TenantAPIView, TenantViewSet
 from control_tower.api.bulk import index_list_errors
 from control_tower.errors import DomainError
@@ -24,7 +23,7 @@ from tracking.api.scan_serializers import (
     ScanBatchSerializer,
     ScanSerializer,
 )
-from tracking.ingest.auth import DeviceTokenAuthentication
+from tracking.ingest.auth import DEVICE_KEY_OR_SESSION
 from tracking.models import CustodyEntry, Scan, ScanResult, ScanType
 from tracking.services.custody import custody_export, custody_verify
 from tracking.services.scans import scans_record
@@ -34,11 +33,7 @@ class ScanIngestView(TenantAPIView):
     """`POST /api/v1/ingest/scans` — a batch of barcode scans from a phone, a scanner, a carrier
     system or a person."""
 
-    authentication_classes = [
-        DeviceTokenAuthentication,
-        ApiKeyAuthentication,
-        OrganizationSessionAuthentication,
-    ]
+    authentication_classes = DEVICE_KEY_OR_SESSION
     resource = Resource.TRACKING
 
     @extend_schema(

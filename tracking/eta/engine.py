@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from carriers.models import Device
@@ -184,25 +185,35 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
 
 def routes_needing_eta(now: datetime | None = None):
     """Today's active routes whose vehicle reported since their ETAs were last computed (the
-    debounced "recompute on new pings"), that have none yet, or whose ETAs went stale."""
+    debounced "recompute on new pings"), that have none yet, or whose ETAs went stale. One
+    query for all routes: the sweep runs every few seconds."""
     now = now or timezone.now()
-    active = Route.objects.filter(
-        status__in=(RouteStatus.PLANNED, RouteStatus.IN_PROGRESS),
-        date__gte=(now - timedelta(days=1)).date(),
-        date__lte=(now + timedelta(days=1)).date(),
-    ).select_related("hub")
+    open_stops = Stop.objects.filter(route=OuterRef("pk"), status__in=OPEN)
+    active = (
+        Route.objects.filter(
+            status__in=(RouteStatus.PLANNED, RouteStatus.IN_PROGRESS),
+            date__gte=(now - timedelta(days=1)).date(),
+            date__lte=(now + timedelta(days=1)).date(),
+        )
+        .select_related("hub")
+        .annotate(
+            has_open=Exists(open_stops),
+            last_eta=Subquery(open_stops.order_by("eta_updated_at").values("eta_updated_at")[:1]),
+            behind_clock=Exists(open_stops.filter(eta__lt=now)),
+            reported=Exists(
+                DevicePosition.objects.filter(
+                    device__driver_id=OuterRef("driver_id"), received_at__gt=OuterRef("last_eta")
+                )
+            ),
+        )
+    )
     for route in active:
-        stops = route.stops.filter(status__in=OPEN)
-        last = stops.order_by("eta_updated_at").values_list("eta_updated_at", flat=True).first()
-        if last is None and stops.exists():
+        if not route.has_open:
+            continue
+        if route.last_eta is None:
             yield route
             continue
-        if last is None:
-            continue
         # Without news the windows still age: a stop's ETA must never fall behind the clock.
-        stale = last < now - timedelta(seconds=ETA_REFRESH_S) or stops.filter(eta__lt=now).exists()
-        reported = DevicePosition.objects.filter(
-            device__driver_id=route.driver_id, received_at__gt=last
-        ).exists()
-        if reported or stale:
+        stale = route.last_eta < now - timedelta(seconds=ETA_REFRESH_S) or route.behind_clock
+        if route.reported or stale:
             yield route

@@ -28,7 +28,7 @@ from django.contrib.gis.geos import Point
 from tracking.eta.engine import dwell_s, estimate
 from tracking.models import Route
 from tracking.roads.routing import straight_line_matrix, travel_matrix
-from tracking.simulation.timeline import StopPlan, route_timeline
+from tracking.simulation.timeline import route_timeline, stop_plan
 from tracking.simulation.world import World
 
 BUCKETS = [(0, 15), (15, 30), (30, 60), (60, 120), (120, None)]
@@ -103,21 +103,14 @@ def evaluate_days(
     for day in days:
         routes = Route.objects.filter(date=day).select_related("hub").order_by("code")
         for route in routes:
-            stops = [s for s in route.stops.order_by("sequence") if s.location is not None]
+            stops = [
+                s
+                for s in route.stops.order_by("sequence").prefetch_related("shipments")
+                if s.location is not None
+            ]
             if not stops or route.planned_start is None:
                 continue
-            plans = [
-                StopPlan(
-                    stop_id=s.pk,
-                    sequence=s.sequence,
-                    location=s.location,
-                    address=s.address,
-                    parcels=max(1, s.shipments.count()),
-                    shipment_ids=(),
-                    barcodes=(),
-                )
-                for s in stops
-            ]
+            plans = [stop_plan(s) for s in stops]
             truth = route_timeline(
                 world,
                 route_id=route.pk,

@@ -17,6 +17,11 @@ from rest_framework import authentication, exceptions
 
 from carriers.models import Device
 from carriers.services import DEVICE_TOKEN_KIND
+from control_tower.api.authentication import (
+    ApiKeyAuthentication,
+    MachineUser,
+    OrganizationSessionAuthentication,
+)
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.secrets import secret_matches, split_prefix
 
@@ -101,17 +106,7 @@ def actor_for_device_token(raw: str) -> Actor | None:
     return None if device is None else actor_for_device(device)
 
 
-class DeviceUser:
-    """Stands in for `request.user` when a device calls."""
-
-    is_authenticated = True
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = None
-    id = None
-    email = ""
-
+class DeviceUser(MachineUser):
     def __init__(self, device: Device):
         self.device = device
 
@@ -153,3 +148,11 @@ class DeviceTokenScheme(OpenApiAuthenticationExtension):
             "description": "`Device <token>`: issued when a device is registered or its token "
             "is rotated (POST /api/v1/devices/{id}/rotate-token/).",
         }
+
+
+# Endpoints a phone, a carrier system (API key) or a person may all post to (GPX, scans, POD).
+DEVICE_KEY_OR_SESSION = [
+    DeviceTokenAuthentication,
+    ApiKeyAuthentication,
+    OrganizationSessionAuthentication,
+]

@@ -90,7 +90,10 @@ def spatialite_coords(blob: bytes) -> list[tuple[float, float]]:
 
 
 def read_aequilibrae(path: Path) -> tuple[dict[int, tuple[float, float]], list[EdgeRow]]:
-    """Links usable by cars (mode `c`), not the virtual centroid connectors."""
+    """Links usable by cars (mode `c`), not the virtual centroid connectors.
+
+    sqlite3 here only *reads the source data file*: AequilibraE ships its network as a
+    SpatiaLite (SQLite) file. Everything is stored in and served from PostGIS."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         nodes = {

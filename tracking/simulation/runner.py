@@ -36,7 +36,7 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
-from tracking.simulation.timeline import RouteTimeline, StopPlan, route_timeline
+from tracking.simulation.timeline import RouteTimeline, route_timeline, stop_plan
 from tracking.simulation.world import World, WorldConfig
 
 logger = logging.getLogger(__name__)
@@ -72,19 +72,7 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
             continue
         here = done[-1].location if done and done[-1].location else route.hub.location
         begin = max(start, route.planned_start) if route.status == RouteStatus.PLANNED else start
-        plans = [
-            StopPlan(
-                stop_id=s.pk,
-                sequence=s.sequence,
-                location=s.location,
-                address=s.address,
-                parcels=sum(sh.parcel_count for sh in s.shipments.all()) or 1,
-                shipment_ids=tuple(sh.pk for sh in s.shipments.all()),
-                barcodes=tuple(sh.barcode for sh in s.shipments.all()),
-            )
-            for s in left
-            if s.location is not None
-        ]
+        plans = [stop_plan(s) for s in left if s.location is not None]
         timeline = route_timeline(
             world,
             route_id=route.pk,

@@ -30,6 +30,20 @@ class StopPlan:
     barcodes: tuple[str, ...]
 
 
+def stop_plan(stop) -> StopPlan:
+    """A stop as the simulated world needs it (prefetch `shipments` for many stops)."""
+    shipments = list(stop.shipments.all())
+    return StopPlan(
+        stop_id=stop.pk,
+        sequence=stop.sequence,
+        location=stop.location,
+        address=stop.address,
+        parcels=sum(s.parcel_count for s in shipments) or 1,
+        shipment_ids=tuple(s.pk for s in shipments),
+        barcodes=tuple(s.barcode for s in shipments),
+    )
+
+
 @dataclass
 class Sample:
     t: datetime
