@@ -36,7 +36,7 @@ from bench.results_file import write_results  # noqa: E402
 from carriers.models import Carrier, Device, Driver  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
-from tracking.eta.engine import route_eta_update  # noqa: E402
+from tracking.eta.recompute import route_eta_update  # noqa: E402
 from tracking.models import DevicePosition, Hub, Route, Stop  # noqa: E402
 
 

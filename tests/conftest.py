@@ -176,3 +176,30 @@ def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _celery_quiet_before_flush(request, _django_db_marker):
+    """After each transactional test, before pytest-django flushes the database: drop the test
+    queue's leftover tasks and wait until this process's Celery worker (the session fixture's
+    thread, when some test started it) has nothing running or reserved.
+
+    Services queue tasks on commit (ETA recomputes after stop events, for example). A worker
+    still running one of them while the flush TRUNCATEs the tables makes PostgreSQL pick one of
+    the two as a deadlock victim, and the flush fails ("couldn't be flushed"). This fixture is
+    set up after pytest-django's database fixture, so it is torn down before the flush."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if not (marker and marker.kwargs.get("transaction")):
+        return  # a rolled-back test: no flush, and the worker never saw its rows
+    import time
+
+    from celery.worker import state
+
+    from control_tower.celery import app
+
+    with app.connection_for_write() as connection:
+        app.control.purge(connection=connection)
+    deadline = time.monotonic() + 15
+    while (state.active_requests or state.reserved_requests) and time.monotonic() < deadline:
+        time.sleep(0.05)

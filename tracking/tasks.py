@@ -18,7 +18,7 @@ def maintain_ping_partitions() -> dict:
 @organization_task(name="tracking.eta_update_route", ignore_result=True)
 def eta_update_route(*, organization, route_id: int) -> int:
     """Recompute one route's ETAs now (stop events, plan changes). Idempotent."""
-    from tracking.eta.engine import route_eta_update
+    from tracking.eta.recompute import route_eta_update
     from tracking.models import Route
 
     route = Route.objects.select_related("hub").filter(pk=route_id).first()
@@ -31,7 +31,7 @@ def eta_sweep() -> int:
     organization by organization, each in its own scope."""
     from control_tower.models import Organization
     from control_tower.tenancy.scope import organization_scope
-    from tracking.eta.engine import route_eta_update, routes_needing_eta
+    from tracking.eta.recompute import route_eta_update, routes_needing_eta
 
     updated = 0
     for organization in Organization.objects.filter(is_active=True):

@@ -17,7 +17,8 @@ from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
 from tests.conftest import wait_for
 from tests.factories import DriverFactory, HubFactory, RouteFactory, ShipmentFactory
-from tracking.eta.engine import route_eta_update, route_etas, routes_needing_eta
+from tracking.eta.engine import route_etas
+from tracking.eta.recompute import route_eta_update, routes_needing_eta
 from tracking.ingest.fixes import Fix
 from tracking.ingest.pings import pings_ingest
 from tracking.models import EtaRevision, Stop, StopShipment
