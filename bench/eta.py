@@ -34,13 +34,17 @@ from django.utils import timezone  # noqa: E402
 
 from bench.results_file import write_results  # noqa: E402
 from carriers.models import Carrier, Device, Driver  # noqa: E402
+from carriers.services import DEVICE_TOKEN_KIND  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
+from control_tower.tenancy.secrets import issue_secret  # noqa: E402
 from tracking.eta.recompute import route_eta_update  # noqa: E402
 from tracking.models import DevicePosition, Hub, Route, Stop  # noqa: E402
 
 
-def build(organization, count: int, rng: random.Random) -> list[Route]:
+def build(organization, count: int, rng: random.Random) -> tuple[list[Route], list[str]]:
+    """`count` running routes of 10 stops, each driver with a phone (real token, returned in
+    route order) that reported a moment ago."""
     today = timezone.localdate()
     carrier, _ = Carrier.objects.get_or_create(
         organization=organization, code="bench", defaults={"name": "Bench", "kind": "gig"}
@@ -91,6 +95,7 @@ def build(organization, count: int, rng: random.Random) -> list[Route]:
             for s in range(1, 11)
         ]
     )
+    secrets = [issue_secret(DEVICE_TOKEN_KIND) for _route in routes]
     devices = Device.objects.bulk_create(
         [
             Device(
@@ -99,10 +104,10 @@ def build(organization, count: int, rng: random.Random) -> list[Route]:
                 driver=route.driver,
                 name="bench",
                 kind="driver_app",
-                token_prefix=f"{rng.getrandbits(40):010x}",
-                token_hash="x",
+                token_prefix=secret.prefix,
+                token_hash=secret.digest,
             )
-            for route in routes
+            for route, secret in zip(routes, secrets, strict=True)
         ]
     )
     now = timezone.now()
@@ -119,7 +124,7 @@ def build(organization, count: int, rng: random.Random) -> list[Route]:
             for device in devices
         ]
     )
-    return routes
+    return routes, [secret.raw for secret in secrets]
 
 
 def main() -> None:
@@ -139,7 +144,7 @@ def main() -> None:
     )
     rng = random.Random(3)
     with organization_scope(organization):
-        routes = build(organization, args.routes, rng)
+        routes, _tokens = build(organization, args.routes, rng)
         route_eta_update(Route.objects.select_related("hub").get(pk=routes[0].pk))  # warm graph
         ids = [r.pk for r in routes]
 

@@ -14,7 +14,15 @@ from carriers.models import Carrier, Device, Driver, Vehicle
 from carriers.services import device_create
 from control_tower.models import Membership, Organization
 from control_tower.tenancy.roles import Role
-from tracking.models import Hub, Route, Shipment, Stop, StopShipment
+from tracking.models import (
+    EtaCalibration,
+    EtaModel,
+    Hub,
+    Route,
+    Shipment,
+    Stop,
+    StopShipment,
+)
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -172,3 +180,70 @@ def stop_with_shipments(*, route, sequence=1, count=1, **kwargs) -> Stop:
         shipment = ShipmentFactory(organization=route.organization, carrier=route.carrier)
         StopShipment(organization=route.organization, stop=stop, shipment=shipment).save()
     return stop
+
+
+def completed_route(
+    *, organization, carrier, hub, start, points, travel_ratio, dwell_s=120.0, code=None
+) -> Route:
+    """A finished route of the past, as the ETA learning reads it: from the hub at `start`
+    through `points`, each leg taking its free-flow time (tracking.roads.routing) times
+    `travel_ratio(leg index, leg start)`, each stop `dwell_s`."""
+    from tracking.roads.routing import travel_matrix
+
+    route = RouteFactory(
+        organization=organization,
+        carrier=carrier,
+        hub=hub,
+        date=start.date(),
+        status="completed",
+        planned_start=start,
+        started_at=start,
+        **({"code": code} if code else {}),
+    )
+    free = travel_matrix([hub.location, *(Point(*p, srid=4326) for p in points)]).durations_s
+    t = start
+    for index, (lon, lat) in enumerate(points):
+        arrival = t + dt.timedelta(seconds=free[index][index + 1] * travel_ratio(index, t))
+        t = arrival + dt.timedelta(seconds=dwell_s)
+        StopFactory(
+            organization=organization,
+            route=route,
+            sequence=index + 1,
+            location=Point(lon, lat, srid=4326),
+            status="completed",
+            actual_arrival=arrival,
+            actual_departure=t,
+        )
+    route.completed_at = t
+    route.save()
+    return route
+
+
+class EtaModelFactory(TenantFactory):
+    class Meta:
+        model = EtaModel
+
+    organization = factory.SubFactory(OrganizationFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    trained_at = factory.LazyFunction(timezone.now)
+    trained_from = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=28))
+    trained_until = factory.LazyFunction(timezone.localdate)
+    legs = 100
+    dwells = 100
+    fingerprint = factory.Sequence(lambda n: f"{n:064x}")
+    blob = b""
+    travel_by_hour = factory.LazyFunction(lambda: {"8": 1.6})
+
+
+class EtaCalibrationFactory(TenantFactory):
+    class Meta:
+        model = EtaCalibration
+
+    organization = factory.SubFactory(OrganizationFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    created_at = factory.LazyFunction(timezone.now)
+    computed_from = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=14))
+    computed_until = factory.LazyFunction(timezone.localdate)
+    samples = 100
+    buckets = factory.LazyFunction(lambda: {"0-15": {"p10_min": -3.0, "p90_min": 4.0, "n": 100}})
+    fingerprint = factory.Sequence(lambda n: f"{n:064x}")

@@ -92,5 +92,6 @@ class StopAdmin(TenantGeoAdmin):
     raw_id_fields = ["route"]
 
 
-# Ingest evidence (positions, scans, custody) lives in its own module.
-from tracking import admin_ingest  # noqa: E402, F401
+# Ingest evidence (positions, scans, custody) and the learned ETA state (models, calibrations)
+# live in their own modules.
+from tracking import admin_eta, admin_ingest  # noqa: E402, F401

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+
 from celery import shared_task
+from django.utils import timezone
 
 from control_tower.tenancy.tasks import organization_task
 from tracking.ingest.partitions import maintain_ping_partitions as _maintain
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="tracking.maintain_ping_partitions", ignore_result=True)
@@ -16,42 +22,67 @@ def maintain_ping_partitions() -> dict:
 
 
 @organization_task(name="tracking.eta_update_route", ignore_result=True)
-def eta_update_route(*, organization, route_id: int) -> int:
-    """Recompute one route's ETAs now (stop events, plan changes). Idempotent."""
+def eta_update_route(*, organization, route_id: int, ping_received_at: str | None = None) -> int:
+    """Recompute one route's ETAs now (stop events, plan changes, a ping: see
+    tracking/eta/triggers.py). Idempotent. When a ping triggered it, logs how long after that
+    ping was received the ETAs were stored (`ping_to_eta_ms`, read by bench/eta_latency.py)."""
     from tracking.eta.recompute import route_eta_update
     from tracking.models import Route
 
     route = Route.objects.select_related("hub").filter(pk=route_id).first()
-    return 0 if route is None else route_eta_update(route)
+    moved = 0 if route is None else route_eta_update(route)
+    if route is not None and ping_received_at:
+        lag = timezone.now() - datetime.fromisoformat(ping_received_at)
+        logger.info(
+            "eta stored route=%s ping_received_at=%s ping_to_eta_ms=%.1f",
+            route_id,
+            ping_received_at,
+            lag.total_seconds() * 1000,
+        )
+    return moved
 
 
 @shared_task(name="tracking.eta_sweep", ignore_result=True)
 def eta_sweep() -> int:
-    """Every ETA_SWEEP_S seconds (beat): routes whose vehicle reported since their last ETA,
-    organization by organization, each in its own scope."""
+    """Every ETA_SWEEP_S seconds (beat): routes whose vehicle reported since their last ETA
+    (the trailing edge of the ping debounce), that have none or whose ETAs went stale,
+    organization by organization, each in its own scope. A route whose debounce window is
+    still closed was just recomputed by a ping: skipped (the next sweep sees it again)."""
     from control_tower.models import Organization
     from control_tower.tenancy.scope import organization_scope
     from tracking.eta.recompute import route_eta_update, routes_needing_eta
+    from tracking.eta.triggers import routes_claim
 
     updated = 0
     for organization in Organization.objects.filter(is_active=True):
         with organization_scope(organization):
-            for route in routes_needing_eta():
-                route_eta_update(route)
-                updated += 1
+            routes = list(routes_needing_eta())
+            try:
+                claimed = set(
+                    routes_claim(organization_id=organization.pk, route_ids=[r.pk for r in routes])
+                )
+            except Exception:  # noqa: BLE001 - without Redis the sweep recomputes them all
+                logger.warning("ETA debounce unavailable; sweeping every route", exc_info=True)
+                claimed = {r.pk for r in routes}
+            for route in routes:
+                if route.pk in claimed:
+                    route_eta_update(route)
+                    updated += 1
     return updated
 
 
 @shared_task(name="tracking.eta_retrain", ignore_result=True)
 def eta_retrain() -> int:
-    """Nightly (beat): each organization's ETA model on its last 28 days (idempotent: unchanged
-    history gives back the same model)."""
+    """Nightly (beat): each organization's ETA model on its last 28 days and the calibration of
+    its windows on the last 14, which the live ETAs then use (idempotent: unchanged history
+    gives back the same model and calibration)."""
     from control_tower.models import Organization
     from control_tower.tenancy.scope import organization_scope
-    from tracking.eta.learning import train
+    from tracking.eta.learning import train_and_calibrate
 
     trained = 0
     for organization in Organization.objects.filter(is_active=True):
         with organization_scope(organization):
-            trained += train(organization) is not None
+            model, _calibration = train_and_calibrate(organization)
+            trained += model is not None
     return trained

@@ -93,6 +93,22 @@ def test_a_travel_time_matrix(coquimbo):
     assert matrix.durations_s[0][1] <= matrix.durations_s[0][2] + matrix.durations_s[2][1] + 120
 
 
+def test_a_bounded_search_gives_the_same_leg_times_as_the_whole_graph(coquimbo):
+    import random
+
+    from tracking.roads.graph import graph_for
+
+    graph = graph_for(coquimbo)
+    rng = random.Random(7)
+    nodes = graph.snappable.tolist()
+    for _ in range(40):
+        source, target = rng.choice(nodes), rng.choice(nodes)
+        whole = float(graph.times_from([source])[0][target])
+        # A bound far too small must fall back to the whole search, a large one must agree.
+        assert graph.time_between(source, target, bound_s=1) == pytest.approx(whole)
+        assert graph.time_between(source, target, bound_s=5_000) == pytest.approx(whole)
+
+
 def test_outside_any_network_routing_falls_back_to_straight_lines(coquimbo):
     paris = [Point(2.35, 48.85, srid=4326), Point(2.36, 48.86, srid=4326)]
     assert travel_matrix(paris).source == "straight_line"

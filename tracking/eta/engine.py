@@ -5,24 +5,29 @@ stop, else the hub), through the remaining stops in sequence: road-network trave
 leg plus the predicted dwell at each stop before it. Each arrival gets a P10–P90 window whose
 width grows with the time still to go (uncertainty accumulates along the route).
 
-This is the estimator a new organization gets before any history exists (priors below); the
-learned corrections of issue 5 plug in by replacing `leg_factor` and `dwell_s`.
+With history, two things learned per organization replace the priors (tracking/eta/learning.py,
+tracking/eta/calibration.py): the travel factor of the local hour each leg is driven in, and
+windows calibrated on the errors the live estimator made on recent days, by predicted horizon.
+A new organization (no history) gets the priors below.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from carriers.models import Device
 from tracking.models import DevicePosition, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import leg_durations
 
 METHOD = "network_prior"
+METHOD_BY_HOUR = "network_by_hour"
 OPEN = (StopStatus.PENDING, StopStatus.ARRIVED)
 # Priors (cold start): city traffic runs ~15 % slower than free flow; relative spread of
 # travel time and dwell (log-normal sigmas), and the minimum half-width of a window.
@@ -30,6 +35,7 @@ PRIOR_TRAVEL_FACTOR = 1.15
 PRIOR_TRAVEL_SIGMA = 0.18
 PRIOR_DWELL_SIGMA = 0.35
 MIN_HALF_WIDTH_S = 120
+MIN_REMAINING_DWELL_S = 30
 ETA_REFRESH_S = 300  # recompute at least this often, pings or not
 Z90 = 1.2816  # P90 of the standard normal
 
@@ -40,36 +46,72 @@ class StopEta:
     eta: datetime
     earliest: datetime
     latest: datetime
+    method: str = METHOD
+
+
+# Buckets of horizon (minutes ahead): the evaluation's table rows and the calibration's keys.
+HORIZON_BUCKETS = [(0, 15), (15, 30), (30, 60), (60, 120), (120, None)]
+
+
+def horizon_bucket(minutes: float) -> str:
+    for low, high in HORIZON_BUCKETS:
+        if high is None or minutes < high:
+            return f"{low}-{high}" if high else f"{low}+"
+    return "?"
+
+
+def travel_factor_at(moment: datetime, travel_by_hour: dict, zone) -> float:
+    """The learned factor at this moment, interpolated between the middles of the local hours
+    (traffic builds up and eases off gradually); hours without enough history use the prior."""
+    local = moment.astimezone(zone)
+    position = local.hour + local.minute / 60 + local.second / 3600 - 0.5
+    low = math.floor(position)
+    share = position - low
+
+    def factor(hour: int) -> float:
+        return float(travel_by_hour.get(str(hour % 24), PRIOR_TRAVEL_FACTOR))
+
+    return factor(low) * (1 - share) + factor(low + 1) * share
 
 
 def _position(route: Route, now: datetime):
-    """(point, at) where the vehicle is: a fresh device fix, else the last finished stop."""
-    devices = Device.objects.filter(revoked_at__isnull=True)
-    device_ids = list(
-        devices.filter(driver_id=route.driver_id).values_list("id", flat=True)
-        if route.driver_id
-        else []
-    ) or list(devices.filter(vehicle_id=route.vehicle_id).values_list("id", flat=True))
+    """Where the vehicle is: the freshest fix of the driver's devices (else of the vehicle's),
+    else the last finished stop, else the hub. One query when the vehicle reports (the hot
+    path of every ping-triggered recompute)."""
     fresh = now - timedelta(seconds=settings.ETA_POSITION_MAX_AGE_S)
+    whose = Q(pk__in=[])
+    if route.driver_id:
+        whose |= Q(device__driver_id=route.driver_id)
+    if route.vehicle_id:
+        whose |= Q(device__vehicle_id=route.vehicle_id)
     position = (
-        DevicePosition.objects.filter(device_id__in=device_ids, fix_time__gte=fresh)
-        .order_by("-fix_time")
+        DevicePosition.objects.filter(whose, device__revoked_at__isnull=True, fix_time__gte=fresh)
+        # The driver's own phone first: the vehicle's tracker only when the driver has none.
+        .order_by(
+            Case(When(device__driver_id=route.driver_id, then=0), default=1)
+            if route.driver_id
+            else Value(1),
+            "-fix_time",
+        )
+        .values_list("location", flat=True)
         .first()
     )
     if position is not None:
-        return position.location
+        return position
     last = (
         route.stops.exclude(status__in=OPEN)
         .exclude(actual_departure__isnull=True)
         .order_by("-actual_departure")
+        .values_list("location", flat=True)
         .first()
     )
-    return last.location if last is not None and last.location else route.hub.location
+    return last or route.hub.location
 
 
-def dwell_s(stop: Stop) -> float:
-    """Prior dwell: the planned service time (which already counts parcels), else 3 min."""
-    return float(stop.planned_service_s or 180)
+def dwell_s(stop: Stop, factor: float | None = None) -> float:
+    """The planned service time (which already counts parcels), else 3 min; times the learned
+    actual / planned dwell of the organization when there is one."""
+    return float(stop.planned_service_s or 180) * (factor or 1.0)
 
 
 def estimate(
@@ -80,14 +122,23 @@ def estimate(
     travel_factor: float = PRIOR_TRAVEL_FACTOR,
     travel_sigma: float = PRIOR_TRAVEL_SIGMA,
     dwell_sigma: float = PRIOR_DWELL_SIGMA,
+    travel_by_hour: dict | None = None,
+    zone=None,
 ) -> list[tuple[datetime, datetime, datetime]]:
     """(eta, earliest, latest) per stop, from the free-flow travel time of each leg (from here to
-    the first stop, then stop to stop) and the dwell at each stop. Pure: the engine and the
-    evaluation both use it."""
+    the first stop, then stop to stop) and the dwell at each stop. With `travel_by_hour`
+    ({"local hour": factor}, and the organization's `zone`), each leg is multiplied by the factor
+    of the moment it starts instead of `travel_factor`. Pure: the engine, the calibration and
+    the evaluation all use it."""
     t = variance = 0.0
     out = []
     for leg, dwell in zip(legs_s, dwells_s, strict=True):
-        travel = leg * travel_factor
+        factor = (
+            travel_factor_at(now + timedelta(seconds=t), travel_by_hour, zone)
+            if travel_by_hour
+            else travel_factor
+        )
+        travel = leg * factor
         t += travel
         variance += (travel * travel_sigma) ** 2
         half = max(MIN_HALF_WIDTH_S, Z90 * math.sqrt(variance))
@@ -101,6 +152,79 @@ def estimate(
     return out
 
 
+def remaining_dwell_s(planned_s: float, elapsed_s: float) -> float:
+    """Dwell still to come at a stop the vehicle stands at: the planned dwell minus what has
+    passed, but never nothing (the driver is still there)."""
+    return max(planned_s - elapsed_s, MIN_REMAINING_DWELL_S)
+
+
+def calibrated_windows(
+    windows: list[tuple[datetime, datetime, datetime]], now: datetime, calibration: dict | None
+) -> list[tuple[datetime, datetime, datetime]]:
+    """Replace each window by eta + the calibrated P10/P90 offsets of its predicted horizon
+    ({bucket: (p10_s, p90_s)}); buckets without a calibration keep the prior window. Never
+    earlier than now, never narrower than the minimum half-width on either side."""
+    if not calibration:
+        return windows
+    out = []
+    for eta, earliest, latest in windows:
+        offsets = calibration.get(horizon_bucket((eta - now).total_seconds() / 60))
+        if offsets is not None:
+            low_s, high_s = offsets
+            earliest = eta + timedelta(seconds=min(low_s, -MIN_HALF_WIDTH_S))
+            latest = eta + timedelta(seconds=max(high_s, MIN_HALF_WIDTH_S))
+        out.append((eta, max(now, earliest), max(now, latest)))
+    return out
+
+
+def live_windows(
+    legs_s: list[float],
+    dwells_s: list[float],
+    departs: datetime,
+    now: datetime,
+    *,
+    travel_by_hour: dict | None,
+    zone,
+    calibration: dict | None,
+) -> tuple[list[tuple[datetime, datetime, datetime]], str]:
+    """What the live ETAs show: hourly factors (when learned) and calibrated windows (when
+    calibrated), else the priors. Returns the windows and the method's name."""
+    windows = estimate(legs_s, dwells_s, departs, travel_by_hour=travel_by_hour, zone=zone)
+    method = METHOD_BY_HOUR if travel_by_hour else METHOD
+    return calibrated_windows(windows, now, calibration), method
+
+
+# The recompute runs on every ping; what it learned changes nightly. Per process, for a minute
+# (train/calibrate in the same process forget it at once).
+LEARNED_CACHE_S = 60.0
+_learned: dict[int, tuple] = {}
+
+
+def learned_state(organization_id: int) -> tuple[dict | None, float | None, dict | None, ZoneInfo]:
+    """(travel factors by hour, dwell factor, calibration offsets, time zone) the live ETAs of
+    this organization use; None for what has not been learned yet (the priors stay)."""
+    from control_tower.models import Organization
+    from tracking.eta.calibration import current_calibration
+    from tracking.eta.learning import current_dwell_factor, current_travel_by_hour
+
+    cached = _learned.get(organization_id)
+    if cached is not None and time.monotonic() - cached[0] < LEARNED_CACHE_S:
+        return cached[1:]
+    organization = Organization.objects.get(pk=organization_id)
+    state = (
+        current_travel_by_hour(organization),
+        current_dwell_factor(organization),
+        current_calibration(organization),
+        ZoneInfo(organization.time_zone),
+    )
+    _learned[organization_id] = (time.monotonic(), *state)
+    return state
+
+
+def forget_learned(organization_id: int) -> None:
+    _learned.pop(organization_id, None)
+
+
 def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     now = now or timezone.now()
     stops = [s for s in route.stops.order_by("sequence") if s.status in OPEN and s.location]
@@ -112,12 +236,27 @@ def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
         0.0 if stop.status == StopStatus.ARRIVED else durations[index]
         for index, stop in enumerate(stops)
     ]
+    travel_by_hour, dwell_factor, calibration, zone = learned_state(route.organization_id)
+    dwells = [
+        remaining_dwell_s(dwell_s(stop, dwell_factor), (now - stop.actual_arrival).total_seconds())
+        if stop.status == StopStatus.ARRIVED and stop.actual_arrival
+        else dwell_s(stop, dwell_factor)
+        for stop in stops
+    ]
     # A planned route leaves at its planned start, not before.
     departs = now
     if route.status == RouteStatus.PLANNED and route.planned_start and route.planned_start > now:
         departs = route.planned_start
-    windows = estimate(legs, [dwell_s(stop) for stop in stops], departs)
+    windows, method = live_windows(
+        legs,
+        dwells,
+        departs,
+        now,
+        travel_by_hour=travel_by_hour,
+        zone=zone,
+        calibration=calibration,
+    )
     return [
-        StopEta(stop_id=stop.pk, eta=eta, earliest=earliest, latest=latest)
+        StopEta(stop_id=stop.pk, eta=eta, earliest=earliest, latest=latest, method=method)
         for stop, (eta, earliest, latest) in zip(stops, windows, strict=True)
     ]

@@ -11,9 +11,15 @@ Methods:
 - `straight_line`: straight lines × 1.3 at 25 km/h plus the planned service times;
 - `free_flow`: road-network free-flow times plus the planned service times, no correction;
 - `network_prior`: the cold-start estimator (tracking/eta/engine.py: road network ×1.15,
-  planned service, P10–P90 window);
-- `learned`: quantile models trained on the days before the held-out ones
-  (tracking/eta/learning.py), never on the held-out days.
+  planned service, P10–P90 window from the prior spread);
+- `live`: exactly what the live ETAs show (`engine.live_windows`): travel factors by local hour
+  and windows calibrated by predicted horizon, both learned from the days before the held-out
+  ones (tracking/eta/learning.py, tracking/eta/calibration.py), never from them;
+- `learned`: the quantile regressors trained on the days before the held-out ones
+  (tracking/eta/learning.py), not used live.
+
+Every method knows what the platform knows at that moment: where the vehicle is and, when it
+stands at a stop, since when (the dwell still to come delays everything after it).
 """
 
 from __future__ import annotations
@@ -25,22 +31,23 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.gis.geos import Point
 
-from tracking.eta.engine import dwell_s, estimate
+from tracking.eta.engine import (
+    HORIZON_BUCKETS,
+    dwell_s,
+    estimate,
+    horizon_bucket,
+    live_windows,
+    remaining_dwell_s,
+)
 from tracking.models import Route
 from tracking.roads.routing import straight_line_matrix, travel_matrix
 from tracking.simulation.timeline import route_timeline, stop_plan
 from tracking.simulation.world import World
 
-BUCKETS = [(0, 15), (15, 30), (30, 60), (60, 120), (120, None)]
-METHODS = [
-    "static_plan",
-    "straight_line",
-    "free_flow",
-    "network_prior",
-    "calibrated_prior",
-    "learned",
-]
-WITH_WINDOWS = {"network_prior", "calibrated_prior", "learned"}
+BUCKETS = HORIZON_BUCKETS
+bucket_of = horizon_bucket
+METHODS = ["static_plan", "straight_line", "free_flow", "network_prior", "live", "learned"]
+WITH_WINDOWS = {"network_prior", "live", "learned"}
 
 
 @dataclass
@@ -67,13 +74,6 @@ class Tally:
         return row
 
 
-def bucket_of(horizon_min: float) -> str:
-    for low, high in BUCKETS:
-        if high is None or horizon_min < high:
-            return f"{low}-{high}" if high else f"{low}+"
-    return "?"
-
-
 def _position_at(samples, moment: datetime, fallback: Point) -> Point:
     last = None
     for sample in samples:
@@ -90,14 +90,14 @@ def evaluate_days(
     *,
     step_s: int = 300,
     learned=None,
+    travel_by_hour: dict | None = None,
+    dwell_factor: float | None = None,
     calibration: dict | None = None,
-    residuals: list | None = None,
 ) -> dict:
     """{method: {bucket: summary}} over the days' routes (needs the organization in scope).
     `learned`: a LearnedEstimator trained on days before the held-out ones (time split).
-    `calibration`: {predicted-horizon bucket: (P10, P90) of the prior's error in minutes},
-    learned on earlier days (`calibrate`). `residuals`: a list that collects
-    (predicted-horizon bucket, prior error in minutes) for `calibrate`."""
+    `travel_by_hour`, `dwell_factor` and `calibration` ({predicted-horizon bucket: (P10 s,
+    P90 s)}): what the live ETAs would have used, learned on days before the held-out ones."""
     zone = ZoneInfo(organization.time_zone)
     tallies = {m: {bucket_of(lo): Tally() for lo, _hi in BUCKETS} for m in METHODS}
     for day in days:
@@ -124,10 +124,12 @@ def evaluate_days(
                 interval_s=30,
             )
             arrival = {t.stop_id: t.arrival for t in truth.stops}
+            departure = {t.stop_id: t.departure for t in truth.stops}
             points = [s.location for s in stops]
             road = travel_matrix(points)
             straight = straight_line_matrix(points)
             dwells = [dwell_s(s) for s in stops]
+            dwells_live = [dwell_s(s, dwell_factor) for s in stops]
             moment = route.planned_start
             while moment < max(arrival.values()):
                 ahead = [i for i, s in enumerate(stops) if arrival[s.pk] > moment]
@@ -138,21 +140,33 @@ def evaluate_days(
                 legs_road = [to_first_road] + [road.durations_s[i - 1][i] for i in ahead[1:]]
                 legs_line = [to_first_line] + [straight.durations_s[i - 1][i] for i in ahead[1:]]
                 dwells_ahead = [dwells[i] for i in ahead]
+                departs = departs_live = moment
+                if first > 0 and departure[stops[first - 1].pk] > moment:
+                    # Standing at the previous stop: what is left of its dwell comes first.
+                    elapsed = (moment - arrival[stops[first - 1].pk]).total_seconds()
+                    departs += timedelta(seconds=remaining_dwell_s(dwells[first - 1], elapsed))
+                    departs_live += timedelta(
+                        seconds=remaining_dwell_s(dwells_live[first - 1], elapsed)
+                    )
                 predictions = {
-                    "straight_line": estimate(legs_line, dwells_ahead, moment, travel_factor=1.0),
-                    "free_flow": estimate(legs_road, dwells_ahead, moment, travel_factor=1.0),
-                    "network_prior": estimate(legs_road, dwells_ahead, moment),
+                    "straight_line": estimate(legs_line, dwells_ahead, departs, travel_factor=1.0),
+                    "free_flow": estimate(legs_road, dwells_ahead, departs, travel_factor=1.0),
+                    "network_prior": estimate(legs_road, dwells_ahead, departs),
+                    "live": live_windows(
+                        legs_road,
+                        [dwells_live[i] for i in ahead],
+                        departs_live,
+                        moment,
+                        travel_by_hour=travel_by_hour,
+                        zone=zone,
+                        calibration=calibration,
+                    )[0],
                 }
-                if calibration is not None:
-                    predictions["calibrated_prior"] = [
-                        _calibrated(eta, moment, calibration)
-                        for eta, _low, _high in predictions["network_prior"]
-                    ]
                 if learned is not None:
                     predictions["learned"] = learned.windows(
                         legs_road,
                         [{"point": points[i], "parcels": plans[i].parcels} for i in ahead],
-                        moment,
+                        departs,
                         zone,
                     )
                 for position, index in enumerate(ahead):
@@ -163,14 +177,6 @@ def evaluate_days(
                     if stop.planned_arrival is not None:
                         tallies["static_plan"][bucket].errors_min.append(
                             (stop.planned_arrival - truth_at).total_seconds() / 60
-                        )
-                    if residuals is not None:
-                        eta = predictions["network_prior"][position][0]
-                        residuals.append(
-                            (
-                                bucket_of((eta - moment).total_seconds() / 60),
-                                (truth_at - eta).total_seconds() / 60,
-                            )
                         )
                     for method, windows in predictions.items():
                         eta, low, high = windows[position]
@@ -203,23 +209,3 @@ def markdown_table(results: dict) -> str:
                 f"| {row.get('median_width_min', '—')} |"
             )
     return "\n".join(lines)
-
-
-def _calibrated(eta: datetime, moment: datetime, calibration: dict):
-    low_min, high_min = calibration[bucket_of((eta - moment).total_seconds() / 60)]
-    low = max(moment, eta + timedelta(minutes=low_min))
-    return eta, low, max(low, eta + timedelta(minutes=high_min))
-
-
-def calibrate(organization, days: list[date], world: World, *, step_s: int = 300) -> dict:
-    """Per predicted-horizon bucket, the P10 and P90 of how far the truth lands from the prior's
-    ETA on these (earlier) days: empirical windows, calibrated by construction on past data."""
-    residuals: list = []
-    evaluate_days(organization, days, world, step_s=step_s, residuals=residuals)
-    calibration = {}
-    for low, _high in BUCKETS:
-        bucket = bucket_of(low)
-        errors = sorted(e for b, e in residuals if b == bucket) or [0.0]
-        n = len(errors)
-        calibration[bucket] = (errors[int(0.1 * (n - 1))], errors[int(0.9 * (n - 1))])
-    return calibration

@@ -7,6 +7,9 @@ previous departure, or the route's start, to the next arrival) against the road 
 free-flow time for that leg; each stop's dwell (arrival to departure). Features: local hour,
 weekday, free-flow seconds (legs) or parcels (dwells), outcome, and a ~1 km grid cell. Targets
 are logarithms (ratios multiply, dwell is skewed).
+
+What the live ETAs use from here is simpler and sturdier than the regressors (see docs/ETA.md):
+the travel factor by local hour (`travel_by_hour`), stored on the model.
 """
 
 from __future__ import annotations
@@ -20,12 +23,40 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from tracking.models import EtaModel, Route, RouteStatus, StopStatus
+from tracking.eta.engine import forget_learned
+from tracking.models import EtaModel, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import travel_matrix
 
 QUANTILES = (0.1, 0.5, 0.9)
-MODEL_FORMAT = 2  # part of the fingerprint: a new way of fitting retrains on the same data
+MODEL_FORMAT = 5  # part of the fingerprint: a new way of fitting retrains on the same data
 MIN_ROWS = 30  # below: keep the priors
+MIN_LEGS_PER_HOUR = 20  # an hour with fewer legs keeps the prior factor
+TRIM_SHARE = 0.05  # the slowest legs of an hour left out of its factor (stalls, crashes)
+
+
+def completed_routes(since: date, until: date):
+    """(route, visits) of every completed route with since <= date < until: the stops it
+    finished (delivered or failed), in the order they were reached, with both times known.
+    What learning and calibration both read history as."""
+    routes = (
+        Route.objects.filter(
+            date__gte=since, date__lt=until, status=RouteStatus.COMPLETED, started_at__isnull=False
+        )
+        .select_related("hub")
+        .order_by("date", "code")
+    )
+    for route in routes:
+        visits = [
+            s
+            for s in route.stops.filter(
+                status__in=(StopStatus.COMPLETED, StopStatus.FAILED),
+                actual_arrival__isnull=False,
+                actual_departure__isnull=False,
+            ).order_by("actual_arrival")
+            if s.location is not None
+        ]
+        if visits:
+            yield route, visits
 
 
 def _cell(point) -> float:
@@ -44,21 +75,7 @@ def training_rows(organization, *, since: date, until: date):
     """(legs X, legs y, dwells X, dwells y) from finished routes with since <= date < until."""
     zone = ZoneInfo(organization.time_zone)
     legs_x, legs_y, dwells_x, dwells_y = [], [], [], []
-    routes = Route.objects.filter(
-        date__gte=since, date__lt=until, status=RouteStatus.COMPLETED, started_at__isnull=False
-    ).select_related("hub")
-    for route in routes:
-        visits = [
-            s
-            for s in route.stops.filter(
-                status__in=(StopStatus.COMPLETED, StopStatus.FAILED),
-                actual_arrival__isnull=False,
-                actual_departure__isnull=False,
-            ).order_by("actual_arrival")
-            if s.location is not None
-        ]
-        if not visits:
-            continue
+    for route, visits in completed_routes(since, until):
         points = [route.hub.location, *(s.location for s in visits)]
         free = travel_matrix(points).durations_s
         previous_departure = route.started_at
@@ -90,6 +107,76 @@ def training_rows(organization, *, since: date, until: date):
     return legs_x, legs_y, dwells_x, dwells_y
 
 
+def travel_by_hour(legs_x, legs_y) -> dict[str, float]:
+    """{"local hour": actual / free-flow travel time} from `training_rows`' legs, for the hours
+    with at least MIN_LEGS_PER_HOUR legs: the ratio of the sums (a mean of ratios weighted by
+    free-flow time: a route's travel is a sum of legs) over all but the slowest TRIM_SHARE of
+    the hour's legs. Breakdowns and crashes are rare and unforeseeable: left in, a 20-minute
+    stall on a 3-minute leg would lengthen every ETA of that hour; they belong to the late side
+    of the calibrated window, not to the point estimate."""
+    by_hour: dict[int, list[tuple[float, float]]] = {}
+    for features, log_ratio in zip(legs_x, legs_y, strict=True):
+        by_hour.setdefault(int(features[0]), []).append(
+            (math.exp(log_ratio), math.expm1(features[1]))
+        )
+    factors = {}
+    for hour, legs in sorted(by_hour.items()):
+        if len(legs) < MIN_LEGS_PER_HOUR:
+            continue
+        legs.sort()
+        kept = legs[: max(1, round(len(legs) * (1 - TRIM_SHARE)))]
+        free = sum(f for _ratio, f in kept)
+        if free > 0:
+            factors[str(hour)] = round(sum(r * f for r, f in kept) / free, 4)
+    return factors
+
+
+def dwell_factor(organization, *, since: date, until: date) -> float | None:
+    """Actual / planned dwell over the visits of finished routes with since <= date < until (the
+    ratio of the sums, without the longest TRIM_SHARE of visits); None below MIN_ROWS visits."""
+    visits = sorted(
+        (
+            (departure - arrival).total_seconds() / (planned or 180),
+            float(planned or 180),
+        )
+        for arrival, departure, planned in Stop.objects.filter(
+            route__date__gte=since,
+            route__date__lt=until,
+            route__status=RouteStatus.COMPLETED,
+            status__in=(StopStatus.COMPLETED, StopStatus.FAILED),
+            actual_arrival__isnull=False,
+            actual_departure__isnull=False,
+        ).values_list("actual_arrival", "actual_departure", "planned_service_s")
+    )
+    if len(visits) < MIN_ROWS:
+        return None
+    kept = visits[: max(1, round(len(visits) * (1 - TRIM_SHARE)))]
+    return round(sum(r * p for r, p in kept) / sum(p for _r, p in kept), 4)
+
+
+def current_model(organization) -> EtaModel | None:
+    """The organization's model on the most recent history (evaluations train models on older
+    days; those never take over)."""
+    return (
+        EtaModel.objects.filter(organization=organization)
+        .order_by("-trained_until", "-version")
+        .defer("blob")
+        .first()
+    )
+
+
+def current_travel_by_hour(organization) -> dict[str, float] | None:
+    """The learned factors by local hour the live ETAs use; None before any training."""
+    model = current_model(organization)
+    return (model.travel_by_hour or None) if model is not None else None
+
+
+def current_dwell_factor(organization) -> float | None:
+    """The learned actual / planned dwell the live ETAs use; None before any training."""
+    model = current_model(organization)
+    return model.dwell_factor if model is not None else None
+
+
 def _fit(x, y) -> dict:
     """Quantiles of the log target (the spread), and the mean of the target itself: sums of
     skewed times concentrate around the sum of *means*, so a route's ETA adds means (adding
@@ -119,11 +206,17 @@ def train(organization, *, until: date | None = None, days: int = 28) -> EtaMode
     fingerprint = hashlib.sha256(
         repr((MODEL_FORMAT, legs_x, legs_y, dwells_x, dwells_y)).encode()
     ).hexdigest()
-    existing = EtaModel.objects.filter(fingerprint=fingerprint).first()
+    existing = EtaModel.objects.filter(organization=organization, fingerprint=fingerprint).first()
     if existing is not None:
         return existing
     blob = pickle.dumps({"legs": _fit(legs_x, legs_y), "dwells": _fit(dwells_x, dwells_y)})
-    latest = EtaModel.objects.order_by("-version").values_list("version", flat=True).first()
+    latest = (
+        EtaModel.objects.filter(organization=organization)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    forget_learned(organization.pk)
     return EtaModel.objects.create(
         organization=organization,
         version=(latest or 0) + 1,
@@ -134,6 +227,8 @@ def train(organization, *, until: date | None = None, days: int = 28) -> EtaMode
         dwells=len(dwells_y),
         fingerprint=fingerprint,
         blob=blob,
+        travel_by_hour=travel_by_hour(legs_x, legs_y),
+        dwell_factor=dwell_factor(organization, since=since, until=until),
     )
 
 
@@ -175,3 +270,22 @@ class LearnedEstimator:
             var_low += ((d[0.5] - d[0.1]) / 1.2816) ** 2
             var_high += ((d[0.9] - d[0.5]) / 1.2816) ** 2
         return out
+
+
+def train_and_calibrate(
+    organization, *, until: date | None = None, days: int = 28, calibration_days: int | None = None
+):
+    """What the nightly retrain and `train_eta` do: the model (hourly factors), then the
+    calibration of the windows the live ETAs show with those factors. Both idempotent.
+    Returns (EtaModel | None, EtaCalibration | None)."""
+    from tracking.eta.calibration import DEFAULT_DAYS, calibrate
+
+    model = train(organization, until=until, days=days)
+    calibration = calibrate(
+        organization,
+        until=until,
+        days=calibration_days or DEFAULT_DAYS,
+        travel_by_hour=current_travel_by_hour(organization) or {},
+        dwell_factor=current_dwell_factor(organization),
+    )
+    return model, calibration

@@ -7,70 +7,100 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from control_tower.realtime import publish_on_commit
-from tracking.eta.engine import ETA_REFRESH_S, METHOD, OPEN, route_etas
-from tracking.models import DevicePosition, EtaRevision, Route, RouteStatus, Stop
+from tracking.eta.engine import ETA_REFRESH_S, OPEN, route_etas
+from tracking.models import DevicePosition, Route, RouteStatus, Stop
+
+# The whole store is one statement (one round trip, atomic without an explicit transaction):
+# lock the route's still-open stops, write the new windows, keep a revision for the material
+# moves, and return those (to announce them). The old values come from the locked snapshot.
+STORE_ETAS = """
+WITH new AS (
+    SELECT * FROM unnest(
+        %(ids)s::bigint[], %(etas)s::timestamptz[], %(earliest)s::timestamptz[],
+        %(latest)s::timestamptz[]
+    ) AS new(id, eta, earliest, latest)
+),
+old AS (
+    SELECT s.id, s.sequence, s.eta, s.eta_latest
+    FROM tracking_stop s JOIN new ON new.id = s.id
+    WHERE s.organization_id = %(organization)s AND s.route_id = %(route)s
+      AND s.status = ANY(%(open)s)
+    FOR UPDATE OF s
+),
+stored AS (
+    UPDATE tracking_stop s
+    SET eta = new.eta, eta_earliest = new.earliest, eta_latest = new.latest,
+        eta_updated_at = %(now)s
+    FROM new JOIN old ON old.id = new.id
+    WHERE s.id = new.id AND s.organization_id = %(organization)s
+    RETURNING s.id, old.sequence, new.eta, new.earliest, new.latest,
+        old.eta IS NULL
+        OR abs(extract(epoch FROM old.eta - new.eta)) > %(threshold)s
+        OR abs(extract(epoch FROM old.eta_latest - new.latest)) > %(threshold)s AS material
+),
+revisions AS (
+    INSERT INTO tracking_etarevision
+        (organization_id, stop_id, computed_at, eta, earliest, latest, method)
+    SELECT %(organization)s, id, %(now)s, eta, earliest, latest, %(method)s
+    FROM stored WHERE material
+)
+SELECT id, sequence, eta, earliest, latest FROM stored WHERE material ORDER BY sequence
+"""
 
 
 def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
     """Store fresh ETAs on the route's open stops; keep a revision and announce the change only
-    when a window moved by more than ETA_MATERIAL_CHANGE_S. Returns how many moved."""
+    when a window moved by more than ETA_MATERIAL_CHANGE_S. Returns how many moved.
+
+    One statement writes everything (stops locked, revisions inserted); a stop that was
+    finished meanwhile is left alone. `stop.eta` events are published after commit."""
     now = now or timezone.now()
     if route.status not in (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS):
         return 0
     etas = route_etas(route, now=now)
-    threshold = timedelta(seconds=settings.ETA_MATERIAL_CHANGE_S)
-    moved = 0
-    with transaction.atomic():
-        stops = {
-            s.pk: s
-            for s in Stop.objects.select_for_update().filter(pk__in=[e.stop_id for e in etas])
-        }
-        revisions = []
-        for estimate in etas:
-            stop = stops[estimate.stop_id]
-            material = (
-                stop.eta is None
-                or abs(stop.eta - estimate.eta) > threshold
-                or abs(stop.eta_latest - estimate.latest) > threshold
-            )
-            stop.eta, stop.eta_earliest = estimate.eta, estimate.earliest
-            stop.eta_latest, stop.eta_updated_at = estimate.latest, now
-            if material:
-                moved += 1
-                revisions.append(
-                    EtaRevision(
-                        organization_id=stop.organization_id,
-                        stop=stop,
-                        computed_at=now,
-                        eta=estimate.eta,
-                        earliest=estimate.earliest,
-                        latest=estimate.latest,
-                        method=METHOD,
-                    )
-                )
-                publish_on_commit(
-                    organization_id=stop.organization_id,
-                    carrier_id=route.carrier_id,
-                    event="stop.eta",
-                    data={
-                        "id": stop.pk,
-                        "route": route.pk,
-                        "sequence": stop.sequence,
-                        "eta": estimate.eta.isoformat(),
-                        "earliest": estimate.earliest.isoformat(),
-                        "latest": estimate.latest.isoformat(),
-                    },
-                )
-        Stop.objects.bulk_update(
-            stops.values(), ["eta", "eta_earliest", "eta_latest", "eta_updated_at"]
+    if not etas:
+        return 0
+    params = {
+        "ids": [e.stop_id for e in etas],
+        "etas": [e.eta for e in etas],
+        "earliest": [e.earliest for e in etas],
+        "latest": [e.latest for e in etas],
+        "organization": route.organization_id,
+        "route": route.pk,
+        "open": list(OPEN),
+        "now": now,
+        "threshold": settings.ETA_MATERIAL_CHANGE_S,
+        "method": etas[0].method,  # one estimator for the whole route
+    }
+    # ETAs are derived data, redone on the next ping or sweep: their commit need not wait for
+    # the WAL to reach the disk (a crash loses at most the last few recomputes, never a ping).
+    # Only in a transaction of our own: a caller's transaction keeps its durability.
+    relaxed = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if relaxed:
+            cursor.execute("SET LOCAL synchronous_commit TO off")
+        cursor.execute(STORE_ETAS, params)
+        moved = cursor.fetchall()
+    for stop_id, sequence, eta, earliest, latest in moved:
+        publish_on_commit(
+            organization_id=route.organization_id,
+            carrier_id=route.carrier_id,
+            event="stop.eta",
+            data={
+                "id": stop_id,
+                "route": route.pk,
+                "sequence": sequence,
+                "eta": eta.isoformat(),
+                "earliest": earliest.isoformat(),
+                "latest": latest.isoformat(),
+            },
         )
-        EtaRevision.objects.bulk_create(revisions)
-    return moved
+    return len(moved)
 
 
 def routes_needing_eta(now: datetime | None = None):

@@ -1,7 +1,7 @@
 """Models of the tracking app, one module per concern, re-exported here."""
 
 from tracking.models.custody import CustodyEntry
-from tracking.models.eta import EtaModel, EtaRevision
+from tracking.models.eta import EtaCalibration, EtaModel, EtaRevision
 from tracking.models.ingest import (
     DevicePosition,
     Ping,
@@ -30,6 +30,7 @@ from tracking.models.roads import OSM_ATTRIBUTION, RoadEdge, RoadNetwork, RoadNo
 
 __all__ = [
     "CustodyEntry",
+    "EtaCalibration",
     "EtaModel",
     "EtaRevision",
     "DevicePosition",

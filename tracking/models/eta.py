@@ -36,6 +36,14 @@ class EtaModel(TenantModel):
     dwells = models.PositiveIntegerField()
     fingerprint = models.CharField(max_length=64, help_text="Of the training data.")
     blob = models.BinaryField(help_text="The fitted regressors (pickle).")
+    travel_by_hour = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Mean actual / free-flow travel time by local hour (hours with enough legs).",
+    )
+    dwell_factor = models.FloatField(
+        null=True, blank=True, help_text="Actual / planned dwell (None: the planned dwell)."
+    )
 
     class Meta(TenantModel.Meta):
         ordering = ["-version"]
@@ -45,3 +53,31 @@ class EtaModel(TenantModel):
 
     def __str__(self) -> str:
         return f"ETA model v{self.version}"
+
+
+class EtaCalibration(TenantModel):
+    """Empirical P10–P90 windows of one organization: by bucket of predicted horizon, the P10 and
+    P90 of (actual arrival − ETA) when the live estimator is replayed over recent history.
+    Versioned; the newest is used live."""
+
+    version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    computed_from = models.DateField()
+    computed_until = models.DateField(help_text="Days before this date were replayed.")
+    samples = models.PositiveIntegerField(help_text="Predictions replayed, all buckets.")
+    buckets = models.JSONField(
+        help_text='{"0-15": {"p10_min": -3.1, "p90_min": 4.2, "n": 812}, ...}; a bucket with '
+        "too few samples is absent (the prior spread is used there)."
+    )
+    fingerprint = models.CharField(max_length=64, help_text="Of the replayed errors.")
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "version"], name="eta_calibration_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ETA calibration v{self.version}"

@@ -86,6 +86,20 @@ class RoadGraph:
     def times_from(self, sources: list[int]) -> np.ndarray:
         return dijkstra(self.time_graph, directed=True, indices=sources)
 
+    def time_between(self, source: int, target: int, *, bound_s: float) -> float:
+        """Fastest time source → target. Searches only as far as `bound_s` first (a street leg
+        between neighbouring stops settles in a few hundred nodes, not the whole city: ~0.4 ms
+        instead of ~4 ms), and the whole graph only when the target lies beyond it. Exact
+        either way: Dijkstra's distances within its limit are final."""
+        if source == target:
+            return 0.0
+        seconds = float(
+            dijkstra(self.time_graph, directed=True, indices=source, limit=bound_s)[target]
+        )
+        if math.isinf(seconds):
+            seconds = float(self.times_from([source])[0][target])
+        return seconds
+
     def lengths_from(self, sources: list[int]) -> np.ndarray:
         return dijkstra(self.length_graph, directed=True, indices=sources)
 

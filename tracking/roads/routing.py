@@ -160,6 +160,7 @@ def route_path(points: list[Point]) -> Path:
 # Stop-to-stop legs do not change between two ETA recomputes of a route: remember them.
 _leg_cache: dict[tuple, float] = {}
 _LEG_CACHE_MAX = 200_000
+LEG_BOUND_SPEED_MPS = 20 / 3.6
 
 
 def leg_durations(points: list[Point]) -> list[float]:
@@ -181,7 +182,9 @@ def leg_durations(points: list[Point]) -> list[float]:
         key = (graph.slug, graph.loaded_at, snap_a.index, snap_b.index)
         seconds = _leg_cache.get(key)
         if seconds is None:
-            seconds = float(graph.times_from([snap_a.index])[0][snap_b.index])
+            # A generous bound: three times the crow-flies distance at a slow urban speed.
+            bound = 120 + 3 * haversine_m(a, b) / LEG_BOUND_SPEED_MPS
+            seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=bound)
             if len(_leg_cache) >= _LEG_CACHE_MAX:
                 _leg_cache.clear()
             _leg_cache[key] = seconds

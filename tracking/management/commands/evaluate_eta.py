@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -10,9 +9,17 @@ from zoneinfo import ZoneInfo
 
 from django.core.management.base import CommandError
 
+from bench.results_file import write_results
 from control_tower.tenancy.commands import OrganizationCommand
-from tracking.eta.evaluation import calibrate, evaluate_days, markdown_table
-from tracking.eta.learning import LearnedEstimator, train
+from tracking.eta.calibration import DEFAULT_DAYS, as_offsets, calibration_buckets
+from tracking.eta.evaluation import evaluate_days, markdown_table
+from tracking.eta.learning import (
+    LearnedEstimator,
+    dwell_factor,
+    train,
+    training_rows,
+    travel_by_hour,
+)
 from tracking.models import Route
 from tracking.simulation.world import World, WorldConfig
 
@@ -36,12 +43,22 @@ class Command(OrganizationCommand):
             help="Seed of the world that drives the held-out days.",
         )
         parser.add_argument("--step", type=int, default=300, help="Seconds between predictions.")
-        parser.add_argument("--json", help="Also write the figures to this JSON file.")
+        parser.add_argument(
+            "--json",
+            help="Also write the figures (flat keys, unit in the name) to this JSON file "
+            "under bench/results/.",
+        )
         parser.add_argument(
             "--train-days",
             type=int,
             default=28,
             help="History before the held-out days to train on.",
+        )
+        parser.add_argument(
+            "--calibration-days",
+            type=int,
+            default=DEFAULT_DAYS,
+            help="History before the held-out days replayed to calibrate the live windows.",
         )
 
     def handle_in_organization(self, organization, *args, **options):
@@ -64,7 +81,9 @@ class Command(OrganizationCommand):
                 "(manage.py load_demo --history 14)."
             )
         started = time.perf_counter()
-        model = train(organization, until=min(days), days=options["train_days"])
+        first = min(days)
+        # Everything learned comes from the days before the held-out ones (time split).
+        model = train(organization, until=first, days=options["train_days"])
         learned = LearnedEstimator.of(model) if model is not None else None
         if model is None:
             self.stdout.write("not enough history before the held-out days: no learned model")
@@ -73,23 +92,24 @@ class Command(OrganizationCommand):
                 f"learned model v{model.version}: {model.legs} legs, {model.dwells} dwells, "
                 f"trained on {model.trained_from} to {model.trained_until} (excluded)"
             )
-        # Windows calibrated on the week before the held-out days (never on them).
-        first = min(days)
-        calibration_days = list(
-            Route.objects.filter(date__lt=first, date__gte=first - timedelta(days=7))
-            .order_by("date")
-            .values_list("date", flat=True)
-            .distinct()
+        since = first - timedelta(days=options["train_days"])
+        if model is not None:
+            hourly, dwell = model.travel_by_hour, model.dwell_factor
+        else:  # too few dwells for the regressors; the legs may still give hourly factors
+            legs_x, legs_y, _dx, _dy = training_rows(organization, since=since, until=first)
+            hourly = travel_by_hour(legs_x, legs_y)
+            dwell = dwell_factor(organization, since=since, until=first)
+        buckets = calibration_buckets(
+            organization,
+            until=first,
+            days=options["calibration_days"],
+            travel_by_hour=hourly or None,
+            dwell_factor=dwell,
         )
-        calibration = (
-            calibrate(
-                organization,
-                calibration_days,
-                World(WorldConfig(seed=options["seed"] + 1)),
-                step_s=options["step"],
-            )
-            if calibration_days
-            else None
+        self.stdout.write(
+            f"live: travel factors for {len(hourly)} hours, dwell factor {dwell}; windows "
+            f"calibrated on the {options['calibration_days']} days before {first} "
+            f"({sum(b['n'] for b in buckets.values())} replayed predictions)"
         )
         results = evaluate_days(
             organization,
@@ -97,15 +117,29 @@ class Command(OrganizationCommand):
             World(WorldConfig(seed=options["seed"])),
             step_s=options["step"],
             learned=learned,
-            calibration=calibration,
+            travel_by_hour=hourly or None,
+            dwell_factor=dwell,
+            calibration=as_offsets(buckets) or None,
         )
+        elapsed = time.perf_counter() - started
         self.stdout.write(
             f"held-out days: {', '.join(map(str, sorted(days)))}; "
-            f"world seed {options['seed']}; {time.perf_counter() - started:.1f} s"
+            f"world seed {options['seed']}; {elapsed:.1f} s"
         )
         self.stdout.write(markdown_table(results))
         if options["json"]:
-            Path(options["json"]).write_text(
-                json.dumps({"days": [str(d) for d in sorted(days)], "results": results}, indent=2)
-                + "\n"
-            )
+            flat = {
+                "held_out_days": ",".join(map(str, sorted(days))),
+                "world_seed": options["seed"],
+                "train_days": options["train_days"],
+                "calibration_days": options["calibration_days"],
+                "step_s": options["step"],
+                "run_time_s": round(elapsed, 1),
+            }
+            for method, by_bucket in results.items():
+                for bucket, row in by_bucket.items():
+                    name = bucket.replace("-", "_to_").replace("+", "_plus")
+                    for key, value in row.items():
+                        key = "predictions" if key == "n" else key
+                        flat[f"{method}_{name}_min_ahead_{key}"] = value
+            write_results(Path(options["json"]).stem, flat)

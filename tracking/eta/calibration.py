@@ -1,0 +1,198 @@
+"""Calibrated ETA windows: the P10 and P90 of how far actual arrivals land from the ETAs the live
+estimator shows, by bucket of predicted horizon, learned per organization from recent history.
+
+The history is replayed: every `step_s` of each completed route, the ETAs the live estimator
+(tracking/eta/engine.py: the hourly travel factors, the planned dwell, the dwell still to come
+at the stop the vehicle stands at) would have shown for the stops not reached yet, against their
+actual arrivals. Only stored stop times are needed (no pings, no simulator): the vehicle's
+progress along a leg at a moment is read, in hindsight, from when that leg started and ended.
+The prior's log-normal spread stays for buckets with too few samples (and for a new tenant).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from tracking.eta.engine import (
+    dwell_s,
+    estimate,
+    forget_learned,
+    horizon_bucket,
+    remaining_dwell_s,
+)
+from tracking.eta.learning import completed_routes
+from tracking.models import EtaCalibration
+from tracking.roads.routing import travel_matrix
+
+DEFAULT_DAYS = 14  # two weeks calibrated better than one in the evaluation
+STEP_S = 300
+MIN_SAMPLES_PER_BUCKET = 50
+CALIBRATION_FORMAT = 1  # part of the fingerprint
+
+
+def replay_errors(
+    organization,
+    *,
+    since: date,
+    until: date,
+    travel_by_hour: dict | None,
+    dwell_factor: float | None = None,
+    step_s: int = STEP_S,
+) -> list[tuple[str, float]]:
+    """(predicted-horizon bucket, actual arrival − ETA in seconds) for every stop not reached
+    yet at every `step_s` of the completed routes with since <= date < until."""
+    zone = ZoneInfo(organization.time_zone)
+    errors: list[tuple[str, float]] = []
+    for route, visits in completed_routes(since, until):
+        free = travel_matrix([route.hub.location, *(s.location for s in visits)]).durations_s
+        legs_free = [free[i][i + 1] for i in range(len(visits))]  # leg i ends at visit i
+        dwells = [dwell_s(s, dwell_factor) for s in visits]
+        moment = route.started_at
+        while moment < visits[-1].actual_arrival:
+            ahead = next(i for i, s in enumerate(visits) if s.actual_arrival > moment)
+            previous = visits[ahead - 1] if ahead else None
+            if previous is not None and previous.actual_departure > moment:
+                # Standing at the previous stop: the next leg is whole, after the dwell left.
+                elapsed = (moment - previous.actual_arrival).total_seconds()
+                departs = moment + timedelta(seconds=remaining_dwell_s(dwells[ahead - 1], elapsed))
+                first = legs_free[ahead]
+            else:
+                started = previous.actual_departure if previous else route.started_at
+                span = (visits[ahead].actual_arrival - started).total_seconds()
+                done = (moment - started).total_seconds() / span if span > 0 else 0.0
+                departs, first = moment, legs_free[ahead] * (1 - min(max(done, 0.0), 1.0))
+            windows = estimate(
+                [first, *legs_free[ahead + 1 :]],
+                dwells[ahead:],
+                departs,
+                travel_by_hour=travel_by_hour,
+                zone=zone,
+            )
+            for visit, (eta, _low, _high) in zip(visits[ahead:], windows, strict=True):
+                errors.append(
+                    (
+                        horizon_bucket((eta - moment).total_seconds() / 60),
+                        (visit.actual_arrival - eta).total_seconds(),
+                    )
+                )
+            moment += timedelta(seconds=step_s)
+    return errors
+
+
+def buckets_from_errors(errors: list[tuple[str, float]]) -> dict:
+    """{bucket: {"p10_min", "p90_min", "n"}} for the buckets with enough samples."""
+    by_bucket: dict[str, list[float]] = {}
+    for bucket, error in errors:
+        by_bucket.setdefault(bucket, []).append(error)
+    out = {}
+    for bucket, values in by_bucket.items():
+        if len(values) < MIN_SAMPLES_PER_BUCKET:
+            continue
+        values.sort()
+        n = len(values)
+        out[bucket] = {
+            "p10_min": round(values[int(0.1 * (n - 1))] / 60, 2),
+            "p90_min": round(values[int(0.9 * (n - 1))] / 60, 2),
+            "n": n,
+        }
+    return out
+
+
+def as_offsets(buckets: dict) -> dict[str, tuple[float, float]]:
+    """The engine's form: {bucket: (p10 seconds, p90 seconds)}."""
+    return {b: (v["p10_min"] * 60, v["p90_min"] * 60) for b, v in buckets.items()}
+
+
+def calibration_buckets(
+    organization,
+    *,
+    until: date,
+    days: int = DEFAULT_DAYS,
+    travel_by_hour: dict | None,
+    dwell_factor: float | None = None,
+    step_s: int = STEP_S,
+) -> dict:
+    """The calibration of the `days` before `until`, not stored (the evaluation uses this)."""
+    errors = replay_errors(
+        organization,
+        since=until - timedelta(days=days),
+        until=until,
+        travel_by_hour=travel_by_hour,
+        dwell_factor=dwell_factor,
+        step_s=step_s,
+    )
+    return buckets_from_errors(errors)
+
+
+def calibrate(
+    organization,
+    *,
+    until: date | None = None,
+    days: int = DEFAULT_DAYS,
+    travel_by_hour: dict | None = None,
+    dwell_factor: float | None = None,
+) -> EtaCalibration | None:
+    """Store the organization's calibration on the `days` before `until` (default today), with
+    the hourly and dwell factors the live ETAs use (default: the current ones). Idempotent: the
+    same history gives back the calibration already stored. None when no bucket has enough
+    samples (the prior spread stays)."""
+    from tracking.eta.learning import current_dwell_factor, current_travel_by_hour
+
+    until = until or timezone.localdate()
+    if travel_by_hour is None:
+        travel_by_hour = current_travel_by_hour(organization)
+    if dwell_factor is None:
+        dwell_factor = current_dwell_factor(organization)
+    buckets = calibration_buckets(
+        organization,
+        until=until,
+        days=days,
+        travel_by_hour=travel_by_hour,
+        dwell_factor=dwell_factor,
+    )
+    if not buckets:
+        return None
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [CALIBRATION_FORMAT, buckets, travel_by_hour, dwell_factor], sort_keys=True
+        ).encode()
+    ).hexdigest()
+    with transaction.atomic():
+        existing = EtaCalibration.objects.filter(
+            organization=organization, fingerprint=fingerprint
+        ).first()
+        if existing is not None:
+            return existing
+        latest = (
+            EtaCalibration.objects.filter(organization=organization)
+            .order_by("-version")
+            .values_list("version", flat=True)
+            .first()
+        )
+        forget_learned(organization.pk)
+        return EtaCalibration.objects.create(
+            organization=organization,
+            version=(latest or 0) + 1,
+            created_at=timezone.now(),
+            computed_from=until - timedelta(days=days),
+            computed_until=until,
+            samples=sum(b["n"] for b in buckets.values()),
+            buckets=buckets,
+            fingerprint=fingerprint,
+        )
+
+
+def current_calibration(organization) -> dict[str, tuple[float, float]] | None:
+    """The newest calibration's offsets, for the live windows; None before any."""
+    calibration = (
+        EtaCalibration.objects.filter(organization=organization)
+        .order_by("-computed_until", "-version")
+        .first()
+    )
+    return as_offsets(calibration.buckets) if calibration is not None else None

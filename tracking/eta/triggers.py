@@ -1,0 +1,153 @@
+"""Recomputing ETAs when vehicles report: issue 5's "recompute on new pings, debounced per route".
+
+After a ping moved a device's last position (committed; outliers and late fixes never move it),
+every route its driver or vehicle is on today gets a recompute queued at once (the leading
+edge), then none for ETA_DEBOUNCE_S seconds however often the phone reports: a Redis
+`SET NX PX` per (organization, route) decides, so several web processes agree. Pings inside
+that window are picked up by the beat sweep afterwards (the trailing edge: `tracking.eta_sweep`
+recomputes routes whose vehicle reported since their last ETA); the sweep claims the same key,
+so it skips routes that a ping has just recomputed.
+
+Nothing here may fail an ingest: the ping is already durable. Redis or broker errors are logged
+and swallowed; the sweep redoes the work once they are back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
+
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tracking.models import Route, RouteStatus
+
+if TYPE_CHECKING:
+    from tracking.ingest.pings import DeviceRef
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
+# Which routes a device is on changes a few times a day, while it reports every few seconds:
+# each process remembers the answer briefly (a route assigned meanwhile is caught by the sweep).
+ROUTES_CACHE_S = 10.0
+REDIS_TIMEOUT_S = 0.5  # an ingest must not hang on a Redis that is away
+
+_routes_cache: dict[tuple, tuple[float, tuple[int, ...]]] = {}
+_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis:
+    url = settings.REDIS_URL
+    client = _clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        _clients[url] = client
+    return client
+
+
+def debounce_key(*, organization_id: int, route_id: int) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX") or "ct"
+    return f"{prefix}:eta:debounce:{organization_id}:{route_id}"
+
+
+def routes_claim(*, organization_id: int, route_ids: list[int]) -> list[int]:
+    """The routes among `route_ids` whose debounce window was open, now closed for
+    ETA_DEBOUNCE_S: the caller recomputes exactly those. One Redis round trip. Raises
+    redis errors (callers decide: a ping skips, the sweep recomputes anyway)."""
+    if not route_ids:
+        return []
+    window_ms = max(1, int(settings.ETA_DEBOUNCE_S * 1000))
+    pipe = _redis().pipeline(transaction=False)
+    for route_id in route_ids:
+        key = debounce_key(organization_id=organization_id, route_id=route_id)
+        pipe.set(key, 1, nx=True, px=window_ms)
+    return [route_id for route_id, won in zip(route_ids, pipe.execute(), strict=True) if won]
+
+
+def device_routes_today(ref: DeviceRef) -> tuple[int, ...]:
+    """Ids of the planned or running routes of the device's driver or vehicle around today
+    (the sweep's window: tenants' days differ from the server's)."""
+    if not ref.driver_id and not ref.vehicle_id:
+        return ()
+    key = (ref.organization_id, ref.driver_id, ref.vehicle_id)
+    hit = _routes_cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    whose = Q(pk__in=[])
+    if ref.driver_id:
+        whose |= Q(driver_id=ref.driver_id)
+    if ref.vehicle_id:
+        whose |= Q(vehicle_id=ref.vehicle_id)
+    today = timezone.now()
+    # Scoped explicitly: the organization is the authenticated device's (no request scope on
+    # the ASGI fast path).
+    routes = tuple(
+        Route.dangerously_unscoped.filter(
+            whose,
+            organization_id=ref.organization_id,
+            status__in=ACTIVE,
+            date__gte=(today - timedelta(days=1)).date(),
+            date__lte=(today + timedelta(days=1)).date(),
+        ).values_list("id", flat=True)
+    )
+    if len(_routes_cache) >= 20_000:
+        _routes_cache.clear()
+    _routes_cache[key] = (time.monotonic() + ROUTES_CACHE_S, routes)
+    return routes
+
+
+def eta_on_position(*, ref: DeviceRef, received_at: datetime) -> int:
+    """A committed ping moved `ref`'s position: queue `tracking.eta_update_route` for each of
+    its routes whose debounce window is open. Returns how many were queued. Never raises."""
+    from tracking.tasks import eta_update_route
+
+    try:
+        routes = device_routes_today(ref)
+        claimed = routes_claim(organization_id=ref.organization_id, route_ids=list(routes))
+        for route_id in claimed:
+            eta_update_route.apply_async(
+                kwargs={
+                    "organization_id": ref.organization_id,
+                    "route_id": route_id,
+                    "ping_received_at": received_at.isoformat(),
+                },
+                retry=False,
+            )
+        return len(claimed)
+    except Exception:  # noqa: BLE001 - the ping is stored; the sweep catches up
+        logger.warning(
+            "ETA trigger failed for device %s; the sweep will catch up", ref.id, exc_info=True
+        )
+        return 0
+
+
+def eta_on_position_on_commit(*, ref: DeviceRef, received_at: datetime) -> None:
+    """The Django ingest path: trigger once the ping's transaction commits (at once under
+    autocommit)."""
+    transaction.on_commit(partial(eta_on_position, ref=ref, received_at=received_at))
+
+
+def _eta_on_position_in_thread(*, ref: DeviceRef, received_at: datetime) -> int:
+    try:
+        return eta_on_position(ref=ref, received_at=received_at)
+    finally:
+        # A worker thread of the event loop: give its database connection back to the pool.
+        connections["default"].close()
+
+
+async def eta_on_position_async(*, ref: DeviceRef, received_at: datetime) -> int:
+    """The ASGI fast path (its write is autocommitted): the same, on a worker thread so the
+    Redis, database and broker round trips never block the event loop."""
+    return await sync_to_async(_eta_on_position_in_thread, thread_sensitive=False)(
+        ref=ref, received_at=received_at
+    )
