@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["ingest.py", "roads.py", "planning.py", "simulator.py", "eta.py"]
+SCRIPTS = [
+    "ingest.py",
+    "roads.py",
+    "planning.py",
+    "simulator.py",
+    "eta.py",
+    "eta_latency.py",
+    "console_live.py",
+]
 
 if __name__ == "__main__":
     failed = [

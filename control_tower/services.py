@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from control_tower.errors import DomainError, NotPermitted
 from control_tower.models import ApiKey, Membership, Organization
+from control_tower.realtime import notify_user_on_commit
 from control_tower.tenancy.actors import API_KEY_KIND, Actor
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.secrets import issue_secret
@@ -101,6 +102,7 @@ def membership_update(
     membership.role = role
     membership.carrier = carrier
     membership.save(update_fields=["role", "carrier"])
+    _announce_membership_change(membership, "membership.changed")
     return membership
 
 
@@ -110,7 +112,18 @@ def membership_delete(*, actor: Actor, membership: Membership) -> None:
     if membership.role == Role.OWNER and actor.role != Role.OWNER:
         raise NotPermitted("Only an owner can remove an owner.")
     _check_keeps_an_owner(membership=membership)
+    _announce_membership_change(membership, "membership.revoked")
     membership.delete()
+
+
+def _announce_membership_change(membership: Membership, event: str) -> None:
+    # Open console sockets re-check the membership at once (and close if it no longer allows).
+    notify_user_on_commit(
+        organization_id=membership.organization_id,
+        user_id=membership.user_id,
+        event=event,
+        data={"membership": membership.pk},
+    )
 
 
 def api_key_create(

@@ -226,11 +226,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Maps: the tile URL is a setting so depots without internet can point at their own server.
+LEAFLET_TILES_URL = env.str(
+    "LEAFLET_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+)
 LEAFLET_CONFIG = {
     "TILES": [
         (
             "Streets",
-            env.str("LEAFLET_TILES_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
+            LEAFLET_TILES_URL,
             {"attribution": "&copy; OpenStreetMap contributors (ODbL)", "maxZoom": 19},
         )
     ],
@@ -238,6 +241,11 @@ LEAFLET_CONFIG = {
     "DEFAULT_ZOOM": 12,
     "RESET_VIEW": False,
 }
+
+# The dispatcher console's base map (docs/CONSOLE.md), LEAFLET_TILES_URL unless set apart. Empty:
+# no tiles, streets are drawn from the loaded road network instead (they are also drawn
+# whenever tiles fail to load).
+CONSOLE_TILE_URL = env.str("CONSOLE_TILE_URL", default=LEAFLET_TILES_URL)
 
 # Business settings
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
@@ -262,6 +270,17 @@ ROAD_SPEEDS_KMH = {
 # ETAs (docs/ETA.md)
 ETA_POSITION_MAX_AGE_S = 600  # an older fix no longer says where the vehicle is
 ETA_MATERIAL_CHANGE_S = env.int("ETA_MATERIAL_CHANGE_S", default=60)  # smaller moves: silent
+# A ping recomputes its route's ETAs at once, then at most once per this many seconds.
+ETA_DEBOUNCE_S = env.float("ETA_DEBOUNCE_S", default=15.0)
+
+# Dispatcher console, live events (docs/REALTIME.md)
+CONSOLE_KEY_PREFIX = env.str(
+    "CONSOLE_KEY_PREFIX", default=CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":rt"
+)  # Redis keys of sequence numbers and coalescing
+CONSOLE_COALESCE_WINDOW_S = env.float("CONSOLE_COALESCE_WINDOW_S", default=1.0)  # per vehicle
+CONSOLE_COALESCE_TICK_S = 0.1  # how often a flusher looks for parked positions
+CONSOLE_MEMBERSHIP_RECHECK_S = env.float("CONSOLE_MEMBERSHIP_RECHECK_S", default=30.0)
+CONSOLE_ROUTE_CACHE_S = env.float("CONSOLE_ROUTE_CACHE_S", default=30.0)  # vehicle → route
 
 # Ingestion (docs/INGEST.md)
 DEVICE_AUTH_CACHE_S = env.int("DEVICE_AUTH_CACHE_S", default=10)  # see tracking/ingest/auth.py

@@ -20,6 +20,7 @@ urlpatterns = [
     path("ingest/osmand/<str:token>/", ingest_views.osmand, name="ingest-osmand"),
     path("ingest/owntracks/", ingest_views.owntracks, name="ingest-owntracks"),
     path("pod-files/<str:token>/", pod_files.pod_file, name="pod-file"),
+    path("", include("portal.urls")),  # /console/
     path("api/v1/", include("control_tower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

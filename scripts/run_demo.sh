@@ -79,6 +79,12 @@ log "road network (Coquimbo, © OpenStreetMap contributors, ODbL)"
 # History: past days played out by the simulator's world (the first run takes ~7 s a day).
 log "load_demo (with ${DEMO_HISTORY_DAYS:-14} days of history)"
 "$PY" manage.py load_demo --base-url "$BASE" --history "${DEMO_HISTORY_DAYS:-14}"
+# The demo's live ETAs use what is learned from that history (travel factors by hour,
+# calibrated windows): trained in the background, a one-shot (not a service the demo waits on);
+# until it finishes the ETAs use the network priors.
+log "train_eta in the background (log $LOG_DIR/train_eta.log)"
+printf '\n==== %s starting: train_eta --org demo\n' "$(date -Is)" >>"$LOG_DIR/train_eta.log"
+nohup "$PY" manage.py train_eta --org demo >>"$LOG_DIR/train_eta.log" 2>&1 </dev/null &
 
 # --------------------------------------------------------------------------------------------
 # Long-running processes
@@ -145,6 +151,7 @@ start simulator "$PY" manage.py simulate_fleet --org demo --base-url "$BASE" --l
 cat <<EOF
 
   Control tower is up:
+    console   $BASE/console/   (dispatcher@demo.example / demo1234: the live map)
     home      $BASE/   (log in with the accounts above)
     admin     $BASE/admin/
     API docs  $BASE/api/docs/

@@ -2,9 +2,18 @@
 the reassign action. Included by control_tower/api/urls.py before the router, so
 `stops/<id>/reassign/` is matched here."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from portal.api.action_views import ReassignView, SearchView, StopDetailsView, StreetsView
+from portal.api.snapshot_views import ConsoleRouteView, ConsoleSnapshotView
 
 urlpatterns: list = [
     # realtime helper: console/snapshot/, console/routes/<id>/
+    path("console/snapshot/", ConsoleSnapshotView.as_view(), name="console-snapshot"),
+    path("console/routes/<int:pk>/", ConsoleRouteView.as_view(), name="console-route"),
     # actions helper: console/stops/<id>/, console/search/, console/streets/, stops/<id>/reassign/
+    path("console/stops/<int:pk>/", StopDetailsView.as_view(), name="console-stop"),
+    path("console/search/", SearchView.as_view(), name="console-search"),
+    path("console/streets/", StreetsView.as_view(), name="console-streets"),
+    path("stops/<int:pk>/reassign/", ReassignView.as_view(), name="stop-reassign"),
 ]

@@ -204,6 +204,20 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
         "/api/v1/scans/{id}/",
         "get",
     ): "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
+    # Dispatcher console, the live map (issue 6).
+    ("/api/v1/console/snapshot/", "get"): "tests/portal/test_console_snapshot.py::"
+    "test_other_organizations_and_drivers_get_nothing",
+    ("/api/v1/console/routes/{id}/", "get"): "tests/portal/test_console_snapshot.py::"
+    "test_other_organizations_and_drivers_get_nothing",
+    # Dispatcher console, actions (issue 6).
+    ("/api/v1/stops/{id}/reassign/", "post"): "tests/portal/test_reassign.py::"
+    "test_another_organization_gets_404_both_ways",
+    ("/api/v1/console/stops/{id}/", "get"): "tests/portal/test_console_details.py::"
+    "test_who_may_read_stop_details",
+    ("/api/v1/console/search/", "get"): "tests/portal/test_console_details.py::"
+    "test_search_never_crosses_organizations_or_carriers",
+    ("/api/v1/console/streets/", "get"): "tests/portal/test_streets.py::"
+    "test_streets_need_a_logged_in_console_user",
 }
 
 

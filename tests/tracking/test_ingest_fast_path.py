@@ -198,9 +198,12 @@ def test_the_position_is_pushed_to_the_organization_socket(tenant, other_tenant,
     from asgiref.sync import async_to_sync
 
     from control_tower.tenancy.roles import Role
+    from tests.factories import VehicleFactory
     from tests.portal.test_events_socket import communicator, session_cookie
 
-    device, token = device_for(tenant)
+    # The console is keyed by vehicle (vehicle.moved, docs/REALTIME.md).
+    vehicle = VehicleFactory(organization=tenant.organization, carrier=tenant.carrier)
+    device, token = device_for(tenant, vehicle=vehicle)
     _theirs, their_token = device_for(other_tenant)
     cookie = session_cookie(tenant.user(Role.DISPATCHER))
 
@@ -214,7 +217,7 @@ def test_the_position_is_pushed_to_the_organization_socket(tenant, other_tenant,
             await c.get(f"/ingest/osmand/{their_token}/", params=QUERY)
             await c.get(f"/ingest/osmand/{token}/", params=QUERY)
         event = await socket.receive_json_from(timeout=5)
-        assert event["type"] == "device.position" and event["data"]["device"] == device.pk
+        assert event["type"] == "vehicle.moved" and event["data"]["id"] == vehicle.pk
         assert event["data"]["lat"] == -29.9045
         assert await socket.receive_nothing(timeout=0.5)
         await socket.disconnect()

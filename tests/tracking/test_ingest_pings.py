@@ -406,9 +406,14 @@ def test_an_accepted_ping_is_durable_when_redis_is_down(device, phone, settings)
 def test_a_new_position_is_pushed_to_the_organization_only(
     tenant, other_tenant, device, phone, device_for, device_client_for
 ):
+    from carriers.models import Device
+    from tests.factories import VehicleFactory
     from tests.portal.test_events_socket import communicator, session_cookie
 
     dev, _ = device
+    # The console is keyed by vehicle (vehicle.moved, docs/REALTIME.md).
+    vehicle = VehicleFactory(organization=tenant.organization, carrier=tenant.carrier)
+    Device.dangerously_unscoped.filter(pk=dev.pk).update(vehicle=vehicle)
     _theirs, their_token = device_for(other_tenant)
     cookie = session_cookie(tenant.user(Role.DISPATCHER))
 
@@ -420,8 +425,8 @@ def test_a_new_position_is_pushed_to_the_organization_only(
         await database_sync_to_async(post)(device_client_for(their_token), track(2))
         await database_sync_to_async(post)(phone, track(2))
         event = await socket.receive_json_from(timeout=5)
-        assert event["type"] == "device.position"
-        assert event["data"]["device"] == dev.pk
+        assert event["type"] == "vehicle.moved"
+        assert event["data"]["id"] == vehicle.pk
         assert event["data"]["lat"] == pytest.approx(-29.8997)
         assert await socket.receive_nothing(timeout=0.5)
         await socket.disconnect()

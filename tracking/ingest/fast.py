@@ -26,13 +26,12 @@ from django.utils import timezone
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from control_tower.realtime import publish_now
 from control_tower.tenancy.secrets import secret_matches, split_prefix
+from portal.live import publish_vehicle_moved_now
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
 from tracking.ingest.fixes import FixError
 from tracking.ingest.pings import (
     CURRENT_POSITION,
-    POSITION_EVENT,
     DeviceRef,
     IngestResult,
     dedupe,
@@ -147,12 +146,11 @@ async def pings_ingest_async(ref: DeviceRef, fixes, *, source: str, received_at)
         stored, position = await cursor.fetchone()
     result, event = plan_outcome(ref, plan, stored, position)
     if event is not None:
-        await publish_now(
-            organization_id=ref.organization_id,
-            carrier_id=ref.carrier_id,
-            event=POSITION_EVENT,
-            data=event,
-        )
+        await publish_vehicle_moved_now(ref, event, pool=pool)
+    if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
+        from tracking.eta.triggers import eta_on_position_async
+
+        await eta_on_position_async(ref=ref, received_at=received_at)
     return result
 
 

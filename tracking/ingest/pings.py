@@ -27,7 +27,7 @@ from django.db import connection
 from django.utils import timezone
 
 from carriers.models import Device
-from control_tower.realtime import publish_on_commit
+from portal.live import publish_vehicle_moved_on_commit
 from tracking.ingest.fixes import Fix
 from tracking.models import PingFlag
 
@@ -220,9 +220,6 @@ WRITE_ONE_WITH_POSITION = _write_statement(True, INSERT_ONE_PING)
 WRITE_ONE_ONLY = _write_statement(False, INSERT_ONE_PING)
 
 
-POSITION_EVENT = "device.position"
-
-
 def dedupe(fixes: list[Fix]) -> list[Fix]:
     """One fix per idempotency key (the first), as the unique constraint would keep."""
     seen: dict[tuple, Fix] = {}
@@ -328,12 +325,11 @@ def pings_ingest(
         stored, position = cursor.fetchone()
     result, event = plan_outcome(ref, plan, stored, position)
     if event is not None:
-        publish_on_commit(
-            organization_id=ref.organization_id,
-            carrier_id=ref.carrier_id,
-            event=POSITION_EVENT,
-            data=event,
-        )
+        publish_vehicle_moved_on_commit(ref, event)
+    if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
+        from tracking.eta.triggers import eta_on_position_on_commit
+
+        eta_on_position_on_commit(ref=ref, received_at=received_at)
     return result
 
 

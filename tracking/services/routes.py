@@ -11,6 +11,7 @@ from django.utils import timezone
 from control_tower.errors import Conflict, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
+from portal.events import publish_route_changed
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopShipment, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
@@ -83,6 +84,7 @@ def _announce(route: Route) -> None:
             "status": route.status,
         },
     )
+    publish_route_changed(route)
 
 
 def _lock_route(route: Route) -> Route:

@@ -11,7 +11,8 @@ from control_tower.errors import DomainError, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
-from tracking.models import FailureReason, RouteStatus, Stop, StopKind, StopStatus
+from portal.events import publish_route_changed
+from tracking.models import FailureReason, Route, RouteStatus, Stop, StopKind, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.routes import route_start
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
@@ -34,13 +35,8 @@ STOP_TRANSITIONS = {
 }
 
 
-def _announce(stop: Stop) -> None:
-    # The route's remaining ETAs change with every stop event: recompute right after commit.
-    from tracking.tasks import eta_update_route
-
-    enqueue_on_commit(
-        eta_update_route, organization_id=stop.organization_id, route_id=stop.route_id
-    )
+def publish_stop_status(stop: Stop) -> None:
+    """`stop.status` to the live map after commit (also sent by reassignments: the sequence)."""
     publish_on_commit(
         organization_id=stop.organization_id,
         carrier_id=stop.route.carrier_id,
@@ -58,8 +54,32 @@ def _announce(stop: Stop) -> None:
     )
 
 
+def _announce(stop: Stop) -> None:
+    # The route's remaining ETAs change with every stop event: recompute right after commit.
+    from tracking.tasks import eta_update_route
+
+    enqueue_on_commit(
+        eta_update_route, organization_id=stop.organization_id, route_id=stop.route_id
+    )
+    publish_stop_status(stop)
+    # The route's progress and lateness in the console's list move with each stop event.
+    publish_route_changed(stop.route)
+
+
 def _lock(stop: Stop) -> Stop:
-    return Stop.objects.select_for_update(of=("self",)).select_related("route").get(pk=stop.pk)
+    """The stop's route, then the stop: the order reassigning takes them in
+    (tracking/services/reassign.py), so a stop event and a reassignment never deadlock. If the
+    stop moved to another route in between, lock that one instead."""
+    route_id = stop.route_id
+    for _ in range(3):
+        Route.objects.select_for_update(of=("self",)).filter(pk=route_id).first()
+        locked = (
+            Stop.objects.select_for_update(of=("self",)).select_related("route").get(pk=stop.pk)
+        )
+        if locked.route_id == route_id:
+            return locked
+        route_id = locked.route_id
+    return locked
 
 
 def _move(stop: Stop, to_status: str) -> bool:

@@ -1,0 +1,395 @@
+"""Dispatcher console, live: 2,000 vehicles pinging once every 5 s (400 pings/s) through the
+public OsmAnd endpoint of a real uvicorn serving control_tower.asgi:application, with 20
+dispatcher websockets connected; then the snapshot endpoint for those 2,000 vehicles.
+
+    .venv/bin/python bench/console_live.py                  # 60 s of load (PERFORMANCE.md)
+    .venv/bin/python bench/console_live.py --duration 15    # a quick look
+
+Latency is measured from the moment the ping request is written on the client's socket (the
+send time: the fast path publishes before it answers, so the delta can beat the 2xx) to the
+moment the matching `vehicle.moved` arrives on a websocket, for every socket. A ping with no
+matching message on a socket by the end counts as lost; `seq` gaps and out-of-order numbers are
+counted per socket. Every vehicle pings once per 5 s, above the 1 s coalescing window, so every
+ping must come through (no message is legitimately coalesced away).
+
+Results: printed, and written to bench/results/console_live.json (flat keys, unit in the name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "control_tower.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import websockets  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.gis.geos import LineString, Point  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench.ingest import Connection, get_request, percentile, start_server  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
+from carriers.models import Carrier, Device, Driver, Vehicle  # noqa: E402
+from carriers.services import DEVICE_TOKEN_KIND  # noqa: E402
+from control_tower.models import Membership, Organization  # noqa: E402
+from control_tower.tenancy.roles import Role  # noqa: E402
+from control_tower.tenancy.scope import organization_scope  # noqa: E402
+from control_tower.tenancy.secrets import issue_secret  # noqa: E402
+from tracking.models import Hub, Route, Stop  # noqa: E402
+
+BENCH_SLUG = "bench-console"
+PERIOD_S = 5.0
+STOPS_PER_ROUTE = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixture data: one organization, N vehicles each with a tracker and a route today
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare(vehicles: int) -> tuple[Organization, list[tuple[int, str]], object]:
+    """Create what is missing (once), then issue fresh device tokens (only known when issued).
+    Returns the organization, [(vehicle id, token)] and the dispatcher user."""
+    organization, _ = Organization.objects.get_or_create(
+        slug=BENCH_SLUG, defaults={"name": "Console benchmark", "time_zone": "America/Santiago"}
+    )
+    user, _ = get_user_model().objects.get_or_create(
+        username="dispatcher@bench-console.example.com",
+        defaults={"email": "dispatcher@bench-console.example.com"},
+    )
+    today = timezone.now().astimezone(organization.zone).date()
+    with organization_scope(organization):
+        Membership.objects.get_or_create(
+            organization=organization, user=user, defaults={"role": Role.DISPATCHER}
+        )
+        carrier, _ = Carrier.objects.get_or_create(
+            organization=organization, code="bench", defaults={"name": "Bench", "kind": "gig"}
+        )
+        hub, _ = Hub.objects.get_or_create(
+            organization=organization,
+            code="bench-hub",
+            defaults={"name": "Bench hub", "location": Point(-71.25, -29.9, srid=4326)},
+        )
+        have = Vehicle.objects.count()
+        if have < vehicles:
+            print(f"creating {vehicles - have} vehicles, devices, drivers …", flush=True)
+            new = Vehicle.objects.bulk_create(
+                Vehicle(organization=organization, carrier=carrier, plate=f"BC-{i:05d}")
+                for i in range(have, vehicles)
+            )
+            Driver.objects.bulk_create(
+                Driver(organization=organization, carrier=carrier, name=f"Driver {v.plate}")
+                for v in new
+            )
+            Device.objects.bulk_create(
+                Device(
+                    organization=organization,
+                    carrier=carrier,
+                    vehicle=v,
+                    name=f"tracker {v.plate}",
+                    kind="gps_tracker",
+                    token_prefix=f"x{v.pk:015d}"[:16],
+                    token_hash="0" * 64,
+                )
+                for v in new
+            )
+        fleet = list(Vehicle.objects.order_by("pk")[:vehicles])
+        ensure_routes(organization, carrier, hub, fleet, today)
+        devices = {d.vehicle_id: d for d in Device.objects.filter(vehicle__in=fleet)}
+        issued = []
+        for vehicle in fleet:
+            device = devices[vehicle.pk]
+            secret = issue_secret(DEVICE_TOKEN_KIND)
+            device.token_prefix, device.token_hash = secret.prefix, secret.digest
+            issued.append((vehicle.pk, secret.raw))
+        Device.objects.bulk_update(devices.values(), ["token_prefix", "token_hash"], 1000)
+    return organization, issued, user
+
+
+def ensure_routes(organization, carrier, hub, fleet, today: date) -> None:
+    if Route.objects.filter(date=today).count() >= len(fleet):
+        return
+    print(f"creating {len(fleet)} routes of {STOPS_PER_ROUTE} stops for {today} …", flush=True)
+    drivers = list(Driver.objects.order_by("pk")[: len(fleet)])
+    now = timezone.now()
+    routes = Route.objects.bulk_create(
+        Route(
+            organization=organization,
+            date=today,
+            code=f"B{i:05d}",
+            hub=hub,
+            carrier=carrier,
+            vehicle=vehicle,
+            driver=drivers[i],
+            status="in_progress",
+            planned_geometry=LineString(
+                [(-71.25 + k * 0.001, -29.9 - (i % 100) * 0.001) for k in range(40)]
+            ),
+        )
+        for i, vehicle in enumerate(fleet)
+    )
+    Stop.objects.bulk_create(
+        (
+            Stop(
+                organization=organization,
+                route=route,
+                sequence=s + 1,
+                location=Point(-71.25 + s * 0.004, -29.9, srid=4326),
+                address=f"Calle {s}",
+                window_end=now + timedelta(minutes=30 * s),
+                eta=now + timedelta(minutes=35 * s),
+                eta_latest=now + timedelta(minutes=40 * s),
+                status="completed" if s < 3 else "pending",
+            )
+            for route in routes
+            for s in range(STOPS_PER_ROUTE)
+        ),
+        batch_size=5000,
+    )
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["organization_slug"] = BENCH_SLUG
+    session.save()
+    return f"sessionid={session.session_key}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The live scenario
+# ---------------------------------------------------------------------------------------------
+
+
+class Sent:
+    """When each ping (vehicle, latitude) left the client."""
+
+    def __init__(self) -> None:
+        self.at: dict[tuple[int, float], float] = {}
+
+
+async def listen(url, cookie, origin, sent: Sent, results: dict, stop: asyncio.Event):
+    latencies, gaps, disorder, received, late = [], 0, 0, 0, 0
+    seen: set = set()
+    async with websockets.connect(
+        url, additional_headers={"Cookie": cookie, "Origin": origin}, max_queue=None
+    ) as socket:
+        hello = json.loads(await socket.recv())
+        last_seq = hello["data"]["seq"]
+        results["ready"] += 1
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(socket.recv(), timeout=0.5)
+            except TimeoutError:
+                continue
+            now = time.perf_counter()
+            message = json.loads(raw)
+            seq = message.get("seq")
+            if seq is not None:
+                if seq > last_seq + 1:
+                    gaps += seq - last_seq - 1
+                elif seq <= last_seq:
+                    disorder += 1
+                last_seq = max(last_seq, seq)
+            if message["type"] != "vehicle.moved":
+                continue
+            received += 1
+            key = (message["data"]["id"], round(message["data"]["lat"], 6))
+            started = sent.at.get(key)
+            if started is None:
+                late += 1  # a ping sent before the measurement (warm-up)
+                continue
+            seen.add(key)
+            latencies.append(now - started)
+    results["sockets"].append(
+        {
+            "latencies": latencies,
+            "gaps": gaps,
+            "disorder": disorder,
+            "received": received,
+            "seen": seen,
+            "unmatched": late,
+        }
+    )
+
+
+async def ping_load(args, devices, sent: Sent, measure_from: float, stop_at: float) -> dict:
+    """Each vehicle pings every PERIOD_S, the fleet spread evenly over the period."""
+    workers = args.connections
+    totals = {"ok": 0, "errors": 0, "measured": 0}
+    base_lat = {vid: -29.9 - (i % 100) * 0.001 for i, (vid, _t) in enumerate(devices)}
+    start = time.perf_counter()
+    fix_epoch = int(time.time()) - 3600  # fixes an hour old, one per PERIOD_S: never "future"
+
+    async def worker(number: int):
+        mine = devices[number::workers]
+        conn = Connection(args.host, args.port)
+        await conn.open()
+        offsets = [((number + k * workers) / len(devices)) * PERIOD_S for k in range(len(mine))]
+        round_no = 0
+        while True:
+            for (vehicle_id, token), offset in zip(mine, offsets, strict=True):
+                due = start + round_no * PERIOD_S + offset
+                if due >= stop_at:
+                    conn.writer.close()
+                    return
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                lat = round(base_lat[vehicle_id] + round_no * 0.0002, 6)
+                path = (
+                    f"/ingest/osmand/{token}/?id={vehicle_id}&lat={lat:.6f}&lon=-71.25"
+                    f"&timestamp={fix_epoch + round_no * int(PERIOD_S)}&speed=10&bearing=0"
+                    f"&accuracy=6&batt=80"
+                )
+                sent_at = time.perf_counter()
+                if sent_at >= measure_from:
+                    sent.at[(vehicle_id, lat)] = sent_at
+                status = await conn.request(get_request(path))
+                if 200 <= status < 300:
+                    totals["ok"] += 1
+                    totals["measured"] += sent_at >= measure_from
+                else:
+                    totals["errors"] += 1
+            round_no += 1
+
+    await asyncio.gather(*(worker(n) for n in range(workers)))
+    return totals
+
+
+async def live(args, devices, cookie) -> dict:
+    url = f"ws://{args.host}:{args.port}/ws/v1/events/"
+    origin = f"http://{args.host}:{args.port}"
+    sent, stop = Sent(), asyncio.Event()
+    results: dict = {"ready": 0, "sockets": []}
+    listeners = [
+        asyncio.create_task(listen(url, cookie, origin, sent, results, stop))
+        for _ in range(args.sockets)
+    ]
+    while results["ready"] < args.sockets:
+        await asyncio.sleep(0.05)
+        for task in listeners:
+            if task.done() and task.exception():
+                raise task.exception()
+    now = time.perf_counter()
+    measure_from = now + args.warmup
+    totals = await ping_load(args, devices, sent, measure_from, measure_from + args.duration)
+    await asyncio.sleep(3)  # let the last deltas arrive
+    stop.set()
+    await asyncio.gather(*listeners)
+
+    expected = set(sent.at)
+    latencies = [x for s in results["sockets"] for x in s["latencies"]]
+    lost = sum(len(expected - s["seen"]) for s in results["sockets"])
+    return {
+        "vehicles": len(devices),
+        "ping_period_s": PERIOD_S,
+        "pings_per_s_target": round(len(devices) / PERIOD_S),
+        "pings_per_s_sent": round(totals["ok"] / (args.warmup + args.duration), 1),
+        "pings_accepted": totals["ok"],
+        "ping_errors": totals["errors"],
+        "pings_measured": len(expected),
+        "websockets": args.sockets,
+        "delta_latency_from": "ping request sent",
+        "delta_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "delta_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "delta_max_ms": round(max(latencies, default=0) * 1000, 1),
+        "messages_received": sum(s["received"] for s in results["sockets"]),
+        "messages_expected": len(expected) * args.sockets,
+        "messages_lost": lost,
+        "seq_gaps": sum(s["gaps"] for s in results["sockets"]),
+        "seq_out_of_order": sum(s["disorder"] for s in results["sockets"]),
+        "resyncs": sum(1 for s in results["sockets"] if s["gaps"]),
+        "load_duration_s": args.duration,
+        "warmup_s": args.warmup,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The snapshot
+# ---------------------------------------------------------------------------------------------
+
+
+def snapshot(args, cookie_value: str) -> dict:
+    client = Client(HTTP_ACCEPT_ENCODING="gzip")
+    client.cookies["sessionid"] = cookie_value.split("=", 1)[1]
+    timings, raw_size, gzip_size, queries = [], 0, 0, 0
+    client.get("/api/v1/console/snapshot/")  # warm caches and connections
+    for _ in range(args.snapshots):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get("/api/v1/console/snapshot/")
+            timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.content[:300]
+        queries = len(captured)
+        body = response.content
+        gzip_size = len(body) if response.get("Content-Encoding") == "gzip" else 0
+        raw = gzip.decompress(body) if gzip_size else body
+        raw_size = len(raw)
+        gzip_size = gzip_size or len(gzip.compress(raw))
+    data = json.loads(raw)
+    return {
+        "snapshot_vehicles": len(data["vehicles"]),
+        "snapshot_routes": len(data["routes"]),
+        "snapshot_p50_ms": round(percentile(timings, 50) * 1000, 1),
+        "snapshot_p90_ms": round(percentile(timings, 90) * 1000, 1),
+        "snapshot_calls": args.snapshots,
+        "snapshot_raw_kb": round(raw_size / 1024, 1),
+        "snapshot_gzip_kb": round(gzip_size / 1024, 1),
+        "snapshot_queries": queries,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=60, help="seconds of measured load")
+    parser.add_argument("--warmup", type=int, default=6, help="seconds before measuring")
+    parser.add_argument("--vehicles", type=int, default=2000)
+    parser.add_argument("--sockets", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=40, help="ping HTTP connections")
+    parser.add_argument("--snapshots", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8098)
+    args = parser.parse_args()
+
+    _organization, devices, user = prepare(args.vehicles)
+    cookie = session_cookie(user)
+    connection.close()  # the server gets the database to itself during the load
+    server = start_server(args)
+    try:
+        print(
+            f"{args.vehicles} vehicles every {PERIOD_S:.0f} s, {args.sockets} websockets, "
+            f"{args.duration} s …",
+            flush=True,
+        )
+        results = asyncio.run(live(args, devices, cookie))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    print(f"snapshot × {args.snapshots} …", flush=True)
+    results.update(snapshot(args, cookie))
+    results.update({"uvicorn_workers": args.workers, "measured_on": datetime.now(UTC).date()})
+    results["measured_on"] = str(results["measured_on"])
+    write_results("console_live", results)
+
+
+if __name__ == "__main__":
+    main()

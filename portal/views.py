@@ -1,0 +1,43 @@
+"""Pages of the portal. Thin: check who is asking, hand the page its configuration; the data
+comes from the console API (portal/api/) and the live socket (portal/consumers.py)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+from control_tower.tenancy.roles import READ, Resource, Role
+
+# Who may try a reassignment; the API has the last word (carrier users: own carrier only).
+REASSIGN_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.DISPATCHER, Role.CARRIER_USER})
+
+
+@login_required
+def console(request):
+    """The dispatcher console: live map and route list of the acting organization. Drivers and
+    people without an organization get 403 (their phone app is their view)."""
+    actor = request.actor
+    if actor is None or actor.role == Role.DRIVER or not actor.can(Resource.ROUTES, READ):
+        raise PermissionDenied("The console is for dispatchers, managers and carrier users.")
+    organization = actor.organization
+    config = {
+        "api": {
+            "snapshot": "/api/v1/console/snapshot/",
+            "route": "/api/v1/console/routes/{id}/",
+            "stop": "/api/v1/console/stops/{id}/",
+            "search": "/api/v1/console/search/",
+            "streets": "/api/v1/console/streets/",
+            "reassign": "/api/v1/stops/{id}/reassign/",
+        },
+        "socketPath": "/ws/v1/events/",
+        "tileUrl": settings.CONSOLE_TILE_URL,
+        "tileAttribution": "© OpenStreetMap contributors",
+        "center": list(settings.LEAFLET_CONFIG.get("DEFAULT_CENTER", (-29.95, -71.30))),
+        "zoom": settings.LEAFLET_CONFIG.get("DEFAULT_ZOOM", 12),
+        "organization": {"name": organization.name, "time_zone": organization.time_zone},
+        "role": actor.role,
+        "canReassign": actor.role in REASSIGN_ROLES,
+    }
+    return render(request, "portal/console.html", {"console_config": config})
