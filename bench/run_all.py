@@ -16,6 +16,7 @@ SCRIPTS = [
     "eta.py",
     "eta_latency.py",
     "console_live.py",
+    "console_page.py",
 ]
 
 if __name__ == "__main__":

@@ -377,6 +377,8 @@ class _LiveHub:
             try:
                 message = await self.pubsub.get_message(timeout=1.0)
             except Exception:  # noqa: BLE001
+                if not self.members:
+                    continue  # the last socket left meanwhile: redis-py dropped the connection
                 logger.warning("live subscription failed", exc_info=True)
                 await asyncio.sleep(1)
                 continue

@@ -272,6 +272,8 @@ ETA_POSITION_MAX_AGE_S = 600  # an older fix no longer says where the vehicle is
 ETA_MATERIAL_CHANGE_S = env.int("ETA_MATERIAL_CHANGE_S", default=60)  # smaller moves: silent
 # A ping recomputes its route's ETAs at once, then at most once per this many seconds.
 ETA_DEBOUNCE_S = env.float("ETA_DEBOUNCE_S", default=15.0)
+# Up to this much longer, at random per window: spreads a fleet's recomputes over time.
+ETA_DEBOUNCE_JITTER_S = env.float("ETA_DEBOUNCE_JITTER_S", default=5.0)
 
 # Dispatcher console, live events (docs/REALTIME.md)
 CONSOLE_KEY_PREFIX = env.str(

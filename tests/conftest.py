@@ -197,9 +197,22 @@ def _celery_quiet_before_flush(request, _django_db_marker):
     from celery.worker import state
 
     from control_tower.celery import app
+    from tracking.eta.triggers import wait_until_published
 
+    wait_until_published()  # the fast path's trigger thread: nothing in flight either
     with app.connection_for_write() as connection:
         app.control.purge(connection=connection)
     deadline = time.monotonic() + 15
     while (state.active_requests or state.reserved_requests) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_road_network_list():
+    """Routing remembers the loaded networks per process for a while; each test starts from
+    its own database's list (one test's network must not be another's, nor its absence)."""
+    from tracking.roads.routing import forget_networks
+
+    forget_networks()
+    yield
+    forget_networks()

@@ -44,10 +44,10 @@ def eta_update_route(*, organization, route_id: int, ping_received_at: str | Non
 
 @shared_task(name="tracking.eta_sweep", ignore_result=True)
 def eta_sweep() -> int:
-    """Every ETA_SWEEP_S seconds (beat): routes whose vehicle reported since their last ETA
-    (the trailing edge of the ping debounce), that have none or whose ETAs went stale,
-    organization by organization, each in its own scope. A route whose debounce window is
-    still closed was just recomputed by a ping: skipped (the next sweep sees it again)."""
+    """Every ETA_SWEEP_S seconds (beat): routes with no ETAs or stale ones, and routes whose
+    vehicle reported after a recompute two debounce windows ago (the trailing edge of the ping
+    trigger), organization by organization, each in its own scope. A route whose window a ping
+    has just closed is skipped (the next sweep sees it again)."""
     from control_tower.models import Organization
     from control_tower.tenancy.scope import organization_scope
     from tracking.eta.recompute import route_eta_update, routes_needing_eta

@@ -7,11 +7,11 @@ from django.urls import path
 from portal.api.action_views import ReassignView, SearchView, StopDetailsView, StreetsView
 from portal.api.snapshot_views import ConsoleRouteView, ConsoleSnapshotView
 
-urlpatterns: list = [
-    # realtime helper: console/snapshot/, console/routes/<id>/
+urlpatterns = [
+    # What the map loads first, and a route when it is opened (portal/selectors.py).
     path("console/snapshot/", ConsoleSnapshotView.as_view(), name="console-snapshot"),
     path("console/routes/<int:pk>/", ConsoleRouteView.as_view(), name="console-route"),
-    # actions helper: console/stops/<id>/, console/search/, console/streets/, stops/<id>/reassign/
+    # Details, search, offline streets and the reassign action.
     path("console/stops/<int:pk>/", StopDetailsView.as_view(), name="console-stop"),
     path("console/search/", SearchView.as_view(), name="console-search"),
     path("console/streets/", StreetsView.as_view(), name="console-streets"),

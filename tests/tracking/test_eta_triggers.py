@@ -1,7 +1,7 @@
 """ETAs follow pings (tracking/eta/triggers.py): a ping through either ingest path recomputes its
 driver's route on a real Celery worker, debounced per route (leading edge, at most once per
 ETA_DEBOUNCE_S), never for outliers, never across tenants, and never at the expense of the
-ping when Redis is away. The sweep is the trailing edge and skips what a ping just did."""
+ping when Redis is away. The sweep is the trailing edge: it takes the pings nothing followed."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from control_tower.asgi import application
 from control_tower.tenancy.scope import organization_scope
 from tests.conftest import wait_for
 from tests.factories import DriverFactory, HubFactory, RouteFactory
+from tracking.eta.triggers import wait_until_published
 from tracking.ingest import fast
 from tracking.models import Ping, Stop
 from tracking.tasks import eta_sweep
@@ -98,7 +99,9 @@ def osmand_ping(token: str, *, lat="-29.9010", lon="-71.2460", **extra):
         finally:
             await fast.close_pools()
 
-    return asyncio.run(main())
+    status = asyncio.run(main())
+    wait_until_published()  # the fast path hands its trigger to a publisher thread
+    return status
 
 
 @pytest.fixture
@@ -150,7 +153,7 @@ def test_pings_inside_the_window_queue_no_second_recompute(
 def test_after_a_quiet_window_the_next_ping_recomputes_at_once(
     tenant, device_client_for, celery_worker, queued, settings
 ):
-    settings.ETA_DEBOUNCE_S = 0.3
+    settings.ETA_DEBOUNCE_S, settings.ETA_DEBOUNCE_JITTER_S = 0.3, 0
     route, token = build_route(tenant)
     phone = device_client_for(token)
     native_ping(phone, ago_s=10)
@@ -211,7 +214,7 @@ def test_without_redis_the_ping_is_stored_and_answered(
 def test_the_sweep_is_the_trailing_edge_and_skips_what_a_ping_just_did(
     tenant, device_client_for, celery_worker, settings
 ):
-    settings.ETA_DEBOUNCE_S = 2.0
+    settings.ETA_DEBOUNCE_S, settings.ETA_DEBOUNCE_JITTER_S = 2.0, 0
     route, token = build_route(tenant)
     phone = device_client_for(token)
     native_ping(phone, ago_s=10)
@@ -220,7 +223,24 @@ def test_the_sweep_is_the_trailing_edge_and_skips_what_a_ping_just_did(
     native_ping(phone, ago_s=5, lat=-29.9005)  # inside the window: not recomputed by the ping
     assert eta_sweep.run() == 0  # reported since its ETA, but a ping just recomputed it
     assert stored_etas(route)[0] == first
-    time.sleep(2.1)  # the window closes: the sweep catches the ping it held back
+    # No ping follows: two windows after the last recompute the sweep catches the one held back.
+    time.sleep(4.1)
     assert eta_sweep.run() == 1
     assert stored_etas(route)[0] > first
     assert eta_sweep.run() == 0  # nothing new since
+
+
+def test_windows_are_jittered_so_a_fleet_does_not_recompute_in_bursts(settings):
+    from tracking.eta.triggers import _redis, debounce_key, routes_claim
+
+    settings.ETA_DEBOUNCE_S, settings.ETA_DEBOUNCE_JITTER_S = 15, 5
+    route_ids = list(range(900_001, 900_041))
+    assert routes_claim(organization_id=999_999, route_ids=route_ids) == route_ids
+    assert routes_claim(organization_id=999_999, route_ids=route_ids) == []  # all closed now
+    ttls = [
+        _redis().pttl(debounce_key(organization_id=999_999, route_id=route_id))
+        for route_id in route_ids
+    ]
+    _redis().delete(*(debounce_key(organization_id=999_999, route_id=r) for r in route_ids))
+    assert all(14_000 < ttl <= 20_000 for ttl in ttls)  # never shorter than the window
+    assert max(ttls) - min(ttls) > 1_000  # spread, not one shared deadline

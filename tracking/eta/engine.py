@@ -227,7 +227,21 @@ def forget_learned(organization_id: int) -> None:
 
 def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     now = now or timezone.now()
-    stops = [s for s in route.stops.order_by("sequence") if s.status in OPEN and s.location]
+    # Only what the estimate reads: this runs on every ping-triggered recompute.
+    stops = list(
+        route.stops.filter(status__in=OPEN, location__isnull=False)
+        .order_by("sequence")
+        .only(
+            "id",
+            "organization",
+            "route",
+            "sequence",
+            "status",
+            "location",
+            "planned_service_s",
+            "actual_arrival",
+        )
+    )
     if not stops:
         return []
     here = _position(route, now)

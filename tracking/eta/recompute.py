@@ -104,10 +104,15 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
 
 
 def routes_needing_eta(now: datetime | None = None):
-    """Today's active routes whose vehicle reported since their ETAs were last computed (the
-    debounced "recompute on new pings"), that have none yet, or whose ETAs went stale. One
-    query for all routes: the sweep runs every few seconds."""
+    """Today's active routes that have no ETAs yet, whose ETAs went stale, or whose vehicle
+    reported since their ETAs were last computed more than two debounce windows ago: the
+    trailing edge of the ping trigger (tracking/eta/triggers.py). A vehicle still reporting
+    gets its recompute from its next ping once the window reopens; the sweep takes only the
+    pings that nothing followed. (If the sweep took every route that reported, it would close
+    every window itself and the pings would never trigger: one slow loop again.) One query
+    for all routes: the sweep runs every few seconds."""
     now = now or timezone.now()
+    trailing = now - timedelta(seconds=2 * settings.ETA_DEBOUNCE_S)
     open_stops = Stop.objects.filter(route=OuterRef("pk"), status__in=OPEN)
     active = (
         Route.objects.filter(
@@ -135,5 +140,5 @@ def routes_needing_eta(now: datetime | None = None):
             continue
         # Without news the windows still age: a stop's ETA must never fall behind the clock.
         stale = route.last_eta < now - timedelta(seconds=ETA_REFRESH_S) or route.behind_clock
-        if route.reported or stale:
+        if stale or (route.reported and route.last_eta < trailing):
             yield route

@@ -15,13 +15,15 @@ and swallowed; the sweep redoes the work once they are back.
 from __future__ import annotations
 
 import logging
+import queue
+import random
+import threading
 import time
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
 import redis
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Q
@@ -67,10 +69,14 @@ def routes_claim(*, organization_id: int, route_ids: list[int]) -> list[int]:
     if not route_ids:
         return []
     window_ms = max(1, int(settings.ETA_DEBOUNCE_S * 1000))
+    # Each window a little longer at random: vehicles that started reporting together would
+    # otherwise reopen their windows together forever, and the worker would get their
+    # recomputes in bursts (a fleet's worth at once every window) instead of a steady stream.
+    jitter_ms = int(settings.ETA_DEBOUNCE_JITTER_S * 1000)
     pipe = _redis().pipeline(transaction=False)
     for route_id in route_ids:
         key = debounce_key(organization_id=organization_id, route_id=route_id)
-        pipe.set(key, 1, nx=True, px=window_ms)
+        pipe.set(key, 1, nx=True, px=window_ms + random.randint(0, jitter_ms))  # noqa: S311
     return [route_id for route_id, won in zip(route_ids, pipe.execute(), strict=True) if won]
 
 
@@ -137,17 +143,50 @@ def eta_on_position_on_commit(*, ref: DeviceRef, received_at: datetime) -> None:
     transaction.on_commit(partial(eta_on_position, ref=ref, received_at=received_at))
 
 
-def _eta_on_position_in_thread(*, ref: DeviceRef, received_at: datetime) -> int:
+# The ASGI fast path hands its triggers to one publisher thread per process and answers the
+# phone at once. Running them on the event loop's thread pool instead made every ingest wait for
+# a database query, a Redis round trip and a broker publish, and several such threads fighting
+# the event loop for the GIL stalled it under load (requests then arrived in bursts, and so did
+# the recomputes). A trigger lost with its process is caught up by the sweep.
+_pending: queue.Queue = queue.Queue(maxsize=50_000)
+_publisher: threading.Thread | None = None
+_publisher_lock = threading.Lock()
+
+
+def _publish_forever() -> None:
+    while True:
+        ref, received_at = _pending.get()
+        try:
+            eta_on_position(ref=ref, received_at=received_at)
+        finally:
+            if _pending.empty():
+                # Idle: give the thread's database connection back (the pool keeps it warm).
+                connections["default"].close()
+            _pending.task_done()
+
+
+def _start_publisher() -> None:
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None or not _publisher.is_alive():
+            _publisher = threading.Thread(
+                target=_publish_forever, name="eta-trigger-publisher", daemon=True
+            )
+            _publisher.start()
+
+
+async def eta_on_position_async(*, ref: DeviceRef, received_at: datetime) -> None:
+    """The ASGI fast path (its write is autocommitted): the same, handed to this process's
+    publisher thread; never blocks the event loop, never fails the ping."""
+    _start_publisher()
     try:
-        return eta_on_position(ref=ref, received_at=received_at)
-    finally:
-        # A worker thread of the event loop: give its database connection back to the pool.
-        connections["default"].close()
+        _pending.put_nowait((ref, received_at))
+    except queue.Full:
+        logger.warning("ETA trigger queue full; the sweep will catch up device %s", ref.id)
 
 
-async def eta_on_position_async(*, ref: DeviceRef, received_at: datetime) -> int:
-    """The ASGI fast path (its write is autocommitted): the same, on a worker thread so the
-    Redis, database and broker round trips never block the event loop."""
-    return await sync_to_async(_eta_on_position_in_thread, thread_sensitive=False)(
-        ref=ref, received_at=received_at
-    )
+def wait_until_published(timeout: float = 10.0) -> None:
+    """Block until every trigger handed over so far is published (tests, benchmarks)."""
+    deadline = time.monotonic() + timeout
+    while _pending.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.01)

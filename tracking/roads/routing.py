@@ -9,6 +9,7 @@ Interface used by planning, ETAs and the simulator:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import LineString, Point
@@ -71,11 +72,32 @@ ACCESS_SPEED_MPS = 10 / 3.6
 COVER_MARGIN_DEG = 0.01  # ~1 km around a network's bounding box still counts as inside
 
 
-def network_covering(points: list[Point]):
-    """The loaded road network whose area contains every point, or None."""
+# Networks are loaded a few times a year; routing asks on every ETA recompute. Per process, the
+# list is read again after this many seconds (a re-import also changes `loaded_at`, which the
+# graph cache checks).
+NETWORKS_CACHE_S = 30.0
+_networks: tuple[float, list] | None = None
+
+
+def _loaded_networks() -> list:
+    global _networks
     from tracking.models import RoadNetwork
 
-    for network in RoadNetwork.objects.filter(loaded_at__isnull=False, bbox__isnull=False):
+    if _networks is None or time.monotonic() - _networks[0] > NETWORKS_CACHE_S:
+        networks = list(RoadNetwork.objects.filter(loaded_at__isnull=False, bbox__isnull=False))
+        _networks = (time.monotonic(), networks)
+    return _networks[1]
+
+
+def forget_networks() -> None:
+    """After loading a network (and in tests): the next routing call reads the list again."""
+    global _networks
+    _networks = None
+
+
+def network_covering(points: list[Point]):
+    """The loaded road network whose area contains every point, or None."""
+    for network in _loaded_networks():
         xmin, ymin, xmax, ymax = network.bbox.extent
         if all(
             xmin - COVER_MARGIN_DEG <= p.x <= xmax + COVER_MARGIN_DEG

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tracking.models import RoadNetwork
 from tracking.roads.readers import EdgeRow, edge_costs
+from tracking.roads.routing import forget_networks
 
 
 def road_speeds() -> dict[str, float]:
@@ -78,4 +79,6 @@ def network_store(
             network.bbox.srid = 4326
         network.loaded_at = timezone.now()
         network.save()
+        transaction.on_commit(forget_networks)  # this process routes on it at once
+    forget_networks()
     return network
