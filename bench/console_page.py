@@ -131,7 +131,7 @@ def main() -> None:
             "round_apply_and_paint_p50_ms": round(statistics.median(rounds), 1),
             "round_apply_and_paint_max_ms": round(max(rounds), 1),
             "per_move_p50_us": round(statistics.median(rounds) * 1000 / args.vehicles, 1),
-            "icon_rebuilds": figures["iconUpdates"],
+            "icon_restyles_in_place": figures["iconUpdates"],
         },
     )
 
