@@ -17,7 +17,6 @@ import random
 import statistics
 import sys
 import time
-from io import StringIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,13 +28,12 @@ import django  # noqa: E402
 django.setup()
 
 from django.contrib.gis.geos import Point  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.results_file import write_results  # noqa: E402
+from bench.world import benchmark_organization  # noqa: E402
 from carriers.models import Carrier, Device, Driver  # noqa: E402
 from carriers.services import DEVICE_TOKEN_KIND  # noqa: E402
-from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from control_tower.tenancy.secrets import issue_secret  # noqa: E402
 from tracking.eta.recompute import route_eta_update  # noqa: E402
@@ -131,17 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--routes", type=int, default=1000)
     args = parser.parse_args()
-    call_command(
-        "load_road_network",
-        "--demo",
-        "coquimbo",
-        "--if-missing",
-        "--no-progress",
-        stdout=StringIO(),
-    )
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench-eta", defaults={"name": "ETA benchmark"}
-    )
+    organization = benchmark_organization("bench-eta", "ETA benchmark")
     rng = random.Random(3)
     with organization_scope(organization):
         routes, _tokens = build(organization, args.routes, rng)

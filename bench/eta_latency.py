@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
-from io import StringIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,14 +36,13 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db.models import Min  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.eta import build  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
+from bench.world import benchmark_organization  # noqa: E402
 from control_tower.celery import app  # noqa: E402
-from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from tracking.models import DevicePosition, Stop  # noqa: E402
 
@@ -164,17 +162,7 @@ def main() -> None:
     parser.add_argument("--keep-log", action="store_true", help="keep the worker's log")
     args, _unknown = parser.parse_known_args()  # run_all.py passes its own arguments on
 
-    call_command(
-        "load_road_network",
-        "--demo",
-        "coquimbo",
-        "--if-missing",
-        "--no-progress",
-        stdout=StringIO(),
-    )
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench-eta", defaults={"name": "ETA benchmark"}
-    )
+    organization = benchmark_organization("bench-eta", "ETA benchmark")
     with organization_scope(organization):
         routes, tokens = build(organization, args.routes, random.Random(3))
         where = dict(

@@ -14,7 +14,6 @@ import random
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
-from io import StringIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +25,10 @@ import django  # noqa: E402
 django.setup()
 
 from django.contrib.gis.geos import Point  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 
 from bench.results_file import write_results  # noqa: E402
+from bench.world import benchmark_organization  # noqa: E402
 from carriers.models import Carrier, Driver, Vehicle  # noqa: E402
-from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.actors import Actor  # noqa: E402
 from control_tower.tenancy.roles import Role  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
@@ -39,17 +37,7 @@ from tracking.services.route_planning import VehicleShift, plan_routes  # noqa: 
 
 
 def main() -> None:
-    call_command(
-        "load_road_network",
-        "--demo",
-        "coquimbo",
-        "--if-missing",
-        "--no-progress",
-        stdout=StringIO(),
-    )
-    organization, _ = Organization.objects.get_or_create(
-        slug="bench-planning", defaults={"name": "Planning benchmark"}
-    )
+    organization = benchmark_organization("bench-planning", "Planning benchmark")
     run = int(time.time())
     day = date(2026, 1, 1) + timedelta(days=run // 60 % 3000)
     rng = random.Random(11)

@@ -31,6 +31,7 @@ from django.db import connection  # noqa: E402
 
 from bench.ingest import start_server  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
+from bench.world import ensure_coquimbo_roads  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from tracking.models import Route  # noqa: E402
@@ -55,14 +56,7 @@ def main() -> None:
     import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    call_command(
-        "load_road_network",
-        "--demo",
-        "coquimbo",
-        "--if-missing",
-        "--no-progress",
-        stdout=StringIO(),
-    )
+    ensure_coquimbo_roads()
     call_command("load_demo", "--quiet", stdout=StringIO())
     organization = Organization.objects.get(slug="demo")
     day = fresh_day(organization)

@@ -247,3 +247,49 @@ class EtaCalibrationFactory(TenantFactory):
     samples = 100
     buckets = factory.LazyFunction(lambda: {"0-15": {"p10_min": -3.0, "p90_min": 4.0, "n": 100}})
     fingerprint = factory.Sequence(lambda n: f"{n:064x}")
+
+
+# A running route of three stops around La Serena, today, with its driver's phone: what the ETA
+# tests (estimation and ping triggers) start from.
+ETA_HUB = (-71.2489, -29.9045)
+ETA_POINTS = [(-71.2450, -29.9000), (-71.2400, -29.8950), (-71.2350, -29.8900)]
+
+
+def running_route_with_phone(tenant, *, shipments: bool = True):
+    """(route, device, raw device token): three stops with 3-minute service (each with an
+    out-for-delivery shipment unless `shipments=False`), the driver's phone registered."""
+    from control_tower.tenancy.scope import organization_scope
+
+    org = tenant.organization
+    driver = DriverFactory(organization=org, carrier=tenant.carrier)
+    hub = HubFactory(organization=org, location=Point(*ETA_HUB, srid=4326))
+    route = RouteFactory(
+        organization=org,
+        carrier=tenant.carrier,
+        hub=hub,
+        driver=driver,
+        date=timezone.localdate(),
+        status="in_progress",
+    )
+    for sequence, (lon, lat) in enumerate(ETA_POINTS, start=1):
+        stop = Stop.objects.create(
+            organization=org,
+            route=route,
+            sequence=sequence,
+            location=Point(lon, lat, srid=4326),
+            planned_service_s=180,
+        )
+        if shipments:
+            shipment = ShipmentFactory(
+                organization=org, carrier=tenant.carrier, status="out_for_delivery"
+            )
+            StopShipment.objects.create(organization=org, stop=stop, shipment=shipment)
+    with organization_scope(org):
+        device, token = device_create(
+            organization=org,
+            carrier=tenant.carrier,
+            driver=driver,
+            name="van phone",
+            kind="driver_app",
+        )
+    return route, device, token

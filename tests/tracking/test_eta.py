@@ -12,55 +12,27 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
-from carriers.services import device_create
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
 from tests.conftest import wait_for
-from tests.factories import DriverFactory, HubFactory, RouteFactory, ShipmentFactory
+from tests.factories import (
+    ETA_HUB,
+    ETA_POINTS,
+    running_route_with_phone,
+)
 from tracking.eta.engine import route_etas
 from tracking.eta.recompute import route_eta_update, routes_needing_eta
 from tracking.ingest.fixes import Fix
 from tracking.ingest.pings import pings_ingest
-from tracking.models import EtaRevision, Stop, StopShipment
+from tracking.models import EtaRevision
 from tracking.services import stop_complete
 
-HUB = (-71.2489, -29.9045)
-POINTS = [(-71.2450, -29.9000), (-71.2400, -29.8950), (-71.2350, -29.8900)]
+HUB, POINTS = ETA_HUB, ETA_POINTS
 
 
-def build_route(tenant, *, today=True):
-    org = tenant.organization
-    driver = DriverFactory(organization=org, carrier=tenant.carrier)
-    hub = HubFactory(organization=org, location=Point(*HUB, srid=4326))
-    route = RouteFactory(
-        organization=org,
-        carrier=tenant.carrier,
-        hub=hub,
-        driver=driver,
-        date=timezone.localdate(),
-        status="in_progress",
-    )
-    for sequence, (lon, lat) in enumerate(POINTS, start=1):
-        stop = Stop.objects.create(
-            organization=org,
-            route=route,
-            sequence=sequence,
-            location=Point(lon, lat, srid=4326),
-            planned_service_s=180,
-        )
-        shipment = ShipmentFactory(
-            organization=org, carrier=tenant.carrier, status="out_for_delivery"
-        )
-        StopShipment.objects.create(organization=org, stop=stop, shipment=shipment)
-    with organization_scope(org):
-        device, _token = device_create(
-            organization=org,
-            carrier=tenant.carrier,
-            driver=driver,
-            name="van phone",
-            kind="driver_app",
-        )
+def build_route(tenant):
+    route, device, _token = running_route_with_phone(tenant)
     return route, device
 
 

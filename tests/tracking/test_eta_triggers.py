@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from celery.signals import before_task_publish
-from django.contrib.gis.geos import Point
-from django.utils import timezone
 
-from carriers.services import device_create
 from control_tower.asgi import application
-from control_tower.tenancy.scope import organization_scope
 from tests.conftest import wait_for
-from tests.factories import DriverFactory, HubFactory, RouteFactory
+from tests.factories import (
+    ETA_HUB,
+    ETA_POINTS,
+    running_route_with_phone,
+)
 from tracking.eta.triggers import wait_until_published
 from tracking.ingest import fast
 from tracking.models import Ping, Stop
@@ -30,35 +30,12 @@ from tracking.tasks import eta_sweep
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/api/v1/ingest/pings"
-HUB = (-71.2489, -29.9045)
-POINTS = [(-71.2450, -29.9000), (-71.2400, -29.8950), (-71.2350, -29.8900)]
+HUB, POINTS = ETA_HUB, ETA_POINTS
 
 
 def build_route(tenant):
     """A running route of three stops today, its driver's phone; returns (route, raw token)."""
-    org = tenant.organization
-    driver = DriverFactory(organization=org, carrier=tenant.carrier)
-    hub = HubFactory(organization=org, location=Point(*HUB, srid=4326))
-    route = RouteFactory(
-        organization=org,
-        carrier=tenant.carrier,
-        hub=hub,
-        driver=driver,
-        date=timezone.localdate(),
-        status="in_progress",
-    )
-    for sequence, (lon, lat) in enumerate(POINTS, start=1):
-        Stop.objects.create(
-            organization=org,
-            route=route,
-            sequence=sequence,
-            location=Point(lon, lat, srid=4326),
-            planned_service_s=180,
-        )
-    with organization_scope(org):
-        _device, token = device_create(
-            organization=org, carrier=tenant.carrier, driver=driver, name="van", kind="driver_app"
-        )
+    route, _device, token = running_route_with_phone(tenant, shipments=False)
     return route, token
 
 

@@ -26,7 +26,7 @@ from tracking.eta.engine import (
     horizon_bucket,
     remaining_dwell_s,
 )
-from tracking.eta.learning import completed_routes
+from tracking.eta.learning import completed_routes, next_version
 from tracking.models import EtaCalibration
 from tracking.roads.routing import travel_matrix
 
@@ -169,16 +169,10 @@ def calibrate(
         ).first()
         if existing is not None:
             return existing
-        latest = (
-            EtaCalibration.objects.filter(organization=organization)
-            .order_by("-version")
-            .values_list("version", flat=True)
-            .first()
-        )
         forget_learned(organization.pk)
         return EtaCalibration.objects.create(
             organization=organization,
-            version=(latest or 0) + 1,
+            version=next_version(EtaCalibration, organization),
             created_at=timezone.now(),
             computed_from=until - timedelta(days=days),
             computed_until=until,

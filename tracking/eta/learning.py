@@ -34,6 +34,17 @@ MIN_LEGS_PER_HOUR = 20  # an hour with fewer legs keeps the prior factor
 TRIM_SHARE = 0.05  # the slowest legs of an hour left out of its factor (stalls, crashes)
 
 
+def next_version(model, organization) -> int:
+    """The next version number of an organization's learned rows (EtaModel, EtaCalibration)."""
+    latest = (
+        model.objects.filter(organization=organization)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    return (latest or 0) + 1
+
+
 def completed_routes(since: date, until: date):
     """(route, visits) of every completed route with since <= date < until: the stops it
     finished (delivered or failed), in the order they were reached, with both times known.
@@ -210,16 +221,10 @@ def train(organization, *, until: date | None = None, days: int = 28) -> EtaMode
     if existing is not None:
         return existing
     blob = pickle.dumps({"legs": _fit(legs_x, legs_y), "dwells": _fit(dwells_x, dwells_y)})
-    latest = (
-        EtaModel.objects.filter(organization=organization)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
     forget_learned(organization.pk)
     return EtaModel.objects.create(
         organization=organization,
-        version=(latest or 0) + 1,
+        version=next_version(EtaModel, organization),
         trained_at=timezone.now(),
         trained_from=since,
         trained_until=until,

@@ -1,0 +1,28 @@
+"""What the benchmarks on real roads start from (import after `django.setup()`)."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from django.core.management import call_command
+
+
+def ensure_coquimbo_roads() -> None:
+    """The Coquimbo road network, loaded once (cached download, skipped when present)."""
+    call_command(
+        "load_road_network",
+        "--demo",
+        "coquimbo",
+        "--if-missing",
+        "--no-progress",
+        stdout=StringIO(),
+    )
+
+
+def benchmark_organization(slug: str, name: str):
+    """The roads, and the benchmark's own organization (created on the first run)."""
+    from control_tower.models import Organization
+
+    ensure_coquimbo_roads()
+    organization, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": name})
+    return organization
