@@ -71,3 +71,7 @@ class ApiKeyAdmin(TenantAdmin):
     def revoke(self, request, queryset):
         for key in queryset:
             services.api_key_revoke(api_key=key)
+
+
+# The outbox's read-only admin lives with the events package.
+from control_tower.events import admin as _events_admin  # noqa: E402, F401

@@ -132,3 +132,7 @@ class ApiKey(TenantModel):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now
+
+
+# The outbox lives with the events package; imported here so Django registers its models.
+from control_tower.events.models import OutboxEvent, OutboxReceipt  # noqa: E402, F401

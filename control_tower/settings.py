@@ -138,6 +138,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Recompute ETAs of routes whose vehicle reported since (debounced "on new pings").
     "eta-retrain": {"task": "tracking.eta_retrain", "schedule": 24 * 3600.0},
     "eta-sweep": {"task": "tracking.eta_sweep", "schedule": float(env.int("ETA_SWEEP_S", 15))},
+    # The outbox relay's safety net (it is also enqueued after each commit that wrote events).
+    "events-relay": {
+        "task": "control_tower.events_relay",
+        "schedule": float(env.int("EVENTS_RELAY_INTERVAL_S", 5)),
+    },
+    "events-prune": {"task": "control_tower.events_prune", "schedule": 3600.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

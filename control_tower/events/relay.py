@@ -1,0 +1,224 @@
+"""The outbox relay: hands committed durable events to every durable subscriber.
+
+Guarantees (docs/EVENTS.md):
+- at least once: a row is marked delivered only after every subscriber has handled it;
+- once per subscriber: each handler runs in a transaction that also writes its receipt
+  (event, subscriber), and a re-delivered event skips the subscribers that have one, so a
+  worker that dies between handling and marking does not make anyone handle it twice;
+- in order per aggregate: an event is taken only when no earlier event of its aggregate is
+  still pending (claimed by another worker, waiting for a retry, or failed in this batch);
+  other aggregates go on;
+- retries with exponential backoff; after EVENTS_MAX_ATTEMPTS the event is dead (visible in
+  the admin) and no longer holds its aggregate back.
+
+Claims are leases: rows are taken with `FOR UPDATE SKIP LOCKED` and stamped `leased_until`,
+then handled one by one in their own transactions. A worker that dies leaves its lease to
+expire; another worker takes the rows over.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from control_tower.events import settings as event_settings
+from control_tower.events.catalog import Event
+from control_tower.events.models import UNDELIVERED, OutboxEvent, OutboxReceipt
+from control_tower.events.registry import subscribers_for
+from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
+
+logger = logging.getLogger(__name__)
+
+# Due, unclaimed rows in id order; rows another worker holds are skipped, not waited for.
+_CLAIM = """
+SELECT id, organization_id, aggregate_type, aggregate_id
+FROM control_tower_outboxevent
+WHERE delivered_at IS NULL AND dead_at IS NULL
+  AND (leased_until IS NULL OR leased_until < %(now)s)
+  AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s)
+ORDER BY id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED
+"""
+
+# For each claimed aggregate, its oldest pending event outside the claim (held by another
+# worker, waiting for its retry, or not yet visible to the claim): later ones must wait.
+_BLOCKERS = """
+SELECT e.organization_id, e.aggregate_type, e.aggregate_id, MIN(e.id)
+FROM control_tower_outboxevent e
+JOIN unnest(%(orgs)s::bigint[], %(types)s::text[], %(ids)s::text[]) AS k(o, t, a)
+  ON e.organization_id = k.o AND e.aggregate_type = k.t AND e.aggregate_id = k.a
+WHERE e.delivered_at IS NULL AND e.dead_at IS NULL AND NOT (e.id = ANY(%(claimed)s))
+GROUP BY 1, 2, 3
+"""
+
+
+def backoff_s(attempts: int) -> float:
+    base = event_settings.get("EVENTS_RETRY_BASE_S")
+    return min(base * 2 ** max(attempts - 1, 0), event_settings.get("EVENTS_RETRY_MAX_S"))
+
+
+def claim(limit: int | None = None) -> list[int]:
+    """Lease the next deliverable rows (ids, in order). Rows whose aggregate has an earlier
+    pending event outside the claim are left alone."""
+    limit = limit or event_settings.get("EVENTS_RELAY_BATCH")
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM, {"now": now, "limit": limit})
+        rows = cursor.fetchall()
+        if not rows:
+            return []
+        keys = sorted({(o, t, a) for _, o, t, a in rows})
+        cursor.execute(
+            _BLOCKERS,
+            {
+                "orgs": [k[0] for k in keys],
+                "types": [k[1] for k in keys],
+                "ids": [k[2] for k in keys],
+                "claimed": [row[0] for row in rows],
+            },
+        )
+        first_blocker = {(o, t, a): oldest for o, t, a, oldest in cursor.fetchall()}
+        taken = [
+            pk
+            for pk, o, t, a in rows
+            if (blocker := first_blocker.get((o, t, a))) is None or pk < blocker
+        ]
+        if taken:
+            lease = now + timedelta(seconds=event_settings.get("EVENTS_RELAY_LEASE_S"))
+            OutboxEvent.dangerously_unscoped.filter(pk__in=taken).update(leased_until=lease)
+    return taken
+
+
+def _event(row: OutboxEvent) -> Event:
+    return Event(
+        id=row.event_id,
+        type=row.type,
+        version=row.version,
+        organization_id=row.organization_id,
+        carrier_id=row.carrier_id,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        occurred_at=row.occurred_at,
+        payload=row.payload,
+    )
+
+
+def deliver(row: OutboxEvent) -> bool:
+    """Hand one claimed row to each subscriber that has not handled it yet. True when every
+    subscriber has; False (and the row scheduled for a retry, or dead) when one failed."""
+    event = _event(row)
+    done = set(
+        OutboxReceipt.objects.filter(event_id=row.pk).values_list("subscriber", flat=True)
+    )
+    for subscriber in subscribers_for(row.type):
+        if subscriber.name in done:
+            continue
+        try:
+            with organization_scope(row.organization), transaction.atomic():
+                subscriber.handler(event)
+                OutboxReceipt.objects.create(event_id=row.pk, subscriber=subscriber.name)
+        except Exception as exc:  # noqa: BLE001 - any consumer failure is retried
+            _failed(row, subscriber.name, exc)
+            return False
+    now = timezone.now()
+    OutboxEvent.dangerously_unscoped.filter(pk=row.pk).update(
+        delivered_at=now, leased_until=None, attempts=row.attempts + 1, last_error=""
+    )
+    return True
+
+
+def _failed(row: OutboxEvent, subscriber: str, exc: Exception) -> None:
+    attempts = row.attempts + 1
+    now = timezone.now()
+    dead = attempts >= event_settings.get("EVENTS_MAX_ATTEMPTS")
+    error = f"{subscriber}: {type(exc).__name__}: {exc}"[:2000]
+    OutboxEvent.dangerously_unscoped.filter(pk=row.pk).update(
+        attempts=attempts,
+        last_error=error,
+        leased_until=None,
+        next_attempt_at=now + timedelta(seconds=backoff_s(attempts)),
+        dead_at=now if dead else None,
+    )
+    log = logger.error if dead else logger.warning
+    log(
+        "event %s (%s) failed in %s, attempt %s%s",
+        row.event_id,
+        row.type,
+        subscriber,
+        attempts,
+        " (dead)" if dead else "",
+        exc_info=exc,
+    )
+
+
+def relay_batch(limit: int | None = None) -> tuple[int, int]:
+    """Claim one batch and deliver it. Returns (claimed, delivered)."""
+    with dangerously_all_organizations():
+        taken = claim(limit)
+        if not taken:
+            return 0, 0
+        rows = OutboxEvent.dangerously_unscoped.select_related("organization").filter(
+            pk__in=taken
+        )
+        held_back: set[tuple] = set()
+        delivered = 0
+        for row in sorted(rows, key=lambda r: r.pk):
+            key = (row.organization_id, row.aggregate_type, row.aggregate_id)
+            if key in held_back:
+                # An earlier event of this aggregate failed in this batch: give the claim back.
+                OutboxEvent.dangerously_unscoped.filter(pk=row.pk).update(leased_until=None)
+                continue
+            if deliver(row):
+                delivered += 1
+            else:
+                held_back.add(key)
+    return len(taken), delivered
+
+
+def relay_pending(*, budget_s: float | None = None) -> int:
+    """Deliver batches until none is left or the time budget is spent. Returns how many events
+    were delivered."""
+    budget_s = event_settings.get("EVENTS_RELAY_BUDGET_S") if budget_s is None else budget_s
+    deadline = time.monotonic() + budget_s
+    total = 0
+    while time.monotonic() < deadline:
+        claimed, delivered = relay_batch()
+        total += delivered
+        if claimed == 0 or delivered == 0:
+            break
+    return total
+
+
+def prune_delivered(*, now=None) -> int:
+    """Delete delivered rows older than EVENTS_RETENTION_DAYS (their receipts go with them).
+    Dead rows are kept until someone looks at them."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=event_settings.get("EVENTS_RETENTION_DAYS"))
+    deleted = 0
+    with dangerously_all_organizations():
+        old = OutboxEvent.dangerously_unscoped.filter(delivered_at__lt=cutoff)
+        # In chunks: a backlog of a week of events is not loaded or locked at once.
+        while ids := list(old.values_list("pk", flat=True)[:5000]):
+            with transaction.atomic():
+                OutboxReceipt.objects.filter(event_id__in=ids).delete()
+                _, per_model = OutboxEvent.dangerously_unscoped.filter(pk__in=ids).delete()
+                deleted += per_model.get("control_tower.OutboxEvent", 0)
+    return deleted
+
+
+def requeue_dead(event_ids) -> int:
+    """Give dead events another round of attempts (after the consumer was fixed)."""
+    with dangerously_all_organizations():
+        return OutboxEvent.dangerously_unscoped.filter(
+            event_id__in=list(event_ids), dead_at__isnull=False
+        ).update(dead_at=None, attempts=0, next_attempt_at=None, last_error="")
+
+
+def pending_count() -> int:
+    with dangerously_all_organizations():
+        return OutboxEvent.dangerously_unscoped.filter(UNDELIVERED).count()
