@@ -1,5 +1,8 @@
 """Publishing live events to websocket clients, after commit, on organization-scoped groups.
 
+Services do not call this module: they emit catalog events (control_tower/events/), and the
+console's live handlers (portal/events.py, portal/live.py) turn them into these messages.
+
 Every message sent to a group carries that group's sequence number (`seq`, a Redis INCR at
 publish), so a client can tell a gap from silence and re-sync (docs/REALTIME.md). Positions
 are coalesced per key (per vehicle): the first of a burst goes out at once, the rest are parked
@@ -156,22 +159,9 @@ def publish_sync_now(
 async def publish_now(
     *, organization_id: int, event: str, data: dict, carrier_id: int | None = None
 ) -> None:
-    """The async twin of `publish_on_commit`, for code that runs on the event loop after its
+    """The async twin of `publish_sync_now`, for code that runs on the event loop after its
     own write has committed (the ingest fast path). Failures are logged, never raised."""
     await _publish_async(organization_id, event, data, carrier_id)
-
-
-def publish_on_commit(
-    *, organization_id: int, event: str, data: dict, carrier_id: int | None = None
-) -> None:
-    """Send `{"v": 1, "type": event, "seq": n, "data": data}` to the organization's sockets
-    (and to the carrier's, when the event concerns one) once the transaction commits. A
-    channel-layer failure is logged, never raised: the data is already committed."""
-    transaction.on_commit(
-        lambda: publish_sync_now(
-            organization_id=organization_id, event=event, data=data, carrier_id=carrier_id
-        )
-    )
 
 
 def notify_user_on_commit(*, organization_id: int, user_id: int, event: str, data: dict) -> None:
@@ -258,24 +248,22 @@ async def publish_coalesced_now(
     return bool(leading)
 
 
-def publish_coalesced_on_commit(
+def publish_coalesced_sync_now(
     *, organization_id: int, event: str, key, data: dict, carrier_id: int | None = None
-) -> None:
-    """The sync, after-commit twin of `publish_coalesced_now`."""
-
-    def send() -> None:
-        keys, args = _offer_args(organization_id, event, key, data, carrier_id)
-        try:
-            leading = sync_redis().eval(_OFFER, len(keys), *keys, *args)
-        except Exception:  # noqa: BLE001
-            logger.warning("could not coalesce %s %s", event, key, exc_info=True)
-            return
-        if leading:
-            publish_sync_now(
-                organization_id=organization_id, event=event, data=data, carrier_id=carrier_id
-            )
-
-    transaction.on_commit(send)
+) -> bool:
+    """The sync twin of `publish_coalesced_now`, for code that runs after its commit (live
+    event handlers). Returns whether it was sent now; failures are logged, never raised."""
+    keys, args = _offer_args(organization_id, event, key, data, carrier_id)
+    try:
+        leading = sync_redis().eval(_OFFER, len(keys), *keys, *args)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not coalesce %s %s", event, key, exc_info=True)
+        return False
+    if leading:
+        publish_sync_now(
+            organization_id=organization_id, event=event, data=data, carrier_id=carrier_id
+        )
+    return bool(leading)
 
 
 async def flush_due() -> int:

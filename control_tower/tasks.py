@@ -14,5 +14,6 @@ def api_key_record_use(*, organization, api_key_id: int, at: str) -> bool:
     forward)."""
     return services.api_key_record_use(api_key_id=api_key_id, at=parse_datetime(at))
 
+
 # The events relay's tasks, registered with the app's (autodiscovery reads this module only).
 from control_tower.events.tasks import events_prune, events_relay  # noqa: E402, F401

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal"
+
+    def ready(self) -> None:
+        # The console is one consumer of the event catalog: it turns committed events into
+        # websocket messages. Services never import it.
+        from portal import events
+
+        events.register()

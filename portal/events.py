@@ -1,31 +1,98 @@
-"""Console events built from the database after commit (docs/REALTIME.md).
+"""The console as a consumer of the event catalog: catalog events become the socket's
+messages (docs/REALTIME.md), after commit. Registered by PortalConfig.ready().
 
-`publish_route_changed` is what every writer calls when a route's list line may have changed
-(its status, one of its stops' status, a reassignment): the summary is read once the
-transaction has committed, so it always describes committed state.
+| catalog event             | socket message(s)                                         |
+| ------------------------- | --------------------------------------------------------- |
+| `shipment.status_changed` | `shipment.status`                                         |
+| `stop.status_changed`     | `stop.status`                                             |
+| `stop.eta_changed`        | `stop.eta`                                                |
+| `route.changed`           | `route.status` (when its status changed), `route.changed` |
+| `vehicle.moved`           | `vehicle.moved` (portal/live.py)                          |
+
+`route.changed` carries the route's summary, read here once the transaction has committed, so
+it always describes committed state (one per route per transaction: the catalog merges them).
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.db import transaction
-
+from control_tower.events import Event, register_live
+from control_tower.events.catalog import (
+    ROUTE_CHANGED,
+    SHIPMENT_STATUS_CHANGED,
+    STOP_ETA_CHANGED,
+    STOP_STATUS_CHANGED,
+)
 from control_tower.models import Organization
 from control_tower.realtime import publish_sync_now
 from control_tower.tenancy.scope import organization_scope
+from portal import live
+from portal.selectors import route_summary_for
+from tracking.models import Route
 
 logger = logging.getLogger(__name__)
 
-ROUTE_CHANGED = "route.changed"
+
+def _send(event: Event, message_type: str, data: dict) -> None:
+    publish_sync_now(
+        organization_id=event.organization_id,
+        carrier_id=event.carrier_id,
+        event=message_type,
+        data=data,
+    )
+
+
+def shipment_status_live(event: Event) -> None:
+    p = event.payload
+    _send(
+        event,
+        "shipment.status",
+        {
+            "id": p["id"],
+            "reference": p["reference"],
+            "status": p["status"],
+            "from": p["from"],
+            "at": p["at"],
+        },
+    )
+
+
+def stop_status_live(event: Event) -> None:
+    p = event.payload
+    _send(
+        event,
+        "stop.status",
+        {
+            "id": p["id"],
+            "route": p["route"],
+            "sequence": p["sequence"],
+            "status": p["status"],
+            "actual_arrival": p["actual_arrival"],
+            "actual_departure": p["actual_departure"],
+        },
+    )
+
+
+def stop_eta_live(event: Event) -> None:
+    p = event.payload
+    _send(
+        event,
+        "stop.eta",
+        {
+            "id": p["id"],
+            "route": p["route"],
+            "sequence": p["sequence"],
+            "eta": p["eta"],
+            "earliest": p["earliest"],
+            "latest": p["latest"],
+        },
+    )
 
 
 def route_changed_now(*, organization_id: int, route_id: int) -> None:
     """Read the route's summary and send `route.changed` (to the organization and to the
     route's carrier). A route deleted meanwhile sends nothing."""
-    from portal.selectors import route_summary_for
-    from tracking.models import Route
-
     organization = Organization.objects.get(pk=organization_id)
     with organization_scope(organization):
         route = Route.objects.filter(pk=route_id).first()
@@ -35,32 +102,25 @@ def route_changed_now(*, organization_id: int, route_id: int) -> None:
     publish_sync_now(
         organization_id=organization_id,
         carrier_id=route.carrier_id,
-        event=ROUTE_CHANGED,
+        event=ROUTE_CHANGED.name,
         data=summary,
     )
 
 
-class _RouteChangedOnCommit:
-    """The on-commit callback; recognisable, so one transaction pushes each route once."""
-
-    def __init__(self, organization_id: int, route_id: int) -> None:
-        self.route_key = (organization_id, route_id)
-
-    def __call__(self) -> None:
-        organization_id, route_id = self.route_key
-        try:
-            route_changed_now(organization_id=organization_id, route_id=route_id)
-        except Exception:  # noqa: BLE001 - the write is committed; a lost push is re-synced
-            logger.warning("could not publish route.changed for %s", route_id, exc_info=True)
+def route_changed_live(event: Event) -> None:
+    p = event.payload
+    if "status" in p.get("reasons", ()):
+        _send(
+            event,
+            "route.status",
+            {"id": p["id"], "code": p["code"], "date": p["date"], "status": p["status"]},
+        )
+    route_changed_now(organization_id=event.organization_id, route_id=p["id"])
 
 
-def publish_route_changed(route) -> None:
-    """After the current transaction commits, push the route's fresh summary (`route.changed`).
-    Outside a transaction it is sent at once. Several calls for one route in one transaction
-    (a stop event that also starts its route) send one message. Failures are logged."""
-    callback = _RouteChangedOnCommit(route.organization_id, route.pk)
-    connection = transaction.get_connection()
-    pending = (entry[1] for entry in connection.run_on_commit)
-    if any(getattr(cb, "route_key", None) == callback.route_key for cb in pending):
-        return
-    transaction.on_commit(callback)
+def register() -> None:
+    register_live(SHIPMENT_STATUS_CHANGED.name, shipment_status_live)
+    register_live(STOP_STATUS_CHANGED.name, stop_status_live)
+    register_live(STOP_ETA_CHANGED.name, stop_eta_live)
+    register_live(ROUTE_CHANGED.name, route_changed_live)
+    live.register()

@@ -458,4 +458,3 @@ def custody_appended(entry, *, carrier_id: int | None) -> Event:
             "hash": entry.hash,
         },
     )
-

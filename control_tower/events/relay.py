@@ -112,9 +112,7 @@ def deliver(row: OutboxEvent) -> bool:
     """Hand one claimed row to each subscriber that has not handled it yet. True when every
     subscriber has; False (and the row scheduled for a retry, or dead) when one failed."""
     event = _event(row)
-    done = set(
-        OutboxReceipt.objects.filter(event_id=row.pk).values_list("subscriber", flat=True)
-    )
+    done = set(OutboxReceipt.objects.filter(event_id=row.pk).values_list("subscriber", flat=True))
     for subscriber in subscribers_for(row.type):
         if subscriber.name in done:
             continue
@@ -162,9 +160,7 @@ def relay_batch(limit: int | None = None) -> tuple[int, int]:
         taken = claim(limit)
         if not taken:
             return 0, 0
-        rows = OutboxEvent.dangerously_unscoped.select_related("organization").filter(
-            pk__in=taken
-        )
+        rows = OutboxEvent.dangerously_unscoped.select_related("organization").filter(pk__in=taken)
         held_back: set[tuple] = set()
         delivered = 0
         for row in sorted(rows, key=lambda r: r.pk):

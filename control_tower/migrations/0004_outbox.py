@@ -6,65 +6,98 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('control_tower', '0003_apikey_tracking_scopes'),
+        ("control_tower", "0003_apikey_tracking_scopes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OutboxEvent',
+            name="OutboxEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('event_id', models.UUIDField(editable=False, unique=True)),
-                ('type', models.CharField(max_length=100)),
-                ('version', models.PositiveSmallIntegerField()),
-                ('carrier_id', models.BigIntegerField(blank=True, null=True)),
-                ('aggregate_type', models.CharField(max_length=40)),
-                ('aggregate_id', models.CharField(max_length=100)),
-                ('occurred_at', models.DateTimeField()),
-                ('payload', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('leased_until', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('dead_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('organization', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='control_tower.organization')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("event_id", models.UUIDField(editable=False, unique=True)),
+                ("type", models.CharField(max_length=100)),
+                ("version", models.PositiveSmallIntegerField()),
+                ("carrier_id", models.BigIntegerField(blank=True, null=True)),
+                ("aggregate_type", models.CharField(max_length=40)),
+                ("aggregate_id", models.CharField(max_length=100)),
+                ("occurred_at", models.DateTimeField()),
+                ("payload", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("leased_until", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("dead_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True, default="")),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="control_tower.organization",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
-                'base_manager_name': 'dangerously_unscoped',
+                "abstract": False,
+                "base_manager_name": "dangerously_unscoped",
             },
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('dangerously_unscoped', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("dangerously_unscoped", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='OutboxReceipt',
+            name="OutboxReceipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subscriber', models.CharField(max_length=100)),
-                ('handled_at', models.DateTimeField(auto_now_add=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='control_tower.outboxevent')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("subscriber", models.CharField(max_length=100)),
+                ("handled_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="receipts",
+                        to="control_tower.outboxevent",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='outboxevent',
-            index=models.Index(condition=models.Q(('dead_at__isnull', True), ('delivered_at__isnull', True)), fields=['id'], name='outbox_undelivered'),
+            model_name="outboxevent",
+            index=models.Index(
+                condition=models.Q(("dead_at__isnull", True), ("delivered_at__isnull", True)),
+                fields=["id"],
+                name="outbox_undelivered",
+            ),
         ),
         migrations.AddIndex(
-            model_name='outboxevent',
-            index=models.Index(condition=models.Q(('dead_at__isnull', True), ('delivered_at__isnull', True)), fields=['organization', 'aggregate_type', 'aggregate_id', 'id'], name='outbox_undelivered_aggregate'),
+            model_name="outboxevent",
+            index=models.Index(
+                condition=models.Q(("dead_at__isnull", True), ("delivered_at__isnull", True)),
+                fields=["organization", "aggregate_type", "aggregate_id", "id"],
+                name="outbox_undelivered_aggregate",
+            ),
         ),
         migrations.AddIndex(
-            model_name='outboxevent',
-            index=models.Index(condition=models.Q(('delivered_at__isnull', False)), fields=['delivered_at'], name='outbox_delivered_at'),
+            model_name="outboxevent",
+            index=models.Index(
+                condition=models.Q(("delivered_at__isnull", False)),
+                fields=["delivered_at"],
+                name="outbox_delivered_at",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='outboxreceipt',
-            constraint=models.UniqueConstraint(fields=('event', 'subscriber'), name='outbox_receipt_once'),
+            model_name="outboxreceipt",
+            constraint=models.UniqueConstraint(
+                fields=("event", "subscriber"), name="outbox_receipt_once"
+            ),
         ),
     ]

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from control_tower.realtime import publish_on_commit
+from control_tower.events import catalog, emit_many
 from tracking.eta.engine import ETA_REFRESH_S, OPEN, route_etas
 from tracking.models import DevicePosition, Route, RouteStatus, Stop
 
@@ -86,19 +86,19 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
             cursor.execute("SET LOCAL synchronous_commit TO off")
         cursor.execute(STORE_ETAS, params)
         moved = cursor.fetchall()
-    for stop_id, sequence, eta, earliest, latest in moved:
-        publish_on_commit(
-            organization_id=route.organization_id,
-            carrier_id=route.carrier_id,
-            event="stop.eta",
-            data={
-                "id": stop_id,
-                "route": route.pk,
-                "sequence": sequence,
-                "eta": eta.isoformat(),
-                "earliest": earliest.isoformat(),
-                "latest": latest.isoformat(),
-            },
+        # In the store's transaction: the outbox rows commit (or vanish) with the ETAs.
+        emit_many(
+            [
+                catalog.stop_eta_changed(
+                    route,
+                    stop_id=stop_id,
+                    sequence=sequence,
+                    eta=eta,
+                    earliest=earliest,
+                    latest=latest,
+                )
+                for stop_id, sequence, eta, earliest, latest in moved
+            ]
         )
     return len(moved)
 

@@ -26,8 +26,8 @@ from django.utils import timezone
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from control_tower.events import emit_live_async
 from control_tower.tenancy.secrets import secret_matches, split_prefix
-from portal.live import publish_vehicle_moved_now
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
 from tracking.ingest.fixes import FixError
 from tracking.ingest.pings import (
@@ -44,6 +44,7 @@ from tracking.ingest.protocols import (
     osmand_request_fixes,
     parse_owntracks,
 )
+from tracking.ingest.vehicles import vehicle_moved_event, vehicle_route_async
 from tracking.models import PingSource
 
 logger = logging.getLogger(__name__)
@@ -146,7 +147,11 @@ async def pings_ingest_async(ref: DeviceRef, fixes, *, source: str, received_at)
         stored, position = await cursor.fetchone()
     result, event = plan_outcome(ref, plan, stored, position)
     if event is not None:
-        await publish_vehicle_moved_now(ref, event, pool=pool)
+        vehicle_id, route_id = await vehicle_route_async(ref, pool=pool)
+        if vehicle_id is not None:
+            await emit_live_async(
+                vehicle_moved_event(ref, event, vehicle_id=vehicle_id, route_id=route_id)
+            )
     if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
         from tracking.eta.triggers import eta_on_position_async
 

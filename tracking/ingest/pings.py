@@ -27,8 +27,9 @@ from django.db import connection
 from django.utils import timezone
 
 from carriers.models import Device
-from portal.live import publish_vehicle_moved_on_commit
+from control_tower.events import emit
 from tracking.ingest.fixes import Fix
+from tracking.ingest.vehicles import vehicle_moved_event, vehicle_route
 from tracking.models import PingFlag
 
 # Flags that keep a fix off the map. Stationary jitter is not one: it refreshes the time.
@@ -325,7 +326,9 @@ def pings_ingest(
         stored, position = cursor.fetchone()
     result, event = plan_outcome(ref, plan, stored, position)
     if event is not None:
-        publish_vehicle_moved_on_commit(ref, event)
+        vehicle_id, route_id = vehicle_route(ref)
+        if vehicle_id is not None:  # live only: no outbox row for a ping
+            emit(vehicle_moved_event(ref, event, vehicle_id=vehicle_id, route_id=route_id))
     if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
         from tracking.eta.triggers import eta_on_position_on_commit
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
+from control_tower.events import catalog, emit
 from tracking.models import CustodyEntry, Shipment
 
 GENESIS_HASH = "0" * 64
@@ -105,6 +106,7 @@ def custody_append(
     entry.details = json.loads(canonical_json(entry.details))
     entry.hash = chain_hash(entry.prev_hash, entry_content(entry))
     entry.save(force_insert=True)
+    emit(catalog.custody_appended(entry, carrier_id=shipment.carrier_id))
     return entry
 
 

@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from control_tower.errors import Conflict, DomainError, TooManyAttempts
+from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from tracking.ingest.image_sanitizer import CleanImage
 from tracking.models import PodFile, PodFileKind, ProofOfDelivery, Shipment, Stop, StopStatus
@@ -165,6 +166,7 @@ def pod_capture(
                 label = "signature" if kind == PodFileKind.SIGNATURE else f"photo-{number}"
                 evidence[label] = image.sha256
             _deliver(actor, shipment, pod, data, evidence)
+            emit(catalog.pod_captured(pod, shipment=shipment))
     except IntegrityError:
         # The same key committed by a concurrent request: answer like a replay.
         _remove(saved)

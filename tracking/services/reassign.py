@@ -18,13 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import Conflict, DomainError
+from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
 from tracking.services.custody import CustodyKind, custody_append
-from tracking.services.stops import publish_stop_status
+from tracking.services.stops import emit_stop_status
 
 REASSIGNABLE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
 # Stops a vehicle does not drive to: left out of the re-planned geometry.
@@ -147,16 +148,9 @@ def _announce(stop_moves: list[Stop], routes: list[Route]) -> None:
             eta_update_route, organization_id=route.organization_id, route_id=route.pk
         )
     for stop in stop_moves:
-        publish_stop_status(stop)
-    _publish_route_changed(routes)
-
-
-def _publish_route_changed(routes: list[Route]) -> None:
-    """`route.changed` with the route summary, after commit (portal/events.py builds it)."""
-    from portal.events import publish_route_changed
-
+        emit_stop_status(stop)
     for route in routes:
-        publish_route_changed(route)
+        emit(catalog.route_changed(route, reason="reassigned"))
 
 
 @transaction.atomic

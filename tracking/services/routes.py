@@ -9,9 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import Conflict, IllegalTransition
-from control_tower.realtime import publish_on_commit
+from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
-from portal.events import publish_route_changed
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopShipment, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
@@ -72,19 +71,8 @@ def _adopt_shipments(links) -> None:
             )
 
 
-def _announce(route: Route) -> None:
-    publish_on_commit(
-        organization_id=route.organization_id,
-        carrier_id=route.carrier_id,
-        event="route.status",
-        data={
-            "id": route.pk,
-            "code": route.code,
-            "date": route.date.isoformat(),
-            "status": route.status,
-        },
-    )
-    publish_route_changed(route)
+def _announce(route: Route, *, from_status: str) -> None:
+    emit(catalog.route_changed(route, reason="status", from_status=from_status))
 
 
 def _lock_route(route: Route) -> Route:
@@ -121,7 +109,7 @@ def route_start(*, route: Route, actor: Actor | None, at: datetime | None = None
     route.status = RouteStatus.IN_PROGRESS
     route.started_at = at
     route.save(update_fields=["status", "started_at"])
-    _announce(route)
+    _announce(route, from_status=RouteStatus.PLANNED)
     for shipment in _route_shipments(route, stop_statuses=OPEN_STOP_STATUSES):
         if S.OUT_FOR_DELIVERY in SHIPMENT_TRANSITIONS[shipment.status]:
             shipment_transition(
@@ -151,7 +139,7 @@ def route_complete(*, route: Route, actor: Actor | None, at: datetime | None = N
     route.status = RouteStatus.COMPLETED
     route.completed_at = at
     route.save(update_fields=["status", "completed_at"])
-    _announce(route)
+    _announce(route, from_status=RouteStatus.IN_PROGRESS)
     return route
 
 
@@ -165,10 +153,11 @@ def route_cancel(*, route: Route, actor: Actor | None, at: datetime | None = Non
         return route
     shipments = _route_shipments(route, stop_statuses=OPEN_STOP_STATUSES)
     route.stops.filter(status__in=OPEN_STOP_STATUSES).update(status=StopStatus.CANCELLED)
+    from_status = route.status
     route.status = RouteStatus.CANCELLED
     route.completed_at = at
     route.save(update_fields=["status", "completed_at"])
-    _announce(route)
+    _announce(route, from_status=from_status)
     for shipment in shipments:
         if shipment.status == S.OUT_FOR_DELIVERY:
             shipment_transition(

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from control_tower.errors import DomainError, IllegalTransition
+from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from tracking.models import (
     FailureReason,
@@ -281,6 +282,8 @@ def _record_one(
                 for other_key, other in list(shipments.items()):
                     if other.pk == shipment.pk:
                         shipments[other_key] = shipment
+            carrier_id = shipment.carrier_id if shipment is not None else actor.carrier_id
+            emit(catalog.scan_recorded(scan, shipment=shipment, carrier_id=carrier_id))
     except IntegrityError as exc:
         if "scan_idempotency_key" not in str(exc):
             raise

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import Conflict, DomainError, IllegalTransition
-from control_tower.realtime import publish_on_commit
+from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from tracking.models import Shipment, ShipmentEvent, StopStatus
 from tracking.models import ShipmentStatus as S
@@ -111,18 +111,7 @@ def shipment_transition(
                 **extra.pop("details", {}),
             },
         )
-        publish_on_commit(
-            organization_id=locked.organization_id,
-            carrier_id=locked.carrier_id,
-            event="shipment.status",
-            data={
-                "id": locked.pk,
-                "reference": locked.reference,
-                "status": to_status,
-                "from": event.from_status,
-                "at": at.isoformat(),
-            },
-        )
+        emit(catalog.shipment_status_changed(locked, from_status=event.from_status, at=at))
     return TransitionResult(shipment=locked, changed=True, event=event)
 
 

@@ -8,10 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import DomainError, IllegalTransition
-from control_tower.realtime import publish_on_commit
+from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
-from portal.events import publish_route_changed
 from tracking.models import FailureReason, Route, RouteStatus, Stop, StopKind, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.routes import route_start
@@ -35,23 +34,9 @@ STOP_TRANSITIONS = {
 }
 
 
-def publish_stop_status(stop: Stop) -> None:
-    """`stop.status` to the live map after commit (also sent by reassignments: the sequence)."""
-    publish_on_commit(
-        organization_id=stop.organization_id,
-        carrier_id=stop.route.carrier_id,
-        event="stop.status",
-        data={
-            "id": stop.pk,
-            "route": stop.route_id,
-            "sequence": stop.sequence,
-            "status": stop.status,
-            "actual_arrival": stop.actual_arrival.isoformat() if stop.actual_arrival else None,
-            "actual_departure": (
-                stop.actual_departure.isoformat() if stop.actual_departure else None
-            ),
-        },
-    )
+def emit_stop_status(stop: Stop) -> None:
+    """`stop.status_changed` (also emitted by reassignments: the route or sequence moved)."""
+    emit(catalog.stop_status_changed(stop, carrier_id=stop.route.carrier_id))
 
 
 def _announce(stop: Stop) -> None:
@@ -61,9 +46,9 @@ def _announce(stop: Stop) -> None:
     enqueue_on_commit(
         eta_update_route, organization_id=stop.organization_id, route_id=stop.route_id
     )
-    publish_stop_status(stop)
+    emit_stop_status(stop)
     # The route's progress and lateness in the console's list move with each stop event.
-    publish_route_changed(stop.route)
+    emit(catalog.route_changed(stop.route, reason="stops"))
 
 
 def _lock(stop: Stop) -> Stop:
