@@ -343,13 +343,16 @@ def route_changed(route, *, reason: str, from_status: str | None = None) -> Even
 
 
 def merge_payloads(earlier: dict, later: dict) -> dict:
-    """What one merged event of a transaction carries: the latest state, every reason, and the
-    status the aggregate had before the transaction's first status change."""
+    """What one merged event of a transaction carries: the latest payload, every reason, the
+    status set by the transaction's last status change (a caller emitting for another reason
+    may hold an older copy of the row) and the status before its first one."""
     merged = dict(later)
-    reasons = list(earlier.get("reasons", []))
-    reasons += [reason for reason in later.get("reasons", []) if reason not in reasons]
-    merged["reasons"] = reasons
-    if earlier.get("from") is not None and "status" in earlier.get("reasons", []):
+    earlier_reasons = earlier.get("reasons", [])
+    later_reasons = later.get("reasons", [])
+    merged["reasons"] = earlier_reasons + [r for r in later_reasons if r not in earlier_reasons]
+    if "status" in earlier_reasons:
+        if "status" not in later_reasons:
+            merged["status"] = earlier["status"]
         merged["from"] = earlier["from"]
     return merged
 

@@ -123,11 +123,16 @@ def deliver(row: OutboxEvent) -> bool:
         except Exception as exc:  # noqa: BLE001 - any consumer failure is retried
             _failed(row, subscriber.name, exc)
             return False
-    now = timezone.now()
-    OutboxEvent.dangerously_unscoped.filter(pk=row.pk).update(
-        delivered_at=now, leased_until=None, attempts=row.attempts + 1, last_error=""
-    )
+    _mark_delivered(row)
     return True
+
+
+def _mark_delivered(row: OutboxEvent) -> None:
+    # A worker that dies before this line leaves the row to be claimed again once its lease
+    # expires; the receipts make that re-delivery a no-op for the subscribers already done.
+    OutboxEvent.dangerously_unscoped.filter(pk=row.pk).update(
+        delivered_at=timezone.now(), leased_until=None, attempts=row.attempts + 1, last_error=""
+    )
 
 
 def _failed(row: OutboxEvent, subscriber: str, exc: Exception) -> None:

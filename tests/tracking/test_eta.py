@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
+from control_tower.events.models import OutboxEvent
 from control_tower.tenancy.scope import organization_scope
 from tests.conftest import wait_for
 from tests.factories import (
@@ -108,7 +109,9 @@ def test_storing_keeps_revisions_only_for_material_changes(
     with organization_scope(tenant.organization):
         with django_capture_on_commit_callbacks() as published:
             assert route_eta_update(route, now=now) == 3
-        assert len(published) == 3  # one stop.eta event each
+        # One stop.eta_changed event each (live delivery), plus the outbox relay's enqueue.
+        assert len(published) == 4
+        assert OutboxEvent.objects.filter(type="stop.eta_changed").count() == 3
         assert EtaRevision.objects.count() == 3
         assert route_eta_update(route, now=now + timedelta(seconds=5)) == 0  # ~same windows
         assert EtaRevision.objects.count() == 3
