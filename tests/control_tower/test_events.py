@@ -104,9 +104,8 @@ def test_a_shipment_transition_emits_its_status_and_custody_once(
         organization=tenant.organization, carrier=tenant.carrier, status="at_hub"
     )
     at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
-    with organization_scope(tenant.organization):
-        with django_capture_on_commit_callbacks(execute=True):
-            shipment_transition(shipment=shipment, to_status="out_for_delivery", actor=None, at=at)
+    with organization_scope(tenant.organization), django_capture_on_commit_callbacks(execute=True):
+        shipment_transition(shipment=shipment, to_status="out_for_delivery", actor=None, at=at)
     status_rows = rows("shipment.status_changed")
     assert len(status_rows) == 1 and len(rows("custody.appended")) == 1
     row = status_rows[0]
@@ -133,12 +132,15 @@ def test_a_rollback_leaves_no_event_and_no_live_delivery(
     tenant, live_seen, django_capture_on_commit_callbacks
 ):
     shipment = ShipmentFactory(organization=tenant.organization, status="at_hub")
-    with organization_scope(tenant.organization):
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            with pytest.raises(RuntimeError), transaction.atomic():
-                shipment_transition(shipment=shipment, to_status="out_for_delivery", actor=None)
-                assert len(rows()) == 2  # written in the transaction ...
-                raise RuntimeError("the caller gives up")
+    with (
+        organization_scope(tenant.organization),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        shipment_transition(shipment=shipment, to_status="out_for_delivery", actor=None)
+        assert len(rows()) == 2  # written in the transaction ...
+        raise RuntimeError("the caller gives up")
     assert rows() == []  # ... and gone with it
     assert callbacks == [] and live_seen == []
     assert Shipment.dangerously_unscoped.get(pk=shipment.pk).status == "at_hub"
@@ -161,9 +163,8 @@ def test_a_stop_arrival_on_a_planned_route_merges_route_changed_into_one_row(
     route = planned_route(tenant)
     stop = Stop.dangerously_unscoped.get(route=route, sequence=1)
     actor = actor_for_membership(tenant.members[Role.DISPATCHER])
-    with organization_scope(tenant.organization):
-        with django_capture_on_commit_callbacks(execute=True):
-            stop_arrive(stop=stop, actor=actor)
+    with organization_scope(tenant.organization), django_capture_on_commit_callbacks(execute=True):
+        stop_arrive(stop=stop, actor=actor)
     stop_rows = rows("stop.status_changed")
     assert len(stop_rows) == 1
     assert stop_rows[0].payload["status"] == "arrived"
@@ -233,10 +234,9 @@ def test_a_ping_is_live_only_and_adds_no_outbox_row(
     with organization_scope(tenant.organization):
         with django_capture_on_commit_callbacks(execute=True):
             ping(30, speed_mps=10.0, heading_deg=90.0)  # looks the vehicle's route up once
-        with django_capture_on_commit_callbacks(execute=True):
-            # Then: the position read and the one write, nothing for the event.
-            with django_assert_num_queries(2):
-                ping(20, speed_mps=12.0)
+        # Then: the position read and the one write, nothing for the event.
+        with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(2):
+            ping(20, speed_mps=12.0)
     assert rows() == []
     moved = [e for e in live_seen if e.type == "vehicle.moved"]
     assert len(moved) == 2

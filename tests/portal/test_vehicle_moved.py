@@ -15,10 +15,10 @@ from channels.db import database_sync_to_async
 from control_tower import realtime
 from control_tower.asgi import application
 from control_tower.tenancy.roles import Role
-from tracking.ingest.vehicles import clear_route_cache
 from tests.factories import CarrierFactory, DriverFactory, RouteFactory, VehicleFactory
 from tests.portal.test_events_socket import communicator, session_cookie
 from tracking.ingest import fast
+from tracking.ingest.vehicles import clear_route_cache
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

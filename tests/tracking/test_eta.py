@@ -12,9 +12,9 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
+from control_tower.events.models import OutboxEvent
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
-from control_tower.events.models import OutboxEvent
 from control_tower.tenancy.scope import organization_scope
 from tests.conftest import wait_for
 from tests.factories import (
