@@ -5,15 +5,16 @@ and the real Celery worker delivering after commit. The subscribers write real r
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from control_tower.events import EventType, catalog, emit, make_event, register_event_type, relay
 from control_tower.events.models import OutboxEvent, OutboxReceipt
-from control_tower.events.registry import subscribe, unsubscribe
+from control_tower.events.registry import register_live, subscribe, unregister_live, unsubscribe
 from control_tower.tenancy.roles import Role
 from tests.conftest import wait_for
 
@@ -270,3 +271,29 @@ def test_a_committed_event_reaches_its_subscriber_through_the_celery_worker(
         assert OutboxEvent.dangerously_unscoped.count() == 2
     finally:
         drop_sink()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_emit_is_autocommit(org, test_type):
+    seen = []
+
+    def handler(event):
+        seen.append(event.id)
+
+    register_live(TYPE, handler)
+    try:
+        event = emit_test(org, "A", 1)
+        assert seen == [event.id]  # live handlers ran at once
+        # The row is committed: another connection (a relay thread) sees it.
+        found = []
+        thread = threading.Thread(
+            target=lambda: (
+                found.append(OutboxEvent.dangerously_unscoped.filter(event_id=event.id).exists()),
+                connections.close_all(),
+            )
+        )
+        thread.start()
+        thread.join()
+        assert found == [True]
+    finally:
+        unregister_live(handler)
