@@ -58,7 +58,7 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
     when a window moved by more than ETA_MATERIAL_CHANGE_S. Returns how many moved.
 
     One statement writes everything (stops locked, revisions inserted); a stop that was
-    finished meanwhile is left alone. `stop.eta` events are published after commit."""
+    finished meanwhile is left alone. Each material move emits `stop.eta_changed`."""
     now = now or timezone.now()
     if route.status not in (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS):
         return 0

@@ -137,8 +137,9 @@ def scans_record(*, actor: Actor, items: list[dict]) -> list[ScanOutcome]:
     batches touching the same parcels cannot deadlock); each scan then runs in its own
     savepoint, so a refused transition affects only its own scan. Replays (same idempotency key,
     also inside one batch) return the stored scan's outcome with `duplicate=True` and write
-    nothing. Status changes publish `shipment.status` after commit (through
-    `shipment_transition`); nothing else is published.
+    nothing. Each stored scan emits `scan.recorded`; status changes emit
+    `shipment.status_changed` (through `shipment_transition`), custody entries
+    `custody.appended` (docs/EVENTS.md).
     """
     errors = {str(i): p for i, item in enumerate(items) if (p := scan_item_problems(item))}
     if errors:
