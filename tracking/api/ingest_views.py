@@ -207,7 +207,6 @@ class DevicePositionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     model = DevicePosition
     resource = Resource.TRACKING
     serializer_class = DevicePositionSerializer
-    carrier_field = "device__carrier"
     lookup_field = "device"
     lookup_value_regex = r"\d+"
     filterset_class = PositionFilter
@@ -256,7 +255,6 @@ class PingViewSet(mixins.ListModelMixin, TenantViewSet):
     model = Ping
     resource = Resource.TRACKING
     serializer_class = PingSerializer
-    carrier_field = "device__carrier"
     filter_backends = []
 
     @extend_schema(

@@ -222,7 +222,6 @@ class ProofOfDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
     model = ProofOfDelivery
     resource = Resource.TRACKING
     serializer_class = ProofOfDeliverySerializer
-    carrier_field = "shipment__carrier"
     filterset_class = PodFilter
     ordering_fields = ["captured_at", "distance_m"]
 

@@ -34,7 +34,6 @@ class HubViewSet(TenantModelViewSet):
     model = Hub
     resource = Resource.HUBS
     serializer_class = HubSerializer
-    restricted_without_field = False  # carrier users and drivers see the hubs
     filterset_fields = ["kind", "is_active"]
     search_fields = ["code", "name", "address"]
     ordering_fields = ["name", "code", "created_at"]
@@ -58,7 +57,6 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     model = Shipment
     resource = Resource.SHIPMENTS
     serializer_class = ShipmentSerializer
-    carrier_field = "carrier"
     filterset_class = ShipmentFilter
     search_fields = ["reference", "barcode", "recipient_name", "address_line1", "city"]
     ordering_fields = ["created_at", "status_changed_at", "promised_window_end", "reference"]
@@ -134,8 +132,6 @@ class RouteViewSet(TenantModelViewSet):
     model = Route
     resource = Resource.ROUTES
     serializer_class = RouteSerializer
-    carrier_field = "carrier"
-    driver_field = "driver"
     filterset_class = RouteFilter
     search_fields = ["code"]
     ordering_fields = ["date", "code", "planned_start", "created_at"]
@@ -195,8 +191,6 @@ class StopViewSet(TenantModelViewSet):
     model = Stop
     resource = Resource.ROUTES
     serializer_class = StopSerializer
-    carrier_field = "route__carrier"
-    driver_field = "route__driver"
     filterset_class = StopFilter
     search_fields = ["address", "shipments__reference", "shipments__barcode"]
     ordering_fields = ["sequence", "planned_arrival", "eta"]
