@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Model, Q, QuerySet
 
+from control_tower.tenancy.roles import Role
+
 if TYPE_CHECKING:
     from control_tower.tenancy.actors import Actor
 
@@ -47,6 +49,18 @@ CARRIER_PATHS: dict[str, str | tuple[str, ...]] = {
     "tracking.Scan": ("shipment__carrier", "device__carrier", "api_key__carrier"),
 }
 
+# Tenant models that carry no carrier: organization-wide data that carrier-bound actors and
+# drivers never see through `visible_to` (people, keys, learned ETA models). Listed so that a
+# new tenant model is a decision (a path, SHARED, or here), checked by a test.
+ORGANIZATION_ONLY: frozenset[str] = frozenset(
+    {
+        "control_tower.Membership",
+        "control_tower.ApiKey",
+        "tracking.EtaModel",
+        "tracking.EtaCalibration",
+    }
+)
+
 # `app_label.Model` -> lookup path to the driver's primary key, for people with the driver
 # role: they read their own routes and the hubs, nothing else.
 DRIVER_PATHS: dict[str, str] = {
@@ -65,13 +79,7 @@ def carrier_path(model: type[Model]) -> str | tuple[str, ...] | None:
     return CARRIER_PATHS.get(_label(model))
 
 
-def is_restricted(actor: Actor | None) -> bool:
-    return actor is not None and (actor.carrier_id is not None or _is_driver(actor))
-
-
 def _is_driver(actor: Actor) -> bool:
-    from control_tower.tenancy.roles import Role
-
     return actor.role == Role.DRIVER and actor.api_key is None and actor.device is None
 
 

@@ -186,6 +186,22 @@ SPECIFIC = {
 }
 
 
+# Covered where the machinery already is (the socket needs a transactional database).
+ELSEWHERE = {
+    "websocket": "tests/portal/test_events_socket.py::"
+    "test_carrier_user_gets_only_their_carriers_events",
+}
+
+
+def test_the_socket_case_names_a_real_test():
+    import importlib
+
+    for where in ELSEWHERE.values():
+        module_path, _, name = where.partition("::")
+        module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+        assert callable(getattr(module, name, None)), where
+
+
 def _create_cases(world: World) -> dict[str, list[tuple[dict, str]]]:
     """Per create path: bodies that reference carrier B's rows, and the field named in the
     400 (bodies are otherwise valid for carrier A)."""
@@ -643,3 +659,58 @@ def test_reassign_never_crosses_carriers(world, callers):
         )
         assert from_theirs.status_code == 404, label
     assert {s: _snapshot(Stop(pk=s)) for s in before} == before
+
+
+# --- the declarations themselves ----------------------------------------------------------------
+
+
+def test_every_tenant_model_declares_how_it_reaches_a_carrier():
+    from django.apps import apps
+
+    from control_tower.tenancy import carrier_scope
+    from control_tower.tenancy.models import TenantModel
+
+    undecided = [
+        model._meta.label
+        for model in apps.get_models()
+        if issubclass(model, TenantModel)
+        and model._meta.label not in carrier_scope.CARRIER_PATHS
+        and model._meta.label not in carrier_scope.ORGANIZATION_ONLY
+    ]
+    assert not undecided, f"declare these in tenancy/carrier_scope.py: {undecided}"
+
+
+def test_declared_paths_end_at_a_carrier_or_a_driver():
+    from django.apps import apps
+
+    from carriers.models import Carrier, Driver
+    from control_tower.tenancy import carrier_scope
+
+    def target(model, path):
+        if path == "pk":
+            return model
+        for step in path.split("__"):
+            model = model._meta.get_field(step).related_model
+        return model
+
+    for label, paths in carrier_scope.CARRIER_PATHS.items():
+        if paths == carrier_scope.SHARED:
+            continue
+        for path in paths if isinstance(paths, tuple) else (paths,):
+            assert target(apps.get_model(label), path) is Carrier, (label, path)
+    for label, path in carrier_scope.DRIVER_PATHS.items():
+        if path != carrier_scope.SHARED:
+            assert target(apps.get_model(label), path) is Driver, (label, path)
+
+
+def test_a_driver_sees_their_routes_and_the_shared_hubs_only(world, tenant, api_client_for):
+    from carriers.models import Driver
+
+    client = api_client_for(tenant.user(Role.DRIVER))
+    with dangerously_all_organizations():
+        driver = Driver.dangerously_unscoped.get(user=tenant.user(Role.DRIVER))
+    mine = RouteFactory(organization=world.org, carrier=world.a, hub=world.hub, driver=driver)
+    routes = {r["id"] for r in client.get(f"{V1}/routes/").json()["results"]}
+    assert routes == {mine.pk}
+    assert client.get(f"{V1}/routes/{world.of('a', 'routes').pk}/").status_code == 404
+    assert world.hub.pk in {h["id"] for h in client.get(f"{V1}/hubs/").json()["results"]}
