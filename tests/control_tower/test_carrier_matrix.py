@@ -714,3 +714,31 @@ def test_a_driver_sees_their_routes_and_the_shared_hubs_only(world, tenant, api_
     assert routes == {mine.pk}
     assert client.get(f"{V1}/routes/{world.of('a', 'routes').pk}/").status_code == 404
     assert world.hub.pk in {h["id"] for h in client.get(f"{V1}/hubs/").json()["results"]}
+
+
+def test_filtering_by_another_carriers_id_answers_like_a_missing_id(world, callers):
+    """A foreign-key filter validates its id: another carrier's id must get the same 400 as an
+    id that does not exist, not an empty 200 that tells it exists."""
+    b = world.rows["b"]
+    cases = [
+        ("drivers", "carrier", b["carriers"].pk),
+        ("vehicles", "carrier", b["carriers"].pk),
+        ("devices", "driver", b["drivers"].pk),
+        ("shipments", "carrier", b["carriers"].pk),
+        ("routes", "driver", b["drivers"].pk),
+        ("routes", "vehicle", b["vehicles"].pk),
+        ("stops", "route", b["routes"].pk),
+        ("scans", "shipment", b["shipments"].pk),
+    ]
+    for label, client, _permissions in callers:
+        for resource, name, value in cases:
+            theirs = client.get(f"{V1}/{resource}/", {name: value})
+            missing = client.get(f"{V1}/{resource}/", {name: 987654321})
+            assert theirs.status_code == missing.status_code, (label, resource, theirs.content)
+            assert theirs.json() == missing.json(), (label, resource)
+            if resource != "scans":  # a plain number filter there: both are an empty 200
+                assert theirs.status_code == 400, (label, resource, name)
+        # Their own ids still filter.
+        own = client.get(f"{V1}/drivers/", {"carrier": world.a.pk})
+        assert own.status_code == 200, label
+        assert world.of("a", "drivers").pk in {d["id"] for d in own.json()["results"]}, label
