@@ -228,4 +228,3 @@ class ApiKeyViewSet(
     def destroy(self, request, *args, **kwargs):
         services.api_key_revoke(api_key=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
-

@@ -192,9 +192,7 @@ def _lock_shipments(actor: Actor, items: list[dict]) -> dict[tuple[str, str], Sh
     barcodes = {item["barcode"] for item in items if item.get("barcode")}
     references = {item["reference"] for item in items if item.get("reference")}
     queryset = (
-        visible_to(actor, Shipment)
-        .select_for_update(of=("self",))
-        .select_related("carrier", "hub")
+        visible_to(actor, Shipment).select_for_update(of=("self",)).select_related("carrier", "hub")
     )
     found: list[Shipment] = []
     if barcodes or references:
