@@ -16,17 +16,16 @@ from django.contrib.auth import get_user_model
 
 from control_tower.errors import DomainError
 from control_tower.realtime import (
-    carrier_group,
     flusher_acquire,
     flusher_release,
     group_seq_async,
     live_join,
     live_leave,
-    organization_group,
     user_group,
 )
 from control_tower.tenancy.actors import Actor, actor_for_user
-from control_tower.tenancy.roles import Resource, Role
+from control_tower.tenancy.roles import READ, Resource
+from portal.selectors import events_group_of
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +36,8 @@ OUTBOX_LIMIT = 20_000  # deltas waiting for a slow socket before it is dropped
 
 
 def may_watch(actor: Actor | None) -> bool:
-    # Drivers read only their own routes: the organization feed is not for them.
-    return actor is not None and actor.role != Role.DRIVER and actor.can(Resource.ROUTES, "read")
+    # The console grant of the one table: drivers and devices have none.
+    return actor is not None and actor.can(Resource.CONSOLE, READ)
 
 
 @database_sync_to_async
@@ -88,10 +87,8 @@ class OrganizationEventsConsumer(AsyncJsonWebsocketConsumer):
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        if actor.carrier_id is not None:
-            self.events_group = carrier_group(organization_id, actor.carrier_id)
-        else:
-            self.events_group = organization_group(organization_id)
+        # A carrier user joins only its carrier's group (the same rule as the snapshot's seq).
+        self.events_group = events_group_of(actor)
         self.outbox: asyncio.Queue[str] = asyncio.Queue()  # drained once hello is sent
         await live_join(self.events_group, self._deliver)
         flusher_acquire()

@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from django.db.models import Count, F, FloatField, Func, Prefetch, Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from control_tower.realtime import carrier_group, group_seq, organization_group
 from control_tower.tenancy.actors import Actor
-from portal.route_summary import DONE, OPEN, stop_is_late
+from control_tower.tenancy.carrier_scope import visible_to
 from tracking.models import (
     DevicePosition,
     Hub,
@@ -22,24 +22,24 @@ from tracking.models import (
     Stop,
     StopStatus,
 )
+from tracking.route_summary import (
+    Latitude,
+    Longitude,
+    iso,
+    last_fix,
+    newest_by,
+    positions,
+    route_rows,
+    route_summary,
+    stop_is_late,
+    summary_of_row,
+)
+
+# The one route summary lives in tracking/route_summary.py; kept here under its old name for
+# the callers that read it from the console's selectors.
+route_summary_for = route_summary
 
 SNAPSHOT_VERSION = 1
-
-
-class _Y(Func):
-    function = "ST_Y"
-    output_field = FloatField()
-
-
-class _X(Func):
-    function = "ST_X"
-    output_field = FloatField()
-
-
-def iso(value: datetime | None) -> str | None:
-    # Database times come back aware in UTC: ISO 8601 with their offset, no conversion (this
-    # runs ~6,000 times per snapshot).
-    return None if value is None else value.isoformat()
 
 
 def _coordinate(value: float | None) -> float | None:
@@ -55,128 +55,11 @@ def events_group_of(actor: Actor) -> str:
 
 def console_routes(*, actor: Actor, today) -> object:
     """Today's routes (the organization's local date) and any still in progress."""
-    routes = Route.objects.filter(Q(date=today) | Q(status=RouteStatus.IN_PROGRESS))
-    if actor.carrier_id is not None:
-        routes = routes.filter(carrier_id=actor.carrier_id)
-    return routes
+    return visible_to(actor, Route).filter(Q(date=today) | Q(status=RouteStatus.IN_PROGRESS))
 
 
-def _late_stop_filter() -> Q:
-    """`stop_is_late` (portal/route_summary.py) as a filter on stops."""
-    open_late = Q(status__in=OPEN) & (
-        Q(eta_latest__gt=F("window_end")) | Q(eta_latest__isnull=True, eta__gt=F("window_end"))
-    )
-    finished = ~Q(status__in=[*OPEN, StopStatus.CANCELLED])
-    finished_late = finished & (
-        Q(actual_departure__gt=F("window_end"))
-        | Q(actual_departure__isnull=True, actual_arrival__gt=F("window_end"))
-    )
-    return Q(window_end__isnull=False) & (open_late | finished_late)
-
-
-def route_rows(routes) -> list[dict]:
-    """Route summary fields (but `last_fix_time`) for many routes in three queries: the routes,
-    their stops counted per route, the next open stop's ETA per route."""
-    rows = list(
-        routes.order_by("code", "pk").values(
-            "id",
-            "code",
-            "status",
-            "date",
-            "carrier_id",
-            "hub_id",
-            "vehicle_id",
-            "driver_id",
-            "driver__name",
-        )
-    )
-    route_ids = [row["id"] for row in rows]
-    stops = Stop.objects.filter(route_id__in=route_ids)
-    counts = {
-        c["route_id"]: c
-        for c in stops.values("route_id")
-        .order_by()
-        .annotate(
-            stops_total=Count("pk", filter=~Q(status=StopStatus.CANCELLED)),
-            stops_done=Count("pk", filter=Q(status__in=DONE)),
-            late_stops=Count("pk", filter=_late_stop_filter()),
-        )
-    }
-    next_eta = dict(
-        stops.filter(status__in=OPEN)
-        .order_by("route_id", "sequence", "pk")
-        .distinct("route_id")
-        .values_list("route_id", "eta")
-    )
-    empty = {"stops_total": 0, "stops_done": 0, "late_stops": 0}
-    for row in rows:
-        count = counts.get(row["id"], empty)
-        row.update(
-            stops_total=count["stops_total"],
-            stops_done=count["stops_done"],
-            late_stops=count["late_stops"],
-            next_eta=next_eta.get(row["id"]),
-        )
-    return rows
-
-
-def _positions(*, carrier_id: int | None, vehicle_ids=None, driver_ids=None) -> list[dict]:
-    positions = DevicePosition.objects.all()
-    if vehicle_ids is not None:
-        positions = positions.filter(
-            Q(device__vehicle_id__in=vehicle_ids) | Q(device__driver_id__in=driver_ids)
-        )
-    if carrier_id is not None:
-        positions = positions.filter(device__carrier_id=carrier_id)
-    return list(
-        positions.values(
-            "fix_time",
-            "speed_mps",
-            "heading_deg",
-            "battery_pct",
-            vehicle=F("device__vehicle_id"),
-            driver=F("device__driver_id"),
-        ).annotate(lat=_Y("location"), lon=_X("location"))
-    )
-
-
-def _newest_by(positions: list[dict], key: str) -> dict:
-    newest: dict = {}
-    for position in positions:
-        owner = position[key]
-        if owner is not None and (
-            owner not in newest or position["fix_time"] > newest[owner]["fix_time"]
-        ):
-            newest[owner] = position
-    return newest
-
-
-def _route_summary(row: dict, last_fix: datetime | None) -> dict:
-    return {
-        "id": row["id"],
-        "code": row["code"],
-        "status": row["status"],
-        "date": row["date"].isoformat(),
-        "carrier": row["carrier_id"],
-        "hub": row["hub_id"],
-        "vehicle": row["vehicle_id"],
-        "driver": row["driver_id"],
-        "driver_name": row["driver__name"],
-        "stops_total": row["stops_total"],
-        "stops_done": row["stops_done"],
-        "late_stops": row["late_stops"],
-        "next_eta": iso(row["next_eta"]),
-        "last_fix_time": iso(last_fix),
-    }
-
-
-def _last_fix(row: dict, by_vehicle: dict, by_driver: dict) -> datetime | None:
-    fixes = [
-        hit["fix_time"]
-        for hit in (by_vehicle.get(row["vehicle_id"]), by_driver.get(row["driver_id"]))
-        if hit is not None
-    ]
-    return max(fixes) if fixes else None
+def _positions(actor: Actor) -> list[dict]:
+    return positions(visible_to(actor, DevicePosition))
 
 
 def _route_preference(row: dict, today) -> tuple:
@@ -216,16 +99,13 @@ def console_snapshot(*, actor: Actor, now: datetime | None = None) -> dict:
     organization = actor.organization
     today = now.astimezone(organization.zone).date()
 
-    carriers = Carrier.objects.order_by("name")
-    vehicles = Vehicle.objects.filter(is_active=True).order_by("plate")
-    if actor.carrier_id is not None:
-        carriers = carriers.filter(pk=actor.carrier_id)
-        vehicles = vehicles.filter(carrier_id=actor.carrier_id)
+    carriers = visible_to(actor, Carrier).order_by("name")
+    vehicles = visible_to(actor, Vehicle).filter(is_active=True).order_by("plate")
 
     rows = route_rows(console_routes(actor=actor, today=today))
-    positions = _positions(carrier_id=actor.carrier_id)
-    by_vehicle = _newest_by(positions, "vehicle")
-    by_driver = _newest_by(positions, "driver")
+    found = _positions(actor)
+    by_vehicle = newest_by(found, "vehicle")
+    by_driver = newest_by(found, "driver")
 
     route_of_vehicle: dict[int, dict] = {}
     for row in rows:
@@ -265,13 +145,14 @@ def console_snapshot(*, actor: Actor, now: datetime | None = None) -> dict:
                 "lat": _coordinate(hub["lat"]),
                 "lon": _coordinate(hub["lon"]),
             }
-            for hub in Hub.objects.filter(is_active=True)
+            for hub in visible_to(actor, Hub)
+            .filter(is_active=True)
             .order_by("name")
             .values("id", "code", "name")
-            .annotate(lat=_Y("location"), lon=_X("location"))
+            .annotate(lat=Latitude("location"), lon=Longitude("location"))
         ],
         "vehicles": vehicle_list,
-        "routes": [_route_summary(row, _last_fix(row, by_vehicle, by_driver)) for row in rows],
+        "routes": [summary_of_row(row, last_fix(row, by_vehicle, by_driver)) for row in rows],
     }
 
 
@@ -282,10 +163,7 @@ def console_snapshot(*, actor: Actor, now: datetime | None = None) -> dict:
 
 def console_route_or_none(*, actor: Actor, route_id: int) -> Route | None:
     """The route if the actor may see it (their organization by scope; their carrier)."""
-    routes = Route.objects.filter(pk=route_id)
-    if actor.carrier_id is not None:
-        routes = routes.filter(carrier_id=actor.carrier_id)
-    return routes.first()
+    return visible_to(actor, Route).filter(pk=route_id).first()
 
 
 def _nearest_vertex(path: list[list[float]], lat: float, lon: float) -> int:
@@ -321,19 +199,6 @@ def _stop(stop: Stop) -> dict:
     }
 
 
-def route_summary_for(route: Route) -> dict:
-    """One route's summary, as in the snapshot (two queries): the `route.changed` payload."""
-    row = route_rows(Route.objects.filter(pk=route.pk))[0]
-    positions = _positions(
-        carrier_id=None,
-        vehicle_ids=[route.vehicle_id] if route.vehicle_id else [],
-        driver_ids=[route.driver_id] if route.driver_id else [],
-    )
-    return _route_summary(
-        row, _last_fix(row, _newest_by(positions, "vehicle"), _newest_by(positions, "driver"))
-    )
-
-
 def console_route(*, route: Route) -> dict:
     """The route's summary, planned path (as [lat, lon]), how far along it the driven part
     reaches (`done_until`: the path vertex nearest the last finished stop) and its stops."""
@@ -357,7 +222,7 @@ def console_route(*, route: Route) -> dict:
         last = max(finished, key=lambda s: s.sequence)  # the driven part ends at it
         done_until = _nearest_vertex(path, last.location.y, last.location.x)
     return {
-        **route_summary_for(route),
+        **route_summary(route),
         "path": path,
         "done_until": done_until,
         "stops": [_stop(stop) for stop in stops],

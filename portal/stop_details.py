@@ -1,13 +1,14 @@
 """Reads for the console's side panel and search box: one stop in detail (its shipments, a
 timeline of scans, custody entries and stop events, proofs of delivery with signed file links)
-and shipments by reference or barcode. The caller passes querysets already narrowed to the
-actor (organization scope, carrier), so nothing here can widen what a person sees."""
+and shipments by reference or barcode. The stop comes narrowed to the actor; search narrows
+with `visible_to` (organization scope, carrier), so nothing here can widen what a person
+sees."""
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
 
-from portal.route_summary import iso, stop_is_late
+from control_tower.tenancy.carrier_scope import visible_to
 from tracking.models import (
     CustodyEntry,
     PodFile,
@@ -19,40 +20,12 @@ from tracking.models import (
     StopShipment,
     StopStatus,
 )
+from tracking.route_summary import local_iso as iso
+from tracking.route_summary import shipment_brief, stop_fields
 from tracking.services.proof_of_delivery import pod_file_url
 
 SEARCH_MIN_CHARS = 2
 SEARCH_MAX_RESULTS = 20
-
-
-def shipment_brief(shipment: Shipment) -> dict:
-    return {
-        "id": shipment.pk,
-        "reference": shipment.reference,
-        "barcode": shipment.barcode,
-        "status": shipment.status,
-    }
-
-
-def stop_fields(stop: Stop, shipments: list[Shipment]) -> dict:
-    """The stop as the console's route view shows it (CONSOLE_CONTRACT endpoint 2)."""
-    recipients = list(dict.fromkeys(s.recipient_name for s in shipments if s.recipient_name))
-    return {
-        "id": stop.pk,
-        "sequence": stop.sequence,
-        "status": stop.status,
-        "lat": stop.location.y,
-        "lon": stop.location.x,
-        "eta": iso(stop.eta),
-        "eta_earliest": iso(stop.eta_earliest),
-        "eta_latest": iso(stop.eta_latest),
-        "window_start": iso(stop.window_start),
-        "window_end": iso(stop.window_end),
-        "late": stop_is_late(stop),
-        "recipient": ", ".join(recipients),
-        "address": stop.address,
-        "shipments": [shipment_brief(s) for s in shipments],
-    }
 
 
 def _scan_actor(scan: Scan) -> str:
@@ -200,14 +173,13 @@ def stop_details(stop: Stop, request) -> dict:
     }
 
 
-def shipments_search(
-    *, shipments: QuerySet[Shipment], text: str, carrier_id: int | None = None
-) -> list[dict]:
+def shipments_search(*, actor, text: str) -> list[dict]:
     """Shipments whose reference or barcode equals `text` (first) or starts with it,
     case-insensitively, at most SEARCH_MAX_RESULTS, each with its current stop and route (an
     open stop first, else the latest)."""
     matches = list(
-        shipments.filter(Q(reference__istartswith=text) | Q(barcode__istartswith=text))
+        visible_to(actor, Shipment)
+        .filter(Q(reference__istartswith=text) | Q(barcode__istartswith=text))
         .annotate(
             exact=Case(
                 When(Q(reference__iexact=text) | Q(barcode__iexact=text), then=Value(0)),
@@ -217,13 +189,13 @@ def shipments_search(
         )
         .order_by("exact", "reference", "pk")[:SEARCH_MAX_RESULTS]
     )
+    # A carrier user sees only the stops of its carrier's routes.
     links = (
-        StopShipment.objects.filter(shipment_id__in=[s.pk for s in matches])
+        visible_to(actor, StopShipment)
+        .filter(shipment_id__in=[s.pk for s in matches])
         .select_related("stop")
         .order_by("-stop__route__date", "-stop_id")
     )
-    if carrier_id is not None:  # a carrier user: only stops of its carrier's routes
-        links = links.filter(stop__route__carrier_id=carrier_id)
     best: dict[int, Stop] = {}
     for link in links:
         current = best.get(link.shipment_id)

@@ -8,10 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from control_tower.tenancy.roles import READ, Resource, Role
-
-# Who may try a reassignment; the API has the last word (carrier users: own carrier only).
-REASSIGN_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.DISPATCHER, Role.CARRIER_USER})
+from control_tower.tenancy.roles import READ, WRITE, Resource
 
 
 @login_required
@@ -19,7 +16,7 @@ def console(request):
     """The dispatcher console: live map and route list of the acting organization. Drivers and
     people without an organization get 403 (their phone app is their view)."""
     actor = request.actor
-    if actor is None or actor.role == Role.DRIVER or not actor.can(Resource.ROUTES, READ):
+    if actor is None or not actor.can(Resource.CONSOLE, READ):
         raise PermissionDenied("The console is for dispatchers, managers and carrier users.")
     organization = actor.organization
     config = {
@@ -38,6 +35,7 @@ def console(request):
         "zoom": settings.LEAFLET_CONFIG.get("DEFAULT_ZOOM", 12),
         "organization": {"name": organization.name, "time_zone": organization.time_zone},
         "role": actor.role,
-        "canReassign": actor.role in REASSIGN_ROLES,
+        # The API has the last word (carrier users: their own carrier's routes only).
+        "canReassign": actor.can(Resource.CONSOLE, WRITE),
     }
     return render(request, "portal/console.html", {"console_config": config})

@@ -23,7 +23,6 @@ class CarrierViewSet(TenantModelViewSet):
     model = Carrier
     resource = Resource.CARRIERS
     serializer_class = CarrierSerializer
-    carrier_field = "pk"
     filterset_fields = ["kind", "is_active"]
     search_fields = ["name", "code"]
     ordering_fields = ["name", "code", "created_at"]
@@ -33,7 +32,6 @@ class DriverViewSet(TenantModelViewSet):
     model = Driver
     resource = Resource.FLEET
     serializer_class = DriverSerializer
-    carrier_field = "carrier"
     filterset_fields = ["carrier", "is_active"]
     search_fields = ["name", "phone", "email", "external_id"]
     ordering_fields = ["name", "created_at"]
@@ -43,7 +41,6 @@ class VehicleViewSet(TenantModelViewSet):
     model = Vehicle
     resource = Resource.FLEET
     serializer_class = VehicleSerializer
-    carrier_field = "carrier"
     filterset_fields = ["carrier", "kind", "is_active"]
     search_fields = ["plate"]
     ordering_fields = ["plate", "created_at", "capacity_parcels"]
@@ -71,7 +68,6 @@ class DeviceViewSet(
     model = Device
     resource = Resource.FLEET
     serializer_class = DeviceSerializer
-    carrier_field = "carrier"
     filterset_class = DeviceFilter
     search_fields = ["name", "external_id", "token_prefix"]
     ordering_fields = ["name", "last_seen_at", "created_at"]

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from control_tower.errors import DomainError
 from control_tower.tenancy.actors import Actor, actor_for_user
-from control_tower.tenancy.roles import Role
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.scope import reset_scope, set_scope
 
 
@@ -72,11 +72,11 @@ class TenantAPIView(TenantAPIMixin, APIView):
 
 
 class TenantViewSet(TenantAPIMixin, viewsets.GenericViewSet):
+    """A viewset on one tenant model: the organization scope comes from the model's manager,
+    the carrier and driver narrowing from `visible_to` (declared per model in
+    `tenancy/carrier_scope.py`, never per view)."""
+
     model: type
-    # Lookup paths used to narrow rows for restricted actors; None means "not restricted by
-    # carrier" (e.g. hubs) or "invisible to drivers".
-    carrier_field: str | None = None
-    driver_field: str | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -89,23 +89,7 @@ class TenantViewSet(TenantAPIMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation, no request
             return self.model.dangerously_unscoped.none()
-        queryset = self.model.objects.all()
-        actor = self.actor
-        if actor.carrier_id is not None:
-            if self.carrier_field is None:
-                queryset = queryset.none() if self.restricted_without_field else queryset
-            else:
-                queryset = queryset.filter(**{self.carrier_field: actor.carrier_id})
-        if actor.role == Role.DRIVER:
-            if self.driver_field is None:
-                queryset = queryset.none()
-            else:
-                queryset = queryset.filter(**{self.driver_field: actor.driver_id})
-        return self.optimize_queryset(queryset)
-
-    # Carrier-restricted actors see nothing of a resource that has no carrier, unless the
-    # resource is shared (hubs): set this to False there.
-    restricted_without_field = True
+        return self.optimize_queryset(visible_to(self.actor, self.model))
 
     def optimize_queryset(self, queryset: QuerySet) -> QuerySet:
         return queryset

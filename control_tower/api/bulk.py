@@ -6,6 +6,8 @@ from collections import defaultdict
 
 from rest_framework import serializers
 
+from control_tower.tenancy.carrier_scope import visible_to
+
 
 class BulkErrors:
     """Collects errors as `{index: {field: [messages]}}` and raises them all at once."""
@@ -35,10 +37,11 @@ def index_list_errors(detail):
     return detail
 
 
-def resolve_ids(model, items: list[dict], field: str, errors: BulkErrors, *, required: bool):
-    """Replace `item[field]` (an id) by the object, fetching all of them in one scoped query."""
+def resolve_ids(actor, model, items: list[dict], field: str, errors: BulkErrors, *, required: bool):
+    """Replace `item[field]` (an id) by the object, fetching all of them in one query narrowed
+    to what `actor` may see: another organization's or another carrier's id does not exist."""
     ids = {item[field] for item in items if item.get(field) is not None}
-    found = model.objects.in_bulk(ids) if ids else {}
+    found = visible_to(actor, model).in_bulk(ids) if ids else {}
     for index, item in enumerate(items):
         value = item.get(field)
         if value is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 from rest_framework.relations import ManyRelatedField, PrimaryKeyRelatedField
 
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.models import TenantModel
 from control_tower.tenancy.scope import get_scope
 
@@ -15,7 +16,7 @@ class TenantModelSerializer(serializers.ModelSerializer):
     - `organization` is never a field: the view passes the actor's organization to `save()`.
     - Related-object choices come from the scoped default manager, so an id of another
       organization's object is "does not exist"; for carrier-bound actors they are narrowed
-      further to that carrier.
+      further by `visible_to`, so another carrier's id is "does not exist" too.
     - `Meta.unique_in_organization = (("code",), ...)` gives a 400 on duplicates instead of a
       database error.
     """
@@ -32,14 +33,9 @@ class TenantModelSerializer(serializers.ModelSerializer):
             model = relation.queryset.model if relation.queryset is not None else None
             if model is None or not issubclass(model, TenantModel):
                 continue
-            # Re-evaluated per request: the manager is scoped when the query runs.
-            queryset = model.objects.all()
-            if actor is not None and actor.carrier_id is not None:
-                if model.__name__ == "Carrier":
-                    queryset = queryset.filter(pk=actor.carrier_id)
-                elif any(f.name == "carrier" for f in model._meta.fields):
-                    queryset = queryset.filter(carrier_id=actor.carrier_id)
-            relation.queryset = queryset
+            # Re-evaluated per request: the manager is scoped when the query runs, and the
+            # actor's carrier (or driver) narrows the choices like every other read.
+            relation.queryset = visible_to(actor, model)
         return fields
 
     def validate(self, attrs):

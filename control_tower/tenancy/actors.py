@@ -15,6 +15,7 @@ from control_tower.errors import NotPermitted, OrganizationRequired
 from control_tower.models import ApiKey, Membership, Organization
 from control_tower.tenancy.roles import (
     ADMIN_ROLES,
+    READ,
     WRITE,
     Resource,
     Role,
@@ -46,6 +47,11 @@ class Actor:
         if self.api_key is not None:
             return scopes_allow(self.scopes, resource, action)
         return self.role is not None and role_allows(self.role, resource, action)
+
+    @property
+    def may_watch_console(self) -> bool:
+        """For templates, which cannot call `can(...)` with arguments."""
+        return self.can(Resource.CONSOLE, READ)
 
     @property
     def is_admin(self) -> bool:

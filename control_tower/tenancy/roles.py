@@ -25,6 +25,9 @@ class Resource(models.TextChoices):
     SHIPMENTS = "shipments"
     ROUTES = "routes"  # routes and stops
     TRACKING = "tracking"  # pings, positions, scans, proof of delivery (custody: with shipments)
+    # The dispatcher console (page, snapshot, details, search, live socket): read to watch,
+    # write to reassign stops between routes. Rows are narrowed like everywhere else.
+    CONSOLE = "console"
 
 
 READ, WRITE = "read", "write"
@@ -47,6 +50,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.SHIPMENTS: _RW,
         Resource.ROUTES: _RW,
         Resource.TRACKING: _RW,
+        Resource.CONSOLE: _RW,
     },
     Role.OPS_MANAGER: {
         Resource.ORGANIZATION: _R,
@@ -58,9 +62,11 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.SHIPMENTS: _R,
         Resource.ROUTES: _R,
         Resource.TRACKING: _R,
+        Resource.CONSOLE: _R,
     },
-    # Carrier users see only rows of their own carrier (narrowed in the viewsets) and update
-    # the progress of their own routes; they cannot create or re-plan.
+    # Carrier users see only rows of their own carrier (tenancy/carrier_scope.py) and update
+    # the progress of their own routes; they cannot create or re-plan, but may move a stop
+    # between two of their carrier's routes from the console.
     Role.CARRIER_USER: {
         Resource.ORGANIZATION: _R,
         Resource.MEMBERSHIPS: _NONE,
@@ -72,6 +78,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.ROUTES: _R,
         # Their own carrier's scans and proofs of delivery (narrowed like everything else).
         Resource.TRACKING: _RW,
+        Resource.CONSOLE: _RW,
     },
     # People with the driver role read their own routes; their phone posts with a device token.
     Role.DRIVER: {
@@ -84,6 +91,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.SHIPMENTS: _NONE,
         Resource.ROUTES: _R,
         Resource.TRACKING: _NONE,
+        # Their phone app is their view: the organization's live console is not for them.
+        Resource.CONSOLE: _NONE,
     },
 }
 
@@ -112,7 +121,13 @@ def role_allows(role: str, resource: str, action: str) -> bool:
     return action in GRANTS.get(role, {}).get(resource, _NONE)
 
 
+# Resources that API keys reach through another resource's scopes (there is no key scope of
+# their own): a key reads the console with `routes:read` and reassigns with `routes:write`.
+KEY_SCOPE_OF = {Resource.CONSOLE: Resource.ROUTES}
+
+
 def scopes_allow(scopes: list[str] | frozenset[str], resource: str, action: str) -> bool:
+    resource = KEY_SCOPE_OF.get(resource, resource)
     if f"{resource}:write" in scopes:
         return True
     return action == READ and f"{resource}:read" in scopes

@@ -12,21 +12,15 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from control_tower.api.base import TenantAPIView
-from control_tower.tenancy.roles import Resource, Role
+from control_tower.tenancy.roles import Resource
 from portal import selectors
 
 
 class ConsoleReadView(TenantAPIView):
-    """Dispatchers, admins, ops managers and carrier users (narrowed to their carrier) read the
-    console; drivers and devices do not."""
+    """Whoever the grants table lets read the console (dispatchers, admins, ops managers,
+    carrier users narrowed to their carrier; not drivers or devices)."""
 
-    resource = Resource.ROUTES
-
-    def check_permissions(self, request):
-        super().check_permissions(request)
-        actor = getattr(self, "actor", None)
-        if actor is not None and (actor.role == Role.DRIVER or actor.device is not None):
-            raise exceptions.PermissionDenied("The dispatcher console is not for drivers.")
+    resource = Resource.CONSOLE
 
 
 @method_decorator(gzip_page, name="dispatch")

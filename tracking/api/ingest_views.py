@@ -16,6 +16,7 @@ from carriers.models import Device
 from control_tower.api.base import TenantAPIView, TenantViewSet
 from control_tower.api.fields import PointField
 from control_tower.errors import DomainError, NotPermitted
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking.ingest.auth import DEVICE_KEY_OR_SESSION, DeviceTokenAuthentication
 from tracking.ingest.fixes import FixError
@@ -130,9 +131,7 @@ class GpxImportView(TenantAPIView):
             return self.actor.device
         if device_id is None:
             raise _invalid("device", "Which device is this track from? (device id)")
-        devices = Device.objects.select_related("organization")
-        if self.actor.carrier_id is not None:
-            devices = devices.filter(carrier_id=self.actor.carrier_id)
+        devices = visible_to(self.actor, Device).select_related("organization")
         device = devices.filter(pk=device_id).first()
         if device is None:
             raise _invalid("device", f'Invalid pk "{device_id}" - object does not exist.')
@@ -207,7 +206,6 @@ class DevicePositionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     model = DevicePosition
     resource = Resource.TRACKING
     serializer_class = DevicePositionSerializer
-    carrier_field = "device__carrier"
     lookup_field = "device"
     lookup_value_regex = r"\d+"
     filterset_class = PositionFilter
@@ -256,7 +254,6 @@ class PingViewSet(mixins.ListModelMixin, TenantViewSet):
     model = Ping
     resource = Resource.TRACKING
     serializer_class = PingSerializer
-    carrier_field = "device__carrier"
     filter_backends = []
 
     @extend_schema(

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from control_tower.api.base import TenantAPIView, TenantViewSet
 from control_tower.api.fields import PointField
 from control_tower.errors import DomainError
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking.ingest.auth import DEVICE_KEY_OR_SESSION
 from tracking.ingest.image_sanitizer import ImageRejected, sanitize_image
@@ -167,9 +168,7 @@ class PodUploadView(TenantAPIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def _shipment(self, values) -> Shipment:
-        shipments = Shipment.objects.all()
-        if self.actor.carrier_id is not None:  # devices and carrier users: their carrier only
-            shipments = shipments.filter(carrier_id=self.actor.carrier_id)
+        shipments = visible_to(self.actor, Shipment)  # devices and carrier users: their own
         if "shipment" in values:
             shipment = shipments.filter(pk=values["shipment"]).first()
         else:
@@ -222,7 +221,6 @@ class ProofOfDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
     model = ProofOfDelivery
     resource = Resource.TRACKING
     serializer_class = ProofOfDeliverySerializer
-    carrier_field = "shipment__carrier"
     filterset_class = PodFilter
     ordering_fields = ["captured_at", "distance_m"]
 

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from carriers.models import Driver, Vehicle
 from control_tower.api.base import TenantAPIView
 from control_tower.api.bulk import BulkErrors
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking.api.serializers import RouteSerializer
 from tracking.models import Hub, Shipment
@@ -63,9 +64,12 @@ class RoutePlanView(TenantAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         errors = BulkErrors("vehicles")
-        hub = Hub.objects.filter(pk=data["hub"]).first()
-        vehicles = Vehicle.objects.in_bulk({v["vehicle"] for v in data["vehicles"]})
-        drivers = Driver.objects.in_bulk({v["driver"] for v in data["vehicles"]})
+        # Every id is resolved as the actor sees it: another carrier's vehicle, driver or
+        # shipment is as unknown to a carrier-bound key as another organization's.
+        actor = self.actor
+        hub = visible_to(actor, Hub).filter(pk=data["hub"]).first()
+        vehicles = visible_to(actor, Vehicle).in_bulk({v["vehicle"] for v in data["vehicles"]})
+        drivers = visible_to(actor, Driver).in_bulk({v["driver"] for v in data["vehicles"]})
         shifts = []
         for index, item in enumerate(data["vehicles"]):
             vehicle, driver = vehicles.get(item["vehicle"]), drivers.get(item["driver"])
@@ -80,7 +84,7 @@ class RoutePlanView(TenantAPIView):
         errors.raise_if_any()
         shipments = None
         if "shipments" in data:
-            found = Shipment.objects.in_bulk(data["shipments"])
+            found = visible_to(actor, Shipment).in_bulk(data["shipments"])
             unknown = [pk for pk in data["shipments"] if pk not in found]
             if unknown:
                 raise serializers.ValidationError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins
@@ -103,24 +102,12 @@ class ScanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSe
     model = Scan
     resource = Resource.TRACKING
     serializer_class = ScanSerializer
-    # Narrowed in optimize_queryset: a scan belongs to a carrier through its shipment *or*
-    # through the device / key that made it (an unknown barcode has no shipment).
-    carrier_field = None
-    restricted_without_field = False
     filterset_class = ScanFilter
     search_fields = ["barcode", "event_id", "shipment__reference"]
     ordering_fields = ["occurred_at", "received_at"]
     ordering = ["-occurred_at", "-id"]
 
     def optimize_queryset(self, queryset):
-        actor = getattr(self, "actor", None)
-        if actor is not None and actor.carrier_id is not None:
-            carrier = actor.carrier_id
-            queryset = queryset.filter(
-                Q(shipment__carrier_id=carrier)
-                | Q(device__carrier_id=carrier)
-                | Q(api_key__carrier_id=carrier)
-            )
         return queryset.select_related("shipment", "hub")
 
 

@@ -8,6 +8,7 @@ from carriers.models import Carrier, Driver, Vehicle
 from control_tower.api.bulk import BulkErrors, resolve_ids
 from control_tower.api.fields import LineStringField, PointField
 from control_tower.api.serializers import TenantModelSerializer
+from control_tower.tenancy.carrier_scope import visible_to
 from tracking.models import (
     FailureReason,
     Hub,
@@ -164,8 +165,9 @@ class ShipmentBulkCreateSerializer(serializers.Serializer):
         valid = [item for item in items if item is not None]
         positions = [index for index, item in enumerate(items) if item is not None]
         batch_errors = BulkErrors("shipments")
-        resolve_ids(Carrier, valid, "carrier", batch_errors, required=False)
-        resolve_ids(Hub, valid, "hub", batch_errors, required=False)
+        actor = self.context.get("actor")
+        resolve_ids(actor, Carrier, valid, "carrier", batch_errors, required=False)
+        resolve_ids(actor, Hub, valid, "hub", batch_errors, required=False)
         for field in ("reference", "barcode"):
             seen: dict[str, int] = {}
             for index, raw in enumerate(raw_items):
@@ -401,10 +403,11 @@ class RoutePlanSerializer(serializers.Serializer):
                 {"routes": [f"At most {settings.BULK_MAX_ITEMS} stops per plan."]}
             )
         errors = BulkErrors("routes")
-        resolve_ids(Hub, routes, "hub", errors, required=True)
-        resolve_ids(Carrier, routes, "carrier", errors, required=True)
-        resolve_ids(Driver, routes, "driver", errors, required=False)
-        resolve_ids(Vehicle, routes, "vehicle", errors, required=False)
+        actor = self.context.get("actor")
+        resolve_ids(actor, Hub, routes, "hub", errors, required=True)
+        resolve_ids(actor, Carrier, routes, "carrier", errors, required=True)
+        resolve_ids(actor, Driver, routes, "driver", errors, required=False)
+        resolve_ids(actor, Vehicle, routes, "vehicle", errors, required=False)
         self._check_codes(attrs["date"], routes, errors)
         self._resolve_shipments(routes, errors)
         for index, route in enumerate(routes):
@@ -436,7 +439,9 @@ class RoutePlanSerializer(serializers.Serializer):
 
     def _resolve_shipments(self, routes, errors) -> None:
         references = {ref for r in routes for s in r["stops"] for ref in s["shipment_references"]}
-        found = {s.reference: s for s in Shipment.objects.filter(reference__in=references)}
+        # Another carrier's shipment is as unknown to a carrier-bound actor as a missing one.
+        visible = visible_to(self.context.get("actor"), Shipment)
+        found = {s.reference: s for s in visible.filter(reference__in=references)}
         planned = set(
             Shipment.objects.filter(
                 reference__in=references,

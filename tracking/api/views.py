@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.db import transaction
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from control_tower.api.base import TenantModelViewSet
 from control_tower.errors import Conflict
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking import selectors, services
 from tracking.api.scan_views import CustodyActionsMixin
@@ -26,6 +27,8 @@ from tracking.api.serializers import (
     StopSerializer,
 )
 from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopShipment
+from tracking.route_summary import route_summary, stop_fields
+from tracking.services.reassign import NotFound, stop_reassign
 
 
 class HubViewSet(TenantModelViewSet):
@@ -34,7 +37,6 @@ class HubViewSet(TenantModelViewSet):
     model = Hub
     resource = Resource.HUBS
     serializer_class = HubSerializer
-    restricted_without_field = False  # carrier users and drivers see the hubs
     filterset_fields = ["kind", "is_active"]
     search_fields = ["code", "name", "address"]
     ordering_fields = ["name", "code", "created_at"]
@@ -58,7 +60,6 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     model = Shipment
     resource = Resource.SHIPMENTS
     serializer_class = ShipmentSerializer
-    carrier_field = "carrier"
     filterset_class = ShipmentFilter
     search_fields = ["reference", "barcode", "recipient_name", "address_line1", "city"]
     ordering_fields = ["created_at", "status_changed_at", "promised_window_end", "reference"]
@@ -134,8 +135,6 @@ class RouteViewSet(TenantModelViewSet):
     model = Route
     resource = Resource.ROUTES
     serializer_class = RouteSerializer
-    carrier_field = "carrier"
-    driver_field = "driver"
     filterset_class = RouteFilter
     search_fields = ["code"]
     ordering_fields = ["date", "code", "planned_start", "created_at"]
@@ -191,12 +190,18 @@ class StopFilter(filters.FilterSet):
         fields = ["route", "status", "kind"]
 
 
+class ReassignBodySerializer(serializers.Serializer):
+    route = serializers.IntegerField(min_value=1)
+    position = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+
 class StopViewSet(TenantModelViewSet):
     model = Stop
     resource = Resource.ROUTES
+    # Moving a stop between routes is the console's write (carrier users may, between their
+    # own carrier's routes), not a routes write.
+    action_resources = {"reassign": Resource.CONSOLE}
     serializer_class = StopSerializer
-    carrier_field = "route__carrier"
-    driver_field = "route__driver"
     filterset_class = StopFilter
     search_fields = ["address", "shipments__reference", "shipments__barcode"]
     ordering_fields = ["sequence", "planned_arrival", "eta"]
@@ -271,6 +276,49 @@ class StopViewSet(TenantModelViewSet):
             note=body.validated_data.get("note", ""),
         )
         return self._respond(stop)
+
+    @extend_schema(
+        operation_id="stop_reassign",
+        request=ReassignBodySerializer,
+        responses={
+            200: inline_serializer(
+                "StopReassigned",
+                {
+                    "stop": serializers.DictField(),
+                    "from_route": serializers.DictField(),
+                    "to_route": serializers.DictField(),
+                },
+            )
+        },
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def reassign(self, request, pk=None):
+        """Move a pending stop (and its shipments) to another open route `{"route": id,
+        "position": n?}`: the cheapest insertion on the roads unless a position is given."""
+        stop = self.get_queryset().filter(pk=pk).first()
+        if stop is None:
+            raise exceptions.NotFound("No such stop.")
+        body = ReassignBodySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        target = visible_to(self.actor, Route).filter(pk=body.validated_data["route"]).first()
+        if target is None:
+            raise NotFound("No such route.", fields={"route": ["No such route."]})
+        result = stop_reassign(
+            actor=self.actor,
+            stop=stop,
+            to_route=target,
+            position=body.validated_data.get("position"),
+        )
+        moved = Stop.objects.get(pk=result.stop.pk)
+        return Response(
+            {
+                "stop": stop_fields(moved, list(moved.shipments.order_by("pk"))),
+                "position": result.position,
+                "insertion_cost_s": result.insertion_cost_s,
+                "from_route": route_summary(result.from_route, with_stops=True),
+                "to_route": route_summary(result.to_route, with_stops=True),
+            }
+        )
 
     @extend_schema(request=StopEventSerializer, responses=StopSerializer)
     @action(detail=True, methods=["post"])

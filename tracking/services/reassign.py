@@ -20,6 +20,7 @@ from django.utils import timezone
 from control_tower.errors import Conflict, DomainError
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.carrier_scope import is_visible
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
 from tracking.models import ShipmentStatus as S
@@ -187,9 +188,7 @@ def stop_reassign(
     if to_route.pk not in routes:
         raise NotFound("No such route in your organization.")
     source, target = routes[stop.route_id], routes[to_route.pk]
-    if actor.carrier_id is not None and {source.carrier_id, target.carrier_id} != {
-        actor.carrier_id
-    }:
+    if not (is_visible(actor, source) and is_visible(actor, target)):
         raise NotFound("No such route for your carrier.")
     if stop.status != StopStatus.PENDING:
         raise Conflict(

@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef
 
 from control_tower.errors import DomainError
 from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.carrier_scope import visible_to
 from tracking.models import Hub, Route, Shipment, ShipmentStatus, StopShipment, StopStatus
 from tracking.roads.routing import route_path, travel_matrix
 from tracking.services.routes import route_plan_create
@@ -54,12 +55,14 @@ def _invalid(field_name: str, message: str) -> DomainError:
     return DomainError(message, fields={field_name: [message]}, code="validation_error")
 
 
-def default_shipments(hub: Hub) -> list[Shipment]:
+def default_shipments(hub: Hub, actor: Actor | None = None) -> list[Shipment]:
+    # A carrier-bound actor plans only its own carrier's shipments.
     on_open_route = StopShipment.objects.filter(
         shipment=OuterRef("pk"), stop__status__in=(StopStatus.PENDING, StopStatus.ARRIVED)
     )
     return list(
-        Shipment.objects.filter(hub=hub, status__in=PLANNABLE_STATUSES, location__isnull=False)
+        visible_to(actor, Shipment)
+        .filter(hub=hub, status__in=PLANNABLE_STATUSES, location__isnull=False)
         .exclude(Exists(on_open_route))
         .order_by("id")
     )
@@ -99,7 +102,7 @@ def plan_routes(
 ) -> PlanResult:
     import vroom
 
-    shipments = default_shipments(hub) if shipments is None else shipments
+    shipments = default_shipments(hub, actor) if shipments is None else shipments
     _check(vehicles, shipments)
     started = time.perf_counter()
     # One stop per address.

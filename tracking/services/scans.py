@@ -32,6 +32,7 @@ from django.utils import timezone
 from control_tower.errors import DomainError, IllegalTransition
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.carrier_scope import is_visible, visible_to
 from tracking.models import (
     FailureReason,
     Hub,
@@ -184,9 +185,7 @@ def _scanned_value(item: dict) -> str:
 
 def _visible_to(actor: Actor, shipment: Shipment | None) -> bool:
     # A device or a carrier-bound key/person only ever sees its own carrier's shipments.
-    return shipment is not None and (
-        actor.carrier_id is None or shipment.carrier_id == actor.carrier_id
-    )
+    return is_visible(actor, shipment)
 
 
 def _lock_shipments(actor: Actor, items: list[dict]) -> dict[tuple[str, str], Shipment]:
@@ -194,9 +193,9 @@ def _lock_shipments(actor: Actor, items: list[dict]) -> dict[tuple[str, str], Sh
     scan; the others are simply absent (they behave as unknown barcodes)."""
     barcodes = {item["barcode"] for item in items if item.get("barcode")}
     references = {item["reference"] for item in items if item.get("reference")}
-    queryset = Shipment.objects.select_for_update(of=("self",)).select_related("carrier", "hub")
-    if actor.carrier_id is not None:
-        queryset = queryset.filter(carrier_id=actor.carrier_id)
+    queryset = (
+        visible_to(actor, Shipment).select_for_update(of=("self",)).select_related("carrier", "hub")
+    )
     found: list[Shipment] = []
     if barcodes or references:
         found = list(
