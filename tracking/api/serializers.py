@@ -325,11 +325,7 @@ class StopSerializer(TenantModelSerializer):
             )
         if route is not None and route.status in (RouteStatus.COMPLETED, RouteStatus.CANCELLED):
             raise serializers.ValidationError({"route": [f"The route is {route.status}."]})
-        for shipment in attrs.get("shipments", []):
-            if shipment.status in FINAL_STATUSES:
-                raise serializers.ValidationError(
-                    {"shipments": [f"Shipment {shipment.reference} is {shipment.status}."]}
-                )
+        # Which shipments may be handed over here is the stop-shipment service's rule.
         return attrs
 
 

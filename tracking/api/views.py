@@ -25,7 +25,7 @@ from tracking.api.serializers import (
     StopFailSerializer,
     StopSerializer,
 )
-from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopShipment
+from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop
 
 
 class HubViewSet(TenantModelViewSet):
@@ -208,27 +208,14 @@ class StopViewSet(TenantModelViewSet):
     def perform_create(self, serializer):
         shipments = serializer.validated_data.pop("shipments", [])
         stop = serializer.save(organization=self.actor.organization)
-        StopShipment.objects.bulk_create(
-            [
-                StopShipment(organization=self.actor.organization, stop=stop, shipment=s)
-                for s in shipments
-            ]
-        )
+        services.stop_shipments_set(stop=stop, shipments=shipments, actor=self.actor)
 
     @transaction.atomic
     def perform_update(self, serializer):
         shipments = serializer.validated_data.pop("shipments", None)
         stop = serializer.save()
         if shipments is not None:
-            StopShipment.objects.filter(stop=stop).exclude(shipment__in=shipments).delete()
-            existing = set(stop.stop_shipments.values_list("shipment_id", flat=True))
-            StopShipment.objects.bulk_create(
-                [
-                    StopShipment(organization=stop.organization, stop=stop, shipment=s)
-                    for s in shipments
-                    if s.pk not in existing
-                ]
-            )
+            services.stop_shipments_set(stop=stop, shipments=shipments, actor=self.actor)
 
     def perform_destroy(self, instance):
         if instance.status != "pending":

@@ -14,6 +14,7 @@ from tracking.services.shipments import (
     shipment_transition,
     shipments_bulk_create,
 )
+from tracking.services.stop_shipments import stop_shipments_set
 from tracking.services.stops import stop_arrive, stop_complete, stop_fail, stop_skip
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "stop_arrive",
     "stop_complete",
     "stop_fail",
+    "stop_shipments_set",
     "stop_skip",
 ]
