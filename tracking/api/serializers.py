@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from rest_framework import serializers
 
 from carriers.models import Carrier, Driver, Vehicle
@@ -19,6 +18,7 @@ from tracking.models import (
     Stop,
 )
 from tracking.services.routes import route_plan_problems
+from tracking.services.shipments import shipments_batch_problems
 
 # --- hubs --------------------------------------------------------------------------------
 
@@ -62,7 +62,6 @@ SHIPMENT_FIELDS = [
     "created_at",
     "updated_at",
 ]
-INITIAL_STATUSES = [ShipmentStatus.INFO_RECEIVED, ShipmentStatus.AT_HUB]
 
 
 def _check_window(attrs, instance, start: str, end: str) -> None:
@@ -73,6 +72,9 @@ def _check_window(attrs, instance, start: str, end: str) -> None:
 
 
 class ShipmentSerializer(TenantModelSerializer):
+    """Parses a shipment; the rules (initial status, unique reference and barcode, window,
+    carrier and hub of the organization) are `shipment_create` / `shipment_update`'s."""
+
     location = PointField(required=False, allow_null=True)
     delivery_pin = serializers.RegexField(
         r"^\d{4,8}$",
@@ -93,32 +95,11 @@ class ShipmentSerializer(TenantModelSerializer):
         model = Shipment
         fields = SHIPMENT_FIELDS
         read_only_fields = ["id", "status_changed_at", "created_at", "updated_at"]
-        unique_in_organization = (("reference",), ("barcode",))
 
     def validate_country_code(self, value: str) -> str:
         if len(value) != 2 or not value.isalpha():
             raise serializers.ValidationError("Use a two-letter ISO code, e.g. CL.")
         return value.upper()
-
-    def validate(self, attrs):
-        if self.instance is not None and "status" in attrs:
-            raise serializers.ValidationError(
-                {"status": ["Change the status with POST /shipments/{id}/transition/."]}
-            )
-        if (
-            self.instance is None
-            and attrs.get("status", INITIAL_STATUSES[0]) not in INITIAL_STATUSES
-        ):
-            raise serializers.ValidationError(
-                {"status": ["A new shipment is info_received or at_hub."]}
-            )
-        if not self.context.get("bulk"):
-            attrs = super().validate(attrs)
-        _check_window(attrs, self.instance, "promised_window_start", "promised_window_end")
-        if "delivery_pin" in attrs:
-            pin = attrs.pop("delivery_pin")
-            attrs["delivery_pin_hash"] = make_password(pin) if pin else ""
-        return attrs
 
     def get_pin_required(self, obj) -> bool:
         return bool(getattr(obj, "delivery_pin_hash", ""))
@@ -135,8 +116,8 @@ class ShipmentBulkItemSerializer(ShipmentSerializer):
 
 
 class ShipmentBulkCreateSerializer(serializers.Serializer):
-    """Validates every item and the batch as a whole, and reports all problems at once,
-    keyed by item index."""
+    """Parses every item and resolves the batch's ids, and reports all problems at once (the
+    service's rules included), keyed by item index."""
 
     shipments = serializers.ListField(
         child=serializers.DictField(),
@@ -165,28 +146,16 @@ class ShipmentBulkCreateSerializer(serializers.Serializer):
         batch_errors = BulkErrors("shipments")
         resolve_ids(Carrier, valid, "carrier", batch_errors, required=False)
         resolve_ids(Hub, valid, "hub", batch_errors, required=False)
-        for field in ("reference", "barcode"):
-            seen: dict[str, int] = {}
-            for index, raw in enumerate(raw_items):
-                value = raw.get(field) if isinstance(raw, dict) else None
-                if not isinstance(value, str) or not value:
-                    continue
-                if value in seen:
-                    errors.add(index, field, f"Repeats item {seen[value]} of this batch.")
-                seen.setdefault(value, index)
-            taken = set(
-                Shipment.objects.filter(**{f"{field}__in": list(seen)}).values_list(
-                    field, flat=True
-                )
-            )
-            for index, item in zip(positions, valid, strict=True):
-                if item[field] in taken:
-                    errors.add(index, field, f"A shipment with this {field} already exists.")
         # resolve_ids numbered the valid items 0..n; map back to positions in the request.
         for local, fields in batch_errors.errors.items():
             for field, messages in fields.items():
                 for message in messages:
                     errors.add(positions[local], field, message)
+        # The batch's rules live in the service; asked here too so that one answer lists the
+        # parse errors and the broken rules together.
+        organization_id = self.context["actor"].organization.pk
+        for index, field, message in shipments_batch_problems(organization_id, items).items():
+            errors.add(index, field, message)
         errors.raise_if_any(wrap=False)
         return valid
 

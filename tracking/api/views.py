@@ -63,10 +63,15 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     search_fields = ["reference", "barcode", "recipient_name", "address_line1", "city"]
     ordering_fields = ["created_at", "status_changed_at", "promised_window_end", "reference"]
 
-    @transaction.atomic
     def perform_create(self, serializer):
-        shipment = serializer.save(organization=self.actor.organization)
-        services.shipment_record_creation(shipment=shipment, actor=self.actor)
+        serializer.instance = services.shipment_create(
+            actor=self.actor, data=serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.shipment_update(
+            shipment=serializer.instance, actor=self.actor, data=serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
         services.shipment_delete(shipment=instance)
@@ -79,7 +84,7 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
         """Create up to BULK_MAX_ITEMS shipments in one call: all of them or none (errors are
         reported per item index)."""
         serializer = ShipmentBulkCreateSerializer(
-            data=request.data, context={**self.get_serializer_context(), "bulk": True}
+            data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
         created = services.shipments_bulk_create(

@@ -9,9 +9,11 @@ from tracking.services.routes import (
 )
 from tracking.services.shipments import (
     SHIPMENT_TRANSITIONS,
+    shipment_create,
     shipment_delete,
     shipment_record_creation,
     shipment_transition,
+    shipment_update,
     shipments_bulk_create,
 )
 from tracking.services.stop_shipments import stop_shipments_set
@@ -23,9 +25,11 @@ __all__ = [
     "route_complete",
     "route_plan_create",
     "route_start",
+    "shipment_create",
     "shipment_delete",
     "shipment_record_creation",
     "shipment_transition",
+    "shipment_update",
     "shipments_bulk_create",
     "stop_arrive",
     "stop_complete",
