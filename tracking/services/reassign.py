@@ -169,6 +169,21 @@ def stop_reassign(
     organization or carrier), 409 (the stop is no longer pending, or a route is not planned
     or in progress). Nothing is stored when it raises.
     """
+    stop, source, target = _lock(actor, stop, to_route)
+    _check_open(stop, source, target)
+    source_stops = [s for s in source.stops.order_by("sequence", "pk") if s.pk != stop.pk]
+    target_stops = list(target.stops.order_by("sequence", "pk"))
+    slot, chosen, cost = _choose_slot(target, target_stops, stop, position)
+    moved = _move_and_replan(stop, source, target, source_stops, target_stops, slot)
+    _hand_over(actor, stop, source, target)
+    _announce(moved, [source, target])
+    return Reassignment(
+        stop=stop, from_route=source, to_route=target, position=chosen, insertion_cost_s=cost
+    )
+
+
+def _lock(actor: Actor, stop: Stop, to_route: Route) -> tuple[Stop, Route, Route]:
+    """Lock both routes and the stop; return the fresh stop, its route and the target."""
     if stop.organization_id != actor.organization.pk or (
         to_route.organization_id != actor.organization.pk
     ):
@@ -197,6 +212,11 @@ def stop_reassign(
         actor.carrier_id
     }:
         raise NotFound("No such route for your carrier.")
+    return stop, source, target
+
+
+def _check_open(stop: Stop, source: Route, target: Route) -> None:
+    """Only a pending stop moves, and only between planned or in-progress routes (409)."""
     if stop.status != StopStatus.PENDING:
         raise Conflict(
             f"The stop is {stop.get_status_display().lower()}: only a pending stop can be "
@@ -211,8 +231,12 @@ def stop_reassign(
                 code="route_closed",
             )
 
-    source_stops = [s for s in source.stops.order_by("sequence", "pk") if s.pk != stop.pk]
-    target_stops = list(target.stops.order_by("sequence", "pk"))
+
+def _choose_slot(
+    target: Route, target_stops: list[Stop], stop: Stop, position: int | None
+) -> tuple[int, int, int | None]:
+    """(slot index into `target_stops`, 1-based position among its open stops, extra driving
+    seconds or None): the given position, or the cheapest insertion."""
     first_slot = _open_tail(target_stops)
     open_count = len(target_stops) - first_slot
     cost = None
@@ -226,8 +250,19 @@ def stop_reassign(
         slot = first_slot + position - 1
     else:
         slot, cost = _cheapest_slot(target, target_stops, first_slot, stop)
-    chosen = slot - first_slot + 1
+    return slot, slot - first_slot + 1, cost
 
+
+def _move_and_replan(
+    stop: Stop,
+    source: Route,
+    target: Route,
+    source_stops: list[Stop],
+    target_stops: list[Stop],
+    slot: int,
+) -> list[Stop]:
+    """Put `stop` at `slot` of the target, renumber both routes, re-plan both and store it all.
+    Returns the stops whose route or sequence changed (to announce)."""
     old_sequence = {s.pk: s.sequence for s in [*source_stops, *target_stops]}
     old_sequence[stop.pk] = None  # always announced: its route changed
     stop.route = target
@@ -253,12 +288,7 @@ def stop_reassign(
     for item in [*source_stops, *target_stops]:
         item.updated_at = now  # bulk_update does not touch auto_now fields by itself
     Stop.objects.bulk_update([*source_stops, *target_stops], [*stop_fields, "updated_at"])
-    _hand_over(actor, stop, source, target)
-    moved = [s for s in [*source_stops, *target_stops] if old_sequence[s.pk] != s.sequence]
-    _announce(moved, [source, target])
-    return Reassignment(
-        stop=stop, from_route=source, to_route=target, position=chosen, insertion_cost_s=cost
-    )
+    return [s for s in [*source_stops, *target_stops] if old_sequence[s.pk] != s.sequence]
 
 
 def _hand_over(actor: Actor, stop: Stop, source: Route, target: Route) -> None:
