@@ -20,6 +20,14 @@ class InvalidInput(DomainError):
         return cls(message, fields={field: [message]})
 
 
+class NotFound(DomainError):
+    """The object is not in the actor's organization (or carrier): 404, never a hint that it
+    exists elsewhere."""
+
+    code = "not_found"
+    status_code = 404
+
+
 class Infeasible(DomainError):
     """The input is valid but no plan can serve any of it (422)."""
 

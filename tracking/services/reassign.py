@@ -17,9 +17,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from control_tower.errors import Conflict, DomainError
+from control_tower.errors import Conflict
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
+from tracking.errors import InvalidInput, NotFound
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
@@ -31,11 +32,6 @@ REASSIGNABLE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
 NOT_VISITED = (StopStatus.CANCELLED, StopStatus.SKIPPED)
 
 
-class NotFound(DomainError):
-    code = "not_found"
-    status_code = 404
-
-
 @dataclass(frozen=True)
 class Reassignment:
     stop: Stop
@@ -45,8 +41,8 @@ class Reassignment:
     insertion_cost_s: int | None  # extra driving of the cheapest insertion; None: position given
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> DomainError:
-    return DomainError(message, fields={field: [message]}, code=code)
+def _invalid(field: str, message: str, code: str = "validation_error") -> InvalidInput:
+    return InvalidInput(message, fields={field: [message]}, code=code)
 
 
 def _route_label(route: Route) -> dict:

@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from control_tower.errors import Conflict, DomainError, IllegalTransition
+from control_tower.errors import Conflict, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from tracking.errors import InvalidInput, ItemErrors
@@ -70,10 +70,9 @@ def shipment_transition(
     details (a scan or a proof of delivery does).
     """
     if to_status not in S.values:
-        raise DomainError(
+        raise InvalidInput(
             f"Unknown status {to_status!r}.",
             fields={"status": [f"Choose one of: {', '.join(S.values)}."]},
-            code="validation_error",
         )
     at = at or timezone.now()
     with transaction.atomic():
