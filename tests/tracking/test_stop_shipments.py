@@ -171,3 +171,58 @@ def test_the_service_refuses_final_shipments_finished_routes_and_other_tenants(
         assert not CustodyEntry.objects.exists()
         # A finished route's shipments are free to be planned again.
         assert shipments_on_open_routes([fresh.pk, delivered.pk]) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_edit_and_a_days_plan_racing_for_one_shipment_cannot_both_win(tenant):
+    """Both lock the shipment before checking: the second sees the first's link and refuses."""
+    import threading
+
+    from django.db import connection
+
+    from tracking.services.routes import route_plan_create
+
+    actor = actor_for_membership(tenant.members[Role.DISPATCHER])
+    route = planned_route(tenant, "R1")
+    stop = stop_with_shipments(route=route, count=0, location=grid(1, 0))
+    parcel = ShipmentFactory(organization=tenant.organization, carrier=tenant.carrier)
+    other = planned_route(tenant, "R0")  # its hub, carrier and crew for the plan
+    plan = [
+        {
+            "code": "R2",
+            "hub": other.hub,
+            "carrier": tenant.carrier,
+            "stops": [{"location": grid(2, 0), "shipments": [parcel]}],
+        }
+    ]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def run(write):
+        try:
+            with organization_scope(tenant.organization):
+                barrier.wait()
+                write()
+            outcomes.append("stored")
+        except InvalidInput as exc:
+            outcomes.append(str(exc.fields))
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(
+            target=run,
+            args=(lambda: stop_shipments_set(stop=stop, shipments=[parcel], actor=actor),),
+        ),
+        threading.Thread(
+            target=run,
+            args=(lambda: route_plan_create(actor=actor, date=route.date, routes=plan),),
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(o == "stored" for o in outcomes) == [False, True], outcomes
+    assert "already on an open route" in next(o for o in outcomes if o != "stored")
+    assert StopShipment.dangerously_unscoped.filter(shipment=parcel).count() == 1

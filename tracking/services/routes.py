@@ -122,6 +122,7 @@ def route_plan_create(*, actor: Actor, date: Date, routes: list[dict]) -> list[R
     carrier or hub get the route's.
     """
     organization = actor.organization
+    _lock_shipments(routes)
     route_plan_problems(organization_id=organization.pk, date=date, routes=routes).raise_if_any()
     route_rows, stop_rows, links = [], [], []
     for spec in routes:
@@ -145,6 +146,20 @@ def route_plan_create(*, actor: Actor, date: Date, routes: list[dict]) -> list[R
     )
     _adopt_shipments(links)
     return route_rows
+
+
+def _lock_shipments(routes: list[dict]) -> None:
+    """Lock the plan's shipments (in id order, as every writer of shipments does) before the
+    open-route check, so a concurrent write putting one of them on another stop either commits
+    first, and is seen, or waits for this plan."""
+    ids = sorted({s.pk for r in routes for stop in r["stops"] for s in stop.get("shipments", [])})
+    if ids:
+        list(
+            Shipment.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .only("pk")
+        )
 
 
 def _adopt_shipments(links) -> None:
