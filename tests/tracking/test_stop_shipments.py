@@ -226,3 +226,44 @@ def test_a_stop_edit_and_a_days_plan_racing_for_one_shipment_cannot_both_win(ten
     assert sorted(o == "stored" for o in outcomes) == [False, True], outcomes
     assert "already on an open route" in next(o for o in outcomes if o != "stored")
     assert StopShipment.dangerously_unscoped.filter(shipment=parcel).count() == 1
+
+
+@pytest.mark.django_db
+def test_stop_edits_keep_their_rules_through_the_service(tenant, scoped):
+    from tracking.services.stop_edits import stop_create, stop_update
+
+    actor = actor_for_membership(tenant.members[Role.DISPATCHER])
+    route = planned_route(tenant)
+    parcel = ShipmentFactory(organization=tenant.organization)
+    stop = stop_create(
+        actor=actor,
+        data={"route": route, "sequence": 1, "location": grid(1, 0)},
+        shipments=[parcel],
+    )
+    assert list(stop.shipments.all()) == [parcel]
+    assert CustodyEntry.objects.get(shipment=parcel).details["action"] == "put_on_route"
+    for data, field in (
+        ({"route": route, "sequence": 1, "location": grid(2, 0)}, "sequence"),
+        (
+            {
+                "route": route,
+                "sequence": 2,
+                "location": grid(2, 0),
+                "window_start": timezone.now(),
+                "window_end": timezone.now() - timedelta(hours=1),
+            },
+            "window_end",
+        ),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            stop_create(actor=actor, data=data)
+        assert field in refused.value.fields
+    with pytest.raises(InvalidInput, match="reassignment"):
+        stop_update(stop=stop, actor=actor, data={"route": planned_route(tenant, "R2")})
+    stop_update(stop=stop, actor=actor, data={"notes": "Gate 3"})
+    route.status = "cancelled"
+    route.save(update_fields=["status"])
+    with pytest.raises(InvalidInput, match="The route is cancelled"):
+        stop_update(stop=stop, actor=actor, data={"notes": "too late"})
+    stop.refresh_from_db()
+    assert stop.notes == "Gate 3" and Stop.objects.filter(route=route).count() == 1

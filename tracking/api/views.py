@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -209,18 +208,17 @@ class StopViewSet(TenantModelViewSet):
     def optimize_queryset(self, queryset):
         return queryset.select_related("route").prefetch_related("shipments")
 
-    @transaction.atomic
     def perform_create(self, serializer):
-        shipments = serializer.validated_data.pop("shipments", [])
-        stop = serializer.save(organization=self.actor.organization)
-        services.stop_shipments_set(stop=stop, shipments=shipments, actor=self.actor)
+        data = dict(serializer.validated_data)
+        shipments = data.pop("shipments", [])
+        serializer.instance = services.stop_create(actor=self.actor, data=data, shipments=shipments)
 
-    @transaction.atomic
     def perform_update(self, serializer):
-        shipments = serializer.validated_data.pop("shipments", None)
-        stop = serializer.save()
-        if shipments is not None:
-            services.stop_shipments_set(stop=stop, shipments=shipments, actor=self.actor)
+        data = dict(serializer.validated_data)
+        shipments = data.pop("shipments", None)
+        serializer.instance = services.stop_update(
+            stop=serializer.instance, actor=self.actor, data=data, shipments=shipments
+        )
 
     def perform_destroy(self, instance):
         if instance.status != "pending":

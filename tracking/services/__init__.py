@@ -16,6 +16,7 @@ from tracking.services.shipments import (
     shipment_update,
     shipments_bulk_create,
 )
+from tracking.services.stop_edits import stop_create, stop_update
 from tracking.services.stop_shipments import stop_shipments_set
 from tracking.services.stops import stop_arrive, stop_complete, stop_fail, stop_skip
 
@@ -33,7 +34,9 @@ __all__ = [
     "shipments_bulk_create",
     "stop_arrive",
     "stop_complete",
+    "stop_create",
     "stop_fail",
     "stop_shipments_set",
     "stop_skip",
+    "stop_update",
 ]
