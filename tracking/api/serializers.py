@@ -63,13 +63,6 @@ SHIPMENT_FIELDS = [
 ]
 
 
-def _check_window(attrs, instance, start: str, end: str) -> None:
-    begin = attrs.get(start, getattr(instance, start, None))
-    finish = attrs.get(end, getattr(instance, end, None))
-    if begin is not None and finish is not None and begin >= finish:
-        raise serializers.ValidationError({end: ["Must be after the start of the window."]})
-
-
 class ShipmentSerializer(TenantModelSerializer):
     """Parses a shipment; the rules (initial status, unique reference and barcode, window,
     carrier and hub of the organization) are `shipment_create` / `shipment_update`'s."""
@@ -188,14 +181,6 @@ class ShipmentEventSerializer(serializers.ModelSerializer):
 # --- routes and stops --------------------------------------------------------------------
 
 
-def _check_crew(attrs, instance) -> None:
-    carrier = attrs.get("carrier", getattr(instance, "carrier", None))
-    for name in ("driver", "vehicle"):
-        related = attrs.get(name, getattr(instance, name, None))
-        if related is not None and carrier is not None and related.carrier_id != carrier.pk:
-            raise serializers.ValidationError({name: ["Belongs to another carrier."]})
-
-
 class RouteSerializer(TenantModelSerializer):
     planned_geometry = LineStringField(required=False, allow_null=True)
     stops_total = serializers.IntegerField(read_only=True)
@@ -224,13 +209,9 @@ class RouteSerializer(TenantModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "status", "started_at", "completed_at", "created_at"]
-        unique_in_organization = (("date", "code"),)
-
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        _check_crew(attrs, self.instance)
-        _check_window(attrs, self.instance, "planned_start", "planned_end")
-        return attrs
+        # The rules (code new on its date, crew of the carrier, window) are `route_create` /
+        # `route_update`'s; DRF's own (date, code) validator would not know the organization.
+        validators = []
 
 
 class StopSerializer(TenantModelSerializer):
@@ -315,10 +296,6 @@ class PlanStopSerializer(serializers.Serializer):
     planned_service_s = serializers.IntegerField(min_value=0, required=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
-    def validate(self, attrs):
-        _check_window(attrs, None, "window_start", "window_end")
-        return attrs
-
 
 class PlanRouteSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=32)
@@ -332,10 +309,6 @@ class PlanRouteSerializer(serializers.Serializer):
     planned_distance_m = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     planned_duration_s = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     stops = PlanStopSerializer(many=True)
-
-    def validate(self, attrs):
-        _check_window(attrs, None, "planned_start", "planned_end")
-        return attrs
 
 
 class RoutePlanSerializer(serializers.Serializer):

@@ -147,6 +147,20 @@ class RouteViewSet(TenantModelViewSet):
     def optimize_queryset(self, queryset):
         return selectors.routes_with_progress(queryset)
 
+    def perform_create(self, serializer):
+        route = services.route_create(actor=self.actor, data=serializer.validated_data)
+        serializer.instance = self._annotated(route)
+
+    def perform_update(self, serializer):
+        route = services.route_update(
+            route=serializer.instance, actor=self.actor, data=serializer.validated_data
+        )
+        serializer.instance = self._annotated(route)
+
+    def _annotated(self, route):
+        # The answer shows the progress counts, which come from the annotated queryset.
+        return self.get_queryset().filter(pk=route.pk).first() or route
+
     def perform_destroy(self, instance):
         if instance.status != "planned":
             raise Conflict("Only a planned route can be deleted; cancel it instead.")

@@ -4,8 +4,10 @@ status fields."""
 from tracking.services.routes import (
     route_cancel,
     route_complete,
+    route_create,
     route_plan_create,
     route_start,
+    route_update,
 )
 from tracking.services.shipments import (
     SHIPMENT_TRANSITIONS,
@@ -24,8 +26,10 @@ __all__ = [
     "SHIPMENT_TRANSITIONS",
     "route_cancel",
     "route_complete",
+    "route_create",
     "route_plan_create",
     "route_start",
+    "route_update",
     "shipment_create",
     "shipment_delete",
     "shipment_record_creation",

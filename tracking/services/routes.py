@@ -12,7 +12,7 @@ from control_tower.errors import Conflict, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from portal.events import publish_route_changed
-from tracking.errors import ItemErrors
+from tracking.errors import InvalidInput, ItemErrors
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopShipment, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.shipments import FINAL_STATUSES, SHIPMENT_TRANSITIONS, shipment_transition
@@ -55,23 +55,51 @@ def _check_codes(date: Date, routes: list[dict], errors: ItemErrors) -> None:
 
 
 def _check_route(organization_id: int, index: int, route: dict, errors: ItemErrors) -> None:
+    for name, messages in route_problems(organization_id, route).items():
+        for message in messages:
+            errors.add(index, name, message)
+    sequences = [s.get("sequence") for s in route["stops"] if s.get("sequence")]
+    if len(sequences) != len(set(sequences)):
+        errors.add(index, "stops", "Two stops share a sequence number.")
+    for position, stop in enumerate(route["stops"]):
+        if _window_reversed(stop.get("window_start"), stop.get("window_end")):
+            errors.add(index, f"stops.{position}", "The window must end after it starts.")
+
+
+def _window_reversed(start, end) -> bool:
+    return start is not None and end is not None and start >= end
+
+
+def route_problems(
+    organization_id: int, fields: dict, *, route: Route | None = None
+) -> dict[str, list[str]]:
+    """The rules of one route's fields, as `{field: [messages]}`: hub, carrier and crew of the
+    organization, driver and vehicle of the route's carrier, the planned start before the
+    end. `fields` may hold only the changes to `route`. Values that are not objects yet (ids
+    the caller could not resolve, and reported) are skipped."""
+    problems: dict[str, list[str]] = {}
+
+    def current(name):
+        return fields[name] if name in fields else getattr(route, name, None)
+
     for name in ("hub", "carrier", "driver", "vehicle"):
-        value = route.get(name)
+        value = fields.get(name)
         if getattr(value, "organization_id", organization_id) != organization_id:
-            errors.add(index, name, f'Invalid pk "{value.pk}" - object does not exist.')
-    carrier = route.get("carrier")
+            problems.setdefault(name, []).append(
+                f'Invalid pk "{value.pk}" - object does not exist.'
+            )
+    carrier_id = getattr(current("carrier"), "pk", None)
     for name in ("driver", "vehicle"):
-        member = route.get(name)
-        carrier_id = getattr(carrier, "pk", None)
+        member = current(name)
         if (
             hasattr(member, "carrier_id")
             and carrier_id is not None
             and member.carrier_id != carrier_id
         ):
-            errors.add(index, name, "Belongs to another carrier.")
-    sequences = [s.get("sequence") for s in route["stops"] if s.get("sequence")]
-    if len(sequences) != len(set(sequences)):
-        errors.add(index, "stops", "Two stops share a sequence number.")
+            problems.setdefault(name, []).append("Belongs to another carrier.")
+    if _window_reversed(current("planned_start"), current("planned_end")):
+        problems.setdefault("planned_end", []).append("Must be after the start of the window.")
+    return problems
 
 
 def _check_shipments(organization_id: int, routes: list[dict], errors: ItemErrors) -> None:
@@ -146,6 +174,39 @@ def route_plan_create(*, actor: Actor, date: Date, routes: list[dict]) -> list[R
     )
     _adopt_shipments(links)
     return route_rows
+
+
+@transaction.atomic
+def route_create(*, actor: Actor, data: dict) -> Route:
+    """Create one route (`POST /routes/`), or raise `InvalidInput` naming the fields: the rules
+    of `route_problems`, and its code new on its date."""
+    organization = actor.organization
+    problems = route_problems(organization.pk, data)
+    if Route.objects.filter(date=data["date"], code=data["code"]).exists():
+        problems.setdefault("code", []).append("A route with this code already exists.")
+    _raise_if_any(problems)
+    return Route.objects.create(organization=organization, **data)
+
+
+@transaction.atomic
+def route_update(*, route: Route, actor: Actor, data: dict) -> Route:
+    """Edit a route's plan (`PATCH /routes/{id}/`; its status moves only through the life
+    cycle), keeping the rules of `route_create`."""
+    locked = _lock_route(route)
+    problems = route_problems(locked.organization_id, data, route=locked)
+    date, code = data.get("date", locked.date), data.get("code", locked.code)
+    if Route.objects.filter(date=date, code=code).exclude(pk=locked.pk).exists():
+        problems.setdefault("code", []).append("A route with this code already exists.")
+    _raise_if_any(problems)
+    for name, value in data.items():
+        setattr(locked, name, value)
+    locked.save()
+    return locked
+
+
+def _raise_if_any(problems: dict[str, list[str]]) -> None:
+    if problems:
+        raise InvalidInput(next(iter(problems.values()))[0], fields=problems)
 
 
 def _lock_shipments(routes: list[dict]) -> None:
