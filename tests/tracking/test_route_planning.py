@@ -245,3 +245,30 @@ def test_a_stop_limit_spreads_the_work(tenant, depot):
     result = plan(tenant, hub, shifts(fleet), max_stops_per_route=9, dry_run=True)
     assert len(result.routes) == 3
     assert all(len(route["stops"]) <= 9 for route in result.routes)
+
+
+def test_an_explicit_list_cannot_plan_a_shipment_already_on_an_open_route(tenant, depot):
+    from tracking.errors import InvalidInput
+
+    hub, shipments, fleet = depot
+    plan(tenant, hub, shifts(fleet), shipments=shipments[:4])
+    with organization_scope(tenant.organization):
+        before = Route.objects.count()
+    for dry_run in (True, False):
+        with pytest.raises(InvalidInput, match="P-2 is already on an open route"):
+            plan(tenant, hub, shifts(fleet), shipments=shipments[2:6], dry_run=dry_run)
+    with organization_scope(tenant.organization):
+        assert Route.objects.count() == before
+
+
+def test_the_api_names_the_shipment_already_on_an_open_route(tenant, depot, api_client_for):
+    hub, shipments, fleet = depot
+    dispatcher = api_client_for(tenant.user(Role.DISPATCHER))
+    first = dispatcher.post(URL, body(hub, fleet, shipments=[shipments[0].pk]), format="json")
+    assert first.status_code == 201, first.content
+    again = dispatcher.post(
+        URL, body(hub, fleet, shipments=[shipments[0].pk, shipments[1].pk]), format="json"
+    )
+    assert again.status_code == 400
+    assert again.json()["error"] == "validation_error"
+    assert "P-0 is already on an open route" in str(again.json()["fields"]["shipments"])

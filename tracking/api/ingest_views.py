@@ -21,6 +21,7 @@ from control_tower.tenancy.roles import Resource
 from tracking.ingest.auth import DEVICE_KEY_OR_SESSION, DeviceTokenAuthentication
 from tracking.ingest.fixes import FixError
 from tracking.ingest.gpx import GpxError, parse_gpx
+from tracking.ingest.gpx_import import gpx_store
 from tracking.ingest.pings import pings_ingest
 from tracking.ingest.protocols import parse_native
 from tracking.models import DevicePosition, Ping, PingSource
@@ -136,21 +137,6 @@ class GpxImportView(TenantAPIView):
         if device is None:
             raise _invalid("device", f'Invalid pk "{device_id}" - object does not exist.')
         return device
-
-
-def gpx_store(device: Device, fixes, *, batch_size: int = 1000, progress=None) -> dict:
-    """Store a parsed track in batches (each all-or-nothing); totals over all batches."""
-    totals = {"received": 0, "stored": 0, "duplicates": 0, "flagged": 0, "position_moved": False}
-    for start in range(0, len(fixes), batch_size):
-        result = pings_ingest(
-            device=device, fixes=fixes[start : start + batch_size], source=PingSource.GPX
-        ).as_dict()
-        for key in ("received", "stored", "duplicates", "flagged"):
-            totals[key] += result[key]
-        totals["position_moved"] |= result["position_moved"]
-        if progress is not None:
-            progress(len(fixes[start : start + batch_size]))
-    return totals
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from carriers.models import Driver, Vehicle
 from control_tower.api.base import TenantAPIView
-from control_tower.api.bulk import BulkErrors
-from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking.api.serializers import RouteSerializer
-from tracking.models import Hub, Shipment
-from tracking.services.route_planning import VehicleShift, plan_routes
+from tracking.services.route_planning import plan_routes_from_ids
 
 
 class VehicleShiftSerializer(serializers.Serializer):
@@ -63,44 +58,15 @@ class RoutePlanView(TenantAPIView):
         body = PlanRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        errors = BulkErrors("vehicles")
-        # Every id is resolved as the actor sees it: another carrier's vehicle, driver or
-        # shipment is as unknown to a carrier-bound key as another organization's.
-        actor = self.actor
-        hub = visible_to(actor, Hub).filter(pk=data["hub"]).first()
-        vehicles = visible_to(actor, Vehicle).in_bulk({v["vehicle"] for v in data["vehicles"]})
-        drivers = visible_to(actor, Driver).in_bulk({v["driver"] for v in data["vehicles"]})
-        shifts = []
-        for index, item in enumerate(data["vehicles"]):
-            vehicle, driver = vehicles.get(item["vehicle"]), drivers.get(item["driver"])
-            if vehicle is None:
-                errors.add(index, "vehicle", f'Invalid pk "{item["vehicle"]}".')
-            if driver is None:
-                errors.add(index, "driver", f'Invalid pk "{item["driver"]}".')
-            if vehicle and driver:
-                shifts.append(VehicleShift(vehicle, driver, item["shift_start"], item["shift_end"]))
-        if hub is None:
-            raise serializers.ValidationError({"hub": [f'Invalid pk "{data["hub"]}".']})
-        errors.raise_if_any()
-        shipments = None
-        if "shipments" in data:
-            found = visible_to(actor, Shipment).in_bulk(data["shipments"])
-            unknown = [pk for pk in data["shipments"] if pk not in found]
-            if unknown:
-                raise serializers.ValidationError(
-                    {"shipments": [f"Invalid pk(s): {', '.join(map(str, unknown[:20]))}."]}
-                )
-            shipments = [found[pk] for pk in data["shipments"]]
-        with transaction.atomic():
-            result = plan_routes(
-                actor=self.actor,
-                hub=hub,
-                date=data["date"],
-                vehicles=shifts,
-                shipments=shipments,
-                service_s=data["service_s"],
-                dry_run=data["dry_run"],
-            )
+        result = plan_routes_from_ids(
+            actor=self.actor,
+            hub_id=data["hub"],
+            date=data["date"],
+            vehicles=data["vehicles"],
+            shipment_ids=data.get("shipments"),
+            service_s=data["service_s"],
+            dry_run=data["dry_run"],
+        )
         if data["dry_run"]:
             routes = [_spec_summary(spec) for spec in result.routes]
         else:

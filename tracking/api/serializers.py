@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from rest_framework import serializers
 
 from carriers.models import Carrier, Driver, Vehicle
@@ -13,14 +12,13 @@ from tracking.models import (
     FailureReason,
     Hub,
     Route,
-    RouteStatus,
     Shipment,
     ShipmentEvent,
     ShipmentStatus,
     Stop,
-    StopStatus,
 )
-from tracking.services.shipments import FINAL_STATUSES
+from tracking.services.routes import route_plan_problems
+from tracking.services.shipments import shipments_batch_problems
 
 # --- hubs --------------------------------------------------------------------------------
 
@@ -64,17 +62,12 @@ SHIPMENT_FIELDS = [
     "created_at",
     "updated_at",
 ]
-INITIAL_STATUSES = [ShipmentStatus.INFO_RECEIVED, ShipmentStatus.AT_HUB]
-
-
-def _check_window(attrs, instance, start: str, end: str) -> None:
-    begin = attrs.get(start, getattr(instance, start, None))
-    finish = attrs.get(end, getattr(instance, end, None))
-    if begin is not None and finish is not None and begin >= finish:
-        raise serializers.ValidationError({end: ["Must be after the start of the window."]})
 
 
 class ShipmentSerializer(TenantModelSerializer):
+    """Parses a shipment; the rules (initial status, unique reference and barcode, window,
+    carrier and hub of the organization) are `shipment_create` / `shipment_update`'s."""
+
     location = PointField(required=False, allow_null=True)
     delivery_pin = serializers.RegexField(
         r"^\d{4,8}$",
@@ -95,32 +88,11 @@ class ShipmentSerializer(TenantModelSerializer):
         model = Shipment
         fields = SHIPMENT_FIELDS
         read_only_fields = ["id", "status_changed_at", "created_at", "updated_at"]
-        unique_in_organization = (("reference",), ("barcode",))
 
     def validate_country_code(self, value: str) -> str:
         if len(value) != 2 or not value.isalpha():
             raise serializers.ValidationError("Use a two-letter ISO code, e.g. CL.")
         return value.upper()
-
-    def validate(self, attrs):
-        if self.instance is not None and "status" in attrs:
-            raise serializers.ValidationError(
-                {"status": ["Change the status with POST /shipments/{id}/transition/."]}
-            )
-        if (
-            self.instance is None
-            and attrs.get("status", INITIAL_STATUSES[0]) not in INITIAL_STATUSES
-        ):
-            raise serializers.ValidationError(
-                {"status": ["A new shipment is info_received or at_hub."]}
-            )
-        if not self.context.get("bulk"):
-            attrs = super().validate(attrs)
-        _check_window(attrs, self.instance, "promised_window_start", "promised_window_end")
-        if "delivery_pin" in attrs:
-            pin = attrs.pop("delivery_pin")
-            attrs["delivery_pin_hash"] = make_password(pin) if pin else ""
-        return attrs
 
     def get_pin_required(self, obj) -> bool:
         return bool(getattr(obj, "delivery_pin_hash", ""))
@@ -137,8 +109,8 @@ class ShipmentBulkItemSerializer(ShipmentSerializer):
 
 
 class ShipmentBulkCreateSerializer(serializers.Serializer):
-    """Validates every item and the batch as a whole, and reports all problems at once,
-    keyed by item index."""
+    """Parses every item and resolves the batch's ids, and reports all problems at once (the
+    service's rules included), keyed by item index."""
 
     shipments = serializers.ListField(
         child=serializers.DictField(),
@@ -168,28 +140,16 @@ class ShipmentBulkCreateSerializer(serializers.Serializer):
         actor = self.context.get("actor")
         resolve_ids(actor, Carrier, valid, "carrier", batch_errors, required=False)
         resolve_ids(actor, Hub, valid, "hub", batch_errors, required=False)
-        for field in ("reference", "barcode"):
-            seen: dict[str, int] = {}
-            for index, raw in enumerate(raw_items):
-                value = raw.get(field) if isinstance(raw, dict) else None
-                if not isinstance(value, str) or not value:
-                    continue
-                if value in seen:
-                    errors.add(index, field, f"Repeats item {seen[value]} of this batch.")
-                seen.setdefault(value, index)
-            taken = set(
-                Shipment.objects.filter(**{f"{field}__in": list(seen)}).values_list(
-                    field, flat=True
-                )
-            )
-            for index, item in zip(positions, valid, strict=True):
-                if item[field] in taken:
-                    errors.add(index, field, f"A shipment with this {field} already exists.")
         # resolve_ids numbered the valid items 0..n; map back to positions in the request.
         for local, fields in batch_errors.errors.items():
             for field, messages in fields.items():
                 for message in messages:
                     errors.add(positions[local], field, message)
+        # The batch's rules live in the service; asked here too so that one answer lists the
+        # parse errors and the broken rules together.
+        organization_id = self.context["actor"].organization.pk
+        for index, field, message in shipments_batch_problems(organization_id, items).items():
+            errors.add(index, field, message)
         errors.raise_if_any(wrap=False)
         return valid
 
@@ -223,14 +183,6 @@ class ShipmentEventSerializer(serializers.ModelSerializer):
 # --- routes and stops --------------------------------------------------------------------
 
 
-def _check_crew(attrs, instance) -> None:
-    carrier = attrs.get("carrier", getattr(instance, "carrier", None))
-    for name in ("driver", "vehicle"):
-        related = attrs.get(name, getattr(instance, name, None))
-        if related is not None and carrier is not None and related.carrier_id != carrier.pk:
-            raise serializers.ValidationError({name: ["Belongs to another carrier."]})
-
-
 class RouteSerializer(TenantModelSerializer):
     planned_geometry = LineStringField(required=False, allow_null=True)
     stops_total = serializers.IntegerField(read_only=True)
@@ -259,13 +211,9 @@ class RouteSerializer(TenantModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "status", "started_at", "completed_at", "created_at"]
-        unique_in_organization = (("date", "code"),)
-
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        _check_crew(attrs, self.instance)
-        _check_window(attrs, self.instance, "planned_start", "planned_end")
-        return attrs
+        # The rules (code new on its date, crew of the carrier, window) are `route_create` /
+        # `route_update`'s; DRF's own (date, code) validator would not know the organization.
+        validators = []
 
 
 class StopSerializer(TenantModelSerializer):
@@ -314,25 +262,9 @@ class StopSerializer(TenantModelSerializer):
             "failure_reason",
             "updated_at",
         ]
-        unique_in_organization = (("route", "sequence"),)
-        validators = []  # the check above names the field (`sequence`)
-
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        _check_window(attrs, self.instance, "window_start", "window_end")
-        route = attrs.get("route", getattr(self.instance, "route", None))
-        if self.instance is not None and "route" in attrs and attrs["route"] != self.instance.route:
-            raise serializers.ValidationError(
-                {"route": ["Moving a stop to another route is a reassignment, not an edit."]}
-            )
-        if route is not None and route.status in (RouteStatus.COMPLETED, RouteStatus.CANCELLED):
-            raise serializers.ValidationError({"route": [f"The route is {route.status}."]})
-        for shipment in attrs.get("shipments", []):
-            if shipment.status in FINAL_STATUSES:
-                raise serializers.ValidationError(
-                    {"shipments": [f"Shipment {shipment.reference} is {shipment.status}."]}
-                )
-        return attrs
+        # The sequence's uniqueness on its route is `stop_create` / `stop_update`'s rule (it
+        # names the field); DRF's own validator would not know about the organization.
+        validators = []
 
 
 class StopFailSerializer(serializers.Serializer):
@@ -366,10 +298,6 @@ class PlanStopSerializer(serializers.Serializer):
     planned_service_s = serializers.IntegerField(min_value=0, required=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
-    def validate(self, attrs):
-        _check_window(attrs, None, "window_start", "window_end")
-        return attrs
-
 
 class PlanRouteSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=32)
@@ -383,10 +311,6 @@ class PlanRouteSerializer(serializers.Serializer):
     planned_distance_m = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     planned_duration_s = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     stops = PlanStopSerializer(many=True)
-
-    def validate(self, attrs):
-        _check_window(attrs, None, "planned_start", "planned_end")
-        return attrs
 
 
 class RoutePlanSerializer(serializers.Serializer):
@@ -408,51 +332,25 @@ class RoutePlanSerializer(serializers.Serializer):
         resolve_ids(actor, Carrier, routes, "carrier", errors, required=True)
         resolve_ids(actor, Driver, routes, "driver", errors, required=False)
         resolve_ids(actor, Vehicle, routes, "vehicle", errors, required=False)
-        self._check_codes(attrs["date"], routes, errors)
         self._resolve_shipments(routes, errors)
-        for index, route in enumerate(routes):
-            carrier = route.get("carrier")
-            for name in ("driver", "vehicle"):
-                member = route.get(name)
-                if (
-                    isinstance(member, Driver | Vehicle)
-                    and isinstance(carrier, Carrier)
-                    and member.carrier_id != carrier.pk
-                ):
-                    errors.add(index, name, "Belongs to another carrier.")
-            sequences = [s.get("sequence") for s in route["stops"] if s.get("sequence")]
-            if len(sequences) != len(set(sequences)):
-                errors.add(index, "stops", "Two stops share a sequence number.")
+        # The plan's rules live in the service; asked here too so that one answer lists the
+        # unresolved ids and the broken rules together.
+        problems = route_plan_problems(
+            organization_id=self.context["actor"].organization.pk,
+            date=attrs["date"],
+            routes=routes,
+        )
+        for index, field, message in problems.items():
+            errors.add(index, field, message)
         errors.raise_if_any()
         return attrs
 
-    def _check_codes(self, date, routes, errors) -> None:
-        codes = [r["code"] for r in routes]
-        taken = set(Route.objects.filter(date=date, code__in=codes).values_list("code", flat=True))
-        seen = set()
-        for index, code in enumerate(codes):
-            if code in taken:
-                errors.add(index, "code", f"Route {code} already exists on {date}.")
-            if code in seen:
-                errors.add(index, "code", f"Route {code} appears twice in this plan.")
-            seen.add(code)
-
     def _resolve_shipments(self, routes, errors) -> None:
+        """Shipment references to shipments (a reference nobody has is reported)."""
         references = {ref for r in routes for s in r["stops"] for ref in s["shipment_references"]}
         # Another carrier's shipment is as unknown to a carrier-bound actor as a missing one.
         visible = visible_to(self.context.get("actor"), Shipment)
         found = {s.reference: s for s in visible.filter(reference__in=references)}
-        planned = set(
-            Shipment.objects.filter(
-                reference__in=references,
-                stop_shipments__stop__status__in=[StopStatus.PENDING, StopStatus.ARRIVED],
-                stop_shipments__stop__route__status__in=[
-                    RouteStatus.PLANNED,
-                    RouteStatus.IN_PROGRESS,
-                ],
-            ).values_list("reference", flat=True)
-        )
-        used: dict[str, str] = {}
         for index, route in enumerate(routes):
             for position, stop in enumerate(route["stops"]):
                 shipments = []
@@ -461,21 +359,6 @@ class RoutePlanSerializer(serializers.Serializer):
                     shipment = found.get(ref)
                     if shipment is None:
                         errors.add(index, where, f"Unknown shipment reference {ref!r}.")
-                        continue
-                    if shipment.status in FINAL_STATUSES:
-                        errors.add(index, where, f"Shipment {ref} is {shipment.status}.")
-                    if ref in planned:
-                        errors.add(index, where, f"Shipment {ref} is already on an open route.")
-                    if ref in used:
-                        errors.add(index, where, f"Shipment {ref} is also on {used[ref]}.")
-                    used[ref] = f"route {route['code']} stop {position + 1}"
-                    shipments.append(shipment)
-                stop["shipments"] = shipments
-                if "location" not in stop:
-                    located = next((s.location for s in shipments if s.location), None)
-                    if located is None:
-                        errors.add(index, where, "Give a location or a geocoded shipment.")
                     else:
-                        stop["location"] = located
-                if not stop.get("address") and shipments:
-                    stop["address"] = f"{shipments[0].address_line1}, {shipments[0].city}"
+                        shipments.append(shipment)
+                stop["shipments"] = shipments

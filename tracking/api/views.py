@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -26,9 +25,10 @@ from tracking.api.serializers import (
     StopFailSerializer,
     StopSerializer,
 )
-from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopShipment
+from tracking.errors import NotFound
+from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop
 from tracking.route_summary import route_summary, stop_fields
-from tracking.services.reassign import NotFound, stop_reassign
+from tracking.services.reassign import stop_reassign
 
 
 class HubViewSet(TenantModelViewSet):
@@ -64,10 +64,15 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     search_fields = ["reference", "barcode", "recipient_name", "address_line1", "city"]
     ordering_fields = ["created_at", "status_changed_at", "promised_window_end", "reference"]
 
-    @transaction.atomic
     def perform_create(self, serializer):
-        shipment = serializer.save(organization=self.actor.organization)
-        services.shipment_record_creation(shipment=shipment, actor=self.actor)
+        serializer.instance = services.shipment_create(
+            actor=self.actor, data=serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.shipment_update(
+            shipment=serializer.instance, actor=self.actor, data=serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
         services.shipment_delete(shipment=instance)
@@ -80,7 +85,7 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
         """Create up to BULK_MAX_ITEMS shipments in one call: all of them or none (errors are
         reported per item index)."""
         serializer = ShipmentBulkCreateSerializer(
-            data=request.data, context={**self.get_serializer_context(), "bulk": True}
+            data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
         created = services.shipments_bulk_create(
@@ -141,6 +146,20 @@ class RouteViewSet(TenantModelViewSet):
 
     def optimize_queryset(self, queryset):
         return selectors.routes_with_progress(queryset)
+
+    def perform_create(self, serializer):
+        route = services.route_create(actor=self.actor, data=serializer.validated_data)
+        serializer.instance = self._annotated(route)
+
+    def perform_update(self, serializer):
+        route = services.route_update(
+            route=serializer.instance, actor=self.actor, data=serializer.validated_data
+        )
+        serializer.instance = self._annotated(route)
+
+    def _annotated(self, route):
+        # The answer shows the progress counts, which come from the annotated queryset.
+        return self.get_queryset().filter(pk=route.pk).first() or route
 
     def perform_destroy(self, instance):
         if instance.status != "planned":
@@ -209,31 +228,17 @@ class StopViewSet(TenantModelViewSet):
     def optimize_queryset(self, queryset):
         return queryset.select_related("route").prefetch_related("shipments")
 
-    @transaction.atomic
     def perform_create(self, serializer):
-        shipments = serializer.validated_data.pop("shipments", [])
-        stop = serializer.save(organization=self.actor.organization)
-        StopShipment.objects.bulk_create(
-            [
-                StopShipment(organization=self.actor.organization, stop=stop, shipment=s)
-                for s in shipments
-            ]
-        )
+        data = dict(serializer.validated_data)
+        shipments = data.pop("shipments", [])
+        serializer.instance = services.stop_create(actor=self.actor, data=data, shipments=shipments)
 
-    @transaction.atomic
     def perform_update(self, serializer):
-        shipments = serializer.validated_data.pop("shipments", None)
-        stop = serializer.save()
-        if shipments is not None:
-            StopShipment.objects.filter(stop=stop).exclude(shipment__in=shipments).delete()
-            existing = set(stop.stop_shipments.values_list("shipment_id", flat=True))
-            StopShipment.objects.bulk_create(
-                [
-                    StopShipment(organization=stop.organization, stop=stop, shipment=s)
-                    for s in shipments
-                    if s.pk not in existing
-                ]
-            )
+        data = dict(serializer.validated_data)
+        shipments = data.pop("shipments", None)
+        serializer.instance = services.stop_update(
+            stop=serializer.instance, actor=self.actor, data=data, shipments=shipments
+        )
 
     def perform_destroy(self, instance):
         if instance.status != "pending":

@@ -17,7 +17,7 @@ class CustodyEntry(TenantModel):
         "tracking.Shipment", on_delete=models.DO_NOTHING, related_name="custody"
     )
     sequence = models.PositiveIntegerField()
-    kind = models.CharField(max_length=20)  # created, status, scan, pod, handoff
+    kind = models.CharField(max_length=20)  # status, scan, pod, handoff, route
     actor = models.CharField(max_length=200)
     custodian = models.CharField(max_length=200, blank=True)
     occurred_at = models.DateTimeField()

@@ -31,6 +31,7 @@ class CustodyKind:
     SCAN = "scan"  # a barcode scan (also when it changed nothing or was refused)
     POD = "pod"  # proof of delivery captured
     HANDOFF = "handoff"  # explicit handoff between custodians
+    ROUTE = "route"  # put on or taken off a route's stop (the custodian does not change)
 
 
 def canonical_time(value: datetime) -> str:

@@ -17,11 +17,12 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from control_tower.errors import Conflict, DomainError
+from control_tower.errors import Conflict
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import is_visible
 from control_tower.tenancy.enqueue import enqueue_on_commit
+from tracking.errors import InvalidInput, NotFound
 from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
@@ -33,11 +34,6 @@ REASSIGNABLE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
 NOT_VISITED = (StopStatus.CANCELLED, StopStatus.SKIPPED)
 
 
-class NotFound(DomainError):
-    code = "not_found"
-    status_code = 404
-
-
 @dataclass(frozen=True)
 class Reassignment:
     stop: Stop
@@ -47,8 +43,8 @@ class Reassignment:
     insertion_cost_s: int | None  # extra driving of the cheapest insertion; None: position given
 
 
-def _invalid(field: str, message: str, code: str = "validation_error") -> DomainError:
-    return DomainError(message, fields={field: [message]}, code=code)
+def _invalid(field: str, message: str, code: str = "validation_error") -> InvalidInput:
+    return InvalidInput(message, fields={field: [message]}, code=code)
 
 
 def _route_label(route: Route) -> dict:
@@ -164,6 +160,21 @@ def stop_reassign(
     organization or carrier), 409 (the stop is no longer pending, or a route is not planned
     or in progress). Nothing is stored when it raises.
     """
+    stop, source, target = _lock(actor, stop, to_route)
+    _check_open(stop, source, target)
+    source_stops = [s for s in source.stops.order_by("sequence", "pk") if s.pk != stop.pk]
+    target_stops = list(target.stops.order_by("sequence", "pk"))
+    slot, chosen, cost = _choose_slot(target, target_stops, stop, position)
+    moved = _move_and_replan(stop, source, target, source_stops, target_stops, slot)
+    _hand_over(actor, stop, source, target)
+    _announce(moved, [source, target])
+    return Reassignment(
+        stop=stop, from_route=source, to_route=target, position=chosen, insertion_cost_s=cost
+    )
+
+
+def _lock(actor: Actor, stop: Stop, to_route: Route) -> tuple[Stop, Route, Route]:
+    """Lock both routes and the stop; return the fresh stop, its route and the target."""
     if stop.organization_id != actor.organization.pk or (
         to_route.organization_id != actor.organization.pk
     ):
@@ -190,6 +201,11 @@ def stop_reassign(
     source, target = routes[stop.route_id], routes[to_route.pk]
     if not (is_visible(actor, source) and is_visible(actor, target)):
         raise NotFound("No such route for your carrier.")
+    return stop, source, target
+
+
+def _check_open(stop: Stop, source: Route, target: Route) -> None:
+    """Only a pending stop moves, and only between planned or in-progress routes (409)."""
     if stop.status != StopStatus.PENDING:
         raise Conflict(
             f"The stop is {stop.get_status_display().lower()}: only a pending stop can be "
@@ -204,8 +220,12 @@ def stop_reassign(
                 code="route_closed",
             )
 
-    source_stops = [s for s in source.stops.order_by("sequence", "pk") if s.pk != stop.pk]
-    target_stops = list(target.stops.order_by("sequence", "pk"))
+
+def _choose_slot(
+    target: Route, target_stops: list[Stop], stop: Stop, position: int | None
+) -> tuple[int, int, int | None]:
+    """(slot index into `target_stops`, 1-based position among its open stops, extra driving
+    seconds or None): the given position, or the cheapest insertion."""
     first_slot = _open_tail(target_stops)
     open_count = len(target_stops) - first_slot
     cost = None
@@ -219,8 +239,19 @@ def stop_reassign(
         slot = first_slot + position - 1
     else:
         slot, cost = _cheapest_slot(target, target_stops, first_slot, stop)
-    chosen = slot - first_slot + 1
+    return slot, slot - first_slot + 1, cost
 
+
+def _move_and_replan(
+    stop: Stop,
+    source: Route,
+    target: Route,
+    source_stops: list[Stop],
+    target_stops: list[Stop],
+    slot: int,
+) -> list[Stop]:
+    """Put `stop` at `slot` of the target, renumber both routes, re-plan both and store it all.
+    Returns the stops whose route or sequence changed (to announce)."""
     old_sequence = {s.pk: s.sequence for s in [*source_stops, *target_stops]}
     old_sequence[stop.pk] = None  # always announced: its route changed
     stop.route = target
@@ -246,12 +277,7 @@ def stop_reassign(
     for item in [*source_stops, *target_stops]:
         item.updated_at = now  # bulk_update does not touch auto_now fields by itself
     Stop.objects.bulk_update([*source_stops, *target_stops], [*stop_fields, "updated_at"])
-    _hand_over(actor, stop, source, target)
-    moved = [s for s in [*source_stops, *target_stops] if old_sequence[s.pk] != s.sequence]
-    _announce(moved, [source, target])
-    return Reassignment(
-        stop=stop, from_route=source, to_route=target, position=chosen, insertion_cost_s=cost
-    )
+    return [s for s in [*source_stops, *target_stops] if old_sequence[s.pk] != s.sequence]
 
 
 def _hand_over(actor: Actor, stop: Stop, source: Route, target: Route) -> None:

@@ -16,24 +16,29 @@ from dataclasses import dataclass, field
 from datetime import date as Date
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from control_tower.errors import DomainError
+from carriers.models import Driver, Vehicle
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import visible_to
-from tracking.models import Hub, Route, Shipment, ShipmentStatus, StopShipment, StopStatus
+from tracking.errors import Infeasible, InvalidInput, ItemErrors
+from tracking.models import Hub, Route, Shipment, ShipmentStatus, StopShipment
 from tracking.roads.routing import route_path, travel_matrix
 from tracking.services.routes import route_plan_create
+from tracking.services.shipments import FINAL_STATUSES
+from tracking.services.stop_shipments import (
+    OPEN_ROUTE_STATUSES,
+    OPEN_STOP_STATUSES,
+    shipments_on_open_routes,
+)
 
 # VROOM search effort, 0-5. Measured on 200 stops / 10 vans (bench/planning.py): level 3 solves
 # in ~3 s for 21.5 h of driving, level 5 in ~7 s for 21.3 h.
 EXPLORATION_LEVEL = 3
 PLANNABLE_STATUSES = (ShipmentStatus.INFO_RECEIVED, ShipmentStatus.AT_HUB)
 
-
-class Infeasible(DomainError):
-    code = "infeasible"
-    status_code = 422
+__all__ = ["Infeasible", "PlanResult", "VehicleShift", "plan_routes", "plan_routes_from_ids"]
 
 
 @dataclass(frozen=True)
@@ -51,14 +56,16 @@ class PlanResult:
     totals: dict = field(default_factory=dict)
 
 
-def _invalid(field_name: str, message: str) -> DomainError:
-    return DomainError(message, fields={field_name: [message]}, code="validation_error")
+def _invalid(field_name: str, message: str) -> InvalidInput:
+    return InvalidInput.on(field_name, message)
 
 
 def default_shipments(hub: Hub, actor: Actor | None = None) -> list[Shipment]:
     # A carrier-bound actor plans only its own carrier's shipments.
     on_open_route = StopShipment.objects.filter(
-        shipment=OuterRef("pk"), stop__status__in=(StopStatus.PENDING, StopStatus.ARRIVED)
+        shipment=OuterRef("pk"),
+        stop__status__in=OPEN_STOP_STATUSES,
+        stop__route__status__in=OPEN_ROUTE_STATUSES,
     )
     return list(
         visible_to(actor, Shipment)
@@ -68,10 +75,73 @@ def default_shipments(hub: Hub, actor: Actor | None = None) -> list[Shipment]:
     )
 
 
-def _check(vehicles: list[VehicleShift], shipments: list[Shipment]) -> None:
+@transaction.atomic
+def plan_routes_from_ids(
+    *,
+    actor: Actor,
+    hub_id: int,
+    date: Date,
+    vehicles: list[dict],
+    shipment_ids: list[int] | None = None,
+    service_s: int = 180,
+    dry_run: bool = False,
+) -> PlanResult:
+    """`plan_routes` for a request that names things by id: `vehicles` are
+    `{"vehicle", "driver", "shift_start", "shift_end"}`. Ids another organization owns are
+    unknown (the queries are scoped), and so are another carrier's to a carrier-bound actor;
+    every unknown id is refused by name."""
+    hub, shifts = _resolve_hub_and_fleet(actor, hub_id, vehicles)
+    shipments = None if shipment_ids is None else _resolve_shipments(actor, shipment_ids)
+    return plan_routes(
+        actor=actor,
+        hub=hub,
+        date=date,
+        vehicles=shifts,
+        shipments=shipments,
+        service_s=service_s,
+        dry_run=dry_run,
+    )
+
+
+def _resolve_hub_and_fleet(
+    actor: Actor, hub_id: int, vehicles: list[dict]
+) -> tuple[Hub, list[VehicleShift]]:
+    errors = ItemErrors("vehicles")
+    hub = visible_to(actor, Hub).filter(pk=hub_id).first()
+    found_vehicles = visible_to(actor, Vehicle).in_bulk({v["vehicle"] for v in vehicles})
+    found_drivers = visible_to(actor, Driver).in_bulk({v["driver"] for v in vehicles})
+    shifts = []
+    for index, item in enumerate(vehicles):
+        vehicle, driver = found_vehicles.get(item["vehicle"]), found_drivers.get(item["driver"])
+        if vehicle is None:
+            errors.add(index, "vehicle", f'Invalid pk "{item["vehicle"]}".')
+        if driver is None:
+            errors.add(index, "driver", f'Invalid pk "{item["driver"]}".')
+        if vehicle and driver:
+            shifts.append(VehicleShift(vehicle, driver, item["shift_start"], item["shift_end"]))
+    if hub is None:
+        raise _invalid("hub", f'Invalid pk "{hub_id}".')
+    errors.raise_if_any()
+    return hub, shifts
+
+
+def _resolve_shipments(actor: Actor, shipment_ids: list[int]) -> list[Shipment]:
+    found = visible_to(actor, Shipment).in_bulk(shipment_ids)
+    unknown = [pk for pk in shipment_ids if pk not in found]
+    if unknown:
+        raise _invalid("shipments", f"Invalid pk(s): {', '.join(map(str, unknown[:20]))}.")
+    return [found[pk] for pk in shipment_ids]
+
+
+def _check(actor: Actor, hub: Hub, vehicles: list[VehicleShift], shipments: list[Shipment]) -> None:
+    organization_id = actor.organization.pk
+    if hub.organization_id != organization_id:
+        raise _invalid("hub", f'Invalid pk "{hub.pk}".')
     if not vehicles:
         raise _invalid("vehicles", "Give at least one vehicle with its driver and shift.")
     for index, shift in enumerate(vehicles):
+        if {shift.vehicle.organization_id, shift.driver.organization_id} != {organization_id}:
+            raise _invalid("vehicles", f"Vehicle {index}: unknown vehicle or driver.")
         if shift.shift_end <= shift.shift_start:
             raise _invalid("vehicles", f"Vehicle {index}: the shift ends before it starts.")
         if shift.driver.carrier_id != shift.vehicle.carrier_id:
@@ -83,6 +153,28 @@ def _check(vehicles: list[VehicleShift], shipments: list[Shipment]) -> None:
             "shipments",
             "Nothing to plan: no shipment at this hub waits for a route (with a geocoded address).",
         )
+    _check_shipments(organization_id, shipments)
+
+
+def _check_shipments(organization_id: int, shipments: list[Shipment]) -> None:
+    """The shipments a plan may take: this organization's, not final, on no open route (a list
+    given by the caller is checked like the default one), once each, geocoded."""
+    foreign = [str(s.pk) for s in shipments if s.organization_id != organization_id]
+    if foreign:
+        raise _invalid("shipments", f"Invalid pk(s): {', '.join(foreign[:20])}.")
+    problems = [
+        f"Shipment {s.reference} is {s.status}." for s in shipments if s.status in FINAL_STATUSES
+    ]
+    on_open = shipments_on_open_routes(s.pk for s in shipments)
+    problems += [
+        f"Shipment {s.reference} is already on an open route ({on_open[s.pk]})."
+        for s in shipments
+        if s.pk in on_open
+    ]
+    if len({s.pk for s in shipments}) != len(shipments):
+        problems.append("A shipment is listed twice.")
+    if problems:
+        raise InvalidInput(" ".join(problems[:10]), fields={"shipments": problems[:20]})
     missing = [s.reference for s in shipments if s.location is None]
     if missing:
         raise _invalid("shipments", f"Without a geocoded address: {', '.join(missing[:10])}.")
@@ -100,72 +192,25 @@ def plan_routes(
     max_stops_per_route: int | None = None,
     dry_run: bool = False,
 ) -> PlanResult:
-    import vroom
-
+    """Plan `hub`'s day on `vehicles`: solve, describe what could not fit, and store the routes
+    (unless `dry_run`). Raises `InvalidInput` for input that breaks a rule (see `_check`) and
+    `Infeasible` when no shipment fits any vehicle."""
     shipments = default_shipments(hub, actor) if shipments is None else shipments
-    _check(vehicles, shipments)
+    _check(actor, hub, vehicles, shipments)
     started = time.perf_counter()
-    # One stop per address.
-    stops: dict[tuple[float, float], list[Shipment]] = {}
-    for shipment in shipments:
-        stops.setdefault((shipment.location.x, shipment.location.y), []).append(shipment)
-    groups = list(stops.values())
-    points = [hub.location] + [group[0].location for group in groups]
-    matrix = travel_matrix(points)
-    epoch = min(shift.shift_start for shift in vehicles)
-
-    def seconds(moment: datetime) -> int:
-        return max(0, int((moment - epoch).total_seconds()))
-
-    problem = vroom.Input()
-    problem.set_durations_matrix(profile="car", matrix_input=matrix.durations_s)
-    problem.set_distances_matrix(profile="car", matrix_input=matrix.distances_m)
-    problem.add_vehicle(
-        [
-            vroom.Vehicle(
-                index,
-                start=0,
-                end=0,
-                capacity=[shift.vehicle.capacity_parcels],
-                time_window=vroom.TimeWindow(seconds(shift.shift_start), seconds(shift.shift_end)),
-                **({"max_tasks": max_stops_per_route} if max_stops_per_route else {}),
-            )
-            for index, shift in enumerate(vehicles)
-        ]
+    groups = _stops_by_address(shipments)
+    matrix = travel_matrix([hub.location] + [group[0].location for group in groups])
+    clock = _SolverClock(min(shift.shift_start for shift in vehicles))
+    latest_end = max(clock.seconds(shift.shift_end) for shift in vehicles)
+    problem = _problem(
+        groups, vehicles, matrix, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
     )
-    latest_end = max(seconds(shift.shift_end) for shift in vehicles)
-    for index, group in enumerate(groups, start=1):
-        parcels = sum(s.parcel_count for s in group)
-        windows = _windows(group, seconds, latest_end)
-        problem.add_job(
-            vroom.Job(
-                index,
-                location=index,
-                delivery=[parcels],
-                default_service=service_s + per_parcel_s * (parcels - 1),
-                time_windows=[vroom.TimeWindow(a, b) for a, b in windows],
-            )
-        )
     solve_started = time.perf_counter()
     solution = problem.solve(exploration_level=EXPLORATION_LEVEL, nb_threads=2).to_dict()
     solve_ms = (time.perf_counter() - solve_started) * 1000
 
     result = PlanResult()
-    max_capacity = max(shift.vehicle.capacity_parcels for shift in vehicles)
-    for job in solution.get("unassigned", []):
-        group = groups[job["id"] - 1]
-        parcels = sum(s.parcel_count for s in group)
-        reason = (
-            f"{parcels} parcels exceed the largest vehicle ({max_capacity})"
-            if parcels > max_capacity
-            else "no vehicle can reach it within its promised window and a shift"
-            if all(b <= a for a, b in _windows(group, seconds, latest_end))
-            or not _reachable(group, vehicles, seconds)
-            else "no room left in any route (capacity or shift time)"
-        )
-        result.unassigned.extend(
-            {"shipment": s.pk, "reference": s.reference, "reason": reason} for s in group
-        )
+    result.unassigned = _unassigned(solution, groups, vehicles, clock.seconds, latest_end)
     if not solution.get("routes"):
         raise Infeasible(
             "No shipment fits any vehicle: "
@@ -173,60 +218,8 @@ def plan_routes(
             + ".",
             fields={"shipments": [u["reason"] for u in result.unassigned[:5]]},
         )
-    specs, met, total_stops = [], 0, 0
-    codes = _free_codes(hub, date, len(solution["routes"]))
-    for number, route in enumerate(solution["routes"]):
-        shift = vehicles[route["vehicle"]]
-        steps = [step for step in route["steps"] if step["type"] == "job"]
-        times = _earliest_schedule(
-            steps, matrix.durations_s, groups, seconds, seconds(shift.shift_start)
-        )
-        stop_specs = []
-        for step, at in zip(steps, times["arrivals"], strict=True):
-            group = groups[step["job"] - 1]
-            arrival = epoch + timedelta(seconds=at)
-            in_window = all(
-                (s.promised_window_start is None or arrival >= s.promised_window_start)
-                and (s.promised_window_end is None or arrival <= s.promised_window_end)
-                for s in group
-            )
-            met += in_window
-            stop_specs.append(
-                {
-                    "location": group[0].location,
-                    "address": f"{group[0].address_line1}, {group[0].city}",
-                    "window_start": max(
-                        (s.promised_window_start for s in group if s.promised_window_start),
-                        default=None,
-                    ),
-                    "window_end": min(
-                        (s.promised_window_end for s in group if s.promised_window_end),
-                        default=None,
-                    ),
-                    "planned_arrival": arrival,
-                    "planned_service_s": step["service"],
-                    "shipments": group,
-                }
-            )
-        total_stops += len(stop_specs)
-        start = epoch + timedelta(seconds=times["start"])
-        end = epoch + timedelta(seconds=times["end"])
-        path = route_path([hub.location, *(s["location"] for s in stop_specs), hub.location])
-        specs.append(
-            {
-                "code": codes[number],
-                "hub": hub,
-                "carrier": shift.vehicle.carrier,
-                "driver": shift.driver,
-                "vehicle": shift.vehicle,
-                "planned_start": start,
-                "planned_end": end,
-                "planned_geometry": path.geometry,
-                "planned_distance_m": int(route.get("distance", path.length_m)),
-                "planned_duration_s": int((end - start).total_seconds()),
-                "stops": stop_specs,
-            }
-        )
+    specs, met = _route_specs(solution, hub, date, vehicles, groups, matrix, clock)
+    total_stops = sum(len(spec["stops"]) for spec in specs)
     summary = solution["summary"]
     result.totals = {
         "routes": len(specs),
@@ -247,6 +240,145 @@ def plan_routes(
     else:
         result.routes = route_plan_create(actor=actor, date=date, routes=specs)
     return result
+
+
+class _SolverClock:
+    """VROOM works in whole seconds from an epoch: the earliest shift start."""
+
+    def __init__(self, epoch: datetime):
+        self.epoch = epoch
+
+    def seconds(self, moment: datetime) -> int:
+        return max(0, int((moment - self.epoch).total_seconds()))
+
+    def at(self, seconds: int) -> datetime:
+        return self.epoch + timedelta(seconds=seconds)
+
+
+def _stops_by_address(shipments: list[Shipment]) -> list[list[Shipment]]:
+    """One stop per address."""
+    stops: dict[tuple[float, float], list[Shipment]] = {}
+    for shipment in shipments:
+        stops.setdefault((shipment.location.x, shipment.location.y), []).append(shipment)
+    return list(stops.values())
+
+
+def _problem(
+    groups, vehicles, matrix, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
+):
+    """The VROOM problem: one vehicle per shift (capacity in parcels), one job per stop (its
+    parcels, its service time, the window all its shipments allow)."""
+    import vroom
+
+    seconds = clock.seconds
+    problem = vroom.Input()
+    problem.set_durations_matrix(profile="car", matrix_input=matrix.durations_s)
+    problem.set_distances_matrix(profile="car", matrix_input=matrix.distances_m)
+    problem.add_vehicle(
+        [
+            vroom.Vehicle(
+                index,
+                start=0,
+                end=0,
+                capacity=[shift.vehicle.capacity_parcels],
+                time_window=vroom.TimeWindow(seconds(shift.shift_start), seconds(shift.shift_end)),
+                **({"max_tasks": max_stops_per_route} if max_stops_per_route else {}),
+            )
+            for index, shift in enumerate(vehicles)
+        ]
+    )
+    for index, group in enumerate(groups, start=1):
+        parcels = sum(s.parcel_count for s in group)
+        windows = _windows(group, seconds, latest_end)
+        problem.add_job(
+            vroom.Job(
+                index,
+                location=index,
+                delivery=[parcels],
+                default_service=service_s + per_parcel_s * (parcels - 1),
+                time_windows=[vroom.TimeWindow(a, b) for a, b in windows],
+            )
+        )
+    return problem
+
+
+def _unassigned(solution, groups, vehicles, seconds, latest_end) -> list[dict]:
+    """What the solver left out, each shipment with the likely reason."""
+    unassigned = []
+    max_capacity = max(shift.vehicle.capacity_parcels for shift in vehicles)
+    for job in solution.get("unassigned", []):
+        group = groups[job["id"] - 1]
+        parcels = sum(s.parcel_count for s in group)
+        reason = (
+            f"{parcels} parcels exceed the largest vehicle ({max_capacity})"
+            if parcels > max_capacity
+            else "no vehicle can reach it within its promised window and a shift"
+            if all(b <= a for a, b in _windows(group, seconds, latest_end))
+            or not _reachable(group, vehicles, seconds)
+            else "no room left in any route (capacity or shift time)"
+        )
+        unassigned.extend(
+            {"shipment": s.pk, "reference": s.reference, "reason": reason} for s in group
+        )
+    return unassigned
+
+
+def _route_specs(solution, hub, date, vehicles, groups, matrix, clock) -> tuple[list[dict], int]:
+    """The solver's routes as `route_plan_create` specs, and how many stops meet every
+    promised window."""
+    specs, met = [], 0
+    codes = _free_codes(hub, date, len(solution["routes"]))
+    for number, route in enumerate(solution["routes"]):
+        shift = vehicles[route["vehicle"]]
+        steps = [step for step in route["steps"] if step["type"] == "job"]
+        times = _earliest_schedule(
+            steps, matrix.durations_s, groups, clock.seconds, clock.seconds(shift.shift_start)
+        )
+        stop_specs = []
+        for step, at in zip(steps, times["arrivals"], strict=True):
+            stop, in_window = _stop_spec(groups[step["job"] - 1], clock.at(at), step["service"])
+            met += in_window
+            stop_specs.append(stop)
+        start, end = clock.at(times["start"]), clock.at(times["end"])
+        path = route_path([hub.location, *(s["location"] for s in stop_specs), hub.location])
+        specs.append(
+            {
+                "code": codes[number],
+                "hub": hub,
+                "carrier": shift.vehicle.carrier,
+                "driver": shift.driver,
+                "vehicle": shift.vehicle,
+                "planned_start": start,
+                "planned_end": end,
+                "planned_geometry": path.geometry,
+                "planned_distance_m": int(route.get("distance", path.length_m)),
+                "planned_duration_s": int((end - start).total_seconds()),
+                "stops": stop_specs,
+            }
+        )
+    return specs, met
+
+
+def _stop_spec(group: list[Shipment], arrival: datetime, service_s: int) -> tuple[dict, bool]:
+    in_window = all(
+        (s.promised_window_start is None or arrival >= s.promised_window_start)
+        and (s.promised_window_end is None or arrival <= s.promised_window_end)
+        for s in group
+    )
+    spec = {
+        "location": group[0].location,
+        "address": f"{group[0].address_line1}, {group[0].city}",
+        "window_start": max(
+            (s.promised_window_start for s in group if s.promised_window_start), default=None
+        ),
+        "window_end": min(
+            (s.promised_window_end for s in group if s.promised_window_end), default=None
+        ),
+        "planned_arrival": arrival,
+        "planned_service_s": service_s,
+        "shipments": group,
+    }
+    return spec, in_window
 
 
 def _earliest_schedule(steps, durations, groups, seconds, shift_start: int) -> dict:

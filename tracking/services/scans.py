@@ -29,10 +29,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from control_tower.errors import DomainError, IllegalTransition
+from control_tower.errors import IllegalTransition
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import is_visible, visible_to
+from tracking.errors import InvalidInput
 from tracking.models import (
     FailureReason,
     Hub,
@@ -132,7 +133,7 @@ def scans_record(*, actor: Actor, items: list[dict]) -> list[ScanOutcome]:
 
     Items are validated dicts: `barcode` or `reference`, `scan_type`, `occurred_at` (aware),
     optional `event_id`, `location` (Point), `hub` (a Hub of the organization), `reason_code`,
-    `note`. A malformed item raises `DomainError` (400) before anything is written.
+    `note`. A malformed item raises `InvalidInput` (400) before anything is written.
 
     One transaction. The batch's shipments are locked up front in primary-key order (so two
     batches touching the same parcels cannot deadlock); each scan then runs in its own
@@ -145,10 +146,9 @@ def scans_record(*, actor: Actor, items: list[dict]) -> list[ScanOutcome]:
     errors = {str(i): p for i, item in enumerate(items) if (p := scan_item_problems(item))}
     if errors:
         first = next(iter(errors))
-        raise DomainError(
+        raise InvalidInput(
             f"Scan {first} is invalid ({len(errors)} invalid in all); nothing was stored.",
             fields={"scans": {i: {f: [m] for f, m in p.items()} for i, p in errors.items()}},
-            code="validation_error",
         )
     keys = [scan_idempotency_key(actor=actor, item=item) for item in items]
     now = timezone.now()
@@ -307,65 +307,14 @@ def _apply(*, actor: Actor, scan: Scan, shipment: Shipment, now: datetime) -> Sh
     at = min(scan.occurred_at, now)  # a phone clock ahead of ours must not date the future
     target = SCAN_STATUS[scan.scan_type]
     location = scan.location or (scan.hub.location if scan.hub_id else None)
-    details = {
-        "scan": scan.pk,
-        "scan_type": scan.scan_type,
-        "barcode": scan.barcode,
-        **({"hub": scan.hub.code} if scan.hub_id else {}),
-        **({"reason_code": scan.reason_code} if scan.reason_code else {}),
-    }
-    kind, custodian = CustodyKind.SCAN, None
-
-    if target is None:  # picked up / loaded: a handoff
-        if shipment.status in FINAL_STATUSES:
-            verb = "picked up" if scan.scan_type == ScanType.PICKED_UP else "loaded"
-            result = ScanResult.ILLEGAL
-            detail = f"The shipment is {shipment.status}: it cannot be {verb} any more."
-        else:
-            kind = CustodyKind.HANDOFF
-            custodian = _handoff_custodian(actor, shipment, scan.scan_type)
-            result, detail = ScanResult.RECORDED, f"Handed over to {custodian}."
-    elif shipment.status == target:
-        result, detail = ScanResult.UNCHANGED, f"The shipment was already {target}."
-    elif (
-        target in SHIPMENT_TRANSITIONS[shipment.status]
-        and shipment.status != S.INFO_RECEIVED
-        and at < shipment.status_changed_at
-    ):
-        result = ScanResult.RECORDED
-        detail = (
-            f"Older than the current status ({shipment.status} since "
-            f"{canonical_time(shipment.status_changed_at)}): recorded, status unchanged."
-        )
-        details["late"] = True
-    else:
-        try:
-            moved = shipment_transition(
-                shipment=shipment,
-                to_status=target,
-                actor=actor,
-                at=at,
-                source=SCAN_SOURCE,
-                note=_transition_note(scan),
-                custody={
-                    "kind": CustodyKind.SCAN,
-                    # Arriving at a hub: the hub that scanned it holds it now.
-                    **(
-                        {"custodian": f"hub:{scan.hub.code}"}
-                        if target == S.AT_HUB and scan.hub_id
-                        else {}
-                    ),
-                    "location": location,
-                    "details": {**details, "result": ScanResult.APPLIED},
-                },
-            )
-        except IllegalTransition as exc:
-            allowed = " ".join(exc.fields.get("status", []))
-            result, detail = ScanResult.ILLEGAL, f"{exc.detail} {allowed}".strip()
-            details["refused"] = target
-        else:  # we hold the lock and checked the status: it moved
+    details = _custody_details(scan)
+    decision = _decide_without_transition(actor, scan, shipment, target, at, details)
+    if decision is None:
+        moved, decision = _transition(actor, scan, shipment, target, at, location, details)
+        if moved is not None:  # we hold the lock and checked the status: it moved
             _set_result(scan, ScanResult.APPLIED, "")
-            return moved.shipment
+            return moved
+    kind, custodian, result, detail = decision
 
     _set_result(scan, result, detail)
     custody_append(
@@ -383,6 +332,92 @@ def _apply(*, actor: Actor, scan: Scan, shipment: Shipment, now: datetime) -> Sh
         },
     )
     return shipment
+
+
+# What a scan that does not move the status records: (custody kind, new custodian or None,
+# result, detail).
+_Decision = tuple[str, str | None, str, str]
+
+
+def _custody_details(scan: Scan) -> dict:
+    return {
+        "scan": scan.pk,
+        "scan_type": scan.scan_type,
+        "barcode": scan.barcode,
+        **({"hub": scan.hub.code} if scan.hub_id else {}),
+        **({"reason_code": scan.reason_code} if scan.reason_code else {}),
+    }
+
+
+def _decide_without_transition(
+    actor: Actor, scan: Scan, shipment: Shipment, target: str | None, at: datetime, details: dict
+) -> _Decision | None:
+    """The result of a scan that cannot or need not change the status (a handoff, a final
+    shipment, the status it already has, an event older than the current status); None when
+    the status machine must be asked. Marks a late scan in `details`."""
+    kind, custodian = CustodyKind.SCAN, None
+    if target is None:  # picked up / loaded: a handoff
+        if shipment.status in FINAL_STATUSES:
+            verb = "picked up" if scan.scan_type == ScanType.PICKED_UP else "loaded"
+            result = ScanResult.ILLEGAL
+            detail = f"The shipment is {shipment.status}: it cannot be {verb} any more."
+        else:
+            kind = CustodyKind.HANDOFF
+            custodian = _handoff_custodian(actor, shipment, scan.scan_type)
+            result, detail = ScanResult.RECORDED, f"Handed over to {custodian}."
+        return kind, custodian, result, detail
+    if shipment.status == target:
+        return kind, custodian, ScanResult.UNCHANGED, f"The shipment was already {target}."
+    if (
+        target in SHIPMENT_TRANSITIONS[shipment.status]
+        and shipment.status != S.INFO_RECEIVED
+        and at < shipment.status_changed_at
+    ):
+        detail = (
+            f"Older than the current status ({shipment.status} since "
+            f"{canonical_time(shipment.status_changed_at)}): recorded, status unchanged."
+        )
+        details["late"] = True
+        return kind, custodian, ScanResult.RECORDED, detail
+    return None
+
+
+def _transition(
+    actor: Actor,
+    scan: Scan,
+    shipment: Shipment,
+    target: str,
+    at: datetime,
+    location,
+    details: dict,
+) -> tuple[Shipment | None, _Decision | None]:
+    """Ask the status machine: (the moved shipment, None), or (None, the refusal to record;
+    marked in `details`)."""
+    try:
+        moved = shipment_transition(
+            shipment=shipment,
+            to_status=target,
+            actor=actor,
+            at=at,
+            source=SCAN_SOURCE,
+            note=_transition_note(scan),
+            custody={
+                "kind": CustodyKind.SCAN,
+                # Arriving at a hub: the hub that scanned it holds it now.
+                **(
+                    {"custodian": f"hub:{scan.hub.code}"}
+                    if target == S.AT_HUB and scan.hub_id
+                    else {}
+                ),
+                "location": location,
+                "details": {**details, "result": ScanResult.APPLIED},
+            },
+        )
+    except IllegalTransition as exc:
+        allowed = " ".join(exc.fields.get("status", []))
+        details["refused"] = target
+        return None, (CustodyKind.SCAN, None, ScanResult.ILLEGAL, f"{exc.detail} {allowed}".strip())
+    return moved.shipment, None
 
 
 def _transition_note(scan: Scan) -> str:

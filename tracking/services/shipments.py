@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
-from control_tower.errors import Conflict, DomainError, IllegalTransition
+from control_tower.errors import Conflict, IllegalTransition
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
+from tracking.errors import InvalidInput, ItemErrors
 from tracking.models import Shipment, ShipmentEvent, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.custody import CustodyKind, custody_append
@@ -30,6 +32,10 @@ SHIPMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     S.CANCELLED: frozenset(),
 }
 FINAL_STATUSES = frozenset({S.DELIVERED, S.RETURNED, S.CANCELLED})
+# A new shipment is announced by the shipper or already sorted at a hub; anything later happens
+# through the status machine, so that its history is complete.
+INITIAL_STATUSES = (S.INFO_RECEIVED, S.AT_HUB)
+UNIQUE_PER_ORGANIZATION = ("reference", "barcode")
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,9 @@ def shipment_transition(
     details (a scan or a proof of delivery does).
     """
     if to_status not in S.values:
-        raise DomainError(
+        raise InvalidInput(
             f"Unknown status {to_status!r}.",
             fields={"status": [f"Choose one of: {', '.join(S.values)}."]},
-            code="validation_error",
         )
     at = at or timezone.now()
     with transaction.atomic():
@@ -137,14 +142,133 @@ def custodian_after(shipment: Shipment, to_status: str) -> str | None:
     return None
 
 
-@transaction.atomic
-def shipments_bulk_create(*, actor: Actor, items: list[dict]) -> list[Shipment]:
-    """Create many shipments in one transaction: all of them or none.
+def shipment_fields(data: dict) -> dict:
+    """Model fields from parsed input: the status defaults to info received; a `delivery_pin`
+    is stored hashed (empty clears it)."""
+    fields = dict(data)
+    if "delivery_pin" in fields:
+        pin = fields.pop("delivery_pin")
+        fields["delivery_pin_hash"] = make_password(pin) if pin else ""
+    return fields
 
-    `items` are validated field dicts (the serializer checked types, uniqueness against the
-    database and duplicates inside the batch). One `ShipmentEvent` (info received) each.
+
+def _field_problems(organization_id: int, fields: dict, *, new: bool) -> dict[str, list[str]]:
+    """The rules one shipment keeps on its own (uniqueness needs the others: see callers)."""
+    problems: dict[str, list[str]] = {}
+    if new and fields.get("status", S.INFO_RECEIVED) not in INITIAL_STATUSES:
+        problems["status"] = ["A new shipment is info_received or at_hub."]
+    if not new and "status" in fields:
+        problems["status"] = ["Change the status with POST /shipments/{id}/transition/."]
+    for name in ("carrier", "hub"):
+        related = fields.get(name)
+        # An id the caller could not resolve to an object was reported by the caller.
+        if getattr(related, "organization_id", organization_id) != organization_id:
+            problems[name] = [f'Invalid pk "{related.pk}" - object does not exist.']
+    start, end = fields.get("promised_window_start"), fields.get("promised_window_end")
+    if start is not None and end is not None and start >= end:
+        problems["promised_window_end"] = ["Must be after the start of the window."]
+    return problems
+
+
+def _taken(name: str, values, *, except_pk: int | None = None) -> set[str]:
+    """Which of `values` another shipment of the organization already uses as `name`."""
+    values = {v for v in values if v}
+    if not values:
+        return set()
+    shipments = Shipment.objects.filter(**{f"{name}__in": values})
+    if except_pk is not None:
+        shipments = shipments.exclude(pk=except_pk)
+    return set(shipments.values_list(name, flat=True))
+
+
+def _raise_if_any(problems: dict[str, list[str]]) -> None:
+    if problems:
+        first = next(iter(problems.values()))[0]
+        raise InvalidInput(first, fields=problems)
+
+
+@transaction.atomic
+def shipment_create(*, actor: Actor, data: dict) -> Shipment:
+    """Create one shipment with its first status event, or raise `InvalidInput` naming the
+    fields (nothing is written).
+
+    `data` are parsed fields (carrier and hub as objects). Rules: an initial status (default
+    info received), carrier and hub of the actor's organization, the promised window's start
+    before its end, reference and barcode unique in the organization.
     """
     organization = actor.organization
+    fields = shipment_fields(data)
+    problems = _field_problems(organization.pk, fields, new=True)
+    for name in UNIQUE_PER_ORGANIZATION:
+        if fields.get(name) in _taken(name, [fields.get(name)]):
+            problems.setdefault(name, []).append(f"A shipment with this {name} already exists.")
+    _raise_if_any(problems)
+    shipment = Shipment.objects.create(
+        organization=organization, status_changed_at=timezone.now(), **fields
+    )
+    shipment_record_creation(shipment=shipment, actor=actor)
+    return shipment
+
+
+@transaction.atomic
+def shipment_update(*, shipment: Shipment, actor: Actor, data: dict) -> Shipment:
+    """Change a shipment's fields (never its status: that is `shipment_transition`), keeping
+    the rules of `shipment_create`; raise `InvalidInput` naming the fields otherwise."""
+    fields = shipment_fields(data)
+    locked = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    merged = {
+        "promised_window_start": locked.promised_window_start,
+        "promised_window_end": locked.promised_window_end,
+        **fields,
+    }
+    problems = _field_problems(locked.organization_id, merged, new=False)
+    for name in UNIQUE_PER_ORGANIZATION:
+        if name in fields and fields[name] in _taken(name, [fields[name]], except_pk=locked.pk):
+            problems.setdefault(name, []).append(f"A shipment with this {name} already exists.")
+    _raise_if_any(problems)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save()
+    return locked
+
+
+def shipments_batch_problems(organization_id: int, items: list[dict | None]) -> ItemErrors:
+    """Every rule a batch of new shipments breaks, by item index (nothing is raised). `None`
+    stands for an item the caller could not parse (it is skipped, its index kept).
+    Besides each shipment's own rules: references and barcodes unique in the batch and in
+    the organization."""
+    errors = ItemErrors("shipments")
+    for index, item in enumerate(items):
+        if item is not None:
+            for name, messages in _field_problems(organization_id, item, new=True).items():
+                for message in messages:
+                    errors.add(index, name, message)
+    for name in UNIQUE_PER_ORGANIZATION:
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            value = item.get(name) if item is not None else None
+            if not value:
+                continue
+            if value in seen:
+                errors.add(index, name, f"Repeats item {seen[value]} of this batch.")
+            seen.setdefault(value, index)
+        taken = _taken(name, seen)
+        for index, item in enumerate(items):
+            if item is not None and item.get(name) in taken:
+                errors.add(index, name, f"A shipment with this {name} already exists.")
+    return errors
+
+
+@transaction.atomic
+def shipments_bulk_create(*, actor: Actor, items: list[dict]) -> list[Shipment]:
+    """Create many shipments in one transaction: all of them or none (`InvalidInput` lists
+    every problem by item index, see `shipments_batch_problems`).
+
+    `items` are parsed field dicts (carrier and hub as objects). One `ShipmentEvent` each.
+    """
+    organization = actor.organization
+    items = [shipment_fields(item) for item in items]
+    shipments_batch_problems(organization.pk, items).raise_if_any()
     now = timezone.now()
     shipments = [
         Shipment(organization=organization, status_changed_at=now, **item) for item in items

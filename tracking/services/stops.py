@@ -7,10 +7,11 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from control_tower.errors import DomainError, IllegalTransition
+from control_tower.errors import IllegalTransition
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
+from tracking.errors import InvalidInput
 from tracking.models import FailureReason, Route, RouteStatus, Stop, StopKind, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.routes import route_start
@@ -138,10 +139,9 @@ def stop_fail(
 ) -> Stop:
     """Pending/arrived → failed attempt with a reason; shipments become 'attempt failed'."""
     if reason not in FailureReason.values:
-        raise DomainError(
+        raise InvalidInput(
             "Unknown failure reason.",
             fields={"reason": [f"Choose one of: {', '.join(FailureReason.values)}."]},
-            code="validation_error",
         )
     at = at or timezone.now()
     stop = _lock(stop)

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from carriers.models import Device
 from control_tower.tenancy.commands import OrganizationCommand
-from tracking.api.ingest_views import gpx_store
 from tracking.ingest.gpx import GpxError, parse_gpx
+from tracking.ingest.gpx_import import gpx_store
 
 
 class Command(OrganizationCommand):
