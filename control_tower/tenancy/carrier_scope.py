@@ -56,6 +56,8 @@ ORGANIZATION_ONLY: frozenset[str] = frozenset(
     {
         "control_tower.Membership",
         "control_tower.ApiKey",
+        # System infrastructure read by the relay only; consumers narrow by its carrier_id.
+        "control_tower.OutboxEvent",
         "tracking.EtaModel",
         "tracking.EtaCalibration",
     }
