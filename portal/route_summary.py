@@ -6,10 +6,17 @@ from __future__ import annotations
 from django.db.models import Max
 from django.utils import timezone
 
-from tracking.models import DevicePosition, Route, Stop, StopStatus
+from tracking.models import (
+    DONE_STOP_STATUSES,
+    OPEN_STOP_STATUSES,
+    DevicePosition,
+    Route,
+    Stop,
+    StopStatus,
+)
 
-OPEN = (StopStatus.PENDING, StopStatus.ARRIVED)
-DONE = (StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED)
+OPEN = OPEN_STOP_STATUSES
+DONE = DONE_STOP_STATUSES
 
 
 def iso(value) -> str | None:

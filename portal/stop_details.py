@@ -9,6 +9,7 @@ from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, W
 
 from portal.route_summary import iso, stop_is_late
 from tracking.models import (
+    OPEN_STOP_STATUSES,
     CustodyEntry,
     PodFile,
     PodFileKind,
@@ -227,10 +228,8 @@ def shipments_search(
     best: dict[int, Stop] = {}
     for link in links:
         current = best.get(link.shipment_id)
-        is_open = link.stop.status in (StopStatus.PENDING, StopStatus.ARRIVED)
-        if current is None or (
-            is_open and current.status not in (StopStatus.PENDING, StopStatus.ARRIVED)
-        ):
+        is_open = link.stop.status in OPEN_STOP_STATUSES
+        if current is None or (is_open and current.status not in OPEN_STOP_STATUSES):
             best[link.shipment_id] = link.stop
     results = []
     for shipment in matches:

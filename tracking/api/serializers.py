@@ -9,6 +9,7 @@ from control_tower.api.bulk import BulkErrors, resolve_ids
 from control_tower.api.fields import LineStringField, PointField
 from control_tower.api.serializers import TenantModelSerializer
 from tracking.models import (
+    OPEN_STOP_STATUSES,
     FailureReason,
     Hub,
     Route,
@@ -17,7 +18,6 @@ from tracking.models import (
     ShipmentEvent,
     ShipmentStatus,
     Stop,
-    StopStatus,
 )
 from tracking.services.shipments import FINAL_STATUSES
 
@@ -440,7 +440,7 @@ class RoutePlanSerializer(serializers.Serializer):
         planned = set(
             Shipment.objects.filter(
                 reference__in=references,
-                stop_shipments__stop__status__in=[StopStatus.PENDING, StopStatus.ARRIVED],
+                stop_shipments__stop__status__in=OPEN_STOP_STATUSES,
                 stop_shipments__stop__route__status__in=[
                     RouteStatus.PLANNED,
                     RouteStatus.IN_PROGRESS,

@@ -25,7 +25,7 @@ from tracking.api.serializers import (
     StopFailSerializer,
     StopSerializer,
 )
-from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopShipment
+from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopShipment, StopStatus
 
 
 class HubViewSet(TenantModelViewSet):
@@ -231,7 +231,7 @@ class StopViewSet(TenantModelViewSet):
             )
 
     def perform_destroy(self, instance):
-        if instance.status != "pending":
+        if instance.status != StopStatus.PENDING:
             raise Conflict("Only a pending stop can be deleted; skip it instead.")
         instance.delete()
 

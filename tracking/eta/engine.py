@@ -23,12 +23,12 @@ from django.conf import settings
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from tracking.models import DevicePosition, Route, RouteStatus, Stop, StopStatus
+from tracking.models import OPEN_STOP_STATUSES, DevicePosition, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import leg_durations
 
 METHOD = "network_prior"
 METHOD_BY_HOUR = "network_by_hour"
-OPEN = (StopStatus.PENDING, StopStatus.ARRIVED)
+OPEN = OPEN_STOP_STATUSES
 # Priors (cold start): city traffic runs ~15 % slower than free flow; relative spread of
 # travel time and dwell (log-normal sigmas), and the minimum half-width of a window.
 PRIOR_TRAVEL_FACTOR = 1.15

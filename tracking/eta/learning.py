@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from tracking.eta.engine import forget_learned
-from tracking.models import EtaModel, Route, RouteStatus, Stop, StopStatus
+from tracking.models import ATTEMPTED_STOP_STATUSES, EtaModel, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import travel_matrix
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -60,7 +60,7 @@ def completed_routes(since: date, until: date):
         visits = [
             s
             for s in route.stops.filter(
-                status__in=(StopStatus.COMPLETED, StopStatus.FAILED),
+                status__in=ATTEMPTED_STOP_STATUSES,
                 actual_arrival__isnull=False,
                 actual_departure__isnull=False,
             ).order_by("actual_arrival")
@@ -154,7 +154,7 @@ def dwell_factor(organization, *, since: date, until: date) -> float | None:
             route__date__gte=since,
             route__date__lt=until,
             route__status=RouteStatus.COMPLETED,
-            status__in=(StopStatus.COMPLETED, StopStatus.FAILED),
+            status__in=ATTEMPTED_STOP_STATUSES,
             actual_arrival__isnull=False,
             actual_departure__isnull=False,
         ).values_list("actual_arrival", "actual_departure", "planned_service_s")

@@ -12,6 +12,10 @@ from tracking.models.ingest import (
     ScanType,
 )
 from tracking.models.plan import (
+    ATTEMPTED_STOP_STATUSES,
+    DONE_STOP_STATUSES,
+    OPEN_STOP_STATUSES,
+    UNVISITED_STOP_STATUSES,
     FailureReason,
     Hub,
     HubKind,
@@ -29,6 +33,10 @@ from tracking.models.pod import PodFile, PodFileKind, ProofOfDelivery
 from tracking.models.roads import OSM_ATTRIBUTION, RoadEdge, RoadNetwork, RoadNode
 
 __all__ = [
+    "ATTEMPTED_STOP_STATUSES",
+    "DONE_STOP_STATUSES",
+    "OPEN_STOP_STATUSES",
+    "UNVISITED_STOP_STATUSES",
     "CustodyEntry",
     "EtaCalibration",
     "EtaModel",

@@ -205,6 +205,15 @@ class StopStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# The status groups every module asks about, named once. A stop is open until it is visited or
+# dropped; done stops count toward progress; attempted stops are the ones a driver stood at (what
+# ETA learning measures); unvisited stops were dropped without a visit.
+OPEN_STOP_STATUSES = (StopStatus.PENDING, StopStatus.ARRIVED)
+DONE_STOP_STATUSES = (StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED)
+ATTEMPTED_STOP_STATUSES = (StopStatus.COMPLETED, StopStatus.FAILED)
+UNVISITED_STOP_STATUSES = (StopStatus.CANCELLED, StopStatus.SKIPPED)
+
+
 class StopKind(models.TextChoices):
     DELIVERY = "delivery", "Delivery"
     PICKUP = "pickup", "Pickup"
@@ -224,7 +233,7 @@ class Stop(TenantModel):
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops")
     sequence = models.PositiveIntegerField()
     kind = models.CharField(max_length=20, choices=StopKind.choices, default=StopKind.DELIVERY)
-    status = models.CharField(max_length=20, choices=StopStatus.choices, default="pending")
+    status = models.CharField(max_length=20, choices=StopStatus.choices, default=StopStatus.PENDING)
     shipments = models.ManyToManyField(Shipment, through="StopShipment", related_name="stops")
     location = gis.PointField(srid=4326)
     address = models.CharField(max_length=300, blank=True)

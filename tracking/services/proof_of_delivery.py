@@ -29,7 +29,14 @@ from django.utils import timezone
 from control_tower.errors import Conflict, DomainError, TooManyAttempts
 from control_tower.tenancy.actors import Actor
 from tracking.ingest.image_sanitizer import CleanImage
-from tracking.models import PodFile, PodFileKind, ProofOfDelivery, Shipment, Stop, StopStatus
+from tracking.models import (
+    OPEN_STOP_STATUSES,
+    PodFile,
+    PodFileKind,
+    ProofOfDelivery,
+    Shipment,
+    Stop,
+)
 from tracking.models import ShipmentStatus as S
 from tracking.services.custody import CustodyKind, custody_append
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
@@ -192,7 +199,7 @@ def _replay(existing: ProofOfDelivery, shipment: Shipment) -> ProofOfDelivery:
 
 def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
     """Deliver the shipment (through its stop when one is given) and add the POD to the chain."""
-    if data.stop is not None and data.stop.status in (StopStatus.PENDING, StopStatus.ARRIVED):
+    if data.stop is not None and data.stop.status in OPEN_STOP_STATUSES:
         stop_complete(stop=data.stop, actor=actor, at=data.captured_at)
     custody = {
         "kind": CustodyKind.POD,

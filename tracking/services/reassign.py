@@ -20,7 +20,7 @@ from django.utils import timezone
 from control_tower.errors import Conflict, DomainError
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
-from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
+from tracking.models import UNVISITED_STOP_STATUSES, Route, RouteStatus, Shipment, Stop, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
 from tracking.services.custody import CustodyKind, custody_append
@@ -28,7 +28,7 @@ from tracking.services.stops import publish_stop_status
 
 REASSIGNABLE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
 # Stops a vehicle does not drive to: left out of the re-planned geometry.
-NOT_VISITED = (StopStatus.CANCELLED, StopStatus.SKIPPED)
+NOT_VISITED = UNVISITED_STOP_STATUSES
 
 
 class NotFound(DomainError):

@@ -20,7 +20,14 @@ from django.db.models import Exists, OuterRef
 
 from control_tower.errors import DomainError
 from control_tower.tenancy.actors import Actor
-from tracking.models import Hub, Route, Shipment, ShipmentStatus, StopShipment, StopStatus
+from tracking.models import (
+    OPEN_STOP_STATUSES,
+    Hub,
+    Route,
+    Shipment,
+    ShipmentStatus,
+    StopShipment,
+)
 from tracking.roads.routing import route_path, travel_matrix
 from tracking.services.routes import route_plan_create
 
@@ -56,7 +63,7 @@ def _invalid(field_name: str, message: str) -> DomainError:
 
 def default_shipments(hub: Hub) -> list[Shipment]:
     on_open_route = StopShipment.objects.filter(
-        shipment=OuterRef("pk"), stop__status__in=(StopStatus.PENDING, StopStatus.ARRIVED)
+        shipment=OuterRef("pk"), stop__status__in=OPEN_STOP_STATUSES
     )
     return list(
         Shipment.objects.filter(hub=hub, status__in=PLANNABLE_STATUSES, location__isnull=False)

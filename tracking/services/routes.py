@@ -12,7 +12,15 @@ from control_tower.errors import Conflict, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from portal.events import publish_route_changed
-from tracking.models import Route, RouteStatus, Shipment, Stop, StopShipment, StopStatus
+from tracking.models import (
+    OPEN_STOP_STATUSES,
+    Route,
+    RouteStatus,
+    Shipment,
+    Stop,
+    StopShipment,
+    StopStatus,
+)
 from tracking.models import ShipmentStatus as S
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
 
@@ -22,7 +30,6 @@ ROUTE_TRANSITIONS = {
     RouteStatus.COMPLETED: frozenset(),
     RouteStatus.CANCELLED: frozenset(),
 }
-OPEN_STOP_STATUSES = (StopStatus.PENDING, StopStatus.ARRIVED)
 
 
 @transaction.atomic

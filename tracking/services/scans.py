@@ -32,13 +32,13 @@ from django.utils import timezone
 from control_tower.errors import DomainError, IllegalTransition
 from control_tower.tenancy.actors import Actor
 from tracking.models import (
+    OPEN_STOP_STATUSES,
     FailureReason,
     Hub,
     Scan,
     ScanResult,
     ScanType,
     Shipment,
-    StopStatus,
 )
 from tracking.models import ShipmentStatus as S
 from tracking.services.custody import CustodyKind, canonical_time, custody_append
@@ -407,7 +407,7 @@ def _handoff_custodian(actor: Actor, shipment: Shipment, scan_type: str) -> str:
             return f"vehicle:{device.vehicle_id}:{device.vehicle.plate}"
     if scan_type == ScanType.LOADED:
         crew = (
-            shipment.stops.filter(status__in=(StopStatus.PENDING, StopStatus.ARRIVED))
+            shipment.stops.filter(status__in=OPEN_STOP_STATUSES)
             .order_by("-route__date")
             .values_list(
                 "route__driver_id",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from control_tower.errors import Conflict, DomainError, IllegalTransition
 from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
-from tracking.models import Shipment, ShipmentEvent, StopStatus
+from tracking.models import OPEN_STOP_STATUSES, Shipment, ShipmentEvent
 from tracking.models import ShipmentStatus as S
 from tracking.services.custody import CustodyKind, custody_append
 
@@ -132,7 +132,7 @@ def custodian_after(shipment: Shipment, to_status: str) -> str | None:
         return f"hub:{shipment.hub.code}" if shipment.hub_id else "hub"
     if to_status == S.OUT_FOR_DELIVERY:
         route = (
-            shipment.stops.filter(status__in=(StopStatus.PENDING, StopStatus.ARRIVED))
+            shipment.stops.filter(status__in=OPEN_STOP_STATUSES)
             .select_related("route__driver")
             .order_by("-route__date")
             .values_list("route__driver__name", "route__driver_id")
