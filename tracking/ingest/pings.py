@@ -18,7 +18,6 @@ fail without losing anything (the ping is already durable).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from carriers.models import Device
 from portal.live import publish_vehicle_moved_on_commit
+from tracking.geo import distance_m
 from tracking.ingest.fixes import Fix
 from tracking.models import PingFlag
 
@@ -70,14 +70,6 @@ class _Reference:
     lat: float
     lon: float
     accuracy_m: float | None
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance in metres (enough for consecutive fixes of one device)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
 
 
 def flag_fixes(

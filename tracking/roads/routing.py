@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.contrib.gis.geos import LineString, Point
 
+from tracking.geo import point_distance_m
+
 STRAIGHT_LINE_DETOUR = 1.3  # streets are longer than the crow flies
 STRAIGHT_LINE_SPEED_MPS = 25 / 3.6
 
@@ -33,15 +35,6 @@ class Path:
     source: str
 
 
-def haversine_m(a: Point, b: Point) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.y, a.x, b.y, b.x))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
-
-
 def straight_line_matrix(points: list[Point]) -> TravelMatrix:
     n = len(points)
     distances = [[0] * n for _ in range(n)]
@@ -49,7 +42,7 @@ def straight_line_matrix(points: list[Point]) -> TravelMatrix:
     for i in range(n):
         for j in range(n):
             if i != j:
-                meters = haversine_m(points[i], points[j]) * STRAIGHT_LINE_DETOUR
+                meters = point_distance_m(points[i], points[j]) * STRAIGHT_LINE_DETOUR
                 distances[i][j] = round(meters)
                 durations[i][j] = round(meters / STRAIGHT_LINE_SPEED_MPS)
     return TravelMatrix(durations, distances, "straight_line")
@@ -57,7 +50,8 @@ def straight_line_matrix(points: list[Point]) -> TravelMatrix:
 
 def straight_line_path(points: list[Point]) -> Path:
     length = sum(
-        haversine_m(a, b) * STRAIGHT_LINE_DETOUR for a, b in zip(points, points[1:], strict=False)
+        point_distance_m(a, b) * STRAIGHT_LINE_DETOUR
+        for a, b in zip(points, points[1:], strict=False)
     )
     return Path(
         geometry=LineString([(p.x, p.y) for p in points], srid=4326),
@@ -205,7 +199,7 @@ def leg_durations(points: list[Point]) -> list[float]:
         seconds = _leg_cache.get(key)
         if seconds is None:
             # A generous bound: three times the crow-flies distance at a slow urban speed.
-            bound = 120 + 3 * haversine_m(a, b) / LEG_BOUND_SPEED_MPS
+            bound = 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
             seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=bound)
             if len(_leg_cache) >= _LEG_CACHE_MAX:
                 _leg_cache.clear()

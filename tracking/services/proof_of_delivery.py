@@ -22,12 +22,13 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from control_tower.errors import Conflict, DomainError, TooManyAttempts
 from control_tower.tenancy.actors import Actor
+from tracking.geo import point_distance_m
 from tracking.ingest.image_sanitizer import CleanImage
 from tracking.models import (
     OPEN_STOP_STATUSES,
@@ -55,16 +56,6 @@ class PodInput:
     location: Point | None = None
     note: str = ""
     stop: Stop | None = None
-
-
-def distance_m(a: Point, b: Point) -> float:
-    """Metres on the WGS 84 spheroid, computed by PostGIS."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ST_Distance(ST_GeomFromEWKB(%s)::geography, ST_GeomFromEWKB(%s)::geography)",
-            [bytes(a.ewkb), bytes(b.ewkb)],
-        )
-        return float(cursor.fetchone()[0])
 
 
 def _pin_failures_key(shipment: Shipment) -> str:
@@ -128,7 +119,7 @@ def pod_capture(
     pin_verified = _check_pin(shipment, data.pin)
     target = data.stop.location if data.stop is not None and data.stop.location else None
     target = shipment.location or target
-    meters = distance_m(data.location, target) if data.location and target else None
+    meters = point_distance_m(data.location, target) if data.location and target else None
     outside = meters is not None and meters > actor.organization.pod_geofence_m
 
     saved: list[str] = []
