@@ -4,8 +4,8 @@ what the reassign action answers with for both routes. Two queries per route."""
 from __future__ import annotations
 
 from django.db.models import Max
-from django.utils import timezone
 
+from control_tower.times import iso
 from tracking.models import (
     DONE_STOP_STATUSES,
     OPEN_STOP_STATUSES,
@@ -17,10 +17,6 @@ from tracking.models import (
 
 OPEN = OPEN_STOP_STATUSES
 DONE = DONE_STOP_STATUSES
-
-
-def iso(value) -> str | None:
-    return None if value is None else timezone.localtime(value).isoformat()
 
 
 def stop_is_late(stop: Stop) -> bool:

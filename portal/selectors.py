@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from control_tower.realtime import carrier_group, group_seq, organization_group
 from control_tower.tenancy.actors import Actor
+from control_tower.times import iso
 from portal.route_summary import DONE, OPEN, stop_is_late
 from tracking.models import (
     ATTEMPTED_STOP_STATUSES,
@@ -35,12 +36,6 @@ class _Y(Func):
 class _X(Func):
     function = "ST_X"
     output_field = FloatField()
-
-
-def iso(value: datetime | None) -> str | None:
-    # Database times come back aware in UTC: ISO 8601 with their offset, no conversion (this
-    # runs ~6,000 times per snapshot).
-    return None if value is None else value.isoformat()
 
 
 def _coordinate(value: float | None) -> float | None:

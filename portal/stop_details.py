@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 
-from portal.route_summary import iso, stop_is_late
+from control_tower.times import iso
+from portal.route_summary import stop_is_late
 from tracking.models import (
     OPEN_STOP_STATUSES,
     CustodyEntry,
