@@ -26,6 +26,7 @@ from django.utils import timezone
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from control_tower.errors import error_body
 from control_tower.tenancy.secrets import secret_matches, split_prefix
 from portal.live import publish_vehicle_moved_now
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
@@ -175,24 +176,24 @@ class DeviceIngestApp:
             return await self.fallback(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if not _host_allowed(headers.get("host", "")):
-            return await _reply(send, 400, _error("bad_request", "Invalid Host header."))
+            return await _reply(send, 400, error_body("bad_request", "Invalid Host header."))
         body = await _read_body(receive)
         if body is None:
-            return await _reply(send, 413, _error("validation_error", "Body larger than 1 MB."))
+            return await _reply(send, 413, error_body("validation_error", "Body larger than 1 MB."))
         try:
             status, payload, extra = await handler(scope, headers, body)
         except Exception:
             logger.exception("ingest fast path failed on %s", path)
-            status, payload, extra = 500, _error("server_error", "Internal error."), {}
+            status, payload, extra = 500, error_body("server_error", "Internal error."), {}
         await _reply(send, status, payload, extra)
 
     async def osmand(self, scope, headers, body):
         if scope["method"] not in ("GET", "POST"):
-            return 405, _error("method_not_allowed", "Use GET or POST."), {"allow": "GET, POST"}
+            return 405, error_body("method_not_allowed", "Use GET or POST."), {"allow": "GET, POST"}
         token = scope["path"][len(OSMAND_PREFIX) : -1]
         ref = await device_ref_for_token(token)
         if ref is None:
-            return 404, _error("not_found", "Unknown device."), {}
+            return 404, error_body("not_found", "Unknown device."), {}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         form = (
@@ -217,14 +218,14 @@ class DeviceIngestApp:
 
     async def owntracks(self, scope, headers, body):
         if scope["method"] != "POST":
-            return 405, _error("method_not_allowed", "Use POST."), {"allow": "POST"}
+            return 405, error_body("method_not_allowed", "Use POST."), {"allow": "POST"}
         ref = None
         for credential in basic_credentials(headers.get("authorization", "")):
             ref = await device_ref_for_token(credential)
             if ref is not None:
                 break
         if ref is None:
-            detail = _error("not_authenticated", "Unknown or revoked device token.")
+            detail = error_body("not_authenticated", "Unknown or revoked device token.")
             return 401, detail, {"www-authenticate": OWNTRACKS_CHALLENGE}
         now = timezone.now()
         try:
@@ -259,12 +260,8 @@ async def _read_body(receive) -> bytes | None:
             return b"".join(chunks)
 
 
-def _error(code: str, detail: str, fields: dict | None = None) -> dict:
-    return {"error": code, "detail": detail, "fields": fields or {}}
-
-
 def _fix_error(exc: FixError) -> dict:
-    return _error("validation_error", str(exc), {exc.field: [exc.message]})
+    return error_body("validation_error", str(exc), {exc.field: [exc.message]})
 
 
 async def _reply(send, status: int, payload, extra: dict | None = None) -> None:
