@@ -39,7 +39,7 @@ from tracking.models import (
     Stop,
 )
 from tracking.models import ShipmentStatus as S
-from tracking.services.custody import CustodyKind, custody_append
+from tracking.services.custody import Custodian, CustodyKind, custody_append
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
 from tracking.services.stops import stop_complete
 
@@ -211,7 +211,7 @@ def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
             kind=CustodyKind.POD,
             actor=actor.label,
             occurred_at=data.captured_at,
-            custodian=f"recipient:{data.recipient_name or locked.recipient_name}",
+            custodian=Custodian.recipient(data.recipient_name or locked.recipient_name),
             location=data.location,
             evidence=evidence,
             details=custody["details"],

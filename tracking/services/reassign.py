@@ -23,7 +23,7 @@ from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.models import UNVISITED_STOP_STATUSES, Route, RouteStatus, Shipment, Stop, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
-from tracking.services.custody import CustodyKind, custody_append
+from tracking.services.custody import Custodian, CustodyKind, custody_append
 from tracking.services.stops import publish_stop_status
 
 REASSIGNABLE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
@@ -135,8 +135,8 @@ def _custodian(shipment: Shipment, route: Route) -> str | None:
     if shipment.status != S.OUT_FOR_DELIVERY:
         return None
     if route.driver_id:
-        return f"driver:{route.driver_id}:{route.driver.name}"
-    return f"carrier:{route.carrier.code}"
+        return Custodian.driver(route.driver_id, route.driver.name)
+    return Custodian.carrier(route.carrier.code)
 
 
 def _announce(stop_moves: list[Stop], routes: list[Route]) -> None:
