@@ -29,6 +29,7 @@ from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from control_tower.redis_clients import sync_redis
 from tracking.models import Route, RouteStatus
 
 if TYPE_CHECKING:
@@ -43,18 +44,10 @@ ROUTES_CACHE_S = 10.0
 REDIS_TIMEOUT_S = 0.5  # an ingest must not hang on a Redis that is away
 
 _routes_cache: dict[tuple, tuple[float, tuple[int, ...]]] = {}
-_clients: dict[str, redis.Redis] = {}
 
 
 def _redis() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        client = redis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
-        _clients[url] = client
-    return client
+    return sync_redis(timeout_s=REDIS_TIMEOUT_S)
 
 
 def debounce_key(*, organization_id: int, route_id: int) -> str:
