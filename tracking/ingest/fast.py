@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import weakref
 from urllib.parse import parse_qsl
 
@@ -26,6 +25,7 @@ from django.utils import timezone
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from carriers.device_auth import DEVICE_TOKEN_KIND, verified_refs
 from control_tower.errors import error_body
 from control_tower.tenancy.secrets import secret_matches, split_prefix
 from portal.live import publish_vehicle_moved_now
@@ -61,8 +61,6 @@ WHERE d.token_prefix = %s
 
 # One pool per event loop (uvicorn runs one loop per worker process; tests make their own).
 _pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# Verified tokens, like auth.py's cache (auth.forget_device clears both).
-verified_refs: dict[str, tuple[float, DeviceRef]] = {}
 
 
 def _conninfo() -> str:
@@ -103,12 +101,9 @@ async def close_pools() -> None:
 
 
 async def device_ref_for_token(raw: str) -> DeviceRef | None:
-    ttl = settings.DEVICE_AUTH_CACHE_S
-    hit = verified_refs.get(raw) if ttl else None
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    from carriers.services import DEVICE_TOKEN_KIND
-
+    hit = verified_refs.get(raw)
+    if hit is not None:
+        return hit
     prefix = split_prefix(raw or "", DEVICE_TOKEN_KIND)
     if prefix is None:
         return None
@@ -125,10 +120,7 @@ async def device_ref_for_token(raw: str) -> DeviceRef | None:
         vehicle_id=row[4],
         retention_days=row[7],
     )
-    if ttl:
-        if len(verified_refs) >= 20_000:
-            verified_refs.clear()
-        verified_refs[raw] = (time.monotonic() + ttl, ref)
+    verified_refs.set(raw, ref)
     return ref
 
 
