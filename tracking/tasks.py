@@ -78,7 +78,7 @@ def eta_retrain() -> int:
     gives back the same model and calibration)."""
     from control_tower.models import Organization
     from control_tower.tenancy.scope import organization_scope
-    from tracking.eta.learning import train_and_calibrate
+    from tracking.eta.calibration import train_and_calibrate
 
     trained = 0
     for organization in Organization.objects.filter(is_active=True):
