@@ -9,11 +9,10 @@ per vehicle (control_tower/realtime.py).
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.db import connection
 
+from control_tower.caches import LocalCache
 from control_tower.realtime import publish_coalesced_now, publish_coalesced_on_commit
 
 VEHICLE_MOVED = "vehicle.moved"
@@ -32,8 +31,7 @@ ORDER BY r.vehicle_id IS NOT DISTINCT FROM %(vehicle)s DESC, r.status = 'in_prog
 LIMIT 1
 """
 
-_MAX_CACHED = 50_000
-_routes: dict[tuple, tuple[float, int | None, int | None]] = {}
+_routes = LocalCache(maxsize=50_000, ttl_s=lambda: settings.CONSOLE_ROUTE_CACHE_S)
 
 
 def _cache_key(ref) -> tuple:
@@ -41,22 +39,13 @@ def _cache_key(ref) -> tuple:
 
 
 def _cached(ref):
-    hit = _routes.get(_cache_key(ref))
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1], hit[2]
-    return None
+    return _routes.get(_cache_key(ref))
 
 
 def _remember(ref, row) -> tuple[int | None, int | None]:
     route_id, route_vehicle = row if row else (None, None)
     vehicle_id = ref.vehicle_id or route_vehicle
-    if len(_routes) >= _MAX_CACHED:
-        _routes.clear()
-    _routes[_cache_key(ref)] = (
-        time.monotonic() + settings.CONSOLE_ROUTE_CACHE_S,
-        vehicle_id,
-        route_id,
-    )
+    _routes.set(_cache_key(ref), (vehicle_id, route_id))
     return vehicle_id, route_id
 
 

@@ -29,6 +29,7 @@ from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from control_tower.caches import LocalCache
 from control_tower.redis_clients import sync_redis
 from tracking.models import Route, RouteStatus
 
@@ -43,7 +44,7 @@ ACTIVE = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
 ROUTES_CACHE_S = 10.0
 REDIS_TIMEOUT_S = 0.5  # an ingest must not hang on a Redis that is away
 
-_routes_cache: dict[tuple, tuple[float, tuple[int, ...]]] = {}
+_routes_cache = LocalCache(maxsize=20_000, ttl_s=ROUTES_CACHE_S)
 
 
 def _redis() -> redis.Redis:
@@ -80,8 +81,8 @@ def device_routes_today(ref: DeviceRef) -> tuple[int, ...]:
         return ()
     key = (ref.organization_id, ref.driver_id, ref.vehicle_id)
     hit = _routes_cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    if hit is not None:
+        return hit
     whose = Q(pk__in=[])
     if ref.driver_id:
         whose |= Q(driver_id=ref.driver_id)
@@ -99,9 +100,7 @@ def device_routes_today(ref: DeviceRef) -> tuple[int, ...]:
             date__lte=(today + timedelta(days=1)).date(),
         ).values_list("id", flat=True)
     )
-    if len(_routes_cache) >= 20_000:
-        _routes_cache.clear()
-    _routes_cache[key] = (time.monotonic() + ROUTES_CACHE_S, routes)
+    _routes_cache.set(key, routes)
     return routes
 
 

@@ -9,12 +9,13 @@ Interface used by planning, ETAs and the simulator:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import LineString, Point
 
+from control_tower.caches import LocalCache
 from tracking.geo import point_distance_m
+from tracking.models import RoadNetwork
 
 STRAIGHT_LINE_DETOUR = 1.3  # streets are longer than the crow flies
 STRAIGHT_LINE_SPEED_MPS = 25 / 3.6
@@ -70,23 +71,19 @@ COVER_MARGIN_DEG = 0.01  # ~1 km around a network's bounding box still counts as
 # list is read again after this many seconds (a re-import also changes `loaded_at`, which the
 # graph cache checks).
 NETWORKS_CACHE_S = 30.0
-_networks: tuple[float, list] | None = None
+_networks = LocalCache(maxsize=1, ttl_s=NETWORKS_CACHE_S)
 
 
 def _loaded_networks() -> list:
-    global _networks
-    from tracking.models import RoadNetwork
-
-    if _networks is None or time.monotonic() - _networks[0] > NETWORKS_CACHE_S:
-        networks = list(RoadNetwork.objects.filter(loaded_at__isnull=False, bbox__isnull=False))
-        _networks = (time.monotonic(), networks)
-    return _networks[1]
+    return _networks.get_or_set(
+        "loaded",
+        lambda: list(RoadNetwork.objects.filter(loaded_at__isnull=False, bbox__isnull=False)),
+    )
 
 
 def forget_networks() -> None:
     """After loading a network (and in tests): the next routing call reads the list again."""
-    global _networks
-    _networks = None
+    _networks.clear()
 
 
 def network_covering(points: list[Point]):
@@ -174,8 +171,7 @@ def route_path(points: list[Point]) -> Path:
 
 
 # Stop-to-stop legs do not change between two ETA recomputes of a route: remember them.
-_leg_cache: dict[tuple, float] = {}
-_LEG_CACHE_MAX = 200_000
+_leg_cache = LocalCache(maxsize=200_000, ttl_s=None)
 LEG_BOUND_SPEED_MPS = 20 / 3.6
 
 
@@ -201,9 +197,7 @@ def leg_durations(points: list[Point]) -> list[float]:
             # A generous bound: three times the crow-flies distance at a slow urban speed.
             bound = 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
             seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=bound)
-            if len(_leg_cache) >= _LEG_CACHE_MAX:
-                _leg_cache.clear()
-            _leg_cache[key] = seconds
+            _leg_cache.set(key, seconds)
         if math.isinf(seconds):
             legs.append(float(straight_line_matrix([a, b]).durations_s[0][1]))
         else:
