@@ -24,6 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Q
@@ -43,6 +44,9 @@ ACTIVE = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
 # each process remembers the answer briefly (a route assigned meanwhile is caught by the sweep).
 ROUTES_CACHE_S = 10.0
 REDIS_TIMEOUT_S = 0.5  # an ingest must not hang on a Redis that is away
+# The task that recomputes one route's ETAs (tracking/tasks.py), queued here by its name: the
+# tasks module imports this one.
+ETA_UPDATE_ROUTE = "tracking.eta_update_route"
 
 _routes_cache = LocalCache(maxsize=20_000, ttl_s=ROUTES_CACHE_S)
 
@@ -107,13 +111,12 @@ def device_routes_today(ref: DeviceRef) -> tuple[int, ...]:
 def eta_on_position(*, ref: DeviceRef, received_at: datetime) -> int:
     """A committed ping moved `ref`'s position: queue `tracking.eta_update_route` for each of
     its routes whose debounce window is open. Returns how many were queued. Never raises."""
-    from tracking.tasks import eta_update_route
-
     try:
         routes = device_routes_today(ref)
         claimed = routes_claim(organization_id=ref.organization_id, route_ids=list(routes))
         for route_id in claimed:
-            eta_update_route.apply_async(
+            current_app.send_task(
+                ETA_UPDATE_ROUTE,
                 kwargs={
                     "organization_id": ref.organization_id,
                     "route_id": route_id,

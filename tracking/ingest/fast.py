@@ -29,6 +29,7 @@ from carriers.device_auth import DEVICE_TOKEN_KIND, verified_refs
 from control_tower.errors import error_body
 from control_tower.tenancy.secrets import secret_matches, split_prefix
 from portal.live import publish_vehicle_moved_now
+from tracking.eta.triggers import eta_on_position_async
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
 from tracking.ingest.fixes import FixError
 from tracking.ingest.pings import (
@@ -141,8 +142,6 @@ async def pings_ingest_async(ref: DeviceRef, fixes, *, source: str, received_at)
     if event is not None:
         await publish_vehicle_moved_now(ref, event, pool=pool)
     if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
-        from tracking.eta.triggers import eta_on_position_async
-
         await eta_on_position_async(ref=ref, received_at=received_at)
     return result
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from carriers.models import Device
 from portal.live import publish_vehicle_moved_on_commit
+from tracking.eta.triggers import eta_on_position_on_commit
 from tracking.geo import distance_m
 from tracking.ingest.fixes import Fix
 from tracking.models import PingFlag
@@ -319,8 +320,6 @@ def pings_ingest(
     if event is not None:
         publish_vehicle_moved_on_commit(ref, event)
     if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
-        from tracking.eta.triggers import eta_on_position_on_commit
-
         eta_on_position_on_commit(ref=ref, received_at=received_at)
     return result
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from control_tower.errors import Conflict, DomainError
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
+from tracking.eta.triggers import ETA_UPDATE_ROUTE
 from tracking.models import UNVISITED_STOP_STATUSES, Route, RouteStatus, Shipment, Stop, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
@@ -140,11 +141,9 @@ def _custodian(shipment: Shipment, route: Route) -> str | None:
 
 
 def _announce(stop_moves: list[Stop], routes: list[Route]) -> None:
-    from tracking.tasks import eta_update_route
-
     for route in routes:
         enqueue_on_commit(
-            eta_update_route, organization_id=route.organization_id, route_id=route.pk
+            ETA_UPDATE_ROUTE, organization_id=route.organization_id, route_id=route.pk
         )
     for stop in stop_moves:
         publish_stop_status(stop)

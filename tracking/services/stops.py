@@ -12,6 +12,7 @@ from control_tower.realtime import publish_on_commit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from portal.events import publish_route_changed
+from tracking.eta.triggers import ETA_UPDATE_ROUTE
 from tracking.models import FailureReason, Route, RouteStatus, Stop, StopKind, StopStatus
 from tracking.models import ShipmentStatus as S
 from tracking.services.routes import route_start
@@ -56,10 +57,8 @@ def publish_stop_status(stop: Stop) -> None:
 
 def _announce(stop: Stop) -> None:
     # The route's remaining ETAs change with every stop event: recompute right after commit.
-    from tracking.tasks import eta_update_route
-
     enqueue_on_commit(
-        eta_update_route, organization_id=stop.organization_id, route_id=stop.route_id
+        ETA_UPDATE_ROUTE, organization_id=stop.organization_id, route_id=stop.route_id
     )
     publish_stop_status(stop)
     # The route's progress and lateness in the console's list move with each stop event.
