@@ -11,7 +11,7 @@ from control_tower import services
 from control_tower.api.base import TenantAPIView, TenantViewSet
 from control_tower.api.serializers import TenantModelSerializer
 from control_tower.models import ApiKey, Membership, Organization
-from control_tower.tenancy.roles import GRANTS, Resource, Role, Scope
+from control_tower.tenancy.roles import Resource, Role, Scope
 
 # --- serializers -------------------------------------------------------------------------
 
@@ -228,6 +228,3 @@ class ApiKeyViewSet(
     def destroy(self, request, *args, **kwargs):
         services.api_key_revoke(api_key=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-ROLE_GRANTS = {role: {r: sorted(a) for r, a in grants.items()} for role, grants in GRANTS.items()}

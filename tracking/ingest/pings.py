@@ -324,24 +324,6 @@ def pings_ingest(
     return result
 
 
-BATCH_KEYS = (
-    "fix_time",
-    "event_id",
-    "lon",
-    "lat",
-    "accuracy_m",
-    "speed_mps",
-    "heading_deg",
-    "altitude_m",
-    "battery_pct",
-    "charging",
-    "moving",
-    "mock",
-    "flags",
-    "attributes",
-)
-
-
 def _row(fix: Fix) -> dict:
     return {
         "fix_time": fix.fix_time.isoformat(),
