@@ -1,4 +1,4 @@
-"""Console API (issue 6): the live map's snapshot and route, stop details, search, streets and
+"""Console API: the live map's snapshot and route, stop details, search, streets and
 the reassign action. Included by control_tower/api/urls.py before the router, so
 `stops/<id>/reassign/` is matched here."""
 

@@ -1,4 +1,4 @@
-"""Recomputing ETAs when vehicles report: issue 5's "recompute on new pings, debounced per route".
+"""Recomputing ETAs when vehicles report: on new pings, debounced per route.
 
 After a ping moved a device's last position (committed; outliers and late fixes never move it),
 every route its driver or vehicle is on today gets a recompute queued at once (the leading
