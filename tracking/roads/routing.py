@@ -103,6 +103,8 @@ def _graph(points: list[Point]):
     network = network_covering(points) if points else None
     if network is None:
         return None
+    # Loaded on first use: scipy takes about a second to import, and most processes (web workers
+    # without a road network, management commands) never route on a graph.
     from tracking.roads.graph import graph_for
 
     return graph_for(network)
