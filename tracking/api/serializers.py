@@ -9,6 +9,7 @@ from control_tower.api.bulk import BulkErrors, resolve_ids
 from control_tower.api.fields import LineStringField, PointField
 from control_tower.api.serializers import TenantModelSerializer
 from tracking.models import (
+    CLOSED_ROUTE_STATUSES,
     OPEN_STOP_STATUSES,
     FailureReason,
     Hub,
@@ -323,7 +324,7 @@ class StopSerializer(TenantModelSerializer):
             raise serializers.ValidationError(
                 {"route": ["Moving a stop to another route is a reassignment, not an edit."]}
             )
-        if route is not None and route.status in (RouteStatus.COMPLETED, RouteStatus.CANCELLED):
+        if route is not None and route.status in CLOSED_ROUTE_STATUSES:
             raise serializers.ValidationError({"route": [f"The route is {route.status}."]})
         for shipment in attrs.get("shipments", []):
             if shipment.status in FINAL_STATUSES:

@@ -32,14 +32,14 @@ from django.utils import timezone
 
 from control_tower.caches import LocalCache
 from control_tower.redis_clients import sync_redis
-from tracking.models import Route, RouteStatus
+from tracking.models import ACTIVE_ROUTE_STATUSES, Route
 
 if TYPE_CHECKING:
     from tracking.ingest.pings import DeviceRef
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
+ACTIVE = ACTIVE_ROUTE_STATUSES
 # Which routes a device is on changes a few times a day, while it reports every few seconds:
 # each process remembers the answer briefly (a route assigned meanwhile is caught by the sweep).
 ROUTES_CACHE_S = 10.0

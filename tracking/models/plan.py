@@ -150,6 +150,11 @@ class RouteStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# A route is active (its stops can still move, its ETAs are live) until it is closed.
+ACTIVE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
+CLOSED_ROUTE_STATUSES = (RouteStatus.COMPLETED, RouteStatus.CANCELLED)
+
+
 class Route(TenantModel):
     date = models.DateField(help_text="Service day, in the organization's time zone.")
     code = models.CharField(max_length=32, help_text="Unique per organization and day.")

@@ -21,13 +21,20 @@ from control_tower.errors import Conflict, DomainError
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.eta.triggers import ETA_UPDATE_ROUTE
-from tracking.models import UNVISITED_STOP_STATUSES, Route, RouteStatus, Shipment, Stop, StopStatus
+from tracking.models import (
+    ACTIVE_ROUTE_STATUSES,
+    UNVISITED_STOP_STATUSES,
+    Route,
+    Shipment,
+    Stop,
+    StopStatus,
+)
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
 from tracking.services.custody import Custodian, CustodyKind, custody_append
 from tracking.services.stops import publish_stop_status
 
-REASSIGNABLE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
+REASSIGNABLE_ROUTE_STATUSES = ACTIVE_ROUTE_STATUSES
 # Stops a vehicle does not drive to: left out of the re-planned geometry.
 NOT_VISITED = UNVISITED_STOP_STATUSES
 

@@ -13,7 +13,15 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from portal.events import publish_route_changed
 from tracking.eta.triggers import ETA_UPDATE_ROUTE
-from tracking.models import FailureReason, Route, RouteStatus, Stop, StopKind, StopStatus
+from tracking.models import (
+    CLOSED_ROUTE_STATUSES,
+    FailureReason,
+    Route,
+    RouteStatus,
+    Stop,
+    StopKind,
+    StopStatus,
+)
 from tracking.models import ShipmentStatus as S
 from tracking.services.routes import route_start
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
@@ -89,7 +97,7 @@ def _move(stop: Stop, to_status: str) -> bool:
             f"A {stop.get_status_display().lower()} stop cannot become "
             f"{StopStatus(to_status).label.lower()}."
         )
-    if stop.route.status in (RouteStatus.COMPLETED, RouteStatus.CANCELLED):
+    if stop.route.status in CLOSED_ROUTE_STATUSES:
         raise IllegalTransition(f"Route {stop.route.code} is {stop.route.status}.")
     return True
 
