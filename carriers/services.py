@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from carriers.device_auth import DEVICE_TOKEN_KIND, forget_device
 from carriers.models import Device
 from control_tower.tenancy.secrets import issue_secret
 
-DEVICE_TOKEN_KIND = "ctd"
+__all__ = ["DEVICE_TOKEN_KIND", "device_create", "device_revoke", "device_rotate_token"]
 
 
 def device_create(*, organization, **fields) -> tuple[Device, str]:
@@ -32,7 +33,7 @@ def device_rotate_token(*, device: Device) -> tuple[Device, str]:
     device.token_hash = secret.digest
     device.revoked_at = None
     device.save(update_fields=["token_prefix", "token_hash", "revoked_at"])
-    _forget(device)
+    forget_device(device.pk)
     return device, secret.raw
 
 
@@ -41,12 +42,5 @@ def device_revoke(*, device: Device) -> Device:
     if device.revoked_at is None:
         device.revoked_at = timezone.now()
         device.save(update_fields=["revoked_at"])
-    _forget(device)
-    return device
-
-
-def _forget(device: Device) -> None:
-    # Ingest remembers verified tokens for a few seconds (tracking/ingest/auth.py).
-    from tracking.ingest.auth import forget_device
-
     forget_device(device.pk)
+    return device

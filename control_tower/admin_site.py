@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from leaflet.admin import LeafletGeoAdmin
 
 from control_tower.tenancy.roles import ADMIN_ROLES
 
@@ -70,3 +71,20 @@ class TenantAdmin(admin.ModelAdmin):
         if not change and obj.organization_id is None:
             obj.organization = request.actor.organization
         super().save_model(request, obj, form, change)
+
+
+class TenantGeoAdmin(TenantAdmin, LeafletGeoAdmin):
+    """A tenant admin with a map widget for geometry fields."""
+
+
+class ReadOnlyTenantAdmin(TenantAdmin):
+    """Evidence is written by the services only: nobody adds, edits or deletes it here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,6 +4,12 @@
 from __future__ import annotations
 
 
+def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
+    """The one 4xx/5xx JSON body of every HTTP surface (DRF handler, plain Django views and the
+    ASGI ingest path), so clients parse a single shape."""
+    return {"error": code, "detail": detail, "fields": fields or {}}
+
+
 class DomainError(Exception):
     """Base for errors a caller can fix; `code` is stable, `detail` is for humans."""
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import weakref
 
-import redis
-import redis.asyncio as aioredis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+
+from control_tower.redis_clients import async_redis, sync_redis
 
 logger = logging.getLogger(__name__)
 
@@ -69,33 +68,6 @@ def _encode(event: str, data: dict, seq: int) -> str:
     return json.dumps(
         {"v": EVENT_VERSION, "type": event, "seq": seq, "data": data}, separators=(",", ":")
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Redis clients: one sync client per process, one async client per event loop (redis.asyncio
-# connections belong to the loop that opened them).
-# ---------------------------------------------------------------------------------------------
-
-_sync_client: redis.Redis | None = None
-_sync_lock = threading.Lock()
-_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def sync_redis() -> redis.Redis:
-    global _sync_client
-    with _sync_lock:
-        if _sync_client is None:
-            _sync_client = redis.Redis.from_url(settings.REDIS_URL)
-        return _sync_client
-
-
-def async_redis() -> aioredis.Redis:
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
-        _async_clients[loop] = client
-    return client
 
 
 def group_seq(group: str) -> int:

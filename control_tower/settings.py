@@ -291,7 +291,7 @@ CONSOLE_MEMBERSHIP_RECHECK_S = env.float("CONSOLE_MEMBERSHIP_RECHECK_S", default
 CONSOLE_ROUTE_CACHE_S = env.float("CONSOLE_ROUTE_CACHE_S", default=30.0)  # vehicle → route
 
 # Ingestion (docs/INGEST.md)
-DEVICE_AUTH_CACHE_S = env.int("DEVICE_AUTH_CACHE_S", default=10)  # see tracking/ingest/auth.py
+DEVICE_AUTH_CACHE_S = env.int("DEVICE_AUTH_CACHE_S", default=10)  # see carriers/device_auth.py
 PING_BATCH_MAX = env.int("PING_BATCH_MAX", default=1000)  # fixes per native batch request
 PING_PARTITIONS_AHEAD_DAYS = env.int("PING_PARTITIONS_AHEAD_DAYS", default=3)
 PING_DEFAULT_RETENTION_DAYS = 30  # when no organization exists yet

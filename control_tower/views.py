@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from control_tower.api.errors import json_404, json_500
+from control_tower.redis_clients import sync_redis
 from control_tower.tenancy.actors import memberships_of
 from control_tower.tenancy.middleware import SESSION_KEY
 
@@ -23,10 +24,7 @@ def healthz(request):
     except Exception as exc:  # noqa: BLE001
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        import redis
-        from django.conf import settings
-
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
+        sync_redis(timeout_s=1).ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {type(exc).__name__}"

@@ -14,6 +14,7 @@ from control_tower.realtime import carrier_group, group_seq, organization_group
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import visible_to
 from tracking.models import (
+    ATTEMPTED_STOP_STATUSES,
     DevicePosition,
     Hub,
     Route,
@@ -216,7 +217,7 @@ def console_route(*, route: Route) -> dict:
     )
     geometry = route.planned_geometry
     path = [[_coordinate(y), _coordinate(x)] for x, y in geometry.coords] if geometry else []
-    finished = [s for s in stops if s.status in (StopStatus.COMPLETED, StopStatus.FAILED)]
+    finished = [s for s in stops if s.status in ATTEMPTED_STOP_STATUSES]
     done_until = 0
     if path and finished:
         last = max(finished, key=lambda s: s.sequence)  # the driven part ends at it

@@ -9,7 +9,9 @@ from __future__ import annotations
 from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
 
 from control_tower.tenancy.carrier_scope import visible_to
+from control_tower.times import iso
 from tracking.models import (
+    OPEN_STOP_STATUSES,
     CustodyEntry,
     PodFile,
     PodFileKind,
@@ -20,7 +22,6 @@ from tracking.models import (
     StopShipment,
     StopStatus,
 )
-from tracking.route_summary import local_iso as iso
 from tracking.route_summary import shipment_brief, stop_fields
 from tracking.services.proof_of_delivery import pod_file_url
 
@@ -199,10 +200,8 @@ def shipments_search(*, actor, text: str) -> list[dict]:
     best: dict[int, Stop] = {}
     for link in links:
         current = best.get(link.shipment_id)
-        is_open = link.stop.status in (StopStatus.PENDING, StopStatus.ARRIVED)
-        if current is None or (
-            is_open and current.status not in (StopStatus.PENDING, StopStatus.ARRIVED)
-        ):
+        is_open = link.stop.status in OPEN_STOP_STATUSES
+        if current is None or (is_open and current.status not in OPEN_STOP_STATUSES):
             best[link.shipment_id] = link.stop
     results = []
     for shipment in matches:

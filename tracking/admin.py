@@ -1,12 +1,10 @@
 from django.contrib import admin
-from leaflet.admin import LeafletGeoAdmin
 
-from control_tower.admin_site import TenantAdmin
+# Ingest evidence (positions, scans, custody) and the learned ETA state (models, calibrations)
+# live in their own modules; imported here because Django's autodiscovery reads only this one.
+from control_tower.admin_site import TenantGeoAdmin
+from tracking import admin_eta, admin_ingest  # noqa: F401 - registers their models
 from tracking.models import Hub, Route, Shipment, ShipmentEvent, Stop, StopShipment
-
-
-class TenantGeoAdmin(TenantAdmin, LeafletGeoAdmin):
-    pass
 
 
 @admin.register(Hub)
@@ -90,8 +88,3 @@ class StopAdmin(TenantGeoAdmin):
     ]
     inlines = [StopShipmentInline]
     raw_id_fields = ["route"]
-
-
-# Ingest evidence (positions, scans, custody) and the learned ETA state (models, calibrations)
-# live in their own modules.
-from tracking import admin_eta, admin_ingest  # noqa: E402, F401

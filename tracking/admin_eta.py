@@ -3,7 +3,7 @@ written by `train_eta` and the nightly retrain only) and scoped to the organizat
 
 from django.contrib import admin
 
-from tracking.admin_ingest import ReadOnlyTenantAdmin
+from control_tower.admin_site import ReadOnlyTenantAdmin
 from tracking.models import EtaCalibration, EtaModel
 
 

@@ -7,8 +7,7 @@ a composite key is not something to page through in the admin.
 
 from django.contrib import admin
 
-from control_tower.admin_site import TenantAdmin
-from tracking.admin import TenantGeoAdmin
+from control_tower.admin_site import ReadOnlyTenantAdmin, TenantGeoAdmin
 from tracking.models import (
     CustodyEntry,
     DevicePosition,
@@ -17,19 +16,6 @@ from tracking.models import (
     RoadNetwork,
     Scan,
 )
-
-
-class ReadOnlyTenantAdmin(TenantAdmin):
-    """Evidence is written by the ingest services only: nobody edits or deletes it here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DevicePosition)

@@ -12,12 +12,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Count, F, FloatField, Func, Q
-from django.utils import timezone
 
-from tracking.models import DevicePosition, Route, Shipment, Stop, StopStatus
+from control_tower.times import iso
+from tracking.models import (
+    DONE_STOP_STATUSES,
+    OPEN_STOP_STATUSES,
+    DevicePosition,
+    Route,
+    Shipment,
+    Stop,
+    StopStatus,
+)
 
-OPEN = (StopStatus.PENDING, StopStatus.ARRIVED)
-DONE = (StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED)
+OPEN = OPEN_STOP_STATUSES
+DONE = DONE_STOP_STATUSES
 
 
 class Latitude(Func):
@@ -32,17 +40,6 @@ class Longitude(Func):
 
     function = "ST_X"
     output_field = FloatField()
-
-
-def iso(value: datetime | None) -> str | None:
-    # Database times come back aware in UTC: ISO 8601 with their offset, no conversion (this
-    # runs ~6,000 times per snapshot).
-    return None if value is None else value.isoformat()
-
-
-def local_iso(value: datetime | None) -> str | None:
-    """In the current time zone, as the console's side panel shows times."""
-    return None if value is None else timezone.localtime(value).isoformat()
 
 
 def stop_is_late(stop: Stop) -> bool:
@@ -75,11 +72,11 @@ def stop_fields(stop: Stop, shipments: list[Shipment]) -> dict:
         "status": stop.status,
         "lat": stop.location.y,
         "lon": stop.location.x,
-        "eta": local_iso(stop.eta),
-        "eta_earliest": local_iso(stop.eta_earliest),
-        "eta_latest": local_iso(stop.eta_latest),
-        "window_start": local_iso(stop.window_start),
-        "window_end": local_iso(stop.window_end),
+        "eta": iso(stop.eta),
+        "eta_earliest": iso(stop.eta_earliest),
+        "eta_latest": iso(stop.eta_latest),
+        "window_start": iso(stop.window_start),
+        "window_end": iso(stop.window_end),
         "late": stop_is_late(stop),
         "recipient": ", ".join(recipients),
         "address": stop.address,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from tracking.models import Route, StopStatus
-
-DONE_STOP_STATUSES = (StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED)
+from tracking.models import DONE_STOP_STATUSES, Route, StopStatus
 
 
 def routes_with_progress(queryset: QuerySet[Route]) -> QuerySet[Route]:

@@ -8,8 +8,14 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
+from control_tower.models import Organization
+from control_tower.tenancy.scope import organization_scope
 from control_tower.tenancy.tasks import organization_task
+from tracking.eta.calibration import train_and_calibrate
+from tracking.eta.recompute import route_eta_update, routes_needing_eta
+from tracking.eta.triggers import ETA_UPDATE_ROUTE, routes_claim
 from tracking.ingest.partitions import maintain_ping_partitions as _maintain
+from tracking.models import Route
 
 logger = logging.getLogger(__name__)
 
@@ -21,14 +27,11 @@ def maintain_ping_partitions() -> dict:
     return _maintain()
 
 
-@organization_task(name="tracking.eta_update_route", ignore_result=True)
+@organization_task(name=ETA_UPDATE_ROUTE, ignore_result=True)
 def eta_update_route(*, organization, route_id: int, ping_received_at: str | None = None) -> int:
     """Recompute one route's ETAs now (stop events, plan changes, a ping: see
     tracking/eta/triggers.py). Idempotent. When a ping triggered it, logs how long after that
     ping was received the ETAs were stored (`ping_to_eta_ms`, read by bench/eta_latency.py)."""
-    from tracking.eta.recompute import route_eta_update
-    from tracking.models import Route
-
     route = Route.objects.select_related("hub").filter(pk=route_id).first()
     moved = 0 if route is None else route_eta_update(route)
     if route is not None and ping_received_at:
@@ -48,11 +51,6 @@ def eta_sweep() -> int:
     vehicle reported after a recompute two debounce windows ago (the trailing edge of the ping
     trigger), organization by organization, each in its own scope. A route whose window a ping
     has just closed is skipped (the next sweep sees it again)."""
-    from control_tower.models import Organization
-    from control_tower.tenancy.scope import organization_scope
-    from tracking.eta.recompute import route_eta_update, routes_needing_eta
-    from tracking.eta.triggers import routes_claim
-
     updated = 0
     for organization in Organization.objects.filter(is_active=True):
         with organization_scope(organization):
@@ -76,10 +74,6 @@ def eta_retrain() -> int:
     """Nightly (beat): each organization's ETA model on its last 28 days and the calibration of
     its windows on the last 14, which the live ETAs then use (idempotent: unchanged history
     gives back the same model and calibration)."""
-    from control_tower.models import Organization
-    from control_tower.tenancy.scope import organization_scope
-    from tracking.eta.learning import train_and_calibrate
-
     trained = 0
     for organization in Organization.objects.filter(is_active=True):
         with organization_scope(organization):

@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from control_tower.tasks import api_key_record_use
 from control_tower.tenancy.actors import actor_for_api_key
 from control_tower.tenancy.enqueue import enqueue_on_commit
 
@@ -63,8 +64,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
             return
-        from control_tower.tasks import api_key_record_use
-
         enqueue_on_commit(
             api_key_record_use,
             organization_id=api_key.organization_id,

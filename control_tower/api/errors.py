@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from control_tower.api.bulk import index_list_errors
-from control_tower.errors import DomainError
+from control_tower.errors import DomainError, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,6 @@ _CODES = {
     exceptions.UnsupportedMediaType: ("unsupported_media_type", None),
     exceptions.Throttled: ("throttled", None),
 }
-
-
-def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
-    return {"error": code, "detail": detail, "fields": fields or {}}
 
 
 def _as_fields(detail) -> dict:

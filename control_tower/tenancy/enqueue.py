@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from celery import current_app
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 
 def enqueue_on_commit(task, **kwargs) -> None:
-    """`task.apply_async(kwargs=...)` once the current transaction commits.
+    """`task.apply_async(kwargs=...)` once the current transaction commits. `task` may be the
+    task or its registered name: services name the tasks they queue, so they never import the
+    tasks module (which imports them).
 
     If the broker is unreachable the error is logged and swallowed: the committed data is the
     source of truth and periodic sweeps redo derived work, so a Redis outage never turns an
@@ -20,16 +23,18 @@ def enqueue_on_commit(task, **kwargs) -> None:
     completed in one transaction recomputes its route once. (Tasks are idempotent, so this only
     saves work.)
     """
-    if not _first_in_transaction((task.name, tuple(sorted(kwargs.items())))):
+    name = task if isinstance(task, str) else task.name
+    if not _first_in_transaction((name, tuple(sorted(kwargs.items())))):
         return
 
     def send() -> None:
         try:
-            task.apply_async(kwargs=kwargs, retry=False)
+            if isinstance(task, str):
+                current_app.send_task(task, kwargs=kwargs, retry=False)
+            else:
+                task.apply_async(kwargs=kwargs, retry=False)
         except Exception:  # noqa: BLE001 - any broker failure is tolerated by design
-            logger.warning(
-                "could not enqueue %s; derived work will be redone", task.name, exc_info=True
-            )
+            logger.warning("could not enqueue %s; derived work will be redone", name, exc_info=True)
 
     transaction.on_commit(send)
 

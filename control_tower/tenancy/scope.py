@@ -38,14 +38,6 @@ def get_scope() -> Organization | _AllOrganizations | None:
     return _scope.get()
 
 
-def current_organization() -> Organization:
-    """The organization in scope; raises when there is none (or when all are in scope)."""
-    scope = _scope.get()
-    if scope is None or scope is ALL_ORGANIZATIONS:
-        raise TenantScopeMissing("This needs exactly one organization in scope.")
-    return scope  # type: ignore[return-value]
-
-
 def set_scope(
     organization: Organization | _AllOrganizations | None,
 ) -> contextvars.Token:

@@ -7,6 +7,7 @@ import logging
 
 from celery import shared_task
 
+from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,6 @@ def organization_task(*task_args, **task_kwargs):
     def decorator(func):
         @functools.wraps(func)
         def run(*args, organization_id: int, **kwargs):
-            from control_tower.models import Organization
-
             organization = Organization.objects.filter(pk=organization_id, is_active=True).first()
             if organization is None:
                 logger.warning(

@@ -204,12 +204,12 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
         "/api/v1/scans/{id}/",
         "get",
     ): "tests/tracking/test_scans.py::test_another_organization_cannot_read_our_scans",
-    # Dispatcher console, the live map (issue 6).
+    # Dispatcher console, the live map.
     ("/api/v1/console/snapshot/", "get"): "tests/portal/test_console_snapshot.py::"
     "test_other_organizations_and_drivers_get_nothing",
     ("/api/v1/console/routes/{id}/", "get"): "tests/portal/test_console_snapshot.py::"
     "test_other_organizations_and_drivers_get_nothing",
-    # Dispatcher console, actions (issue 6).
+    # Dispatcher console, actions.
     ("/api/v1/stops/{id}/reassign/", "post"): "tests/portal/test_reassign.py::"
     "test_another_organization_gets_404_both_ways",
     ("/api/v1/console/stops/{id}/", "get"): "tests/portal/test_console_details.py::"

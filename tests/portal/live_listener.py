@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-from control_tower.realtime import live_channel, sync_redis
+from control_tower.realtime import live_channel
+from control_tower.redis_clients import sync_redis
 
 
 class LiveListener:

@@ -20,7 +20,7 @@ from tests.factories import (
     StopFactory,
     completed_route,
 )
-from tracking.eta.calibration import calibrate, current_calibration
+from tracking.eta.calibration import calibrate
 from tracking.eta.engine import (
     METHOD,
     METHOD_BY_HOUR,
@@ -29,7 +29,8 @@ from tracking.eta.engine import (
     horizon_bucket,
     route_etas,
 )
-from tracking.eta.learning import current_travel_by_hour, train
+from tracking.eta.learned import current_calibration, current_travel_by_hour
+from tracking.eta.learning import train
 from tracking.models import EtaCalibration, EtaModel
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,10 @@ from django.contrib.gis.geos import Point
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tracking.geo import point_distance_m
 from tracking.models import RoadEdge, RoadNetwork, RoadNode
 from tracking.roads import sources
-from tracking.roads.routing import haversine_m, route_path, travel_matrix
+from tracking.roads.routing import route_path, travel_matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def test_a_hand_checked_pair_la_serena_to_coquimbo(coquimbo):
     Costanera) about 13 km and a quarter of an hour at urban speeds."""
     path = route_path([LA_SERENA_HUB, COQUIMBO_STORE])
     assert path.source == "road:coquimbo"
-    assert haversine_m(LA_SERENA_HUB, COQUIMBO_STORE) == pytest.approx(10_300, rel=0.03)
+    assert point_distance_m(LA_SERENA_HUB, COQUIMBO_STORE) == pytest.approx(10_300, rel=0.03)
     assert 11_500 < path.length_m < 15_500
     assert 10 * 60 < path.duration_s < 25 * 60
     start, end = path.geometry.coords[0], path.geometry.coords[-1]

@@ -26,7 +26,7 @@ from tracking.api.serializers import (
     StopSerializer,
 )
 from tracking.errors import NotFound
-from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop
+from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopStatus
 from tracking.route_summary import route_summary, stop_fields
 from tracking.services.reassign import stop_reassign
 
@@ -241,7 +241,7 @@ class StopViewSet(TenantModelViewSet):
         )
 
     def perform_destroy(self, instance):
-        if instance.status != "pending":
+        if instance.status != StopStatus.PENDING:
             raise Conflict("Only a pending stop can be deleted; skip it instead.")
         instance.delete()
 

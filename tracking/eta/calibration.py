@@ -22,11 +22,16 @@ from django.utils import timezone
 from tracking.eta.engine import (
     dwell_s,
     estimate,
-    forget_learned,
     horizon_bucket,
     remaining_dwell_s,
 )
-from tracking.eta.learning import completed_routes, next_version
+from tracking.eta.learned import (
+    current_dwell_factor,
+    current_travel_by_hour,
+    forget_learned,
+    next_version,
+)
+from tracking.eta.learning import completed_routes, train
 from tracking.models import EtaCalibration
 from tracking.roads.routing import travel_matrix
 
@@ -104,11 +109,6 @@ def buckets_from_errors(errors: list[tuple[str, float]]) -> dict:
     return out
 
 
-def as_offsets(buckets: dict) -> dict[str, tuple[float, float]]:
-    """The engine's form: {bucket: (p10 seconds, p90 seconds)}."""
-    return {b: (v["p10_min"] * 60, v["p90_min"] * 60) for b, v in buckets.items()}
-
-
 def calibration_buckets(
     organization,
     *,
@@ -142,8 +142,6 @@ def calibrate(
     the hourly and dwell factors the live ETAs use (default: the current ones). Idempotent: the
     same history gives back the calibration already stored. None when no bucket has enough
     samples (the prior spread stays)."""
-    from tracking.eta.learning import current_dwell_factor, current_travel_by_hour
-
     until = until or timezone.localdate()
     if travel_by_hour is None:
         travel_by_hour = current_travel_by_hour(organization)
@@ -182,11 +180,18 @@ def calibrate(
         )
 
 
-def current_calibration(organization) -> dict[str, tuple[float, float]] | None:
-    """The newest calibration's offsets, for the live windows; None before any."""
-    calibration = (
-        EtaCalibration.objects.filter(organization=organization)
-        .order_by("-computed_until", "-version")
-        .first()
+def train_and_calibrate(
+    organization, *, until: date | None = None, days: int = 28, calibration_days: int | None = None
+):
+    """What the nightly retrain and `train_eta` do: the model (hourly factors), then the
+    calibration of the windows the live ETAs show with those factors. Both idempotent.
+    Returns (EtaModel | None, EtaCalibration | None)."""
+    model = train(organization, until=until, days=days)
+    calibration = calibrate(
+        organization,
+        until=until,
+        days=calibration_days or DEFAULT_DAYS,
+        travel_by_hour=current_travel_by_hour(organization) or {},
+        dwell_factor=current_dwell_factor(organization),
     )
-    return as_offsets(calibration.buckets) if calibration is not None else None
+    return model, calibration

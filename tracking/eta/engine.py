@@ -14,21 +14,20 @@ A new organization (no history) gets the priors below.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from tracking.models import DevicePosition, Route, RouteStatus, Stop, StopStatus
+from tracking.eta.learned import learned_state
+from tracking.models import OPEN_STOP_STATUSES, DevicePosition, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import leg_durations
 
 METHOD = "network_prior"
 METHOD_BY_HOUR = "network_by_hour"
-OPEN = (StopStatus.PENDING, StopStatus.ARRIVED)
+OPEN = OPEN_STOP_STATUSES
 # Priors (cold start): city traffic runs ~15 % slower than free flow; relative spread of
 # travel time and dwell (log-normal sigmas), and the minimum half-width of a window.
 PRIOR_TRAVEL_FACTOR = 1.15
@@ -192,37 +191,6 @@ def live_windows(
     windows = estimate(legs_s, dwells_s, departs, travel_by_hour=travel_by_hour, zone=zone)
     method = METHOD_BY_HOUR if travel_by_hour else METHOD
     return calibrated_windows(windows, now, calibration), method
-
-
-# The recompute runs on every ping; what it learned changes nightly. Per process, for a minute
-# (train/calibrate in the same process forget it at once).
-LEARNED_CACHE_S = 60.0
-_learned: dict[int, tuple] = {}
-
-
-def learned_state(organization_id: int) -> tuple[dict | None, float | None, dict | None, ZoneInfo]:
-    """(travel factors by hour, dwell factor, calibration offsets, time zone) the live ETAs of
-    this organization use; None for what has not been learned yet (the priors stay)."""
-    from control_tower.models import Organization
-    from tracking.eta.calibration import current_calibration
-    from tracking.eta.learning import current_dwell_factor, current_travel_by_hour
-
-    cached = _learned.get(organization_id)
-    if cached is not None and time.monotonic() - cached[0] < LEARNED_CACHE_S:
-        return cached[1:]
-    organization = Organization.objects.get(pk=organization_id)
-    state = (
-        current_travel_by_hour(organization),
-        current_dwell_factor(organization),
-        current_calibration(organization),
-        ZoneInfo(organization.time_zone),
-    )
-    _learned[organization_id] = (time.monotonic(), *state)
-    return state
-
-
-def forget_learned(organization_id: int) -> None:
-    _learned.pop(organization_id, None)
 
 
 def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:

@@ -83,6 +83,35 @@ def _position_at(samples, moment: datetime, fallback: Point) -> Point:
     return fallback if last is None else Point(last.lon, last.lat, srid=4326)
 
 
+@dataclass
+class _Replay:
+    """One route of a held-out day as the hidden world drove it, and what every method needs
+    from its plan."""
+
+    route: Route
+    stops: list
+    plans: list
+    points: list[Point]
+    samples: list
+    arrival: dict
+    departure: dict
+    road: object
+    straight: object
+    dwells: list[float]
+    dwells_live: list[float]
+
+
+@dataclass
+class _Known:
+    """What the live ETAs would have used, learned on days before the held-out ones."""
+
+    zone: ZoneInfo
+    learned: object = None
+    travel_by_hour: dict | None = None
+    dwell_factor: float | None = None
+    calibration: dict | None = None
+
+
 def evaluate_days(
     organization,
     days: list[date],
@@ -98,95 +127,126 @@ def evaluate_days(
     `learned`: a LearnedEstimator trained on days before the held-out ones (time split).
     `travel_by_hour`, `dwell_factor` and `calibration` ({predicted-horizon bucket: (P10 s,
     P90 s)}): what the live ETAs would have used, learned on days before the held-out ones."""
-    zone = ZoneInfo(organization.time_zone)
+    known = _Known(
+        zone=ZoneInfo(organization.time_zone),
+        learned=learned,
+        travel_by_hour=travel_by_hour,
+        dwell_factor=dwell_factor,
+        calibration=calibration,
+    )
     tallies = {m: {bucket_of(lo): Tally() for lo, _hi in BUCKETS} for m in METHODS}
     for day in days:
         routes = Route.objects.filter(date=day).select_related("hub").order_by("code")
         for route in routes:
-            stops = [
-                s
-                for s in route.stops.order_by("sequence").prefetch_related("shipments")
-                if s.location is not None
-            ]
-            if not stops or route.planned_start is None:
+            replay = _replay(route, world, day, known)
+            if replay is None:
                 continue
-            plans = [stop_plan(s) for s in stops]
-            truth = route_timeline(
-                world,
-                route_id=route.pk,
-                code=route.code,
-                day=f"eval:{day}",
-                start=route.planned_start,
-                start_point=route.hub.location,
-                hub=route.hub.location,
-                stops=plans,
-                zone=zone,
-                interval_s=30,
-            )
-            arrival = {t.stop_id: t.arrival for t in truth.stops}
-            departure = {t.stop_id: t.departure for t in truth.stops}
-            points = [s.location for s in stops]
-            road = travel_matrix(points)
-            straight = straight_line_matrix(points)
-            dwells = [dwell_s(s) for s in stops]
-            dwells_live = [dwell_s(s, dwell_factor) for s in stops]
             moment = route.planned_start
-            while moment < max(arrival.values()):
-                ahead = [i for i, s in enumerate(stops) if arrival[s.pk] > moment]
-                here = _position_at(truth.samples, moment, route.hub.location)
-                first = ahead[0]
-                to_first_road = travel_matrix([here, points[first]]).durations_s[0][1]
-                to_first_line = straight_line_matrix([here, points[first]]).durations_s[0][1]
-                legs_road = [to_first_road] + [road.durations_s[i - 1][i] for i in ahead[1:]]
-                legs_line = [to_first_line] + [straight.durations_s[i - 1][i] for i in ahead[1:]]
-                dwells_ahead = [dwells[i] for i in ahead]
-                departs = departs_live = moment
-                if first > 0 and departure[stops[first - 1].pk] > moment:
-                    # Standing at the previous stop: what is left of its dwell comes first.
-                    elapsed = (moment - arrival[stops[first - 1].pk]).total_seconds()
-                    departs += timedelta(seconds=remaining_dwell_s(dwells[first - 1], elapsed))
-                    departs_live += timedelta(
-                        seconds=remaining_dwell_s(dwells_live[first - 1], elapsed)
-                    )
-                predictions = {
-                    "straight_line": estimate(legs_line, dwells_ahead, departs, travel_factor=1.0),
-                    "free_flow": estimate(legs_road, dwells_ahead, departs, travel_factor=1.0),
-                    "network_prior": estimate(legs_road, dwells_ahead, departs),
-                    "live": live_windows(
-                        legs_road,
-                        [dwells_live[i] for i in ahead],
-                        departs_live,
-                        moment,
-                        travel_by_hour=travel_by_hour,
-                        zone=zone,
-                        calibration=calibration,
-                    )[0],
-                }
-                if learned is not None:
-                    predictions["learned"] = learned.windows(
-                        legs_road,
-                        [{"point": points[i], "parcels": plans[i].parcels} for i in ahead],
-                        departs,
-                        zone,
-                    )
-                for position, index in enumerate(ahead):
-                    stop = stops[index]
-                    truth_at = arrival[stop.pk]
-                    horizon = (truth_at - moment).total_seconds() / 60
-                    bucket = bucket_of(horizon)
-                    if stop.planned_arrival is not None:
-                        tallies["static_plan"][bucket].errors_min.append(
-                            (stop.planned_arrival - truth_at).total_seconds() / 60
-                        )
-                    for method, windows in predictions.items():
-                        eta, low, high = windows[position]
-                        tally = tallies[method][bucket]
-                        tally.errors_min.append((eta - truth_at).total_seconds() / 60)
-                        if method in WITH_WINDOWS:
-                            tally.covered.append(low <= truth_at <= high)
-                            tally.widths_min.append((high - low).total_seconds() / 60)
+            while moment < max(replay.arrival.values()):
+                ahead = [i for i, s in enumerate(replay.stops) if replay.arrival[s.pk] > moment]
+                predictions = _predictions(replay, moment, ahead, known)
+                _count(tallies, replay, moment, ahead, predictions)
                 moment += timedelta(seconds=step_s)
     return {m: {b: t.summary() for b, t in by_bucket.items()} for m, by_bucket in tallies.items()}
+
+
+def _replay(route: Route, world: World, day: date, known: _Known) -> _Replay | None:
+    """The route driven by the hidden world; None when it has nothing to predict."""
+    stops = [
+        s
+        for s in route.stops.order_by("sequence").prefetch_related("shipments")
+        if s.location is not None
+    ]
+    if not stops or route.planned_start is None:
+        return None
+    plans = [stop_plan(s) for s in stops]
+    truth = route_timeline(
+        world,
+        route_id=route.pk,
+        code=route.code,
+        day=f"eval:{day}",
+        start=route.planned_start,
+        start_point=route.hub.location,
+        hub=route.hub.location,
+        stops=plans,
+        zone=known.zone,
+        interval_s=30,
+    )
+    points = [s.location for s in stops]
+    return _Replay(
+        route=route,
+        stops=stops,
+        plans=plans,
+        points=points,
+        samples=truth.samples,
+        arrival={t.stop_id: t.arrival for t in truth.stops},
+        departure={t.stop_id: t.departure for t in truth.stops},
+        road=travel_matrix(points),
+        straight=straight_line_matrix(points),
+        dwells=[dwell_s(s) for s in stops],
+        dwells_live=[dwell_s(s, known.dwell_factor) for s in stops],
+    )
+
+
+def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Known) -> dict:
+    """{method: [(eta, low, high) per stop ahead]} as each method would have said at `moment`,
+    from where the vehicle truly was."""
+    stops, points, arrival = replay.stops, replay.points, replay.arrival
+    here = _position_at(replay.samples, moment, replay.route.hub.location)
+    first = ahead[0]
+    to_first_road = travel_matrix([here, points[first]]).durations_s[0][1]
+    to_first_line = straight_line_matrix([here, points[first]]).durations_s[0][1]
+    legs_road = [to_first_road] + [replay.road.durations_s[i - 1][i] for i in ahead[1:]]
+    legs_line = [to_first_line] + [replay.straight.durations_s[i - 1][i] for i in ahead[1:]]
+    dwells_ahead = [replay.dwells[i] for i in ahead]
+    departs = departs_live = moment
+    if first > 0 and replay.departure[stops[first - 1].pk] > moment:
+        # Standing at the previous stop: what is left of its dwell comes first.
+        elapsed = (moment - arrival[stops[first - 1].pk]).total_seconds()
+        departs += timedelta(seconds=remaining_dwell_s(replay.dwells[first - 1], elapsed))
+        departs_live += timedelta(seconds=remaining_dwell_s(replay.dwells_live[first - 1], elapsed))
+    predictions = {
+        "straight_line": estimate(legs_line, dwells_ahead, departs, travel_factor=1.0),
+        "free_flow": estimate(legs_road, dwells_ahead, departs, travel_factor=1.0),
+        "network_prior": estimate(legs_road, dwells_ahead, departs),
+        "live": live_windows(
+            legs_road,
+            [replay.dwells_live[i] for i in ahead],
+            departs_live,
+            moment,
+            travel_by_hour=known.travel_by_hour,
+            zone=known.zone,
+            calibration=known.calibration,
+        )[0],
+    }
+    if known.learned is not None:
+        predictions["learned"] = known.learned.windows(
+            legs_road,
+            [{"point": points[i], "parcels": replay.plans[i].parcels} for i in ahead],
+            departs,
+            known.zone,
+        )
+    return predictions
+
+
+def _count(tallies: dict, replay: _Replay, moment: datetime, ahead: list[int], predictions):
+    """Each prediction's error against the true arrival, in the bucket of its horizon."""
+    for position, index in enumerate(ahead):
+        stop = replay.stops[index]
+        truth_at = replay.arrival[stop.pk]
+        horizon = (truth_at - moment).total_seconds() / 60
+        bucket = bucket_of(horizon)
+        if stop.planned_arrival is not None:
+            tallies["static_plan"][bucket].errors_min.append(
+                (stop.planned_arrival - truth_at).total_seconds() / 60
+            )
+        for method, windows in predictions.items():
+            eta, low, high = windows[position]
+            tally = tallies[method][bucket]
+            tally.errors_min.append((eta - truth_at).total_seconds() / 60)
+            if method in WITH_WINDOWS:
+                tally.covered.append(low <= truth_at <= high)
+                tally.widths_min.append((high - low).total_seconds() / 60)
 
 
 def markdown_table(results: dict) -> str:

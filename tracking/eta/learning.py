@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from tracking.eta.engine import forget_learned
-from tracking.models import EtaModel, Route, RouteStatus, Stop, StopStatus
+from tracking.eta.learned import forget_learned, next_version
+from tracking.models import ATTEMPTED_STOP_STATUSES, EtaModel, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import travel_matrix
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -32,17 +32,6 @@ MODEL_FORMAT = 5  # part of the fingerprint: a new way of fitting retrains on th
 MIN_ROWS = 30  # below: keep the priors
 MIN_LEGS_PER_HOUR = 20  # an hour with fewer legs keeps the prior factor
 TRIM_SHARE = 0.05  # the slowest legs of an hour left out of its factor (stalls, crashes)
-
-
-def next_version(model, organization) -> int:
-    """The next version number of an organization's learned rows (EtaModel, EtaCalibration)."""
-    latest = (
-        model.objects.filter(organization=organization)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
-    return (latest or 0) + 1
 
 
 def completed_routes(since: date, until: date):
@@ -60,7 +49,7 @@ def completed_routes(since: date, until: date):
         visits = [
             s
             for s in route.stops.filter(
-                status__in=(StopStatus.COMPLETED, StopStatus.FAILED),
+                status__in=ATTEMPTED_STOP_STATUSES,
                 actual_arrival__isnull=False,
                 actual_departure__isnull=False,
             ).order_by("actual_arrival")
@@ -154,7 +143,7 @@ def dwell_factor(organization, *, since: date, until: date) -> float | None:
             route__date__gte=since,
             route__date__lt=until,
             route__status=RouteStatus.COMPLETED,
-            status__in=(StopStatus.COMPLETED, StopStatus.FAILED),
+            status__in=ATTEMPTED_STOP_STATUSES,
             actual_arrival__isnull=False,
             actual_departure__isnull=False,
         ).values_list("actual_arrival", "actual_departure", "planned_service_s")
@@ -163,29 +152,6 @@ def dwell_factor(organization, *, since: date, until: date) -> float | None:
         return None
     kept = visits[: max(1, round(len(visits) * (1 - TRIM_SHARE)))]
     return round(sum(r * p for r, p in kept) / sum(p for _r, p in kept), 4)
-
-
-def current_model(organization) -> EtaModel | None:
-    """The organization's model on the most recent history (evaluations train models on older
-    days; those never take over)."""
-    return (
-        EtaModel.objects.filter(organization=organization)
-        .order_by("-trained_until", "-version")
-        .defer("blob")
-        .first()
-    )
-
-
-def current_travel_by_hour(organization) -> dict[str, float] | None:
-    """The learned factors by local hour the live ETAs use; None before any training."""
-    model = current_model(organization)
-    return (model.travel_by_hour or None) if model is not None else None
-
-
-def current_dwell_factor(organization) -> float | None:
-    """The learned actual / planned dwell the live ETAs use; None before any training."""
-    model = current_model(organization)
-    return model.dwell_factor if model is not None else None
 
 
 def _fit(x, y) -> dict:
@@ -275,22 +241,3 @@ class LearnedEstimator:
             var_low += ((d[0.5] - d[0.1]) / 1.2816) ** 2
             var_high += ((d[0.9] - d[0.5]) / 1.2816) ** 2
         return out
-
-
-def train_and_calibrate(
-    organization, *, until: date | None = None, days: int = 28, calibration_days: int | None = None
-):
-    """What the nightly retrain and `train_eta` do: the model (hourly factors), then the
-    calibration of the windows the live ETAs show with those factors. Both idempotent.
-    Returns (EtaModel | None, EtaCalibration | None)."""
-    from tracking.eta.calibration import DEFAULT_DAYS, calibrate
-
-    model = train(organization, until=until, days=days)
-    calibration = calibrate(
-        organization,
-        until=until,
-        days=calibration_days or DEFAULT_DAYS,
-        travel_by_hour=current_travel_by_hour(organization) or {},
-        dwell_factor=current_dwell_factor(organization),
-    )
-    return model, calibration

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from control_tower.events import catalog, emit_many
 from tracking.eta.engine import ETA_REFRESH_S, OPEN, route_etas
-from tracking.models import DevicePosition, Route, RouteStatus, Stop
+from tracking.models import ACTIVE_ROUTE_STATUSES, DevicePosition, Route, Stop
 
 # The whole store is one statement (one round trip, atomic without an explicit transaction):
 # lock the route's still-open stops, write the new windows, keep a revision for the material
@@ -60,7 +60,7 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
     One statement writes everything (stops locked, revisions inserted); a stop that was
     finished meanwhile is left alone. Each material move emits `stop.eta_changed`."""
     now = now or timezone.now()
-    if route.status not in (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS):
+    if route.status not in ACTIVE_ROUTE_STATUSES:
         return 0
     etas = route_etas(route, now=now)
     if not etas:
@@ -116,7 +116,7 @@ def routes_needing_eta(now: datetime | None = None):
     open_stops = Stop.objects.filter(route=OuterRef("pk"), status__in=OPEN)
     active = (
         Route.objects.filter(
-            status__in=(RouteStatus.PLANNED, RouteStatus.IN_PROGRESS),
+            status__in=ACTIVE_ROUTE_STATUSES,
             date__gte=(now - timedelta(days=1)).date(),
             date__lte=(now + timedelta(days=1)).date(),
         )

@@ -1,4 +1,4 @@
-"""Recomputing ETAs when vehicles report: issue 5's "recompute on new pings, debounced per route".
+"""Recomputing ETAs when vehicles report: on new pings, debounced per route.
 
 After a ping moved a device's last position (committed; outliers and late fixes never move it),
 every route its driver or vehicle is on today gets a recompute queued at once (the leading
@@ -24,37 +24,35 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tracking.models import Route, RouteStatus
+from control_tower.caches import LocalCache
+from control_tower.redis_clients import sync_redis
+from tracking.models import ACTIVE_ROUTE_STATUSES, Route
 
 if TYPE_CHECKING:
     from tracking.ingest.pings import DeviceRef
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
+ACTIVE = ACTIVE_ROUTE_STATUSES
 # Which routes a device is on changes a few times a day, while it reports every few seconds:
 # each process remembers the answer briefly (a route assigned meanwhile is caught by the sweep).
 ROUTES_CACHE_S = 10.0
 REDIS_TIMEOUT_S = 0.5  # an ingest must not hang on a Redis that is away
+# The task that recomputes one route's ETAs (tracking/tasks.py), queued here by its name: the
+# tasks module imports this one.
+ETA_UPDATE_ROUTE = "tracking.eta_update_route"
 
-_routes_cache: dict[tuple, tuple[float, tuple[int, ...]]] = {}
-_clients: dict[str, redis.Redis] = {}
+_routes_cache = LocalCache(maxsize=20_000, ttl_s=ROUTES_CACHE_S)
 
 
 def _redis() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        client = redis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-        )
-        _clients[url] = client
-    return client
+    return sync_redis(timeout_s=REDIS_TIMEOUT_S)
 
 
 def debounce_key(*, organization_id: int, route_id: int) -> str:
@@ -87,8 +85,8 @@ def device_routes_today(ref: DeviceRef) -> tuple[int, ...]:
         return ()
     key = (ref.organization_id, ref.driver_id, ref.vehicle_id)
     hit = _routes_cache.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
+    if hit is not None:
+        return hit
     whose = Q(pk__in=[])
     if ref.driver_id:
         whose |= Q(driver_id=ref.driver_id)
@@ -106,22 +104,19 @@ def device_routes_today(ref: DeviceRef) -> tuple[int, ...]:
             date__lte=(today + timedelta(days=1)).date(),
         ).values_list("id", flat=True)
     )
-    if len(_routes_cache) >= 20_000:
-        _routes_cache.clear()
-    _routes_cache[key] = (time.monotonic() + ROUTES_CACHE_S, routes)
+    _routes_cache.set(key, routes)
     return routes
 
 
 def eta_on_position(*, ref: DeviceRef, received_at: datetime) -> int:
     """A committed ping moved `ref`'s position: queue `tracking.eta_update_route` for each of
     its routes whose debounce window is open. Returns how many were queued. Never raises."""
-    from tracking.tasks import eta_update_route
-
     try:
         routes = device_routes_today(ref)
         claimed = routes_claim(organization_id=ref.organization_id, route_ids=list(routes))
         for route_id in claimed:
-            eta_update_route.apply_async(
+            current_app.send_task(
+                ETA_UPDATE_ROUTE,
                 kwargs={
                     "organization_id": ref.organization_id,
                     "route_id": route_id,

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 
-from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from carriers.device_auth import DEVICE_TOKEN_KIND, verified_devices
 from carriers.models import Device
-from carriers.services import DEVICE_TOKEN_KIND
 from control_tower.api.authentication import (
     ApiKeyAuthentication,
     MachineUser,
@@ -42,36 +40,14 @@ def basic_credentials(header: str) -> list[str]:
     return [password, user]
 
 
-# A phone reports every few seconds: remembering a verified token for a few seconds saves the
-# lookup on almost every request. The price: a revoked or rotated token keeps working in *other*
-# worker processes for up to DEVICE_AUTH_CACHE_S seconds (this process forgets it at once).
-_verified: dict[str, tuple[float, Device]] = {}
-_VERIFIED_MAX = 20_000
-
-
-def forget_device(device_id: int) -> None:
-    """Drop cached verifications of a device (called when it is revoked or its token rotated)."""
-    from tracking.ingest import fast
-
-    for raw, (_expires, device) in list(_verified.items()):
-        if device.pk == device_id:
-            _verified.pop(raw, None)
-    for raw, (_expires, ref) in list(fast.verified_refs.items()):
-        if ref.id == device_id:
-            fast.verified_refs.pop(raw, None)
-
-
 def device_for_token(raw: str) -> Device | None:
     """The active device holding this token, or None (never says why)."""
-    ttl = settings.DEVICE_AUTH_CACHE_S
-    hit = _verified.get(raw) if ttl else None
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    device = _lookup(raw)
-    if device is not None and ttl:
-        if len(_verified) >= _VERIFIED_MAX:
-            _verified.clear()
-        _verified[raw] = (time.monotonic() + ttl, device)
+    # Cached for a few seconds: see carriers/device_auth.py for the price.
+    device = verified_devices.get(raw)
+    if device is None:
+        device = _lookup(raw)
+        if device is not None:
+            verified_devices.set(raw, device)
     return device
 
 

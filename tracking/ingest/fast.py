@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import weakref
 from urllib.parse import parse_qsl
 
@@ -26,8 +25,11 @@ from django.utils import timezone
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
+from carriers.device_auth import DEVICE_TOKEN_KIND, verified_refs
+from control_tower.errors import error_body
 from control_tower.events import emit_live_async
 from control_tower.tenancy.secrets import secret_matches, split_prefix
+from tracking.eta.triggers import eta_on_position_async
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
 from tracking.ingest.fixes import FixError
 from tracking.ingest.pings import (
@@ -61,8 +63,6 @@ WHERE d.token_prefix = %s
 
 # One pool per event loop (uvicorn runs one loop per worker process; tests make their own).
 _pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# Verified tokens, like auth.py's cache (auth.forget_device clears both).
-verified_refs: dict[str, tuple[float, DeviceRef]] = {}
 
 
 def _conninfo() -> str:
@@ -103,12 +103,9 @@ async def close_pools() -> None:
 
 
 async def device_ref_for_token(raw: str) -> DeviceRef | None:
-    ttl = settings.DEVICE_AUTH_CACHE_S
-    hit = verified_refs.get(raw) if ttl else None
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    from carriers.services import DEVICE_TOKEN_KIND
-
+    hit = verified_refs.get(raw)
+    if hit is not None:
+        return hit
     prefix = split_prefix(raw or "", DEVICE_TOKEN_KIND)
     if prefix is None:
         return None
@@ -125,10 +122,7 @@ async def device_ref_for_token(raw: str) -> DeviceRef | None:
         vehicle_id=row[4],
         retention_days=row[7],
     )
-    if ttl:
-        if len(verified_refs) >= 20_000:
-            verified_refs.clear()
-        verified_refs[raw] = (time.monotonic() + ttl, ref)
+    verified_refs.set(raw, ref)
     return ref
 
 
@@ -153,8 +147,6 @@ async def pings_ingest_async(ref: DeviceRef, fixes, *, source: str, received_at)
                 vehicle_moved_event(ref, event, vehicle_id=vehicle_id, route_id=route_id)
             )
     if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
-        from tracking.eta.triggers import eta_on_position_async
-
         await eta_on_position_async(ref=ref, received_at=received_at)
     return result
 
@@ -180,24 +172,24 @@ class DeviceIngestApp:
             return await self.fallback(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if not _host_allowed(headers.get("host", "")):
-            return await _reply(send, 400, _error("bad_request", "Invalid Host header."))
+            return await _reply(send, 400, error_body("bad_request", "Invalid Host header."))
         body = await _read_body(receive)
         if body is None:
-            return await _reply(send, 413, _error("validation_error", "Body larger than 1 MB."))
+            return await _reply(send, 413, error_body("validation_error", "Body larger than 1 MB."))
         try:
             status, payload, extra = await handler(scope, headers, body)
         except Exception:
             logger.exception("ingest fast path failed on %s", path)
-            status, payload, extra = 500, _error("server_error", "Internal error."), {}
+            status, payload, extra = 500, error_body("server_error", "Internal error."), {}
         await _reply(send, status, payload, extra)
 
     async def osmand(self, scope, headers, body):
         if scope["method"] not in ("GET", "POST"):
-            return 405, _error("method_not_allowed", "Use GET or POST."), {"allow": "GET, POST"}
+            return 405, error_body("method_not_allowed", "Use GET or POST."), {"allow": "GET, POST"}
         token = scope["path"][len(OSMAND_PREFIX) : -1]
         ref = await device_ref_for_token(token)
         if ref is None:
-            return 404, _error("not_found", "Unknown device."), {}
+            return 404, error_body("not_found", "Unknown device."), {}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         form = (
@@ -222,14 +214,14 @@ class DeviceIngestApp:
 
     async def owntracks(self, scope, headers, body):
         if scope["method"] != "POST":
-            return 405, _error("method_not_allowed", "Use POST."), {"allow": "POST"}
+            return 405, error_body("method_not_allowed", "Use POST."), {"allow": "POST"}
         ref = None
         for credential in basic_credentials(headers.get("authorization", "")):
             ref = await device_ref_for_token(credential)
             if ref is not None:
                 break
         if ref is None:
-            detail = _error("not_authenticated", "Unknown or revoked device token.")
+            detail = error_body("not_authenticated", "Unknown or revoked device token.")
             return 401, detail, {"www-authenticate": OWNTRACKS_CHALLENGE}
         now = timezone.now()
         try:
@@ -264,12 +256,8 @@ async def _read_body(receive) -> bytes | None:
             return b"".join(chunks)
 
 
-def _error(code: str, detail: str, fields: dict | None = None) -> dict:
-    return {"error": code, "detail": detail, "fields": fields or {}}
-
-
 def _fix_error(exc: FixError) -> dict:
-    return _error("validation_error", str(exc), {exc.field: [exc.message]})
+    return error_body("validation_error", str(exc), {exc.field: [exc.message]})
 
 
 async def _reply(send, status: int, payload, extra: dict | None = None) -> None:

@@ -22,8 +22,6 @@ from tracking.ingest.fixes import (
     parse_time,
 )
 
-GPX_NAMESPACES = ("http://www.topografix.com/GPX/1/1", "http://www.topografix.com/GPX/1/0")
-
 
 class GpxError(ValueError):
     def __init__(self, message: str, *, point: int | None = None, field: str | None = None):

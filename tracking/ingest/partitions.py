@@ -24,6 +24,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from control_tower.models import Organization
+
 logger = logging.getLogger(__name__)
 
 PARENT = "tracking_ping"
@@ -117,8 +119,6 @@ class RetentionResult:
 
 def apply_retention(*, now: datetime | None = None) -> RetentionResult:
     """Delete pings older than each organization's `ping_retention_days`."""
-    from control_tower.models import Organization
-
     now = now or timezone.now()
     result = RetentionResult()
     retention = dict(Organization.objects.values_list("id", "ping_retention_days"))

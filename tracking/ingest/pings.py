@@ -18,7 +18,6 @@ fail without losing anything (the ping is already durable).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +27,8 @@ from django.utils import timezone
 
 from carriers.models import Device
 from control_tower.events import emit
+from tracking.eta.triggers import eta_on_position_on_commit
+from tracking.geo import distance_m
 from tracking.ingest.fixes import Fix
 from tracking.ingest.vehicles import vehicle_moved_event, vehicle_route
 from tracking.models import PingFlag
@@ -71,14 +72,6 @@ class _Reference:
     lat: float
     lon: float
     accuracy_m: float | None
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance in metres (enough for consecutive fixes of one device)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
 
 
 def flag_fixes(
@@ -330,28 +323,8 @@ def pings_ingest(
         if vehicle_id is not None:  # live only: no outbox row for a ping
             emit(vehicle_moved_event(ref, event, vehicle_id=vehicle_id, route_id=route_id))
     if result.position_moved:  # its routes' ETAs follow, debounced (tracking/eta/triggers.py)
-        from tracking.eta.triggers import eta_on_position_on_commit
-
         eta_on_position_on_commit(ref=ref, received_at=received_at)
     return result
-
-
-BATCH_KEYS = (
-    "fix_time",
-    "event_id",
-    "lon",
-    "lat",
-    "accuracy_m",
-    "speed_mps",
-    "heading_deg",
-    "altitude_m",
-    "battery_pct",
-    "charging",
-    "moving",
-    "mock",
-    "flags",
-    "attributes",
-)
 
 
 def _row(fix: Fix) -> dict:

@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
+from control_tower.errors import error_body
 from tracking.services.proof_of_delivery import pod_file_for_token
 
 
@@ -19,19 +20,18 @@ def pod_file(request, token: str):
     pod_file = pod_file_for_token(token)
     if pod_file is None:
         return JsonResponse(
-            {
-                "error": "link_expired",
-                "detail": "This link has expired or is not valid; "
+            error_body(
+                "link_expired",
+                "This link has expired or is not valid; "
                 "fetch the proof of delivery again for a fresh one.",
-                "fields": {},
-            },
+            ),
             status=403,
         )
     try:
         handle = default_storage.open(pod_file.storage_name, "rb")
     except FileNotFoundError:
         return JsonResponse(
-            {"error": "not_found", "detail": "The file is no longer in storage.", "fields": {}},
+            error_body("not_found", "The file is no longer in storage."),
             status=404,
         )
     response = FileResponse(handle, content_type=pod_file.content_type)

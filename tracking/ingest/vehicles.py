@@ -8,11 +8,10 @@ state.
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.db import connection
 
+from control_tower.caches import LocalCache
 from control_tower.events.catalog import vehicle_moved
 
 # The device's vehicle's route (else its driver's): in progress first, else planned for the
@@ -29,8 +28,7 @@ ORDER BY r.vehicle_id IS NOT DISTINCT FROM %(vehicle)s DESC, r.status = 'in_prog
 LIMIT 1
 """
 
-_MAX_CACHED = 50_000
-_routes: dict[tuple, tuple[float, int | None, int | None]] = {}
+_routes = LocalCache(maxsize=50_000, ttl_s=lambda: settings.CONSOLE_ROUTE_CACHE_S)
 
 
 def _cache_key(ref) -> tuple:
@@ -38,22 +36,13 @@ def _cache_key(ref) -> tuple:
 
 
 def _cached(ref):
-    hit = _routes.get(_cache_key(ref))
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1], hit[2]
-    return None
+    return _routes.get(_cache_key(ref))
 
 
 def _remember(ref, row) -> tuple[int | None, int | None]:
     route_id, route_vehicle = row if row else (None, None)
     vehicle_id = ref.vehicle_id or route_vehicle
-    if len(_routes) >= _MAX_CACHED:
-        _routes.clear()
-    _routes[_cache_key(ref)] = (
-        time.monotonic() + settings.CONSOLE_ROUTE_CACHE_S,
-        vehicle_id,
-        route_id,
-    )
+    _routes.set(_cache_key(ref), (vehicle_id, route_id))
     return vehicle_id, route_id
 
 

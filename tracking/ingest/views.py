@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from control_tower.errors import error_body
 from control_tower.tenancy.scope import organization_scope
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials, device_for_token
 from tracking.ingest.fixes import FixError
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, detail: str, fields: dict | None = None) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail, "fields": fields or {}}, status=status)
+    return JsonResponse(error_body(code, detail, fields), status=status)
 
 
 def _fix_error(exc: FixError) -> JsonResponse:

@@ -12,6 +12,12 @@ from tracking.models.ingest import (
     ScanType,
 )
 from tracking.models.plan import (
+    ACTIVE_ROUTE_STATUSES,
+    ATTEMPTED_STOP_STATUSES,
+    CLOSED_ROUTE_STATUSES,
+    DONE_STOP_STATUSES,
+    OPEN_STOP_STATUSES,
+    UNVISITED_STOP_STATUSES,
     FailureReason,
     Hub,
     HubKind,
@@ -29,6 +35,12 @@ from tracking.models.pod import PodFile, PodFileKind, ProofOfDelivery
 from tracking.models.roads import OSM_ATTRIBUTION, RoadEdge, RoadNetwork, RoadNode
 
 __all__ = [
+    "ACTIVE_ROUTE_STATUSES",
+    "CLOSED_ROUTE_STATUSES",
+    "ATTEMPTED_STOP_STATUSES",
+    "DONE_STOP_STATUSES",
+    "OPEN_STOP_STATUSES",
+    "UNVISITED_STOP_STATUSES",
     "CustodyEntry",
     "EtaCalibration",
     "EtaModel",

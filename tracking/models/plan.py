@@ -150,6 +150,11 @@ class RouteStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# A route is active (its stops can still move, its ETAs are live) until it is closed.
+ACTIVE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
+CLOSED_ROUTE_STATUSES = (RouteStatus.COMPLETED, RouteStatus.CANCELLED)
+
+
 class Route(TenantModel):
     date = models.DateField(help_text="Service day, in the organization's time zone.")
     code = models.CharField(max_length=32, help_text="Unique per organization and day.")
@@ -205,6 +210,15 @@ class StopStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# The status groups every module asks about, named once. A stop is open until it is visited or
+# dropped; done stops count toward progress; attempted stops are the ones a driver stood at (what
+# ETA learning measures); unvisited stops were dropped without a visit.
+OPEN_STOP_STATUSES = (StopStatus.PENDING, StopStatus.ARRIVED)
+DONE_STOP_STATUSES = (StopStatus.COMPLETED, StopStatus.FAILED, StopStatus.SKIPPED)
+ATTEMPTED_STOP_STATUSES = (StopStatus.COMPLETED, StopStatus.FAILED)
+UNVISITED_STOP_STATUSES = (StopStatus.CANCELLED, StopStatus.SKIPPED)
+
+
 class StopKind(models.TextChoices):
     DELIVERY = "delivery", "Delivery"
     PICKUP = "pickup", "Pickup"
@@ -224,7 +238,7 @@ class Stop(TenantModel):
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops")
     sequence = models.PositiveIntegerField()
     kind = models.CharField(max_length=20, choices=StopKind.choices, default=StopKind.DELIVERY)
-    status = models.CharField(max_length=20, choices=StopStatus.choices, default="pending")
+    status = models.CharField(max_length=20, choices=StopStatus.choices, default=StopStatus.PENDING)
     shipments = models.ManyToManyField(Shipment, through="StopShipment", related_name="stops")
     location = gis.PointField(srid=4326)
     address = models.CharField(max_length=300, blank=True)

@@ -7,12 +7,13 @@ target). Costs are computed by `edge_costs` from configurable speeds per road cl
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tracking.geo import distance_m
 
 # Road classes a delivery vehicle drives on (OpenStreetMap `highway` values).
 DRIVABLE = {
@@ -46,17 +47,8 @@ class EdgeRow:
     coords: list[tuple[float, float]]
 
 
-def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
-
-
 def line_length_m(coords: list[tuple[float, float]]) -> float:
-    return sum(haversine_m(*a, *b) for a, b in zip(coords, coords[1:], strict=False))
+    return sum(distance_m(a[1], a[0], b[1], b[0]) for a, b in zip(coords, coords[1:], strict=False))
 
 
 def edge_costs(edge: EdgeRow, speeds_kmh: dict[str, float]) -> tuple[float, float]:

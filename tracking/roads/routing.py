@@ -9,10 +9,13 @@ Interface used by planning, ETAs and the simulator:
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from django.contrib.gis.geos import LineString, Point
+
+from control_tower.caches import LocalCache
+from tracking.geo import point_distance_m
+from tracking.models import RoadNetwork
 
 STRAIGHT_LINE_DETOUR = 1.3  # streets are longer than the crow flies
 STRAIGHT_LINE_SPEED_MPS = 25 / 3.6
@@ -33,15 +36,6 @@ class Path:
     source: str
 
 
-def haversine_m(a: Point, b: Point) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.y, a.x, b.y, b.x))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(h)))
-
-
 def straight_line_matrix(points: list[Point]) -> TravelMatrix:
     n = len(points)
     distances = [[0] * n for _ in range(n)]
@@ -49,7 +43,7 @@ def straight_line_matrix(points: list[Point]) -> TravelMatrix:
     for i in range(n):
         for j in range(n):
             if i != j:
-                meters = haversine_m(points[i], points[j]) * STRAIGHT_LINE_DETOUR
+                meters = point_distance_m(points[i], points[j]) * STRAIGHT_LINE_DETOUR
                 distances[i][j] = round(meters)
                 durations[i][j] = round(meters / STRAIGHT_LINE_SPEED_MPS)
     return TravelMatrix(durations, distances, "straight_line")
@@ -57,7 +51,8 @@ def straight_line_matrix(points: list[Point]) -> TravelMatrix:
 
 def straight_line_path(points: list[Point]) -> Path:
     length = sum(
-        haversine_m(a, b) * STRAIGHT_LINE_DETOUR for a, b in zip(points, points[1:], strict=False)
+        point_distance_m(a, b) * STRAIGHT_LINE_DETOUR
+        for a, b in zip(points, points[1:], strict=False)
     )
     return Path(
         geometry=LineString([(p.x, p.y) for p in points], srid=4326),
@@ -76,23 +71,19 @@ COVER_MARGIN_DEG = 0.01  # ~1 km around a network's bounding box still counts as
 # list is read again after this many seconds (a re-import also changes `loaded_at`, which the
 # graph cache checks).
 NETWORKS_CACHE_S = 30.0
-_networks: tuple[float, list] | None = None
+_networks = LocalCache(maxsize=1, ttl_s=NETWORKS_CACHE_S)
 
 
 def _loaded_networks() -> list:
-    global _networks
-    from tracking.models import RoadNetwork
-
-    if _networks is None or time.monotonic() - _networks[0] > NETWORKS_CACHE_S:
-        networks = list(RoadNetwork.objects.filter(loaded_at__isnull=False, bbox__isnull=False))
-        _networks = (time.monotonic(), networks)
-    return _networks[1]
+    return _networks.get_or_set(
+        "loaded",
+        lambda: list(RoadNetwork.objects.filter(loaded_at__isnull=False, bbox__isnull=False)),
+    )
 
 
 def forget_networks() -> None:
     """After loading a network (and in tests): the next routing call reads the list again."""
-    global _networks
-    _networks = None
+    _networks.clear()
 
 
 def network_covering(points: list[Point]):
@@ -112,6 +103,8 @@ def _graph(points: list[Point]):
     network = network_covering(points) if points else None
     if network is None:
         return None
+    # Loaded on first use: scipy takes about a second to import, and most processes (web workers
+    # without a road network, management commands) never route on a graph.
     from tracking.roads.graph import graph_for
 
     return graph_for(network)
@@ -180,8 +173,7 @@ def route_path(points: list[Point]) -> Path:
 
 
 # Stop-to-stop legs do not change between two ETA recomputes of a route: remember them.
-_leg_cache: dict[tuple, float] = {}
-_LEG_CACHE_MAX = 200_000
+_leg_cache = LocalCache(maxsize=200_000, ttl_s=None)
 LEG_BOUND_SPEED_MPS = 20 / 3.6
 
 
@@ -205,11 +197,9 @@ def leg_durations(points: list[Point]) -> list[float]:
         seconds = _leg_cache.get(key)
         if seconds is None:
             # A generous bound: three times the crow-flies distance at a slow urban speed.
-            bound = 120 + 3 * haversine_m(a, b) / LEG_BOUND_SPEED_MPS
+            bound = 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
             seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=bound)
-            if len(_leg_cache) >= _LEG_CACHE_MAX:
-                _leg_cache.clear()
-            _leg_cache[key] = seconds
+            _leg_cache.set(key, seconds)
         if math.isinf(seconds):
             legs.append(float(straight_line_matrix([a, b]).durations_s[0][1]))
         else:

@@ -34,6 +34,33 @@ class CustodyKind:
     ROUTE = "route"  # put on or taken off a route's stop (the custodian does not change)
 
 
+class Custodian:
+    """How the chain names who holds a parcel, spelled once: `<kind>:<id>:<label>` for people
+    and vehicles (the id survives a rename), `<kind>:<code>` for places and companies."""
+
+    SHIPPER = "shipper"
+
+    @staticmethod
+    def driver(driver_id: int, name: str) -> str:
+        return f"driver:{driver_id}:{name}"
+
+    @staticmethod
+    def vehicle(vehicle_id: int, plate: str) -> str:
+        return f"vehicle:{vehicle_id}:{plate}"
+
+    @staticmethod
+    def carrier(code: str | None) -> str:
+        return f"carrier:{code}" if code else "carrier"
+
+    @staticmethod
+    def hub(code: str | None) -> str:
+        return f"hub:{code}" if code else "hub"
+
+    @staticmethod
+    def recipient(name: str) -> str:
+        return f"recipient:{name}"
+
+
 def canonical_time(value: datetime) -> str:
     """UTC, microseconds, `Z`: one spelling per instant."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -22,17 +22,25 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from control_tower.errors import Conflict, DomainError, TooManyAttempts
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
+from tracking.geo import point_distance_m
 from tracking.ingest.image_sanitizer import CleanImage
-from tracking.models import PodFile, PodFileKind, ProofOfDelivery, Shipment, Stop, StopStatus
+from tracking.models import (
+    OPEN_STOP_STATUSES,
+    PodFile,
+    PodFileKind,
+    ProofOfDelivery,
+    Shipment,
+    Stop,
+)
 from tracking.models import ShipmentStatus as S
-from tracking.services.custody import CustodyKind, custody_append
+from tracking.services.custody import Custodian, CustodyKind, custody_append
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
 from tracking.services.stops import stop_complete
 
@@ -49,16 +57,6 @@ class PodInput:
     location: Point | None = None
     note: str = ""
     stop: Stop | None = None
-
-
-def distance_m(a: Point, b: Point) -> float:
-    """Metres on the WGS 84 spheroid, computed by PostGIS."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ST_Distance(ST_GeomFromEWKB(%s)::geography, ST_GeomFromEWKB(%s)::geography)",
-            [bytes(a.ewkb), bytes(b.ewkb)],
-        )
-        return float(cursor.fetchone()[0])
 
 
 def _pin_failures_key(shipment: Shipment) -> str:
@@ -122,7 +120,7 @@ def pod_capture(
     pin_verified = _check_pin(shipment, data.pin)
     target = data.stop.location if data.stop is not None and data.stop.location else None
     target = shipment.location or target
-    meters = distance_m(data.location, target) if data.location and target else None
+    meters = point_distance_m(data.location, target) if data.location and target else None
     outside = meters is not None and meters > actor.organization.pod_geofence_m
 
     saved: list[str] = []
@@ -194,7 +192,7 @@ def _replay(existing: ProofOfDelivery, shipment: Shipment) -> ProofOfDelivery:
 
 def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
     """Deliver the shipment (through its stop when one is given) and add the POD to the chain."""
-    if data.stop is not None and data.stop.status in (StopStatus.PENDING, StopStatus.ARRIVED):
+    if data.stop is not None and data.stop.status in OPEN_STOP_STATUSES:
         stop_complete(stop=data.stop, actor=actor, at=data.captured_at)
     custody = {
         "kind": CustodyKind.POD,
@@ -215,7 +213,7 @@ def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
             kind=CustodyKind.POD,
             actor=actor.label,
             occurred_at=data.captured_at,
-            custodian=f"recipient:{data.recipient_name or locked.recipient_name}",
+            custodian=Custodian.recipient(data.recipient_name or locked.recipient_name),
             location=data.location,
             evidence=evidence,
             details=custody["details"],

@@ -23,15 +23,23 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import is_visible
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.errors import InvalidInput, NotFound
-from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
+from tracking.eta.triggers import ETA_UPDATE_ROUTE
+from tracking.models import (
+    ACTIVE_ROUTE_STATUSES,
+    UNVISITED_STOP_STATUSES,
+    Route,
+    Shipment,
+    Stop,
+    StopStatus,
+)
 from tracking.models import ShipmentStatus as S
 from tracking.roads.routing import route_path, travel_matrix
-from tracking.services.custody import CustodyKind, custody_append
+from tracking.services.custody import Custodian, CustodyKind, custody_append
 from tracking.services.stops import emit_stop_status
 
-REASSIGNABLE_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
+REASSIGNABLE_ROUTE_STATUSES = ACTIVE_ROUTE_STATUSES
 # Stops a vehicle does not drive to: left out of the re-planned geometry.
-NOT_VISITED = (StopStatus.CANCELLED, StopStatus.SKIPPED)
+NOT_VISITED = UNVISITED_STOP_STATUSES
 
 
 @dataclass(frozen=True)
@@ -133,16 +141,14 @@ def _custodian(shipment: Shipment, route: Route) -> str | None:
     if shipment.status != S.OUT_FOR_DELIVERY:
         return None
     if route.driver_id:
-        return f"driver:{route.driver_id}:{route.driver.name}"
-    return f"carrier:{route.carrier.code}"
+        return Custodian.driver(route.driver_id, route.driver.name)
+    return Custodian.carrier(route.carrier.code)
 
 
 def _announce(stop_moves: list[Stop], routes: list[Route]) -> None:
-    from tracking.tasks import eta_update_route
-
     for route in routes:
         enqueue_on_commit(
-            eta_update_route, organization_id=route.organization_id, route_id=route.pk
+            ETA_UPDATE_ROUTE, organization_id=route.organization_id, route_id=route.pk
         )
     for stop in stop_moves:
         emit_stop_status(stop)

@@ -12,10 +12,18 @@ from control_tower.errors import Conflict, IllegalTransition
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from tracking.errors import InvalidInput, ItemErrors
-from tracking.models import Route, RouteStatus, Shipment, Stop, StopShipment, StopStatus
+from tracking.models import (
+    OPEN_STOP_STATUSES,
+    Route,
+    RouteStatus,
+    Shipment,
+    Stop,
+    StopShipment,
+    StopStatus,
+)
 from tracking.models import ShipmentStatus as S
 from tracking.services.shipments import FINAL_STATUSES, SHIPMENT_TRANSITIONS, shipment_transition
-from tracking.services.stop_shipments import OPEN_STOP_STATUSES, shipments_on_open_routes
+from tracking.services.stop_shipments import shipments_on_open_routes
 
 ROUTE_TRANSITIONS = {
     RouteStatus.PLANNED: frozenset({RouteStatus.IN_PROGRESS, RouteStatus.CANCELLED}),

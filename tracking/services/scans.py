@@ -35,16 +35,16 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import is_visible, visible_to
 from tracking.errors import InvalidInput
 from tracking.models import (
+    OPEN_STOP_STATUSES,
     FailureReason,
     Hub,
     Scan,
     ScanResult,
     ScanType,
     Shipment,
-    StopStatus,
 )
 from tracking.models import ShipmentStatus as S
-from tracking.services.custody import CustodyKind, canonical_time, custody_append
+from tracking.services.custody import Custodian, CustodyKind, canonical_time, custody_append
 from tracking.services.shipments import (
     FINAL_STATUSES,
     SHIPMENT_TRANSITIONS,
@@ -405,7 +405,7 @@ def _transition(
                 "kind": CustodyKind.SCAN,
                 # Arriving at a hub: the hub that scanned it holds it now.
                 **(
-                    {"custodian": f"hub:{scan.hub.code}"}
+                    {"custodian": Custodian.hub(scan.hub.code)}
                     if target == S.AT_HUB and scan.hub_id
                     else {}
                 ),
@@ -440,12 +440,12 @@ def _handoff_custodian(actor: Actor, shipment: Shipment, scan_type: str) -> str:
     device = actor.device
     if device is not None:
         if device.driver_id is not None:
-            return f"driver:{device.driver_id}:{device.driver.name}"
+            return Custodian.driver(device.driver_id, device.driver.name)
         if scan_type == ScanType.LOADED and device.vehicle_id is not None:
-            return f"vehicle:{device.vehicle_id}:{device.vehicle.plate}"
+            return Custodian.vehicle(device.vehicle_id, device.vehicle.plate)
     if scan_type == ScanType.LOADED:
         crew = (
-            shipment.stops.filter(status__in=(StopStatus.PENDING, StopStatus.ARRIVED))
+            shipment.stops.filter(status__in=OPEN_STOP_STATUSES)
             .order_by("-route__date")
             .values_list(
                 "route__driver_id",
@@ -456,11 +456,11 @@ def _handoff_custodian(actor: Actor, shipment: Shipment, scan_type: str) -> str:
             .first()
         )
         if crew and crew[0]:
-            return f"driver:{crew[0]}:{crew[1]}"
+            return Custodian.driver(crew[0], crew[1])
         if crew and crew[2]:
-            return f"vehicle:{crew[2]}:{crew[3]}"
+            return Custodian.vehicle(crew[2], crew[3])
     if shipment.carrier_id is not None:
-        return f"carrier:{shipment.carrier.code}"
+        return Custodian.carrier(shipment.carrier.code)
     return actor.label
 
 

@@ -13,9 +13,9 @@ from control_tower.errors import Conflict, IllegalTransition
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from tracking.errors import InvalidInput, ItemErrors
-from tracking.models import Shipment, ShipmentEvent, StopStatus
+from tracking.models import OPEN_STOP_STATUSES, Shipment, ShipmentEvent
 from tracking.models import ShipmentStatus as S
-from tracking.services.custody import CustodyKind, custody_append
+from tracking.services.custody import Custodian, CustodyKind, custody_append
 
 # Which normalized status may follow which. Delivered, returned and cancelled are final: a late
 # "out for delivery" scan can never reopen a delivered shipment.
@@ -123,22 +123,22 @@ def shipment_transition(
 def custodian_after(shipment: Shipment, to_status: str) -> str | None:
     """Who holds the parcel once it has `to_status`; None when that does not change hands."""
     if to_status == S.AT_HUB:
-        return f"hub:{shipment.hub.code}" if shipment.hub_id else "hub"
+        return Custodian.hub(shipment.hub.code if shipment.hub_id else None)
     if to_status == S.OUT_FOR_DELIVERY:
         route = (
-            shipment.stops.filter(status__in=(StopStatus.PENDING, StopStatus.ARRIVED))
+            shipment.stops.filter(status__in=OPEN_STOP_STATUSES)
             .select_related("route__driver")
             .order_by("-route__date")
             .values_list("route__driver__name", "route__driver_id")
             .first()
         )
         if route and route[1]:
-            return f"driver:{route[1]}:{route[0]}"
-        return f"carrier:{shipment.carrier.code}" if shipment.carrier_id else "carrier"
+            return Custodian.driver(route[1], route[0])
+        return Custodian.carrier(shipment.carrier.code if shipment.carrier_id else None)
     if to_status == S.DELIVERED:
-        return f"recipient:{shipment.recipient_name}"
+        return Custodian.recipient(shipment.recipient_name)
     if to_status == S.RETURNED:
-        return "shipper"
+        return Custodian.SHIPPER
     return None
 
 

@@ -16,12 +16,20 @@ from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.errors import InvalidInput
-from tracking.models import Route, RouteStatus, Shipment, Stop, StopShipment, StopStatus
+from tracking.eta.triggers import ETA_UPDATE_ROUTE
+from tracking.models import (
+    ACTIVE_ROUTE_STATUSES,
+    OPEN_STOP_STATUSES,
+    Route,
+    Shipment,
+    Stop,
+    StopShipment,
+)
 from tracking.services.custody import CustodyKind, custody_append
 from tracking.services.shipments import FINAL_STATUSES
 
-OPEN_ROUTE_STATUSES = (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS)
-OPEN_STOP_STATUSES = (StopStatus.PENDING, StopStatus.ARRIVED)
+# A route still driving or about to: the models' one definition under the name this rule uses.
+OPEN_ROUTE_STATUSES = ACTIVE_ROUTE_STATUSES
 
 
 def shipments_on_open_routes(
@@ -112,8 +120,6 @@ def stop_shipments_set(*, stop: Stop, shipments: Iterable[Shipment], actor: Acto
 
 def _announce(route: Route) -> None:
     # What the route carries changed: its remaining ETAs are recomputed from the new stops.
-    from tracking.tasks import eta_update_route
-
-    enqueue_on_commit(eta_update_route, organization_id=route.organization_id, route_id=route.pk)
+    enqueue_on_commit(ETA_UPDATE_ROUTE, organization_id=route.organization_id, route_id=route.pk)
     # The route's line in the console (stop and parcel counts) changed.
     emit(catalog.route_changed(route, reason="shipments"))

@@ -12,7 +12,16 @@ from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from tracking.errors import InvalidInput
-from tracking.models import FailureReason, Route, RouteStatus, Stop, StopKind, StopStatus
+from tracking.eta.triggers import ETA_UPDATE_ROUTE
+from tracking.models import (
+    CLOSED_ROUTE_STATUSES,
+    FailureReason,
+    Route,
+    RouteStatus,
+    Stop,
+    StopKind,
+    StopStatus,
+)
 from tracking.models import ShipmentStatus as S
 from tracking.services.routes import route_start
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
@@ -42,10 +51,8 @@ def emit_stop_status(stop: Stop) -> None:
 
 def _announce(stop: Stop) -> None:
     # The route's remaining ETAs change with every stop event: recompute right after commit.
-    from tracking.tasks import eta_update_route
-
     enqueue_on_commit(
-        eta_update_route, organization_id=stop.organization_id, route_id=stop.route_id
+        ETA_UPDATE_ROUTE, organization_id=stop.organization_id, route_id=stop.route_id
     )
     emit_stop_status(stop)
     # The route's progress and lateness in the console's list move with each stop event.
@@ -76,7 +83,7 @@ def _move(stop: Stop, to_status: str) -> bool:
             f"A {stop.get_status_display().lower()} stop cannot become "
             f"{StopStatus(to_status).label.lower()}."
         )
-    if stop.route.status in (RouteStatus.COMPLETED, RouteStatus.CANCELLED):
+    if stop.route.status in CLOSED_ROUTE_STATUSES:
         raise IllegalTransition(f"Route {stop.route.code} is {stop.route.status}.")
     return True
 

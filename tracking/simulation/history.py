@@ -14,7 +14,7 @@ from datetime import date, datetime
 from django.db.models import Max
 
 from control_tower.tenancy.scope import organization_scope
-from tracking.models import FailureReason, Route, RouteStatus, Stop, StopStatus
+from tracking.models import OPEN_STOP_STATUSES, FailureReason, Route, RouteStatus, Stop
 from tracking.services.routes import route_complete, route_start
 from tracking.services.stops import stop_arrive, stop_complete, stop_fail
 from tracking.simulation.runner import build_timelines
@@ -56,7 +56,7 @@ def replay_day(organization, day: date, world: World, *, start: datetime | None 
             counts["routes"] += 1
         # Routes already driven to their last stop (before the replay) only need closing.
         for route in Route.objects.filter(date=day, status=RouteStatus.IN_PROGRESS):
-            if not route.stops.filter(status__in=(StopStatus.PENDING, StopStatus.ARRIVED)).exists():
+            if not route.stops.filter(status__in=OPEN_STOP_STATUSES).exists():
                 last = route.stops.aggregate(last=Max("actual_departure"))["last"]
                 route_complete(route=route, actor=actor, at=last)
                 counts["routes"] += 1

@@ -35,7 +35,14 @@ from control_tower.services import api_key_create
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
-from tracking.models import Route, RouteStatus, Shipment, Stop, StopStatus
+from tracking.models import (
+    ACTIVE_ROUTE_STATUSES,
+    OPEN_STOP_STATUSES,
+    Route,
+    RouteStatus,
+    Shipment,
+    Stop,
+)
 from tracking.simulation.timeline import RouteTimeline, route_timeline, stop_plan
 from tracking.simulation.world import World, WorldConfig
 
@@ -55,7 +62,7 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
     """(route, timeline) for every planned or running route of the day with stops left."""
     zone = ZoneInfo(organization.time_zone)
     routes = (
-        Route.objects.filter(date=day, status__in=[RouteStatus.PLANNED, RouteStatus.IN_PROGRESS])
+        Route.objects.filter(date=day, status__in=ACTIVE_ROUTE_STATUSES)
         .select_related("hub", "driver", "vehicle")
         .prefetch_related(
             Prefetch("stops", queryset=Stop.objects.order_by("sequence")),
@@ -66,8 +73,8 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
     built = []
     for route in routes:
         stops = list(route.stops.all())
-        done = [s for s in stops if s.status not in (StopStatus.PENDING, StopStatus.ARRIVED)]
-        left = [s for s in stops if s.status in (StopStatus.PENDING, StopStatus.ARRIVED)]
+        done = [s for s in stops if s.status not in OPEN_STOP_STATUSES]
+        left = [s for s in stops if s.status in OPEN_STOP_STATUSES]
         if not left:
             continue
         here = done[-1].location if done and done[-1].location else route.hub.location

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.gis.geos import Point
 
+from tracking.geo import distance_m
 from tracking.roads.routing import route_path
 from tracking.simulation.world import World
 
@@ -78,11 +79,6 @@ class RouteTimeline:
         return self.samples[-1].t if self.samples else self.start
 
 
-def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat = math.radians((a[1] + b[1]) / 2)
-    return math.hypot((b[0] - a[0]) * 111_320 * math.cos(lat), (b[1] - a[1]) * 111_320)
-
-
 def _heading(a: tuple[float, float], b: tuple[float, float]) -> float:
     lat = math.radians((a[1] + b[1]) / 2)
     return math.degrees(math.atan2((b[0] - a[0]) * math.cos(lat), b[1] - a[1])) % 360
@@ -92,7 +88,7 @@ def _drive(coords, start: datetime, duration_s: float, interval_s: int, offline)
     """Samples every `interval_s` along the polyline at constant speed over `duration_s`."""
     cumulative = [0.0]
     for a, b in zip(coords, coords[1:], strict=False):
-        cumulative.append(cumulative[-1] + _distance_m(a, b))
+        cumulative.append(cumulative[-1] + distance_m(a[1], a[0], b[1], b[0]))
     total = cumulative[-1]
     speed = total / duration_s if duration_s > 0 else 0.0
     samples, elapsed, segment = [], float(interval_s), 0

@@ -11,8 +11,9 @@ from django.core.management.base import CommandError
 
 from bench.results_file import write_results
 from control_tower.tenancy.commands import OrganizationCommand
-from tracking.eta.calibration import DEFAULT_DAYS, as_offsets, calibration_buckets
+from tracking.eta.calibration import DEFAULT_DAYS, calibration_buckets
 from tracking.eta.evaluation import evaluate_days, markdown_table
+from tracking.eta.learned import as_offsets
 from tracking.eta.learning import (
     LearnedEstimator,
     dwell_factor,

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from tracking.models import RoadNetwork
 from tracking.roads import sources
 from tracking.roads.readers import read_aequilibrae, read_osm
 from tracking.roads.services import network_store
@@ -34,8 +35,6 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
-        from tracking.models import RoadNetwork
-
         started = time.perf_counter()
         if options["demo"]:
             slug, title = options["demo"], DEMOS[options["demo"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,8 +12,9 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from control_tower.tenancy.commands import OrganizationCommand
+from tracking.simulation.history import replay_day
 from tracking.simulation.runner import Simulation
-from tracking.simulation.world import WorldConfig
+from tracking.simulation.world import World, WorldConfig
 
 
 class Command(OrganizationCommand):
@@ -115,11 +116,6 @@ class Command(OrganizationCommand):
             time.sleep(3600)
 
     def _history(self, organization, day, options):
-        from datetime import timedelta
-
-        from tracking.simulation.history import replay_day
-        from tracking.simulation.world import World
-
         if not 1 <= options["history"] <= 366:
             raise CommandError("--history must be between 1 and 366 days.")
         world = World(WorldConfig(seed=options["seed"]))

@@ -4,8 +4,7 @@ on recent history (what the live ETAs then use)."""
 from __future__ import annotations
 
 from control_tower.tenancy.commands import OrganizationCommand
-from tracking.eta.calibration import DEFAULT_DAYS
-from tracking.eta.learning import train_and_calibrate
+from tracking.eta.calibration import DEFAULT_DAYS, train_and_calibrate
 
 
 class Command(OrganizationCommand):

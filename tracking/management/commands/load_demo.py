@@ -6,7 +6,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from control_tower.demo import DEMO_PASSWORD, PEOPLE, RIVAL_SLUG, SUPERUSER_EMAIL, load_demo
+from tracking.simulation.demo import DEMO_PASSWORD, PEOPLE, RIVAL_SLUG, SUPERUSER_EMAIL, load_demo
 
 
 class Command(BaseCommand):

@@ -31,11 +31,15 @@ from control_tower.services import api_key_create, organization_create
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
+from tracking.geo import point_distance_m
 from tracking.models import FailureReason, Hub, HubKind, Route, Shipment, ShipmentStatus
 from tracking.roads.routing import route_path
+from tracking.services.route_planning import VehicleShift, plan_routes
 from tracking.services.routes import route_plan_create, route_start
 from tracking.services.shipments import shipment_transition, shipments_bulk_create
 from tracking.services.stops import stop_complete, stop_fail
+from tracking.simulation.history import replay_day
+from tracking.simulation.world import World, WorldConfig
 
 User = get_user_model()
 
@@ -382,9 +386,6 @@ def _reference_prefix(service_date: Date) -> str:
 
 def _history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
     """Plan a past day (once) and let the simulator's world play it out; routes replayed."""
-    from tracking.simulation.history import replay_day
-    from tracking.simulation.world import World, WorldConfig
-
     if Route.objects.filter(date=day).exists():
         return 0
     with transaction.atomic():
@@ -500,8 +501,6 @@ def _routes_for(
 
 
 def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> list[Route]:
-    from tracking.services.route_planning import VehicleShift, plan_routes
-
     own_vehicle = {
         device.driver_id: device.vehicle
         for device in Device.objects.filter(
@@ -536,7 +535,7 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
     order, here = [], hub.location
     remaining = list(chunk)
     while remaining:
-        nearest = min(remaining, key=lambda s: _km(here, s.location))
+        nearest = min(remaining, key=lambda s: point_distance_m(here, s.location))
         remaining.remove(nearest)
         order.append(nearest)
         here = nearest.location
@@ -602,13 +601,3 @@ def _run_some_routes(actor, routes: list[Route], rng) -> None:
                 )
             else:
                 stop_complete(stop=stop, actor=actor, at=at)
-
-
-def _km(a: Point, b: Point) -> float:
-    """Great-circle distance in km (haversine): fine for planning inside one city."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.y, a.x, b.y, b.x))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
