@@ -194,6 +194,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S
 
 
+async def sample_cpu(pid: int, peaks: list[float]) -> None:
+    """The server's CPU share second by second: an average under 100 % can hide saturated
+    seconds (a backlog building, then draining)."""
+    before, at = cpu_seconds(pid), time.monotonic()
+    while True:
+        await asyncio.sleep(1.0)
+        now_cpu, now = cpu_seconds(pid), time.monotonic()
+        peaks.append(100 * (now_cpu - before) / (now - at))
+        before, at = now_cpu, now
+
+
 async def measure(args, transport: str, server_pid: int, organization_id: int, cookie: str):
     origin = f"http://{args.host}:{args.port}"
     if transport == "hub":
@@ -204,7 +215,7 @@ async def measure(args, transport: str, server_pid: int, organization_id: int, c
         headers = {"Origin": origin}
     sockets = [SocketStats() for _ in range(args.sockets)]
     listeners = [asyncio.create_task(listen(url, headers, s)) for s in sockets]
-    publisher_process = None
+    publisher_process = sampler = None
     try:
         deadline = time.monotonic() + 30
         while not all(s.ready for s in sockets):
@@ -229,7 +240,8 @@ async def measure(args, transport: str, server_pid: int, organization_id: int, c
             stdout=subprocess.PIPE,
         )
         load_avg = os.getloadavg()[0]
-        cpu_from = client_from = window_from = None
+        cpu_from = client_from = window_from = delivered_from = None
+        per_second: list[float] = []
         summary = None
         limit = time.monotonic() + args.warmup + args.duration + 60
         while summary is None:
@@ -241,6 +253,8 @@ async def measure(args, transport: str, server_pid: int, organization_id: int, c
             if line.strip() == b"measuring":
                 cpu_from, window_from = cpu_seconds(server_pid), time.monotonic()
                 client_from = time.process_time()
+                delivered_from = sum(s.received for s in sockets)
+                sampler = asyncio.create_task(sample_cpu(server_pid, per_second))
             elif line.startswith(b"{"):
                 summary = json.loads(line)
         await asyncio.wait_for(publisher_process.wait(), 20)
@@ -248,7 +262,10 @@ async def measure(args, transport: str, server_pid: int, organization_id: int, c
         window = time.monotonic() - window_from
         server_cpu = cpu_seconds(server_pid) - cpu_from
         client_cpu = time.process_time() - client_from
+        delivered = sum(s.received for s in sockets) - delivered_from
     finally:
+        if sampler is not None:
+            sampler.cancel()
         if publisher_process is not None and publisher_process.returncode is None:
             publisher_process.kill()
             await publisher_process.wait()
@@ -272,6 +289,9 @@ async def measure(args, transport: str, server_pid: int, organization_id: int, c
         "socket_errors": len(errors),
         "server_cpu_s": round(server_cpu, 1),
         "server_cpu_pct": round(100 * server_cpu / window, 1),
+        "server_cpu_busiest_s_pct": round(max(per_second, default=0), 1),
+        # Per message handed to one socket: the cost of the fan-out, whatever the backlog.
+        "server_cpu_us_per_delivery": round(1e6 * server_cpu / max(delivered, 1), 1),
         "client_cpu_pct": round(100 * client_cpu / window, 1),
         "published_per_s": summary["per_s"],
         "publisher_behind_max_ms": summary["behind_max_ms"],
@@ -314,6 +334,8 @@ WORSE_IS_LARGER = (
     "seq_out_of_order",
     "server_cpu_s",
     "server_cpu_pct",
+    "server_cpu_busiest_s_pct",
+    "server_cpu_us_per_delivery",
 )
 
 
