@@ -15,13 +15,16 @@ vehicles once every 5 s, the load shape of bench/console_live.py) for warm-up + 
 - `channel_layer`: the server is bench.layer_consumer:application (each socket `group_add`s to
   the group on a RedisPubSubChannelLayer and forwards what it receives); the publisher numbers
   the message on the same `seq` key (INCR) and `group_send`s the same JSON text.
+- `channel_layer_lean`: the same, with a consumer that skips channels' per-message database
+  clean-up (a thread hop per message and socket), to tell the layer's cost from the consumer's.
 
-The transports run back to back, alternating, `--rounds` times, so a busy machine weighs on both.
+The transports run back to back, alternating, `--rounds` times, so a busy machine weighs on all.
 Latency: from just before the publish call to the message's arrival on each socket (the
 publisher is another process: it puts its `time.monotonic()`, a system-wide clock, in the
 message). Lost: measured messages a socket had not received when the run ended (`--drain`
 seconds after the last publish). CPU: user + system seconds of the server process from the first
-measured message to the end of the drain. Nothing else is published on these groups: the
+measured message to the end of the drain, its busiest second, and per message handed to a
+socket. Nothing else is published on these groups: the
 benchmark's keys and channels carry this checkout's prefixes.
 
 Results: a table, and bench/results/realtime_layer.json (flat keys `<transport>_run<n>_<figure>`
@@ -57,10 +60,16 @@ from bench.ingest import percentile, start_server  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 from control_tower.realtime import async_redis, organization_group, publish_now, seq_key  # noqa: E402
 
-TRANSPORTS = ("hub", "channel_layer")
+TRANSPORTS = ("hub", "channel_layer", "channel_layer_lean")
 APPS = {
     "hub": "control_tower.asgi:application",
     "channel_layer": "bench.layer_consumer:application",
+    "channel_layer_lean": "bench.layer_consumer:application",
+}
+PATHS = {
+    "hub": "/ws/v1/events/",
+    "channel_layer": "/ws/bench/layer/{organization}/",
+    "channel_layer_lean": "/ws/bench/layer-lean/{organization}/",
 }
 EVENT = "vehicle.moved"
 CLOCK_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
@@ -93,7 +102,7 @@ def moved(number: int, vehicles: int, measured: bool, sent: float) -> dict:
 
 async def publisher(args) -> None:
     group = organization_group(args.organization)
-    if args.publisher == "channel_layer":
+    if args.publisher != "hub":
         from bench.layer_consumer import MESSAGE_TYPE, make_layer
 
         layer, redis = make_layer(), async_redis()
@@ -207,12 +216,11 @@ async def sample_cpu(pid: int, peaks: list[float]) -> None:
 
 async def measure(args, transport: str, server_pid: int, organization_id: int, cookie: str):
     origin = f"http://{args.host}:{args.port}"
+    path = PATHS[transport].format(organization=organization_id)
+    url = f"ws://{args.host}:{args.port}{path}"
+    headers = {"Origin": origin}
     if transport == "hub":
-        url = f"ws://{args.host}:{args.port}/ws/v1/events/"
-        headers = {"Cookie": cookie, "Origin": origin}
-    else:
-        url = f"ws://{args.host}:{args.port}/ws/bench/layer/{organization_id}/"
-        headers = {"Origin": origin}
+        headers["Cookie"] = cookie  # the real consumer: a dispatcher's session
     sockets = [SocketStats() for _ in range(args.sockets)]
     listeners = [asyncio.create_task(listen(url, headers, s)) for s in sockets]
     publisher_process = sampler = None
