@@ -63,9 +63,8 @@ STOPS_PER_ROUTE = 10
 # ---------------------------------------------------------------------------------------------
 
 
-def prepare(vehicles: int) -> tuple[Organization, list[tuple[int, str]], object]:
-    """Create what is missing (once), then issue fresh device tokens (only known when issued).
-    Returns the organization, [(vehicle id, token)] and the dispatcher user."""
+def ensure_dispatcher() -> tuple[Organization, object]:
+    """The benchmark organization and its dispatcher (created once)."""
     organization, _ = Organization.objects.get_or_create(
         slug=BENCH_SLUG, defaults={"name": "Console benchmark", "time_zone": "America/Santiago"}
     )
@@ -73,11 +72,19 @@ def prepare(vehicles: int) -> tuple[Organization, list[tuple[int, str]], object]
         username="dispatcher@bench-console.example.com",
         defaults={"email": "dispatcher@bench-console.example.com"},
     )
-    today = timezone.now().astimezone(organization.zone).date()
     with organization_scope(organization):
         Membership.objects.get_or_create(
             organization=organization, user=user, defaults={"role": Role.DISPATCHER}
         )
+    return organization, user
+
+
+def prepare(vehicles: int) -> tuple[Organization, list[tuple[int, str]], object]:
+    """Create what is missing (once), then issue fresh device tokens (only known when issued).
+    Returns the organization, [(vehicle id, token)] and the dispatcher user."""
+    organization, user = ensure_dispatcher()
+    today = timezone.now().astimezone(organization.zone).date()
+    with organization_scope(organization):
         carrier, _ = Carrier.objects.get_or_create(
             organization=organization, code="bench", defaults={"name": "Bench", "kind": "gig"}
         )

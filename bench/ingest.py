@@ -264,12 +264,20 @@ def scenario_storage(args, organization, devices) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def start_server(args) -> subprocess.Popen:
-    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
+def start_server(
+    args, app: str = "control_tower.asgi:application", env: dict | None = None
+) -> subprocess.Popen:
+    """uvicorn serving `app` on args.host:args.port with args.workers processes (one worker:
+    uvicorn runs in the returned process itself, so its CPU time is that process's)."""
+    env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING", **(env or {})}
     server = subprocess.Popen(
         [
-            str(ROOT / ".venv" / "bin" / "uvicorn"),
-            "control_tower.asgi:application",
+            # The interpreter running the benchmark: its virtualenv has uvicorn, wherever the
+            # checkout is (a worktree has no .venv of its own).
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
             "--host",
             args.host,
             "--port",

@@ -16,6 +16,7 @@ SCRIPTS = [
     "eta.py",
     "eta_latency.py",
     "console_live.py",
+    "realtime_layer.py",
     "console_page.py",
 ]
 
