@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from control_tower.api.errors import json_404, json_500
@@ -48,7 +49,17 @@ def switch_organization(request):
     slug = request.POST.get("organization", "")
     if any(m.organization.slug == slug for m in memberships_of(request.user)):
         request.session[SESSION_KEY] = slug
-    return HttpResponseRedirect(request.POST.get("next") or "/")
+    return HttpResponseRedirect(_safe_next(request))
+
+
+def _safe_next(request) -> str:
+    """`next` only when it stays on this site (no other host, no scheme tricks like `//host`
+    or `javascript:`): otherwise the switch form is an open redirect for phishing links."""
+    target = request.POST.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and allowed else "/"
 
 
 def not_found(request, exception=None):
