@@ -14,6 +14,7 @@ import time
 from django.conf import settings
 from django.db import connection
 
+from control_tower.numbers import finite_or_none
 from control_tower.realtime import publish_coalesced_now, publish_coalesced_on_commit
 
 VEHICLE_MOVED = "vehicle.moved"
@@ -76,7 +77,7 @@ def vehicle_moved_data(event: dict, *, vehicle_id: int, route_id: int | None) ->
         "lat": event["lat"],
         "lon": event["lon"],
         "heading": event.get("heading_deg"),
-        "speed_kmh": None if speed is None else round(speed * 3.6, 1),
+        "speed_kmh": finite_or_none(None if speed is None else speed * 3.6, digits=1),
         "battery": event.get("battery_pct"),
         "fix_time": event["fix_time"],
         "route": route_id,
