@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/organization/", views.switch_organization, name="switch-organization"),
+    path("accounts/invitations/<str:token>/", views.invitation, name="invitation"),
     path("admin/", admin.site.urls),
     # Device protocols (/ingest/osmand/<token>/, /ingest/owntracks/) never reach Django: the
     # ASGI application answers them first (tracking/ingest/fast.py, control_tower/asgi.py).
