@@ -309,7 +309,8 @@ def test_position_and_ping_reads_survive_non_finite_values_already_stored(
     null for them instead of failing."""
     from django.contrib.gis.geos import Point
 
-    device, _ = device_for(tenant)
+    vehicle = VehicleFactory(organization=tenant.organization, carrier=tenant.carrier)
+    device, _ = device_for(tenant, vehicle=vehicle)
     at = timezone.now() - dt.timedelta(minutes=1)
     with organization_scope(tenant.organization):
         DevicePosition.objects.create(
@@ -343,7 +344,9 @@ def test_position_and_ping_reads_survive_non_finite_values_already_stored(
     ping = pings.json()["results"][0]
     assert (ping["speed_mps"], ping["altitude_m"], ping["accuracy_m"]) == (None, None, None)
     snapshot = client.get("/api/v1/console/snapshot/")
-    assert snapshot.status_code == 200
+    assert snapshot.status_code == 200, snapshot.content
+    [shown] = [v for v in snapshot.json()["vehicles"] if v["id"] == vehicle.pk]
+    assert shown["speed_kmh"] is None and shown["heading"] is None
 
 
 def test_the_live_vehicle_moved_message_has_no_infinity():
