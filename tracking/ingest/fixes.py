@@ -219,15 +219,26 @@ def parse_heading(value, field_name: str, *, minus_one_unknown: bool = False) ->
     return None if number is None else number % 360
 
 
-def check_text(value: str, field_name: str) -> str:
-    """Refuse what PostgreSQL cannot store in text or jsonb: NUL characters and lone
-    surrogates (JSON lets a sender write both as \\u escapes)."""
+def text_is_clean(value: str) -> bool:
+    """No NUL character and no lone surrogate: what PostgreSQL can store in text and jsonb."""
     if "\x00" in value:
-        raise FixError(field_name, "NUL characters are not allowed.")
+        return False
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise FixError(field_name, "Not valid Unicode (a lone surrogate).") from None
+        return False
+    return True
+
+
+def check_text(value: str, field_name: str) -> str:
+    """Refuse what PostgreSQL cannot store in text or jsonb: NUL characters and lone
+    surrogates (JSON lets a sender write both as \\u escapes)."""
+    if not text_is_clean(value):
+        if "\x00" in value:
+            raise FixError(field_name, "NUL characters are not allowed.")
+        raise FixError(field_name, "Not valid Unicode (a lone surrogate).")
     return value
 
 

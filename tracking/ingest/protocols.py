@@ -24,6 +24,7 @@ from tracking.ingest.fixes import (
     parse_heading,
     parse_lat_lon,
     parse_time,
+    text_is_clean,
 )
 
 # Every protocol converts to our units and checks against the one table of bounds
@@ -113,9 +114,10 @@ def parse_osmand(params: dict[str, str], *, now: datetime) -> Fix:
     the credential), `timestamp` (epoch s/ms or ISO; missing = server time), `lat`/`lon` or
     `location=lat,lon`, `speed` in knots, `bearing`/`heading`, `altitude`, `accuracy`, `hdop`,
     `batt` (%), `charge`, `valid`; every other key is kept as an attribute."""
-    for key, value in params.items():
-        check_text(str(key), "attributes")
-        check_text(value, key)
+    if not text_is_clean("".join(params) + "".join(params.values())):
+        for key, value in params.items():  # only to name the field
+            check_text(str(key), "attributes")
+            check_text(value, key)
     if not (params.get("id") or params.get("deviceid")):
         raise FixError("id", "The device id (id or deviceid) is required.")
     lat, lon = params.get("lat"), params.get("lon")
