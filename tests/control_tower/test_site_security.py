@@ -54,11 +54,11 @@ def test_switch_organization_follows_a_local_next(tenant, client):
 
 
 def _import_settings(**overrides: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
-    env.update(overrides)
+    # An empty SECRET_KEY counts as unset, and being present it keeps a local .env (read with
+    # overwrite=False) from supplying one.
+    env = {**os.environ, "SECRET_KEY": "", **overrides}
     env["PYTHONPATH"] = str(ROOT)
     code = "import control_tower.settings as s; print('key-length', len(s.SECRET_KEY))"
-    # Run from an empty directory so no local .env can supply the key.
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd="/",
