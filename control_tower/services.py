@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from control_tower.errors import DomainError, InvitationInvalid, NotPermitted
+from control_tower.errors import Conflict, DomainError, InvitationInvalid, NotPermitted
 from control_tower.models import ApiKey, Invitation, Membership, Organization, Profile
 from control_tower.realtime import notify_user_on_commit
 from control_tower.tenancy.actors import API_KEY_KIND, Actor
@@ -80,17 +80,26 @@ def invitation_create(
     now = timezone.now()
     Invitation.objects.filter(email=email, accepted_at=None, revoked_at=None).update(revoked_at=now)
     secret = issue_secret(INVITATION_KIND)
-    invitation = Invitation.objects.create(
-        organization=actor.organization,
-        email=email,
-        role=role,
-        carrier=carrier,
-        token_prefix=secret.prefix,
-        token_hash=secret.digest,
-        invited_by=actor.user if actor.user is not None and actor.user.pk else None,
-        created_at=now,
-        expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
-    )
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                organization=actor.organization,
+                email=email,
+                role=role,
+                carrier=carrier,
+                token_prefix=secret.prefix,
+                token_hash=secret.digest,
+                invited_by=actor.user if actor.user is not None and actor.user.pk else None,
+                created_at=now,
+                expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
+            )
+    except IntegrityError:
+        # Another invitation to the same address was created concurrently (one open per
+        # address and organization, enforced by the database).
+        raise Conflict(
+            f"An invitation to {email} was just sent.",
+            fields={"email": ["An invitation to this address was just sent."]},
+        ) from None
     link = base_url.rstrip("/") + INVITATION_PATH.format(token=secret.raw)
     if _email_configured():
         transaction.on_commit(lambda: _send_invitation(invitation, link))
