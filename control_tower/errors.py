@@ -52,11 +52,6 @@ class NotPermitted(DomainError):
     status_code = 403
 
 
-class OrganizationRequired(DomainError):
-    code = "organization_required"
-    status_code = 400
-
-
 class TooManyAttempts(DomainError):
     code = "too_many_attempts"
     status_code = 429

@@ -160,6 +160,42 @@ def test_osmand_bad_values_are_400_naming_the_field(tenant, device_for, extra, f
     assert count(device) == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_huge_osmand_speed_is_refused_and_never_reaches_the_console(tenant, device_for):
+    """The reproduction through the real ASGI application: a fix in knots ~1e308 used to become
+    the last position and be pushed as `"speed_kmh": Infinity` (invalid JSON for the page)."""
+    import httpx
+    from asgiref.sync import async_to_sync
+
+    from control_tower.asgi import application
+    from tests.portal.test_events_socket import communicator, session_cookie
+    from tracking.ingest import fast
+
+    vehicle = VehicleFactory(organization=tenant.organization, carrier=tenant.carrier)
+    device, token = device_for(tenant, vehicle=vehicle)
+    cookie = session_cookie(tenant.user(Role.DISPATCHER))
+    later = {**OSMAND, "timestamp": str(NOW + 5), "lat": "-29.9001", "speed": "1e308"}
+
+    async def scenario():
+        socket = communicator(cookie)
+        connected, _ = await socket.connect()
+        assert connected
+        await socket.receive_json_from(timeout=5)  # hello
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            good = await c.get(f"/ingest/osmand/{token}/", params=OSMAND)
+            first = await socket.receive_json_from(timeout=5)
+            bad = await c.get(f"/ingest/osmand/{token}/", params=later)
+        assert good.status_code == 200 and first["data"]["speed_kmh"] == 18.5
+        assert bad.status_code == 400 and "speed" in bad.json()["fields"]
+        assert await socket.receive_nothing(timeout=0.5)
+        await socket.disconnect()
+        await fast.close_pools()
+
+    async_to_sync(scenario)()
+    assert last_position(device) == (-29.9, pytest.approx(10 * 1852 / 3600))
+
+
 TRACCAR = {
     "location": {
         "timestamp": ISO,
