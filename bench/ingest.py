@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "control_tower.settings")
+# A benchmark signs nothing worth protecting; production settings refuse to start without a key.
+os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
 
 import django  # noqa: E402
 

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from control_tower import services
 from control_tower.admin_site import TenantAdmin, is_organization_admin
-from control_tower.models import ApiKey, Membership, Organization
+from control_tower.models import ApiKey, Invitation, Membership, Organization
 
 
 @admin.register(Organization)
@@ -41,8 +41,48 @@ class MembershipAdmin(TenantAdmin):
     list_display = ["user", "role", "carrier", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "user__username"]
-    autocomplete_fields = ["user"]
     list_select_related = ["user", "carrier"]
+
+    def has_add_permission(self, request):
+        # People join by invitation (their consent), not by being picked from every account
+        # of the platform; superusers keep the escape hatch.
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user"] if obj is not None else []
+
+    def get_autocomplete_fields(self, request):
+        return ["user"] if request.user.is_superuser else []
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantAdmin):
+    list_display = ["email", "role", "carrier", "status", "created_at", "expires_at"]
+    list_filter = ["role"]
+    search_fields = ["email"]
+    list_select_related = ["carrier"]
+    readonly_fields = ["status", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    fields = ["email", "role", "carrier", *readonly_fields]
+    actions = ["revoke"]
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        invitation, link = services.invitation_create(
+            actor=request.actor,
+            email=obj.email,
+            role=obj.role,
+            carrier=obj.carrier,
+            base_url=request.build_absolute_uri("/"),
+        )
+        obj.pk = invitation.pk
+        messages.warning(request, f"Send this link to {invitation.email}; it is shown once: {link}")
+
+    @admin.action(description="Revoke selected invitations")
+    def revoke(self, request, queryset):
+        for invitation in queryset:
+            services.invitation_revoke(invitation=invitation)
 
 
 @admin.register(ApiKey)

@@ -33,6 +33,14 @@ class TenantMismatch(RuntimeError):
     """An object of one organization was about to be written in another's scope."""
 
 
+class InvitationInvalid(DomainError):
+    """An invitation link that is unknown, expired, revoked or used: one answer for all, so
+    the link tells nothing about which."""
+
+    code = "invitation_invalid"
+    status_code = 410
+
+
 class IllegalTransition(DomainError):
     code = "illegal_transition"
     status_code = 409
@@ -48,11 +56,6 @@ class Conflict(DomainError):
 class NotPermitted(DomainError):
     code = "permission_denied"
     status_code = 403
-
-
-class OrganizationRequired(DomainError):
-    code = "organization_required"
-    status_code = 400
 
 
 class TooManyAttempts(DomainError):

@@ -1,4 +1,4 @@
-"""Tenancy: organizations, memberships with roles, API keys."""
+"""Tenancy: organizations, memberships with roles, invitations, API keys, profiles."""
 
 from __future__ import annotations
 
@@ -132,6 +132,92 @@ class ApiKey(TenantModel):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class Invitation(TenantModel):
+    """An offer to join the organization with a role, sent to an e-mail address.
+
+    Nobody becomes a member until the person opens the link and accepts (logged in as that
+    e-mail's account, or creating one). Only the SHA-256 of the link's secret is stored; the
+    link is shown once to the inviter and e-mailed where e-mail is configured.
+    """
+
+    email = models.EmailField(help_text="Stored lower-case.")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    carrier = models.ForeignKey(
+        "carriers.Carrier",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="invitations",
+        help_text="Required for carrier users.",
+    )
+    token_prefix = models.CharField(max_length=16, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(editable=False)
+    accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta(TenantModel.Meta):
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email_and_org",
+            ),
+            models.CheckConstraint(
+                condition=(Q(role=Role.CARRIER_USER) & Q(carrier__isnull=False))
+                | (~Q(role=Role.CARRIER_USER) & Q(carrier__isnull=True)),
+                name="invitation_carrier_iff_carrier_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} · {self.get_role_display()} ({self.status})"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return InvitationStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING
+
+
+class Profile(models.Model):
+    """What the platform remembers about a person across organizations (not tenant data)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    last_organization = models.ForeignKey(
+        Organization,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Where a person in several organizations works when they do not choose.",
+    )
+
+    def __str__(self) -> str:
+        return str(self.user)
 
 
 # The outbox lives with the events package; imported here so Django registers its models.

@@ -7,7 +7,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from control_tower import views
 from tracking.ingest import pod_files
-from tracking.ingest import views as ingest_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,10 +14,10 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/organization/", views.switch_organization, name="switch-organization"),
+    path("accounts/invitations/<str:token>/", views.invitation, name="invitation"),
     path("admin/", admin.site.urls),
-    # Device protocols (Traccar Client / OsmAnd, OwnTracks): see tracking/ingest/views.py.
-    path("ingest/osmand/<str:token>/", ingest_views.osmand, name="ingest-osmand"),
-    path("ingest/owntracks/", ingest_views.owntracks, name="ingest-owntracks"),
+    # Device protocols (/ingest/osmand/<token>/, /ingest/owntracks/) never reach Django: the
+    # ASGI application answers them first (tracking/ingest/fast.py, control_tower/asgi.py).
     path("pod-files/<str:token>/", pod_files.pod_file, name="pod-file"),
     path("", include("portal.urls")),  # /console/
     path("api/v1/", include("control_tower.api.urls")),

@@ -1,14 +1,18 @@
-"""Small site-wide views: health, home, organization switch, error pages."""
+"""Small site-wide views: health, home, organization switch, invitations, error pages."""
 
 from __future__ import annotations
 
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
+from control_tower import services
 from control_tower.api.errors import json_404, json_500
+from control_tower.errors import DomainError, InvitationInvalid, NotPermitted
 from control_tower.redis_clients import sync_redis
 from control_tower.tenancy.actors import memberships_of
 from control_tower.tenancy.middleware import SESSION_KEY
@@ -44,9 +48,69 @@ def home(request):
 @require_POST
 def switch_organization(request):
     slug = request.POST.get("organization", "")
-    if any(m.organization.slug == slug for m in memberships_of(request.user)):
+    chosen = next((m for m in memberships_of(request.user) if m.organization.slug == slug), None)
+    if chosen is not None:
         request.session[SESSION_KEY] = slug
-    return HttpResponseRedirect(request.POST.get("next") or "/")
+        # Also the default where no session says otherwise (the API, a new login).
+        services.remember_organization(user=request.user, organization=chosen.organization)
+    return HttpResponseRedirect(_safe_next(request))
+
+
+def _safe_next(request) -> str:
+    """`next` only when it stays on this site (no other host, no scheme tricks like `//host`
+    or `javascript:`): otherwise the switch form is an open redirect for phishing links."""
+    target = request.POST.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and allowed else "/"
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request, token: str):
+    """Where an invitation link lands. Logged in as the invited e-mail's account: a button to
+    join. Not logged in: log in, or create the account; this page is the same whether or not
+    an account exists for the e-mail. Unknown, expired, revoked and used links all get one
+    identical answer."""
+    invitation = services.invitation_for_link(token)
+    if invitation is None:
+        return _invalid_invitation(request)
+    context = {"invitation": invitation, "invited_to": invitation.organization}
+    if request.user.is_authenticated:
+        if request.method == "GET":
+            return render(request, "invitation.html", context)
+        try:
+            services.invitation_accept(raw=token, user=request.user)
+        except InvitationInvalid:
+            return _invalid_invitation(request)
+        except NotPermitted as exc:
+            return render(request, "invitation.html", {**context, "error": exc.detail}, status=403)
+        request.session[SESSION_KEY] = invitation.organization.slug
+        return HttpResponseRedirect("/")
+    if request.method == "GET":
+        return render(request, "invitation.html", context)
+    form = {name: request.POST.get(name, "") for name in ("first_name", "last_name")}
+    password, again = request.POST.get("password1", ""), request.POST.get("password2", "")
+    if password != again:
+        error = "The two passwords differ."
+        return render(request, "invitation.html", {**context, "form": form, "error": error}, 400)
+    try:
+        user = services.invitation_accept_with_new_account(
+            raw=token, password=password, first_name=form["first_name"], last_name=form["last_name"]
+        )
+    except InvitationInvalid:
+        return _invalid_invitation(request)
+    except DomainError as exc:
+        messages = [m for ms in exc.fields.values() for m in ms] or [exc.detail]
+        context.update(form=form, error=" ".join(messages))
+        return render(request, "invitation.html", context, status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[SESSION_KEY] = invitation.organization.slug
+    return HttpResponseRedirect("/")
+
+
+def _invalid_invitation(request):
+    return render(request, "invitation_invalid.html", {"detail": services.INVALID_LINK}, status=410)
 
 
 def not_found(request, exception=None):

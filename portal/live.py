@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from control_tower.events import Event, register_live, register_live_async
 from control_tower.events.catalog import VEHICLE_MOVED
+from control_tower.numbers import finite_or_none
 from control_tower.realtime import publish_coalesced_now, publish_coalesced_sync_now
 
 
@@ -20,7 +21,7 @@ def vehicle_moved_data(payload: dict) -> dict:
         "lat": payload["lat"],
         "lon": payload["lon"],
         "heading": payload.get("heading_deg"),
-        "speed_kmh": None if speed is None else round(speed * 3.6, 1),
+        "speed_kmh": finite_or_none(None if speed is None else speed * 3.6, digits=1),
         "battery": payload.get("battery_pct"),
         "fix_time": payload["fix_time"],
         "route": payload.get("route"),

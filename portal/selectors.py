@@ -10,6 +10,7 @@ from datetime import datetime
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from control_tower.numbers import finite_or_none
 from control_tower.realtime import carrier_group, group_seq, organization_group
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import visible_to
@@ -83,8 +84,8 @@ def _vehicle(vehicle: dict, route: dict | None, position: dict | None) -> dict:
         "driver_name": route["driver__name"] if route else None,
         "lat": _coordinate(position["lat"]) if position else None,
         "lon": _coordinate(position["lon"]) if position else None,
-        "heading": position["heading_deg"] if position else None,
-        "speed_kmh": None if speed is None else round(speed * 3.6, 1),
+        "heading": finite_or_none(position["heading_deg"]) if position else None,
+        "speed_kmh": finite_or_none(None if speed is None else speed * 3.6, digits=1),
         "battery": position["battery_pct"] if position else None,
         "fix_time": iso(position["fix_time"]) if position else None,
     }

@@ -67,6 +67,16 @@ done
 shopt -u nullglob
 [ "$(http_status "$BASE/healthz")" = "0" ] || die "something already answers on $BASE: stop it or choose PORT=..."
 
+# The settings refuse to start without SECRET_KEY when DEBUG is off: unless the environment or
+# .env gives one, the demo uses its own random key, kept in var/ so logins survive a restart.
+if [ -z "${SECRET_KEY:-}" ] && ! grep -qs '^SECRET_KEY=.' .env; then
+    if [ ! -s var/secret_key ]; then
+        (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(50))' >var/secret_key)
+    fi
+    SECRET_KEY="$(cat var/secret_key)"
+    export SECRET_KEY
+fi
+
 # --------------------------------------------------------------------------------------------
 # One-shot steps
 # --------------------------------------------------------------------------------------------

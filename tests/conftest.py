@@ -11,6 +11,7 @@ from control_tower import services
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
+from tests.asgi_server import asgi_live_server  # noqa: F401 - a fixture for every test module
 from tests.factories import CarrierFactory, MembershipFactory, OrganizationFactory
 
 

@@ -28,6 +28,7 @@ WIRING = {
     "control_tower.api.urls",
 }
 
+
 def _modules() -> dict[str, Path]:
     modules = {}
     for package in PACKAGES:

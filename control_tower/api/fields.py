@@ -7,6 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from control_tower.numbers import finite_or_none
+
 POINT_SCHEMA = {
     "type": "object",
     "description": 'GeoJSON Point, WGS 84: {"type": "Point", "coordinates": [lon, lat]}. '
@@ -87,3 +89,11 @@ class LineStringField(serializers.Field):
 
 
 __all__ = ["PointField", "LineStringField", "OpenApiTypes"]
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that reads out as null when the stored value is Infinity or NaN (rows written
+    before device input was bounded): one bad fix must not turn a whole list into a 500."""
+
+    def to_representation(self, value):
+        return finite_or_none(value)

@@ -4,7 +4,13 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from carriers.api.views import CarrierViewSet, DeviceViewSet, DriverViewSet, VehicleViewSet
-from control_tower.api.views import ApiKeyViewSet, MembershipViewSet, MeView, OrganizationView
+from control_tower.api.views import (
+    ApiKeyViewSet,
+    InvitationViewSet,
+    MembershipViewSet,
+    MeView,
+    OrganizationView,
+)
 from tracking.api.ingest_views import (
     DevicePositionViewSet,
     GpxImportView,
@@ -19,6 +25,7 @@ from tracking.api.views import HubViewSet, RouteViewSet, ShipmentViewSet, StopVi
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("memberships", MembershipViewSet, basename="membership")
+router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("carriers", CarrierViewSet, basename="carrier")
 router.register("drivers", DriverViewSet, basename="driver")

@@ -1,4 +1,4 @@
-"""API of the tenancy app: who am I, the organization, its members and API keys."""
+"""API of the tenancy app: who am I, the organization, its members, invitations and API keys."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from control_tower import services
 from control_tower.api.base import TenantAPIView, TenantViewSet
 from control_tower.api.serializers import TenantModelSerializer
-from control_tower.models import ApiKey, Membership, Organization
+from control_tower.models import ApiKey, Invitation, Membership, Organization
 from control_tower.tenancy.roles import Resource, Role, Scope
 
 # --- serializers -------------------------------------------------------------------------
@@ -53,21 +53,25 @@ class MembershipSerializer(TenantModelSerializer):
         read_only_fields = ["id", "email", "name", "created_at"]
 
 
-class MembershipCreateSerializer(TenantModelSerializer):
-    email = serializers.EmailField(write_only=True)
-    password = serializers.CharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        style={"input_type": "password"},
-        help_text="For a new person only; without it they set one via password reset.",
-    )
-    first_name = serializers.CharField(write_only=True, required=False, allow_blank=True)
-    last_name = serializers.CharField(write_only=True, required=False, allow_blank=True)
+class InvitationSerializer(TenantModelSerializer):
+    """An invitation as the inviting organization sees it: what it asked for, never anything
+    about the account (if any) behind the e-mail."""
+
+    status = serializers.CharField(read_only=True, help_text="pending, accepted, revoked, expired")
 
     class Meta:
-        model = Membership
-        fields = ["email", "password", "first_name", "last_name", "role", "carrier"]
+        model = Invitation
+        fields = ["id", "email", "role", "carrier", "status", "created_at", "expires_at"]
+        read_only_fields = ["id", "status", "created_at", "expires_at"]
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    link = serializers.CharField(
+        read_only=True, help_text="Shown once (and e-mailed where e-mail is configured)."
+    )
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link"]
 
 
 class ApiKeySerializer(TenantModelSerializer):
@@ -158,12 +162,12 @@ class OrganizationView(TenantAPIView):
 class MembershipViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
     TenantViewSet,
 ):
-    """People in the organization and their roles."""
+    """People in the organization and their roles. People join by invitation
+    (`/invitations/`), never by being added: membership needs the person's consent."""
 
     model = Membership
     resource = Resource.MEMBERSHIPS
@@ -174,16 +178,6 @@ class MembershipViewSet(
 
     def optimize_queryset(self, queryset):
         return queryset.select_related("user")
-
-    def get_serializer_class(self):
-        return MembershipCreateSerializer if self.action == "create" else MembershipSerializer
-
-    @extend_schema(request=MembershipCreateSerializer, responses={201: MembershipSerializer})
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        membership = services.membership_create(actor=self.actor, **serializer.validated_data)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer):
         membership = serializer.instance
@@ -198,6 +192,40 @@ class MembershipViewSet(
 
     def perform_destroy(self, instance):
         services.membership_delete(actor=self.actor, membership=instance)
+
+
+class InvitationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """Invitations to join the organization. The reply to a create is the same whether or not
+    an account exists for the e-mail; its `link` is shown once. DELETE revokes."""
+
+    model = Invitation
+    resource = Resource.MEMBERSHIPS
+    serializer_class = InvitationSerializer
+    filterset_fields = ["role", "carrier"]
+    search_fields = ["email"]
+    ordering_fields = ["created_at", "expires_at"]
+
+    @extend_schema(responses={201: InvitationCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation, link = services.invitation_create(
+            actor=self.actor, base_url=request.build_absolute_uri("/"), **serializer.validated_data
+        )
+        data = InvitationSerializer(invitation).data
+        data["link"] = link
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None}, summary="Revoke an invitation (it stays listed)")
+    def destroy(self, request, *args, **kwargs):
+        services.invitation_revoke(invitation=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ApiKeyViewSet(

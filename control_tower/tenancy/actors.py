@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from control_tower.errors import NotPermitted, OrganizationRequired
-from control_tower.models import ApiKey, Membership, Organization
+from control_tower.errors import NotPermitted
+from control_tower.models import ApiKey, Membership, Organization, Profile
 from control_tower.tenancy.roles import (
     ADMIN_ROLES,
     READ,
@@ -96,8 +96,9 @@ def memberships_of(user: AbstractBaseUser) -> list[Membership]:
 
 
 def actor_for_user(user: AbstractBaseUser, *, organization_slug: str | None = None) -> Actor:
-    """The actor of a logged-in person in the organization they chose (header, session) or in
-    their only organization. Superusers may act in any organization as an owner."""
+    """The actor of a logged-in person in the organization they chose (header, session), else
+    in their default one: the only one, or the last they chose (`Profile.last_organization`),
+    or the one they joined first. Superusers may act in any organization as an owner."""
     memberships = memberships_of(user)
     if organization_slug:
         membership = next(
@@ -116,10 +117,14 @@ def actor_for_user(user: AbstractBaseUser, *, organization_slug: str | None = No
     elif not memberships:
         raise NotPermitted("Your account is not a member of any organization.")
     else:
-        raise OrganizationRequired(
-            "You belong to several organizations: choose one with the X-Organization header "
-            "(its slug).",
-            fields={"organizations": [m.organization.slug for m in memberships]},
+        # Several organizations and no choice in this request: joining a second organization
+        # must not break the person's API clients and pages in the first.
+        last = (
+            Profile.objects.filter(user=user).values_list("last_organization_id", flat=True).first()
+        )
+        membership = next(
+            (m for m in memberships if m.organization_id == last),
+            min(memberships, key=lambda m: (m.created_at, m.pk)),
         )
     return actor_for_membership(membership)
 

@@ -56,6 +56,7 @@ ORGANIZATION_ONLY: frozenset[str] = frozenset(
     {
         "control_tower.Membership",
         "control_tower.ApiKey",
+        "control_tower.Invitation",
         # System infrastructure read by the relay only; consumers narrow by its carrier_id.
         "control_tower.OutboxEvent",
         "tracking.EtaModel",

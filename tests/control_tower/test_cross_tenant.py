@@ -12,8 +12,9 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
+from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
-from control_tower.tenancy.scope import dangerously_all_organizations
+from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
 from tests.factories import (
     DeviceFactory,
     DriverFactory,
@@ -36,9 +37,22 @@ def _api_key(tenant, api_key_for):
     return ApiKey.dangerously_unscoped.filter(organization=tenant.organization).latest("pk")
 
 
+def _invitation(tenant):
+    from control_tower import services
+
+    with organization_scope(tenant.organization):
+        invitation, _link = services.invitation_create(
+            actor=actor_for_membership(tenant.members[Role.OWNER]),
+            email="invited@example.com",
+            role=Role.DISPATCHER,
+        )
+    return invitation
+
+
 # How to make an object of the victim organization for each detail path.
 OBJECT_MAKERS = {
     "memberships": lambda t, **_: t.members[Role.DISPATCHER],
+    "invitations": lambda t, **_: _invitation(t),
     "api-keys": lambda t, api_key_for, **_: _api_key(t, api_key_for),
     "carriers": lambda t, **_: t.carrier,
     "drivers": lambda t, **_: DriverFactory(organization=t.organization, carrier=t.carrier),
@@ -109,7 +123,7 @@ def _shipment_body(carrier, hub, n=1):
 # Create operations: a payload that points at the victim's objects, and the field that must be
 # named in the 400.
 CREATE_CASES = {
-    "memberships": lambda v, o: (
+    "invitations": lambda v, o: (
         {"email": "new@example.com", "role": "carrier_user", "carrier": v["carrier"]},
         "carrier",
     ),
@@ -259,7 +273,7 @@ def test_every_endpoint_is_in_the_matrix():
 
 
 # API keys never manage people or other keys: 403 for any id, so nothing is revealed either.
-KEY_FORBIDDEN = {"memberships", "api-keys"}
+KEY_FORBIDDEN = {"memberships", "invitations", "api-keys"}
 
 
 def _callers(attacker, api_client_for, api_key_for, resource=None):

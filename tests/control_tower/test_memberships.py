@@ -3,46 +3,12 @@ from django.contrib.auth import get_user_model
 
 from control_tower.models import Membership
 from control_tower.tenancy.roles import Role
-from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
 
-def test_admin_adds_a_new_person_who_can_then_log_in(tenant, api_client_for, client):
-    owner = api_client_for(tenant.user(Role.ADMIN))
-    response = owner.post(
-        "/api/v1/memberships/",
-        {"email": "New.Person@Example.com", "role": "dispatcher", "password": PASSWORD},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    assert response.json()["email"] == "new.person@example.com"
-    assert client.login(username="new.person@example.com", password=PASSWORD)
-
-
-def test_weak_password_and_missing_carrier_are_explained(tenant, api_client_for):
-    owner = api_client_for(tenant.user(Role.OWNER))
-    weak = owner.post(
-        "/api/v1/memberships/",
-        {"email": "a@example.com", "role": "dispatcher", "password": "123"},
-        format="json",
-    )
-    assert weak.status_code == 400 and "password" in weak.json()["fields"]
-    no_carrier = owner.post(
-        "/api/v1/memberships/", {"email": "b@example.com", "role": "carrier_user"}, format="json"
-    )
-    assert no_carrier.status_code == 400
-    assert "carrier" in no_carrier.json()["fields"]
-    assert not get_user_model().objects.filter(email="b@example.com").exists()
-
-
-def test_adding_an_existing_member_twice_is_refused(tenant, api_client_for):
-    owner = api_client_for(tenant.user(Role.OWNER))
-    email = tenant.user(Role.DISPATCHER).email
-    response = owner.post(
-        "/api/v1/memberships/", {"email": email, "role": "ops_manager"}, format="json"
-    )
-    assert response.status_code == 400 and "email" in response.json()["fields"]
+# People join by invitation (tests/control_tower/test_invitations.py): the former "add a person
+# by e-mail" tests (new account, weak password, missing carrier, already a member) live there.
 
 
 def test_only_an_owner_makes_owners(tenant, api_client_for):

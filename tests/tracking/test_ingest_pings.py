@@ -133,7 +133,7 @@ def test_one_malformed_fix_rejects_the_whole_batch_naming_index_and_field(device
     payload = response.json()
     assert payload["error"] == "validation_error"
     assert payload["fields"]["pings"] == {
-        "3": {"lat": ["Must be at most 90."]},
+        "3": {"lat": ["Must be between -90 and 90."]},
         "4": {"time": ["Use epoch seconds, epoch milliseconds or ISO-8601, not 'yesterday'."]},
     }
     assert "nothing was stored" in payload["detail"]

@@ -73,14 +73,14 @@ def test_rush_hour_is_slower_than_mid_morning():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_replayed_day_arrives_through_the_real_endpoints(live_server, tmp_path):
+def test_a_replayed_day_arrives_through_the_real_endpoints(asgi_live_server, tmp_path):
     organization = demo_day(shipments=30)
     simulation = Simulation(
         organization,
         day=DAY,
         start=START,
         config=WorldConfig(seed=3),
-        base_url=live_server.url,
+        base_url=asgi_live_server.url,
         speedup=100_000,
         interval_s=30,
         truth_path=tmp_path / "truth.jsonl",

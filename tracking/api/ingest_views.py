@@ -4,6 +4,7 @@ a device's track."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import models
 from django.db.models import F
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as filters
@@ -14,7 +15,7 @@ from rest_framework.response import Response
 
 from carriers.models import Device
 from control_tower.api.base import TenantAPIView, TenantViewSet
-from control_tower.api.fields import PointField
+from control_tower.api.fields import FiniteFloatField, PointField
 from control_tower.errors import DomainError, NotPermitted
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
@@ -144,7 +145,16 @@ class GpxImportView(TenantAPIView):
 # ---------------------------------------------------------------------------------------------
 
 
-class DevicePositionSerializer(serializers.ModelSerializer):
+class FiniteFloatsSerializer(serializers.ModelSerializer):
+    """Model float columns read out through FiniteFloatField (null for Infinity/NaN)."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.FloatField: FiniteFloatField,
+    }
+
+
+class DevicePositionSerializer(FiniteFloatsSerializer):
     location = PointField()
     carrier = serializers.IntegerField(source="device.carrier_id", read_only=True)
     driver = serializers.IntegerField(source="device.driver_id", read_only=True, allow_null=True)
@@ -207,7 +217,7 @@ class DevicePositionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
         return {**super().get_serializer_context(), "now": timezone.now()}
 
 
-class PingSerializer(serializers.ModelSerializer):
+class PingSerializer(FiniteFloatsSerializer):
     location = PointField()
     flags = serializers.ListField(source="flag_names", child=serializers.CharField())
 

@@ -1,11 +1,20 @@
-"""The ASGI fast path for device protocols: `/ingest/osmand/<token>/` and `/ingest/owntracks/`.
+"""The device protocol endpoints: `/ingest/osmand/<token>/` and `/ingest/owntracks/`.
 
-These are the hottest endpoints (every phone, every few seconds, one fix per request), so under
-ASGI they are answered here, before Django: no middleware stack, no sync↔async thread hops, an
-async psycopg pool, the live push awaited on the event loop. Everything that decides *what* is
-stored is shared with the Django views (tracking/ingest/views.py, used by WSGI deployments and
-the test client): the same parsers (`protocols.py`), the same device tokens (`auth.py`) and the
-same write plan (`pings.py`: flag, then one SQL statement). Responses are the same too.
+- `/ingest/osmand/<token>/`: OsmAnd query/form (GET or POST) and Traccar Client 9+ JSON (POST
+  `application/json`, one object or an array). 200 with an empty body; unknown token 404.
+- `/ingest/owntracks/`: OwnTracks HTTP mode, HTTP Basic auth whose password (or user name) is
+  the device token. 200 with `[]`; bad credentials 401.
+
+These are the hottest endpoints (every phone, every few seconds, one fix per request), so they
+are answered here, in the ASGI application, before Django (control_tower/asgi.py): no
+middleware stack, no sync↔async thread hops, an async psycopg pool, the live push awaited on
+the event loop. This is the only implementation (there is no WSGI application); what is stored
+is decided by the shared parsers (`protocols.py`, bounds in `fixes.py`), device tokens
+(`auth.py`) and write plan (`pings.py`: flag, then one SQL statement).
+
+Phones retry anything but a 2xx forever, so a duplicate is a 200; a malformed fix is a 400 whose
+JSON body names the field (the phone will keep retrying it, but nothing half is stored and the
+operator can see why in the device's log).
 
 Security that Django's middleware would give and this path needs: the Host header is checked
 against ALLOWED_HOSTS; there are no cookies or sessions here, so no CSRF; bodies are capped.

@@ -16,8 +16,8 @@ from django.conf import settings
 from tracking.ingest.fixes import (
     Fix,
     FixError,
-    normalize_heading,
-    parse_float,
+    measure,
+    parse_heading,
     parse_lat_lon,
     parse_time,
 )
@@ -69,7 +69,7 @@ def parse_gpx(data: bytes) -> list[Fix]:
         try:
             fixes.append(_fix(point))
         except FixError as exc:
-            raise GpxError(exc.message, point=index, field=exc.field) from None
+            raise GpxError(str(exc), point=index, field=exc.field) from None
     if not fixes:
         raise GpxError("No track points (trk/trkseg/trkpt) in the file.")
     return fixes
@@ -86,18 +86,14 @@ def _fix(point) -> Fix:
     time_text = _child_text(point, "time")
     if not time_text:
         raise FixError("time", "Track point without <time>.")
-    accuracy = None
-    hdop = parse_float(_child_text(point, "hdop"), "hdop", minimum=0)
-    if hdop is not None:
-        accuracy = hdop * 5  # the usual rule of thumb: UERE of ~5 m
+    # hdop times the usual rule of thumb, a UERE of ~5 m, checked as an accuracy.
+    accuracy = measure(_child_text(point, "hdop"), "hdop", "accuracy_m", scale=5)
     return Fix(
         fix_time=parse_time(time_text, "time"),
         lat=lat,
         lon=lon,
-        altitude_m=parse_float(_child_text(point, "ele"), "ele"),
+        altitude_m=measure(_child_text(point, "ele"), "ele", "altitude_m"),
         accuracy_m=accuracy,
-        speed_mps=parse_float(_extension_value(point, ("speed",)), "speed", minimum=0),
-        heading_deg=normalize_heading(
-            parse_float(_extension_value(point, ("course", "bearing")), "course", minimum=0)
-        ),
+        speed_mps=measure(_extension_value(point, ("speed",)), "speed", "speed_mps"),
+        heading_deg=parse_heading(_extension_value(point, ("course", "bearing")), "course"),
     )

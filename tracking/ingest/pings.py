@@ -5,7 +5,8 @@ Rules (DESIGN.md "Events and state"):
   nothing (`ON CONFLICT DO NOTHING`) and is still a success;
 - late and out-of-order fixes are stored; the last position only ever moves forward in time;
 - outliers are stored with flags and never move the last position: accuracy worse than
-  `PING_MAX_ACCURACY_M`, implied speed from the last good fix above `PING_MAX_SPEED_MPS`,
+  `PING_MAX_ACCURACY_M`, reported speed or speed implied from the last good fix above
+  `PING_MAX_SPEED_MPS`,
   mock locations, fixes the device marked invalid, fix times in the future (beyond
   `PING_MAX_FUTURE_S` of clock skew) or older than the organization's retention;
 - stationary jitter (not moving, displacement within accuracy) is flagged and keeps the marker
@@ -85,6 +86,9 @@ def flag_fixes(
     for fix in fixes:
         if fix.accuracy_m is not None and fix.accuracy_m > settings.PING_MAX_ACCURACY_M:
             fix.flags |= PingFlag.POOR_ACCURACY
+        if fix.speed_mps is not None and fix.speed_mps > settings.PING_MAX_SPEED_MPS:
+            # The device's own speed claim, judged like the speed implied between fixes.
+            fix.flags |= PingFlag.IMPOSSIBLE_SPEED
         if fix.mock:
             fix.flags |= PingFlag.MOCK
         if not fix.valid:

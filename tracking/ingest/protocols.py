@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from tracking.ingest.fixes import (
     KMH_TO_MPS,
@@ -17,25 +17,18 @@ from tracking.ingest.fixes import (
     Fix,
     FixError,
     bounded_attributes,
-    normalize_heading,
+    check_text,
+    measure,
+    parse_battery,
     parse_bool,
-    parse_float,
+    parse_heading,
     parse_lat_lon,
     parse_time,
+    text_is_clean,
 )
 
-
-def _battery(value, field_name: str, *, fraction: bool = False) -> int | None:
-    number = parse_float(value, field_name, unknown_negative=True)
-    if number is None:
-        return None
-    if fraction:
-        if number > 1:
-            raise FixError(field_name, "A fraction between 0 and 1 is expected.")
-        number *= 100
-    if number > 100:
-        raise FixError(field_name, "Must be at most 100 (percent).")
-    return round(number)
+# Every protocol converts to our units and checks against the one table of bounds
+# (fixes.BOUNDS) through `measure`; only the field names and units differ.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,6 +64,7 @@ def parse_native(item) -> Fix:
     event_id = item.get("event_id") or ""
     if not isinstance(event_id, str) or len(event_id) > 64:
         raise FixError("event_id", "A string of at most 64 characters.")
+    check_text(event_id, "event_id")
     attributes = item.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise FixError("attributes", "A JSON object is expected.")
@@ -80,11 +74,11 @@ def parse_native(item) -> Fix:
         lat=lat,
         lon=lon,
         event_id=event_id,
-        accuracy_m=parse_float(item.get("accuracy"), "accuracy", minimum=0),
-        speed_mps=parse_float(item.get("speed"), "speed", minimum=0),
-        heading_deg=normalize_heading(parse_float(item.get("heading"), "heading", minimum=0)),
-        altitude_m=parse_float(item.get("altitude"), "altitude", minimum=-1000, maximum=100000),
-        battery_pct=_battery(item.get("battery"), "battery"),
+        accuracy_m=measure(item.get("accuracy"), "accuracy", "accuracy_m"),
+        speed_mps=measure(item.get("speed"), "speed", "speed_mps"),
+        heading_deg=parse_heading(item.get("heading"), "heading"),
+        altitude_m=measure(item.get("altitude"), "altitude", "altitude_m"),
+        battery_pct=parse_battery(item.get("battery"), "battery"),
         charging=parse_bool(item.get("charging"), "charging"),
         moving=parse_bool(item.get("moving"), "moving"),
         mock=bool(parse_bool(item.get("mock"), "mock")),
@@ -120,6 +114,10 @@ def parse_osmand(params: dict[str, str], *, now: datetime) -> Fix:
     the credential), `timestamp` (epoch s/ms or ISO; missing = server time), `lat`/`lon` or
     `location=lat,lon`, `speed` in knots, `bearing`/`heading`, `altitude`, `accuracy`, `hdop`,
     `batt` (%), `charge`, `valid`; every other key is kept as an attribute."""
+    if not text_is_clean("".join(params) + "".join(params.values())):
+        for key, value in params.items():  # only to name the field
+            check_text(str(key), "attributes")
+            check_text(value, key)
     if not (params.get("id") or params.get("deviceid")):
         raise FixError("id", "The device id (id or deviceid) is required.")
     lat, lon = params.get("lat"), params.get("lon")
@@ -130,7 +128,6 @@ def parse_osmand(params: dict[str, str], *, now: datetime) -> Fix:
         lat, lon = parts
     lat_f, lon_f = parse_lat_lon(lat, lon)
     timestamp = params.get("timestamp")
-    speed_knots = parse_float(params.get("speed"), "speed", minimum=0)
     attributes = {k: v for k, v in params.items() if k not in OSMAND_KNOWN}
     attributes["device_id"] = params.get("id") or params.get("deviceid")
     valid = parse_bool(params.get("valid"), "valid")
@@ -138,13 +135,11 @@ def parse_osmand(params: dict[str, str], *, now: datetime) -> Fix:
         fix_time=parse_time(timestamp) if timestamp not in (None, "") else now,
         lat=lat_f,
         lon=lon_f,
-        accuracy_m=parse_float(params.get("accuracy"), "accuracy", minimum=0),
-        speed_mps=None if speed_knots is None else speed_knots * KNOTS_TO_MPS,
-        heading_deg=normalize_heading(
-            parse_float(params.get("bearing", params.get("heading")), "bearing", minimum=0)
-        ),
-        altitude_m=parse_float(params.get("altitude"), "altitude"),
-        battery_pct=_battery(params.get("batt"), "batt"),
+        accuracy_m=measure(params.get("accuracy"), "accuracy", "accuracy_m"),
+        speed_mps=measure(params.get("speed"), "speed", "speed_mps", scale=KNOTS_TO_MPS),
+        heading_deg=parse_heading(params.get("bearing", params.get("heading")), "bearing"),
+        altitude_m=measure(params.get("altitude"), "altitude", "altitude_m"),
+        battery_pct=parse_battery(params.get("batt"), "batt"),
         charging=parse_bool(params.get("charge"), "charge"),
         mock=bool(parse_bool(params.get("mock"), "mock")),
         valid=valid is not False,
@@ -186,7 +181,7 @@ def _traccar_item(item) -> Fix:
     attributes = {
         "device_id": item.get("device_id"),
         "event": location.get("event"),
-        "odometer": location.get("odometer"),
+        "odometer": measure(location.get("odometer"), "location.odometer", "odometer_m"),
         "activity": activity.get("type"),
         "extras": location.get("extras") or None,
     }
@@ -194,13 +189,15 @@ def _traccar_item(item) -> Fix:
         fix_time=parse_time(location.get("timestamp"), "location.timestamp"),
         lat=lat,
         lon=lon,
-        accuracy_m=parse_float(coords.get("accuracy"), "coords.accuracy", unknown_negative=True),
-        speed_mps=parse_float(coords.get("speed"), "coords.speed", unknown_negative=True),
-        heading_deg=normalize_heading(
-            parse_float(coords.get("heading"), "coords.heading", unknown_negative=True)
+        accuracy_m=measure(
+            coords.get("accuracy"), "coords.accuracy", "accuracy_m", minus_one_unknown=True
         ),
-        altitude_m=parse_float(coords.get("altitude"), "coords.altitude"),
-        battery_pct=_battery(battery.get("level"), "battery.level", fraction=True),
+        speed_mps=measure(coords.get("speed"), "coords.speed", "speed_mps", minus_one_unknown=True),
+        heading_deg=parse_heading(coords.get("heading"), "coords.heading", minus_one_unknown=True),
+        altitude_m=measure(coords.get("altitude"), "coords.altitude", "altitude_m"),
+        battery_pct=parse_battery(
+            battery.get("level"), "battery.level", fraction=True, minus_one_unknown=True
+        ),
         charging=parse_bool(battery.get("is_charging"), "battery.is_charging"),
         moving=parse_bool(location.get("is_moving"), "location.is_moving"),
         mock=bool(parse_bool(location.get("mock", coords.get("mock")), "mock")),
@@ -225,7 +222,6 @@ def parse_owntracks(payload) -> list[Fix]:
         if message.get("_type") != "location":
             continue
         lat, lon = parse_lat_lon(message.get("lat"), message.get("lon"))
-        velocity = parse_float(message.get("vel"), "vel", unknown_negative=True)
         charging = {1: False, 2: True, 3: True}.get(message.get("bs"))
         attributes = {
             key: message[key]
@@ -237,18 +233,16 @@ def parse_owntracks(payload) -> list[Fix]:
             raise FixError("tst", "The fix time (tst, epoch seconds) is required.")
         fixes.append(
             Fix(
-                fix_time=datetime.fromtimestamp(
-                    parse_float(tst, "tst", required=True, minimum=0), tz=UTC
-                ),
+                fix_time=parse_time(tst, "tst", epoch_unit="s"),
                 lat=lat,
                 lon=lon,
-                accuracy_m=parse_float(message.get("acc"), "acc", minimum=0),
-                speed_mps=None if velocity is None else velocity * KMH_TO_MPS,
-                heading_deg=normalize_heading(
-                    parse_float(message.get("cog"), "cog", unknown_negative=True)
+                accuracy_m=measure(message.get("acc"), "acc", "accuracy_m"),
+                speed_mps=measure(
+                    message.get("vel"), "vel", "speed_mps", scale=KMH_TO_MPS, minus_one_unknown=True
                 ),
-                altitude_m=parse_float(message.get("alt"), "alt"),
-                battery_pct=_battery(message.get("batt"), "batt"),
+                heading_deg=parse_heading(message.get("cog"), "cog", minus_one_unknown=True),
+                altitude_m=measure(message.get("alt"), "alt", "altitude_m"),
+                battery_pct=parse_battery(message.get("batt"), "batt"),
                 charging=charging,
                 attributes=bounded_attributes(attributes),
             )
@@ -257,17 +251,22 @@ def parse_owntracks(payload) -> list[Fix]:
 
 
 # ---------------------------------------------------------------------------------------------
-# From an HTTP request (shared by the Django views and the ASGI fast path)
+# From an HTTP request (the ASGI fast path, tracking/ingest/fast.py)
 # ---------------------------------------------------------------------------------------------
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_body(body: bytes):
+    """Strict JSON: NaN and Infinity (which Python's json accepts) are refused."""
     if len(body) > MAX_BODY_BYTES:
         raise FixError("body", "The body is larger than 1 MB.")
     try:
-        return json.loads(body or b"null")
+        return json.loads(body or b"null", parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FixError("body", f"Not valid JSON: {exc}.") from None
 
