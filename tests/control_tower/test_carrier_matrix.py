@@ -124,6 +124,7 @@ RESOURCE_OF = {
     "routes": "routes",
     "stops": "routes",
     "memberships": "memberships",
+    "invitations": "memberships",
     "api-keys": "api_keys",
 }
 ACTION_RESOURCE = {("stops", "reassign"): "console"}
@@ -137,7 +138,7 @@ def allowed(permissions, resource, action, method) -> bool:
 
 
 def forbidden_for_keys(label, resource) -> bool:
-    return label == "carrier key" and resource in {"memberships", "api-keys"}
+    return label == "carrier key" and resource in {"memberships", "invitations", "api-keys"}
 
 
 # Bodies valid for an own row, so only the carrier check can refuse them on B's.
@@ -237,6 +238,7 @@ def _create_cases(world: World) -> dict[str, list[tuple[dict, str]]]:
     location = {"lat": -29.9, "lon": -71.2}
     return {
         "memberships": [({"email": "n@example.com", "role": "carrier_user"}, "")],
+        "invitations": [({"email": "n@example.com", "role": "carrier_user"}, "")],
         "api-keys": [({"name": "k", "scopes": ["shipments:read"]}, "")],
         "drivers": [({"name": "d", "carrier": b["carriers"].pk}, "carrier")],
         "vehicles": [({"plate": "P-1", "carrier": b["carriers"].pk}, "carrier")],
@@ -324,7 +326,7 @@ def test_another_carriers_rows_are_out_of_reach(operation, world, callers):
     kind, resource, action = classify(path, method)
     base = resource.split("/")[0]
     if kind == "detail":
-        if base in {"memberships", "api-keys"}:
+        if base in {"memberships", "invitations", "api-keys"}:
             row = None  # people and keys: no carrier user or key may manage them at all
         elif base == "hubs":
             row = HubFactory(organization=world.org)  # shared: reachable, unlike B's rows

@@ -386,11 +386,8 @@ def test_position_and_ping_reads_survive_non_finite_values_already_stored(
 
 
 def test_the_live_vehicle_moved_message_has_no_infinity():
-    event = {"lat": -29.9, "lon": -71.25, "speed_mps": 1e308, "fix_time": ISO}
-    data = vehicle_moved_data(event, vehicle_id=1, route_id=None)
+    event = {"id": 1, "lat": -29.9, "lon": -71.25, "speed_mps": 1e308, "fix_time": ISO}
+    data = vehicle_moved_data(event)
     assert data["speed_kmh"] is None
     json.dumps(data, allow_nan=False)  # valid JSON for the browser
-    assert (
-        vehicle_moved_data({**event, "speed_mps": 10}, vehicle_id=1, route_id=None)["speed_kmh"]
-        == 36.0
-    )
+    assert vehicle_moved_data({**event, "speed_mps": 10})["speed_kmh"] == 36.0
