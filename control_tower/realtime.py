@@ -302,17 +302,41 @@ async def flusher_release() -> None:
 class _LiveHub:
     def __init__(self) -> None:
         self.members: dict[str, set] = {}
+        # Set once a channel's SUBSCRIBE has been answered. Sockets that join a channel while
+        # its subscription is still on its way wait for it, so nobody says "hello" (and reads
+        # the group's seq) before deltas can reach them, and the reader task never starts on a
+        # Pub/Sub object that has no connection yet ("pubsub connection not set").
+        self.subscribed: dict[str, asyncio.Event] = {}
         self.pubsub = None
         self.task: asyncio.Task | None = None
+        # SUBSCRIBE and UNSUBSCRIBE go out one at a time: a leave and a join of the same
+        # channel in quick succession reach Redis in the order they happened.
+        self.commands = asyncio.Lock()
 
     async def join(self, group: str, deliver) -> None:
         channel = live_channel(group)
         if self.pubsub is None:
             self.pubsub = async_redis().pubsub(ignore_subscribe_messages=True)
-        if channel not in self.members:
-            self.members[channel] = set()
-            await self.pubsub.subscribe(channel)
-        self.members[channel].add(deliver)
+        self.members.setdefault(channel, set()).add(deliver)
+        ready = self.subscribed.get(channel)
+        if ready is None:
+            ready = self.subscribed[channel] = asyncio.Event()
+            try:
+                async with self.commands:
+                    await self.pubsub.subscribe(channel)
+            except BaseException:
+                # Those waiting for this subscription try again themselves.
+                self.subscribed.pop(channel, None)
+                self.members.get(channel, set()).discard(deliver)
+                if not self.members.get(channel, True):
+                    del self.members[channel]
+                ready.set()
+                raise
+            ready.set()
+        else:
+            await ready.wait()
+            if self.subscribed.get(channel) is not ready:  # it failed, or everyone left
+                return await self.join(group, deliver)
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.run())
 
@@ -324,8 +348,10 @@ class _LiveHub:
         members.discard(deliver)
         if not members:
             del self.members[channel]
+            self.subscribed.pop(channel, None)
             try:
-                await self.pubsub.unsubscribe(channel)
+                async with self.commands:
+                    await self.pubsub.unsubscribe(channel)
             except Exception:  # noqa: BLE001
                 logger.warning("could not unsubscribe %s", channel, exc_info=True)
 

@@ -314,12 +314,13 @@ def stop_eta_changed(
     )
 
 
-ROUTE_REASONS = ("status", "stops", "reassigned", "shipments")
+ROUTE_REASONS = ("planned", "edited", "status", "stops", "reassigned", "shipments")
 
 
 def route_changed(route, *, reason: str, from_status: str | None = None) -> Event:
-    """`reason`: "status" (the route's own status; `from_status` is the old one), "stops" (a
-    stop's status), "reassigned" (stops moved in or out), "shipments" (shipments linked)."""
+    """`reason`: "planned" (the route was created), "edited" (its plan: crew, window, code),
+    "status" (the route's own status; `from_status` is the old one), "stops" (a stop's
+    status), "reassigned" (stops moved in or out), "shipments" (shipments linked)."""
     if reason not in ROUTE_REASONS:
         raise ValueError(f"Unknown route.changed reason {reason!r}")
     return _event(

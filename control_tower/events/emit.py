@@ -57,20 +57,6 @@ def _pending(event: Event) -> _LiveDelivery | None:
     return None
 
 
-def _row(event: Event) -> OutboxEvent:
-    return OutboxEvent(
-        organization_id=event.organization_id,
-        event_id=event.id,
-        type=event.type,
-        version=event.version,
-        carrier_id=event.carrier_id,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        occurred_at=event.occurred_at,
-        payload=event.payload,
-    )
-
-
 def emit(event: Event) -> Event:
     """Record `event` (see the module docstring). Returns the event that will be delivered: for
     a type merged per transaction (`route.changed`), a second emit for the same aggregate
@@ -86,7 +72,7 @@ def emit(event: Event) -> Event:
                 )
             return pending.event
     if event_type.durable:
-        OutboxEvent.dangerously_unscoped.bulk_create([_row(event)])
+        OutboxEvent.dangerously_unscoped.bulk_create([OutboxEvent.from_event(event)])
         enqueue_on_commit(events_relay)
     transaction.on_commit(_LiveDelivery(event))
     return event
@@ -99,7 +85,7 @@ def emit_many(events: list[Event]) -> None:
         return
     if any(EVENT_TYPES[e.type].merge_in_transaction for e in events):
         raise ValueError("emit_many() takes no merged event types; use emit().")
-    rows = [_row(e) for e in events if EVENT_TYPES[e.type].durable]
+    rows = [OutboxEvent.from_event(e) for e in events if EVENT_TYPES[e.type].durable]
     if rows:
         OutboxEvent.dangerously_unscoped.bulk_create(rows)
         enqueue_on_commit(events_relay)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from control_tower.events.catalog import Event
 from control_tower.tenancy.models import TenantModel
 
 UNDELIVERED = Q(delivered_at__isnull=True, dead_at__isnull=True)
@@ -57,6 +58,25 @@ class OutboxEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.type} {self.aggregate_type}:{self.aggregate_id} ({self.event_id})"
+
+    # The envelope's fields, stored as they are (the event's id is `event_id` here).
+    ENVELOPE = (
+        "organization_id",
+        "type",
+        "version",
+        "carrier_id",
+        "aggregate_type",
+        "aggregate_id",
+        "occurred_at",
+        "payload",
+    )
+
+    @classmethod
+    def from_event(cls, event: Event) -> OutboxEvent:
+        return cls(event_id=event.id, **{name: getattr(event, name) for name in cls.ENVELOPE})
+
+    def as_event(self) -> Event:
+        return Event(id=self.event_id, **{name: getattr(self, name) for name in self.ENVELOPE})
 
     @property
     def state(self) -> str:

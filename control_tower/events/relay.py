@@ -26,7 +26,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from control_tower.events import settings as event_settings
-from control_tower.events.catalog import Event
 from control_tower.events.models import UNDELIVERED, OutboxEvent, OutboxReceipt
 from control_tower.events.registry import subscribers_for
 from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
@@ -94,24 +93,10 @@ def claim(limit: int | None = None) -> list[int]:
     return taken
 
 
-def _event(row: OutboxEvent) -> Event:
-    return Event(
-        id=row.event_id,
-        type=row.type,
-        version=row.version,
-        organization_id=row.organization_id,
-        carrier_id=row.carrier_id,
-        aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id,
-        occurred_at=row.occurred_at,
-        payload=row.payload,
-    )
-
-
 def deliver(row: OutboxEvent) -> bool:
     """Hand one claimed row to each subscriber that has not handled it yet. True when every
     subscriber has; False (and the row scheduled for a retry, or dead) when one failed."""
-    event = _event(row)
+    event = row.as_event()
     done = set(OutboxReceipt.objects.filter(event_id=row.pk).values_list("subscriber", flat=True))
     for subscriber in subscribers_for(row.type):
         if subscriber.name in done:

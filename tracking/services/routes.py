@@ -180,6 +180,8 @@ def route_plan_create(*, actor: Actor, date: Date, routes: list[dict]) -> list[R
         batch_size=1000,
     )
     _adopt_shipments(links)
+    for route in route_rows:
+        emit(catalog.route_changed(route, reason="planned"))
     return route_rows
 
 
@@ -192,7 +194,9 @@ def route_create(*, actor: Actor, data: dict) -> Route:
     if Route.objects.filter(date=data["date"], code=data["code"]).exists():
         problems.setdefault("code", []).append("A route with this code already exists.")
     _raise_if_any(problems)
-    return Route.objects.create(organization=organization, **data)
+    route = Route.objects.create(organization=organization, **data)
+    emit(catalog.route_changed(route, reason="planned"))
+    return route
 
 
 @transaction.atomic
@@ -208,6 +212,7 @@ def route_update(*, route: Route, actor: Actor, data: dict) -> Route:
     for name, value in data.items():
         setattr(locked, name, value)
     locked.save()
+    emit(catalog.route_changed(locked, reason="edited"))
     return locked
 
 
