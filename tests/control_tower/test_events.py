@@ -393,3 +393,30 @@ def test_every_catalog_type_is_named_once_and_reserves_the_alert_namespace(
         assert live_seen[-1].id == event.id
     finally:
         catalog.EVENT_TYPES.pop(raised.name)
+
+
+def test_planning_creating_and_editing_routes_emit_route_changed(tenant):
+    from tracking.services.routes import route_create, route_plan_create, route_update
+
+    actor = actor_for_membership(tenant.members[Role.DISPATCHER])
+    with organization_scope(tenant.organization):
+        hub = HubFactory(organization=tenant.organization)
+        today = timezone.localdate()
+        spec = {"hub": hub, "carrier": tenant.carrier}
+        created = route_create(actor=actor, data={"date": today, "code": "NEW-1", **spec})
+        planned = route_plan_create(
+            actor=actor,
+            date=today,
+            routes=[
+                {"code": "PLAN-1", "stops": [], **spec},
+                {"code": "PLAN-2", "stops": [], **spec},
+            ],
+        )
+        route_update(route=created, actor=actor, data={"code": "NEW-1B"})
+    by_route = {r.aggregate_id: r.payload for r in rows("route.changed")}
+    assert len(rows("route.changed")) == 3  # one per route: the test is one transaction
+    # Created then edited in one transaction: one event, the latest plan, both reasons.
+    assert by_route[str(created.pk)]["reasons"] == ["planned", "edited"]
+    assert by_route[str(created.pk)]["code"] == "NEW-1B"
+    assert {by_route[str(r.pk)]["code"] for r in planned} == {"PLAN-1", "PLAN-2"}
+    assert all(by_route[str(r.pk)]["reasons"] == ["planned"] for r in planned)
