@@ -33,9 +33,9 @@ from django.contrib.gis.geos import Point  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.results_file import write_results  # noqa: E402
-from bench.world import benchmark_organization  # noqa: E402
+from bench.world import benchmark_organization, park_running_routes  # noqa: E402
+from carriers.device_auth import DEVICE_TOKEN_KIND  # noqa: E402
 from carriers.models import Carrier, Device, Driver  # noqa: E402
-from carriers.services import DEVICE_TOKEN_KIND  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from control_tower.tenancy.secrets import issue_secret  # noqa: E402
 from tracking.eta.recompute import route_eta_update  # noqa: E402
@@ -163,6 +163,7 @@ def main() -> None:
         "ping_to_eta_worst_case_s_one_worker": round(sweep_s + total, 1),
     }
     write_results("eta", results)
+    park_running_routes(organization)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from django.utils import timezone  # noqa: E402
 
 from bench.eta import build  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
-from bench.world import benchmark_organization  # noqa: E402
+from bench.world import benchmark_organization, park_running_routes  # noqa: E402
 from control_tower.celery import app  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from tracking.models import DevicePosition, Stop  # noqa: E402
@@ -250,6 +250,7 @@ def main() -> None:
     else:
         log_path.unlink()
     write_results("eta_latency", results)
+    park_running_routes(organization)
 
 
 if __name__ == "__main__":

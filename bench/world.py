@@ -26,3 +26,13 @@ def benchmark_organization(slug: str, name: str):
     ensure_coquimbo_roads()
     organization, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": name})
     return organization
+
+
+def park_running_routes(organization) -> int:
+    """Cancel the benchmark organization's running routes once the figures are taken: left
+    running, they would keep a demo's ETA sweep (same database, same worker) busy for hours."""
+    from tracking.models import Route
+
+    return Route.dangerously_unscoped.filter(
+        organization=organization, status__in=("planned", "in_progress")
+    ).update(status="cancelled")

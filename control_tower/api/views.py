@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status
+from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.response import Response
 
 from control_tower import services
@@ -178,6 +178,15 @@ class MembershipViewSet(
 
     def optimize_queryset(self, queryset):
         return queryset.select_related("user")
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        if request.method == "POST":  # the old way of adding someone: say what replaced it
+            raise exceptions.MethodNotAllowed(
+                "POST",
+                detail="People join by invitation: POST /api/v1/invitations/ with their e-mail "
+                "and role; they become members when they accept.",
+            )
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     def perform_update(self, serializer):
         membership = serializer.instance

@@ -49,6 +49,7 @@ def test_an_owner_can_no_longer_attach_another_tenants_user(tenant, other_tenant
         "/api/v1/memberships/", {"email": victim.email, "role": "dispatcher"}, format="json"
     )
     assert response.status_code == 405
+    assert "/api/v1/invitations/" in response.json()["detail"]  # says what replaced it
     invited = invite(owner, victim.email)
     assert invited.status_code == 201
     # Invited is not a member: the victim's API keeps working in their own organization.
