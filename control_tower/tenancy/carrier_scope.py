@@ -47,6 +47,8 @@ CARRIER_PATHS: dict[str, str | tuple[str, ...]] = {
     "tracking.Ping": "device__carrier",
     "tracking.DevicePosition": "device__carrier",
     "tracking.Scan": ("shipment__carrier", "device__carrier", "api_key__carrier"),
+    "exceptions.Alert": "carrier",
+    "exceptions.AlertTransition": "alert__carrier",
 }
 
 # Tenant models that carry no carrier: organization-wide data that carrier-bound actors and
@@ -61,6 +63,8 @@ ORGANIZATION_ONLY: frozenset[str] = frozenset(
         "control_tower.OutboxEvent",
         "tracking.EtaModel",
         "tracking.EtaCalibration",
+        # Rule thresholds are the organization's policy (admin only), even a carrier's override.
+        "exceptions.AlertThresholds",
     }
 )
 

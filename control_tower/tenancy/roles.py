@@ -28,6 +28,8 @@ class Resource(models.TextChoices):
     # The dispatcher console (page, snapshot, details, search, live socket): read to watch,
     # write to reassign stops between routes. Rows are narrowed like everywhere else.
     CONSOLE = "console"
+    # Exceptions (alerts): read to see them, write to acknowledge, assign, snooze and resolve.
+    ALERTS = "alerts"
 
 
 READ, WRITE = "read", "write"
@@ -51,6 +53,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.ROUTES: _RW,
         Resource.TRACKING: _RW,
         Resource.CONSOLE: _RW,
+        Resource.ALERTS: _RW,
     },
     Role.OPS_MANAGER: {
         Resource.ORGANIZATION: _R,
@@ -63,6 +66,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.ROUTES: _R,
         Resource.TRACKING: _R,
         Resource.CONSOLE: _R,
+        Resource.ALERTS: _R,
     },
     # Carrier users see only rows of their own carrier (tenancy/carrier_scope.py) and update
     # the progress of their own routes; they cannot create or re-plan, but may move a stop
@@ -79,6 +83,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         # Their own carrier's scans and proofs of delivery (narrowed like everything else).
         Resource.TRACKING: _RW,
         Resource.CONSOLE: _RW,
+        # Their own carrier's alerts: they are the ones who can act on them.
+        Resource.ALERTS: _RW,
     },
     # People with the driver role read their own routes; their phone posts with a device token.
     Role.DRIVER: {
@@ -93,6 +99,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.TRACKING: _NONE,
         # Their phone app is their view: the organization's live console is not for them.
         Resource.CONSOLE: _NONE,
+        Resource.ALERTS: _NONE,
     },
 }
 
@@ -115,6 +122,8 @@ class Scope(models.TextChoices):
     ROUTES_WRITE = "routes:write"
     TRACKING_READ = "tracking:read"
     TRACKING_WRITE = "tracking:write"
+    ALERTS_READ = "alerts:read"
+    ALERTS_WRITE = "alerts:write"
 
 
 def role_allows(role: str, resource: str, action: str) -> bool:
