@@ -155,6 +155,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": float(env.int("EVENTS_RELAY_INTERVAL_S", 5)),
     },
     "events-prune": {"task": "control_tower.events_prune", "schedule": 3600.0},
+    # Time-based exception rules (signal lost, stalled, not started, battery) and escalation.
+    "exceptions-sweep": {
+        "task": "exceptions.sweep",
+        "schedule": float(env.int("EXCEPTIONS_SWEEP_S", 30)),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

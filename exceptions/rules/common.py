@@ -1,0 +1,91 @@
+"""What the sweep rules share: the open alerts of a kind, and raising/clearing a set at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+
+from exceptions.models import Alert, AlertState
+from tracking.models import Route, RouteStatus
+
+
+def open_subjects(kind: str) -> dict[str, Alert]:
+    """The unresolved alerts of `kind` in the current organization, by subject id (one query):
+    a sweep raises only what is new and clears only what is open, instead of touching every
+    subject on every pass."""
+    alerts = Alert.objects.filter(kind=kind).exclude(state=AlertState.RESOLVED)
+    return {alert.subject_id: alert for alert in alerts}
+
+
+@dataclass(frozen=True)
+class RouteSnapshot:
+    """A running route as the sweep sees it: its newest good fix (any of the route's driver or
+    vehicle devices) and the newest battery reading of that device."""
+
+    route_id: int
+    code: str
+    carrier_id: int
+    vehicle_id: int | None
+    started_at: datetime | None
+    device_id: int | None
+    fix_time: datetime | None
+    lon: float | None
+    lat: float | None
+    battery_pct: int | None
+    charging: bool | None
+    battery_at: datetime | None
+
+
+# One statement for every running route of the organization. DevicePosition only ever holds a
+# device's newest unflagged fix, so flagged outliers never make a route look alive or moved;
+# the battery comes from the newest ping that reported one (flags are about the location).
+_SNAPSHOT_SQL = """
+SELECT r.id, r.code, r.carrier_id, r.vehicle_id, r.started_at,
+       pos.device_id, pos.fix_time, ST_X(pos.location), ST_Y(pos.location),
+       bat.battery_pct, bat.charging, bat.fix_time
+FROM tracking_route r
+LEFT JOIN LATERAL (
+    SELECT dp.device_id, dp.fix_time, dp.location
+    FROM tracking_deviceposition dp
+    JOIN carriers_device d ON d.id = dp.device_id AND d.organization_id = %(org)s
+    WHERE dp.organization_id = %(org)s
+      AND (d.driver_id = r.driver_id OR d.vehicle_id = r.vehicle_id)
+    ORDER BY dp.fix_time DESC
+    LIMIT 1
+) pos ON true
+LEFT JOIN LATERAL (
+    SELECT p.battery_pct, p.charging, p.fix_time
+    FROM tracking_ping p
+    WHERE p.organization_id = %(org)s AND p.device_id = pos.device_id
+      AND p.battery_pct IS NOT NULL
+      AND p.fix_time > %(since)s AND p.fix_time <= %(now)s
+    ORDER BY p.fix_time DESC
+    LIMIT 1
+) bat ON true
+WHERE r.organization_id = %(org)s AND r.status = %(running)s
+"""
+
+
+def running_routes(organization_id: int, now: datetime) -> list[RouteSnapshot]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SNAPSHOT_SQL,
+            {
+                "org": organization_id,
+                "now": now,
+                "since": now - BATTERY_LOOKBACK,
+                "running": RouteStatus.IN_PROGRESS,
+            },
+        )
+        return [RouteSnapshot(*row) for row in cursor.fetchall()]
+
+
+# How far back the sweep looks for a battery reading (bounds the partitions it reads).
+BATTERY_LOOKBACK = timedelta(hours=1)
+
+
+def route_row(route_id: int) -> Route:
+    """The route an alert points at (only when one is raised: raising is the rare path)."""
+    return Route.objects.get(pk=route_id)

@@ -1,0 +1,77 @@
+"""signal_lost: a running route has had no good fix for more than `signal_lost_min` minutes.
+
+The condition is evaluated now, on the newest fix time of the route's devices: a buffered ping
+that arrives late with an old fix time never makes the newest fix older (so it cannot raise),
+and one newer than the threshold clears the alert. A route that never reported counts from
+its start.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from exceptions.models import AlertKind, Severity
+from exceptions.rules.common import RouteSnapshot, open_subjects, route_row
+from exceptions.services import alert_clear, alert_raise
+from exceptions.thresholds import thresholds_for
+
+KIND = AlertKind.SIGNAL_LOST
+
+
+def silent_since(snapshot: RouteSnapshot) -> datetime | None:
+    return snapshot.fix_time or snapshot.started_at
+
+
+def is_lost(snapshot: RouteSnapshot, now: datetime, limit_min: float) -> bool:
+    since = silent_since(snapshot)
+    return since is not None and now - since > timedelta(minutes=limit_min)
+
+
+def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> tuple[int, int]:
+    open_alerts = open_subjects(KIND)
+    raised = cleared = 0
+    running = set()
+    for snapshot in routes:
+        subject = str(snapshot.route_id)
+        running.add(subject)
+        limit = thresholds_for(organization_id, snapshot.carrier_id).signal_lost_min
+        lost = is_lost(snapshot, now, limit)
+        if lost and subject not in open_alerts:
+            minutes = int((now - silent_since(snapshot)).total_seconds() // 60)
+            alert_raise(
+                organization_id=organization_id,
+                kind=KIND,
+                subject_type="route",
+                subject_id=subject,
+                severity=Severity.HIGH,
+                started_at=silent_since(snapshot),
+                title=f"{snapshot.code}: no position for {minutes} min",
+                detail={
+                    "device": snapshot.device_id,
+                    "last_fix": snapshot.fix_time.isoformat() if snapshot.fix_time else None,
+                    "limit_min": limit,
+                },
+                route=route_row(snapshot.route_id),
+                carrier_id=snapshot.carrier_id,
+            )
+            raised += 1
+        elif not lost and subject in open_alerts:
+            alert_clear(
+                organization_id=organization_id,
+                kind=KIND,
+                subject_type="route",
+                subject_id=subject,
+                reason="position received",
+            )
+            cleared += 1
+    # A route that stopped running (completed, cancelled) has no signal to lose.
+    for subject in open_alerts.keys() - running:
+        alert_clear(
+            organization_id=organization_id,
+            kind=KIND,
+            subject_type="route",
+            subject_id=subject,
+            reason="route no longer running",
+        )
+        cleared += 1
+    return raised, cleared
