@@ -11,6 +11,7 @@ from control_tower.api.views import (
     MeView,
     OrganizationView,
 )
+from exceptions.api.views import AlertViewSet
 from tracking.api.ingest_views import (
     DevicePositionViewSet,
     GpxImportView,
@@ -39,6 +40,7 @@ router.register("positions", DevicePositionViewSet, basename="position")
 router.register("pings", PingViewSet, basename="ping")
 router.register("pods", ProofOfDeliveryViewSet, basename="pod")
 router.register("scans", ScanViewSet, basename="scan")
+router.register("alerts", AlertViewSet, basename="alert")
 
 app_name = "api"
 urlpatterns = [

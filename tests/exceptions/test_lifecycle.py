@@ -199,3 +199,114 @@ def test_thresholds_carrier_overrides_org_overrides_defaults(scoped):
     assert (for_org.stalled_min, for_org.signal_lost_min) == (12, 7)
     assert (for_carrier.stalled_min, for_carrier.signal_lost_min) == (20, 7)
     assert for_carrier.escalate_after_min == DEFAULTS["escalate_after_min"]
+
+
+# ---------------------------------------------------------------------------------------------
+# People working alerts, and escalation
+# ---------------------------------------------------------------------------------------------
+
+
+def _actor(tenant, role):
+    from control_tower.tenancy.actors import actor_for_membership
+
+    return actor_for_membership(tenant.members[role])
+
+
+def test_escalation_steps_severity_until_acknowledged(tenant):
+    from control_tower.tenancy.roles import Role
+    from exceptions.services import alert_acknowledge, alerts_escalate
+
+    org = tenant.organization
+    route = RouteFactory(organization=org, carrier=tenant.carrier)
+    forget_thresholds(org.pk)
+    with organization_scope(org):
+        alert = _raise(org, route, severity="high")
+        after = timedelta(minutes=DEFAULTS["escalate_after_min"])
+
+        assert alerts_escalate(alert.raised_at + after - timedelta(seconds=1)) == 0
+        first = alert.raised_at + after
+        assert alerts_escalate(first) == 1
+        alert.refresh_from_db()
+        assert (alert.severity, alert.escalation_level, alert.escalated_at) == (
+            "critical",
+            1,
+            first,
+        )
+        # The next step counts from the last escalation; critical stays critical.
+        assert alerts_escalate(first + after / 2) == 0
+        assert alerts_escalate(first + after) == 1
+        alert.refresh_from_db()
+        assert (alert.severity, alert.escalation_level) == ("critical", 2)
+        escalations = _outbox("alert.escalated", alert)
+        assert [e.payload["escalation_level"] for e in escalations] == [1, 2]
+
+        alert_acknowledge(actor=_actor(tenant, Role.DISPATCHER), alert_id=alert.pk)
+        assert alerts_escalate(first + after * 5) == 0
+
+
+def test_escalation_reads_the_carriers_threshold(tenant):
+    from exceptions.services import alerts_escalate
+
+    org = tenant.organization
+    route = RouteFactory(organization=org, carrier=tenant.carrier)
+    with organization_scope(org):
+        AlertThresholds.objects.create(carrier=tenant.carrier, escalate_after_min=2)
+        forget_thresholds(org.pk)
+        alert = _raise(org, route, severity="low")
+        assert alerts_escalate(alert.raised_at + timedelta(minutes=2)) == 1
+        alert.refresh_from_db()
+        assert alert.severity == "medium"
+        transition = AlertTransition.objects.filter(alert=alert).order_by("id").last()
+        assert transition.details["previous_severity"] == "low"
+        assert transition.actor == "system"
+
+
+def test_ended_snooze_wakes_in_the_sweep(tenant):
+    from control_tower.tenancy.roles import Role
+    from exceptions.services import alert_acknowledge, alert_snooze, alerts_escalate
+
+    org = tenant.organization
+    route = RouteFactory(organization=org, carrier=tenant.carrier)
+    actor = _actor(tenant, Role.DISPATCHER)
+    with organization_scope(org):
+        alert = _raise(org, route)
+        alert_acknowledge(actor=actor, alert_id=alert.pk)
+        until = timezone.now() + timedelta(minutes=30)
+        alert_snooze(actor=actor, alert_id=alert.pk, until=until)
+        alerts_escalate(until - timedelta(minutes=1))
+        alert.refresh_from_db()
+        assert alert.state == AlertState.SNOOZED
+        alerts_escalate(until)
+        alert.refresh_from_db()
+        # Back to where people had taken it; acknowledged alerts do not escalate.
+        assert alert.state == AlertState.ACKNOWLEDGED and alert.escalation_level == 0
+        assert _outbox("alert.updated", alert)[-1].payload["state"] == "acknowledged"
+
+
+def test_clear_resolves_a_snoozed_or_assigned_alert_too(tenant):
+    from control_tower.tenancy.roles import Role
+    from exceptions.services import alert_assign
+
+    org = tenant.organization
+    route = RouteFactory(organization=org, carrier=tenant.carrier)
+    with organization_scope(org):
+        alert = _raise(org, route)
+        alert_assign(
+            actor=_actor(tenant, Role.DISPATCHER),
+            alert_id=alert.pk,
+            assignee_id=tenant.user(Role.DISPATCHER).pk,
+        )
+        cleared = alert_clear(
+            organization_id=org.pk,
+            kind=alert.kind,
+            subject_type="route",
+            subject_id=route.pk,
+            reason="route started",
+        )
+        assert cleared.state == AlertState.RESOLVED
+        last = AlertTransition.objects.filter(alert=alert).order_by("id").last()
+        assert (last.from_state, last.to_state, last.details["reason"]) == (
+            "assigned",
+            "resolved",
+            "route started",
+        )
