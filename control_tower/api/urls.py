@@ -52,6 +52,7 @@ urlpatterns = [
     # Before the router: "plan" is not a route id.
     path("routes/plan/", RoutePlanView.as_view(), name="routes-plan"),
     path("ingest/scans", ScanIngestView.as_view(), name="ingest-scans"),
+    path("incidents/", include("exceptions.incident_urls")),
     # The dispatcher console (portal/api/urls.py), before the router: stops/<id>/reassign/.
     path("", include("portal.api.urls")),
     path("", include(router.urls)),
