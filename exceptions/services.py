@@ -337,13 +337,14 @@ def alert_assign(*, actor: Actor, alert_id, assignee_id, note: str = "") -> Aler
 
 
 def alert_snooze(*, actor: Actor, alert_id, until: datetime, note: str = "") -> Alert:
-    now = timezone.now()
-    if until is None or until <= now:
-        raise InvalidInput.on("until", "Snooze until a time in the future.")
-    if until - now > MAX_SNOOZE:
-        raise InvalidInput.on("until", "Snooze for at most 7 days.")
     with transaction.atomic():
+        # The alert first: someone who cannot see it learns nothing from the body's checks.
         alert = _locked(actor, alert_id)
+        now = timezone.now()
+        if until is None or until <= now:
+            raise InvalidInput.on("until", "Snooze until a time in the future.")
+        if until - now > MAX_SNOOZE:
+            raise InvalidInput.on("until", "Snooze for at most 7 days.")
         _check_from(alert, "snooze")
         from_state = alert.state
         alert.state = AlertState.SNOOZED
@@ -357,12 +358,12 @@ def alert_snooze(*, actor: Actor, alert_id, until: datetime, note: str = "") -> 
 
 
 def alert_resolve(*, actor: Actor, alert_id, resolution_code: str, note: str = "") -> Alert:
-    if resolution_code not in PERSON_RESOLUTION_CODES:
-        raise InvalidInput.on(
-            "resolution_code", f"Choose one of: {', '.join(PERSON_RESOLUTION_CODES)}."
-        )
     with transaction.atomic():
         alert = _locked(actor, alert_id)
+        if resolution_code not in PERSON_RESOLUTION_CODES:
+            raise InvalidInput.on(
+                "resolution_code", f"Choose one of: {', '.join(PERSON_RESOLUTION_CODES)}."
+            )
         if alert.state == AlertState.RESOLVED:
             raise IllegalTransition("This alert is already resolved.")
         now = timezone.now()
