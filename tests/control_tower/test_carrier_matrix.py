@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import dangerously_all_organizations
+from exceptions.services import alert_raise
 from tests.control_tower.test_cross_tenant import V1, classify, schema_operations
 from tests.factories import (
     CarrierFactory,
@@ -88,6 +89,17 @@ class World:
                 ),
                 "routes": route,
                 "stops": stop,
+                "alerts": alert_raise(
+                    organization_id=org.pk,
+                    kind="route_not_started",
+                    subject_type="route",
+                    subject_id=route.pk,
+                    severity="medium",
+                    started_at=timezone.now(),
+                    title=f"Route {route.code} not started",
+                    route=route,
+                    carrier_id=carrier.pk,
+                ),
             }
 
     def of(self, name, resource):
@@ -126,6 +138,7 @@ RESOURCE_OF = {
     "memberships": "memberships",
     "invitations": "memberships",
     "api-keys": "api_keys",
+    "alerts": "alerts",
 }
 ACTION_RESOURCE = {("stops", "reassign"): "console"}
 
@@ -159,6 +172,9 @@ DETAIL_BODIES = {
     ("hubs", "patch"): {"name": "x"},
     ("stops", "post", "fail"): {"reason": "not_home"},
     ("stops", "post", "reassign"): {"route": "own-route"},
+    ("alerts", "post", "assign"): {"assignee": 1},
+    ("alerts", "post", "snooze"): {"until": "2999-01-01T00:00:00Z"},
+    ("alerts", "post", "resolve"): {"resolution_code": "fixed"},
 }
 # Operations whose callers or shapes the generic cases do not fit: each has a test below.
 SPECIFIC = {
@@ -184,6 +200,7 @@ SPECIFIC = {
     ("/api/v1/me/", "get"): "test_callers_are_bound_to_carrier_a",
     ("/api/v1/organization/", "get"): "test_callers_are_bound_to_carrier_a",
     ("/api/v1/organization/", "patch"): "test_callers_are_bound_to_carrier_a",
+    ("/api/v1/incidents/", "post"): "test_incidents_only_on_own_carriers_routes",
 }
 
 
@@ -744,3 +761,32 @@ def test_filtering_by_another_carriers_id_answers_like_a_missing_id(world, calle
         own = client.get(f"{V1}/drivers/", {"carrier": world.a.pk})
         assert own.status_code == 200, label
         assert world.of("a", "drivers").pk in {d["id"] for d in own.json()["results"]}, label
+
+
+def test_incidents_only_on_own_carriers_routes(world, callers):
+    """An incident names a route: carrier B's answers like a missing one, and raises nothing."""
+    from exceptions.models import Alert
+
+    def incidents():
+        with dangerously_all_organizations():
+            return Alert.dangerously_unscoped.filter(kind="incident").count()
+
+    for label, client, permissions in callers:
+        foreign = client.post(
+            f"{V1}/incidents/",
+            {"route": world.of("b", "routes").pk, "kind": "breakdown"},
+            format="json",
+        )
+        if "write" not in permissions.get("tracking", ()):
+            assert foreign.status_code == 403, (label, foreign.content)
+            continue
+        assert foreign.status_code == 404, (label, foreign.content)
+        assert foreign.json()["error"] == "not_found"
+        assert incidents() == 0, label
+    own = callers[0][1].post(
+        f"{V1}/incidents/",
+        {"route": world.of("a", "routes").pk, "kind": "breakdown"},
+        format="json",
+    )
+    assert own.status_code == 201, own.content
+    assert own.json()["carrier"] == world.a.pk

@@ -49,6 +49,23 @@ def _invitation(tenant):
     return invitation
 
 
+def _alert(tenant):
+    from exceptions.services import alert_raise
+
+    route = RouteFactory(organization=tenant.organization, carrier=tenant.carrier)
+    return alert_raise(
+        organization_id=tenant.organization.pk,
+        kind="route_not_started",
+        subject_type="route",
+        subject_id=route.pk,
+        severity="medium",
+        started_at=timezone.now(),
+        title="Route not started",
+        route=route,
+        carrier_id=tenant.carrier.pk,
+    )
+
+
 # How to make an object of the victim organization for each detail path.
 OBJECT_MAKERS = {
     "memberships": lambda t, **_: t.members[Role.DISPATCHER],
@@ -64,6 +81,7 @@ OBJECT_MAKERS = {
     "stops": lambda t, **_: stop_with_shipments(
         route=RouteFactory(organization=t.organization, carrier=t.carrier)
     ),
+    "alerts": lambda t, **_: _alert(t),
 }
 
 # A body that would be valid if the object were the caller's, so only the tenant check can
@@ -82,6 +100,9 @@ DETAIL_BODIES = {
     ("routes", "patch"): {"code": "X1"},
     ("stops", "patch"): {"address": "x"},
     ("stops", "post", "fail"): {"reason": "not_home"},
+    ("alerts", "post", "assign"): {"assignee": 1},
+    ("alerts", "post", "snooze"): {"until": "2999-01-01T00:00:00Z"},
+    ("alerts", "post", "resolve"): {"resolution_code": "fixed"},
 }
 
 
@@ -232,6 +253,9 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
     "test_search_never_crosses_organizations_or_carriers",
     ("/api/v1/console/streets/", "get"): "tests/portal/test_streets.py::"
     "test_streets_need_a_logged_in_console_user",
+    # Incidents from the road: a device token or a person, on a route (404 if not theirs).
+    ("/api/v1/incidents/", "post"): "tests/exceptions/test_rule_incident.py::"
+    "test_refusals_are_json_errors",
 }
 
 
