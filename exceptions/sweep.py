@@ -1,8 +1,8 @@
 """The time-based rules, evaluated every EXCEPTIONS_SWEEP_S seconds (beat), organization by
-organization: one set-based snapshot of the running routes feeds signal_lost, stalled and
-battery_low; route_not_started reads the planned routes; then escalation. Each rule raises
-only what is new and clears only what is open, so an unchanged fleet costs a fixed number of
-queries however many routes it has."""
+organization: one set-based snapshot of the running routes feeds signal_lost, stalled,
+off_route and battery_low; route_not_started reads the planned routes and long_dwell the
+arrived stops; then escalation. Each rule raises only what is new and clears only what is
+open, so an unchanged fleet costs a fixed number of queries however many routes it has."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
-from exceptions.rules import battery_low, route_not_started, signal_lost, stalled
+from exceptions.rules import (
+    battery_low,
+    long_dwell,
+    off_route,
+    route_not_started,
+    signal_lost,
+    stalled,
+)
 from exceptions.rules.common import running_routes
 from exceptions.services import alerts_escalate
 
@@ -28,6 +35,8 @@ def sweep_organization(organization: Organization, now: datetime | None = None) 
             stalled.KIND: stalled.sweep(organization.pk, routes, now),
             battery_low.KIND: battery_low.sweep(organization.pk, routes, now),
             route_not_started.KIND: route_not_started.sweep(organization.pk, now),
+            off_route.KIND: off_route.sweep(organization.pk, routes, now),
+            long_dwell.KIND: long_dwell.sweep(organization, now),
         }
         counts["escalated"] = alerts_escalate(now, organization_id=organization.pk)
     return counts
