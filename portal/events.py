@@ -8,6 +8,8 @@ messages (docs/REALTIME.md), after commit. Registered by PortalConfig.ready().
 | `stop.eta_changed`        | `stop.eta`                                                |
 | `route.changed`           | `route.status` (when its status changed), `route.changed` |
 | `vehicle.moved`           | `vehicle.moved` (portal/live.py)                          |
+| `alert.raised`            | `alert.raised`                                            |
+| every other `alert.*`     | `alert.updated`                                           |
 
 `route.changed` carries the route's summary, read here once the transaction has committed, so
 it always describes committed state (one per route per transaction: the catalog merges them).
@@ -27,6 +29,7 @@ from control_tower.events.catalog import (
 from control_tower.models import Organization
 from control_tower.realtime import publish_sync_now
 from control_tower.tenancy.scope import organization_scope
+from exceptions.events import ALERT_EVENT_TYPES, ALERT_RAISED
 from portal import live
 from portal.selectors import route_summary_for
 from tracking.models import Route
@@ -118,7 +121,17 @@ def route_changed_live(event: Event) -> None:
     route_changed_now(organization_id=event.organization_id, route_id=p["id"])
 
 
+def alert_live(event: Event) -> None:
+    """The console knows two alert messages: a new one, and a change to one it may hold
+    (acknowledged, assigned, snoozed, escalated, resolved, refreshed). The data is the alert's
+    API representation, as the event carries it, so the feed and `/api/v1/alerts/` agree."""
+    message_type = ALERT_RAISED if event.type == ALERT_RAISED else "alert.updated"
+    _send(event, message_type, event.payload)
+
+
 def register() -> None:
+    for alert_type in ALERT_EVENT_TYPES:
+        register_live(alert_type, alert_live)
     register_live(SHIPMENT_STATUS_CHANGED.name, shipment_status_live)
     register_live(STOP_STATUS_CHANGED.name, stop_status_live)
     register_live(STOP_ETA_CHANGED.name, stop_eta_live)
