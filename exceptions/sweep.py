@@ -6,6 +6,7 @@ open, so an unchanged fleet costs a fixed number of queries however many routes 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.utils import timezone
@@ -22,6 +23,8 @@ from exceptions.rules import (
 )
 from exceptions.rules.common import running_routes
 from exceptions.services import alerts_escalate
+
+logger = logging.getLogger(__name__)
 
 
 def sweep_organization(organization: Organization, now: datetime | None = None) -> dict:
@@ -46,7 +49,11 @@ def sweep_all(now: datetime | None = None) -> int:
     """Every active organization, each in its own scope. Returns how many alerts changed."""
     changed = 0
     for organization in Organization.objects.filter(is_active=True):
-        counts = sweep_organization(organization, now)
+        try:
+            counts = sweep_organization(organization, now)
+        except Exception:  # one tenant's bad row must not stop the others' alerts
+            logger.exception("exceptions sweep failed for organization %s", organization.pk)
+            continue
         escalated = counts.pop("escalated")
         changed += escalated + sum(raised + cleared for raised, cleared in counts.values())
     return changed

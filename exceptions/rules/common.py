@@ -36,6 +36,7 @@ class RouteSnapshot:
     battery_pct: int | None
     charging: bool | None
     battery_at: datetime | None
+    has_device: bool
 
 
 # One statement for every running route of the organization. DevicePosition only ever holds a
@@ -44,7 +45,12 @@ class RouteSnapshot:
 _SNAPSHOT_SQL = """
 SELECT r.id, r.code, r.carrier_id, r.vehicle_id, r.started_at,
        pos.device_id, pos.fix_time, ST_X(pos.location), ST_Y(pos.location),
-       bat.battery_pct, bat.charging, bat.fix_time
+       bat.battery_pct, bat.charging, bat.fix_time,
+       EXISTS (
+           SELECT 1 FROM carriers_device d
+           WHERE d.organization_id = %(org)s
+             AND (d.driver_id = r.driver_id OR d.vehicle_id = r.vehicle_id)
+       )
 FROM tracking_route r
 LEFT JOIN LATERAL (
     SELECT dp.device_id, dp.fix_time, dp.location
@@ -65,6 +71,7 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) bat ON true
 WHERE r.organization_id = %(org)s AND r.status = %(running)s
+  AND r.date BETWEEN %(first_day)s AND %(last_day)s
 """
 
 
@@ -77,6 +84,8 @@ def running_routes(organization_id: int, now: datetime) -> list[RouteSnapshot]:
                 "now": now,
                 "since": now - BATTERY_LOOKBACK,
                 "running": RouteStatus.IN_PROGRESS,
+                "first_day": (now - ROUTE_DAYS).date(),
+                "last_day": (now + ROUTE_DAYS).date(),
             },
         )
         return [RouteSnapshot(*row) for row in cursor.fetchall()]
@@ -84,6 +93,9 @@ def running_routes(organization_id: int, now: datetime) -> list[RouteSnapshot]:
 
 # How far back the sweep looks for a battery reading (bounds the partitions it reads).
 BATTERY_LOOKBACK = timedelta(hours=1)
+# Routes of today, give or take the tenants' time zones (as the ETA sweep): a route someone
+# forgot to close last week is not a live exception every 30 seconds.
+ROUTE_DAYS = timedelta(days=1)
 
 
 def route_row(route_id: int) -> Route:

@@ -3,7 +3,7 @@
 The condition is evaluated now, on the newest fix time of the route's devices: a buffered ping
 that arrives late with an old fix time never makes the newest fix older (so it cannot raise),
 and one newer than the threshold clears the alert. A route that never reported counts from
-its start.
+its start; a route with no device at all is not tracked, so not lost.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ def silent_since(snapshot: RouteSnapshot) -> datetime | None:
 
 
 def is_lost(snapshot: RouteSnapshot, now: datetime, limit_min: float) -> bool:
+    if not snapshot.has_device:
+        return False  # an untracked route has no signal to lose
     since = silent_since(snapshot)
     return since is not None and now - since > timedelta(minutes=limit_min)
 

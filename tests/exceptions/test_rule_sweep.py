@@ -137,6 +137,25 @@ def test_signal_lost_ignores_late_buffered_and_flagged_fixes(scoped, tenant):
     assert alert.subject_id == str(_silent_route.pk)
 
 
+def test_signal_lost_quiet_for_untracked_and_forgotten_routes(scoped, tenant):
+    now = timezone.now()
+    RouteFactory(  # no device for its driver or vehicle: nothing to lose
+        organization=scoped,
+        carrier=tenant.carrier,
+        driver=DriverFactory(organization=scoped, carrier=tenant.carrier),
+        status="in_progress",
+        started_at=now - timedelta(hours=2),
+    )
+    _old, device = running_route(
+        scoped, tenant.carrier, date=(now - timedelta(days=3)).date()
+    )  # left running three days ago
+    fix(device, now - timedelta(hours=1))
+
+    sweep_organization(scoped, now)
+
+    assert alerts("signal_lost") == []
+
+
 def test_signal_lost_clears_when_the_route_completes(scoped, tenant):
     route, device = running_route(scoped, tenant.carrier)
     now = timezone.now()
@@ -297,6 +316,9 @@ def test_stalled_ignores_flagged_outliers_and_stale_positions(scoped, tenant):
 # --- the sweep is set-based --------------------------------------------------------------------
 
 
+SWEEP_QUERIES = 15
+
+
 def _sweep_queries(org, now) -> int:
     with CaptureQueriesContext(connection) as captured:
         sweep_organization(org, now)
@@ -316,6 +338,11 @@ def test_sweep_query_count_does_not_grow_with_routes(scoped, tenant, django_asse
         fix(device, now - timedelta(seconds=20), battery=80)
     with django_assert_max_num_queries(few):
         counts = sweep_organization(scoped, now)
+
+    # An organization with nothing to change: the snapshot, the open alerts of each of the 6
+    # kinds, the stall and off-route checks, the planned routes, the learned dwell and the
+    # arrived stops, and escalation's organization read and two alert reads.
+    assert few == SWEEP_QUERIES
 
     assert sum(raised + cleared for key, (raised, cleared) in _pairs(counts)) == 0
     assert Alert.objects.count() == 0
