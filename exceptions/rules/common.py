@@ -11,11 +11,13 @@ from exceptions.models import Alert, AlertState
 from tracking.models import Route, RouteStatus
 
 
-def open_subjects(kind: str) -> dict[str, Alert]:
+def open_subjects(kind: str, subject_ids=None) -> dict[str, Alert]:
     """The unresolved alerts of `kind` in the current organization, by subject id (one query):
     a sweep raises only what is new and clears only what is open, instead of touching every
     subject on every pass."""
     alerts = Alert.objects.filter(kind=kind).exclude(state=AlertState.RESOLVED)
+    if subject_ids is not None:
+        alerts = alerts.filter(subject_id__in=[str(s) for s in subject_ids])
     return {alert.subject_id: alert for alert in alerts}
 
 

@@ -21,29 +21,35 @@ def on_stop_status(event) -> None:
     stop = Stop.objects.select_related("route").filter(pk=event.payload.get("id")).first()
     if stop is None:
         return
-    links = StopShipment.objects.filter(stop=stop).select_related("shipment")
+    links = list(StopShipment.objects.filter(stop=stop).select_related("shipment"))
+    if stop.status != StopStatus.FAILED:
+        # Another stop of a shipment that failed before moved: the re-attempt is under way.
+        # Only shipments with an open alert from another stop (one read, not one per parcel).
+        open_alerts = open_subjects(KIND, [link.shipment_id for link in links])
+        for link in links:
+            alert = open_alerts.get(str(link.shipment_id))
+            if alert is not None and alert.stop_id != stop.pk:
+                _clear(link.shipment_id, stop, reason=f"stop {stop.status}")
+        return
     for link in links:
         shipment = link.shipment
-        if stop.status == StopStatus.FAILED:
-            alert_raise(
-                organization_id=stop.organization_id,
-                kind=KIND,
-                subject_type="shipment",
-                subject_id=str(shipment.pk),
-                severity=Severity.MEDIUM,
-                started_at=stop.actual_departure or stop.actual_arrival or stop.updated_at,
-                title=f"{shipment.reference}: failed attempt ({stop.failure_reason or 'other'})",
-                detail={"reason": stop.failure_reason, "stop": stop.pk, "route": stop.route_id},
-                route=stop.route,
-                stop=stop,
-                shipment=shipment,
-                carrier_id=stop.route.carrier_id,
-            )
-        else:
-            _clear_unless_same_failure(shipment.pk, stop, reason=f"stop {stop.status}")
+        alert_raise(
+            organization_id=stop.organization_id,
+            kind=KIND,
+            subject_type="shipment",
+            subject_id=str(shipment.pk),
+            severity=Severity.MEDIUM,
+            started_at=stop.actual_departure or stop.actual_arrival or stop.updated_at,
+            title=f"{shipment.reference}: failed attempt ({stop.failure_reason or 'other'})",
+            detail={"reason": stop.failure_reason, "stop": stop.pk, "route": stop.route_id},
+            route=stop.route,
+            stop=stop,
+            shipment=shipment,
+            carrier_id=stop.route.carrier_id,
+        )
 
 
-def _clear_unless_same_failure(shipment_id: int, stop: Stop, *, reason: str) -> None:
+def _clear(shipment_id: int, stop: Stop, *, reason: str) -> None:
     alert_clear(
         organization_id=stop.organization_id,
         kind=KIND,
@@ -67,4 +73,4 @@ def on_route_changed(event) -> None:
     ).select_related("stop")
     for link in links:
         if link.stop_id != open_alerts[str(link.shipment_id)].stop_id:
-            _clear_unless_same_failure(link.shipment_id, link.stop, reason="rescheduled")
+            _clear(link.shipment_id, link.stop, reason="rescheduled")
