@@ -63,14 +63,13 @@ def on_route_changed(event) -> None:
     """A shipment linked to a new open stop is rescheduled: its failed attempt is handled."""
     if not RESCHEDULE_REASONS & set(event.payload.get("reasons", [])):
         return
-    open_alerts = open_subjects(KIND)
-    if not open_alerts:
-        return
-    links = StopShipment.objects.filter(
-        stop__route_id=event.payload.get("id"),
-        stop__status__in=OPEN_STOP_STATUSES,
-        shipment_id__in=[int(s) for s in open_alerts],
-    ).select_related("stop")
+    links = list(
+        StopShipment.objects.filter(
+            stop__route_id=event.payload.get("id"), stop__status__in=OPEN_STOP_STATUSES
+        ).select_related("stop")
+    )
+    open_alerts = open_subjects(KIND, [link.shipment_id for link in links])
     for link in links:
-        if link.stop_id != open_alerts[str(link.shipment_id)].stop_id:
+        alert = open_alerts.get(str(link.shipment_id))
+        if alert is not None and alert.stop_id != link.stop_id:
             _clear(link.shipment_id, link.stop, reason="rescheduled")
