@@ -36,6 +36,7 @@ from tracking.errors import InvalidInput, NotFound
 # Longest snooze a person may ask for: an alert snoozed for weeks is an alert forgotten.
 MAX_SNOOZE = timedelta(days=7)
 SYSTEM = "system"
+UNIQUE_UNRESOLVED = "alert_one_unresolved_per_subject"
 
 # Person-driven transitions: from which states each is allowed.
 ALLOWED_FROM = {
@@ -163,10 +164,11 @@ def alert_raise(
                         carrier_id=carrier_id,
                         actor=actor,
                     )
-            except IntegrityError:
+            except IntegrityError as error:
                 # Another process created it between our read and our insert: refresh that one.
-                continue
-        raise IllegalTransition(f"Could not raise {kind} on {subject_type} {subject_id}.")
+                if _attempt or UNIQUE_UNRESOLVED not in str(error):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _create(*, organization_id, actor, detail, **fields) -> Alert:

@@ -232,3 +232,29 @@ def test_other_organizations_alerts_are_404(world, other_tenant, api_client_for)
     assert ids(other.get(URL)) == set()
     assert other.get(f"{URL}{world['own'].pk}/").status_code == 404
     assert other.post(f"{URL}{world['own'].pk}/acknowledge/").status_code == 404
+
+
+def test_the_list_costs_the_same_queries_for_many_alerts(tenant, dispatcher_api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        with CaptureQueriesContext(connection) as captured:
+            response = dispatcher_api.get(URL, {"page_size": 100})
+        assert response.status_code == 200
+        return len(captured), response.json()["count"]
+
+    org = tenant.organization
+    raise_on(RouteFactory(organization=org, carrier=tenant.carrier))
+    few, rows = count()
+    assert rows == 1
+    for _ in range(8):
+        alert = raise_on(RouteFactory(organization=org, carrier=tenant.carrier))
+        dispatcher_api.post(
+            f"{URL}{alert.pk}/assign/",
+            {"assignee": tenant.user(Role.DISPATCHER).pk},
+            format="json",
+        )
+    many, rows = count()
+    assert rows == 9
+    assert many == few

@@ -310,3 +310,47 @@ def test_clear_resolves_a_snoozed_or_assigned_alert_too(tenant):
             "resolved",
             "route started",
         )
+
+
+def test_two_processes_raising_at_once_make_one_alert(org):
+    """The second raiser cannot see the first one's uncommitted alert; its insert waits on the
+    partial unique index, fails when the first commits, and refreshes that alert instead."""
+    import threading
+
+    from django.db import connection
+
+    route = RouteFactory(organization=org)
+    first_inserted = threading.Event()
+    results = {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                results["first"] = _raise(org, route, severity="medium")
+                first_inserted.set()
+                # Hold the transaction open while the second raiser reaches its insert.
+                import time
+
+                time.sleep(0.5)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            first_inserted.wait(5)
+            results["second"] = _raise(org, route, severity="high")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert results["second"].pk == results["first"].pk
+    with organization_scope(org):
+        alert = Alert.objects.get()
+        assert alert.severity == "high"
+        assert len(_outbox("alert.raised", alert)) == 1
+        assert [e.payload["severity"] for e in _outbox("alert.updated", alert)] == ["high"]
