@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.utils import timezone
+
 from exceptions.models import AlertKind, Severity
 from exceptions.services import alert_clear, alert_raise
 from exceptions.thresholds import thresholds_for
@@ -18,6 +20,9 @@ from tracking.models.plan import OPEN_STOP_STATUSES
 
 KIND = AlertKind.PREDICTED_LATE
 HYSTERESIS = timedelta(minutes=2)
+# An ETA not recomputed for this long (the engine refreshes running routes every few minutes)
+# no longer says where the vehicle is: it may clear an alert but never raise one.
+STALE_AFTER = timedelta(minutes=15)
 
 
 def lateness(stop: Stop, *, use_p50: bool = True) -> str | None:
@@ -57,7 +62,7 @@ def evaluate(stop: Stop) -> None:
             subject_id=str(stop.pk),
             reason="back inside the window",
         )
-    elif state in ("late", "at_risk"):
+    elif state in ("late", "at_risk") and not _stale(stop):
         late = state == "late"
         alert_raise(
             organization_id=stop.organization_id,
@@ -66,7 +71,7 @@ def evaluate(stop: Stop) -> None:
             subject_id=str(stop.pk),
             severity=Severity.HIGH if late else Severity.MEDIUM,
             # The condition began with the prediction that first crossed the window.
-            started_at=stop.eta_updated_at or stop.updated_at,
+            started_at=stop.eta_updated_at,
             title=f"{route.code} #{stop.sequence} {'late' if late else 'at risk'}",
             detail={
                 "state": state,
@@ -79,6 +84,10 @@ def evaluate(stop: Stop) -> None:
             vehicle=route.vehicle,
             carrier_id=route.carrier_id,
         )
+
+
+def _stale(stop: Stop) -> bool:
+    return stop.eta_updated_at is None or timezone.now() - stop.eta_updated_at > STALE_AFTER
 
 
 def _stop(event) -> Stop | None:

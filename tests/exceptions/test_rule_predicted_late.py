@@ -97,6 +97,7 @@ def test_stale_event_decides_from_the_stop_as_it_is_now(stop):
     is back inside the window: the rule reads the current row, not the event's copy."""
     end = stop.window_end
     stop.eta, stop.eta_latest = end - timedelta(minutes=30), end - timedelta(minutes=20)
+    stop.eta_updated_at = timezone.now()
     stop.save()
     emit(
         catalog.stop_eta_changed(
@@ -106,6 +107,26 @@ def test_stale_event_decides_from_the_stop_as_it_is_now(stop):
             eta=end + timedelta(minutes=10),
             earliest=end,
             latest=end + timedelta(minutes=30),
+        )
+    )
+    relay.relay_pending()
+
+    assert Alert.objects.count() == 0
+
+
+def test_a_stale_eta_never_raises(stop):
+    end = stop.window_end
+    stop.eta, stop.eta_latest = end + timedelta(minutes=10), end + timedelta(minutes=30)
+    stop.eta_updated_at = timezone.now() - timedelta(minutes=16)
+    stop.save()
+    emit(
+        catalog.stop_eta_changed(
+            stop.route,
+            stop_id=stop.pk,
+            sequence=stop.sequence,
+            eta=stop.eta,
+            earliest=stop.eta,
+            latest=stop.eta_latest,
         )
     )
     relay.relay_pending()
