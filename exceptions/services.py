@@ -4,7 +4,7 @@ change of state (or severity) and one `alert.*` event. docs/EXCEPTIONS.md."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -14,6 +14,7 @@ from control_tower.errors import IllegalTransition
 from control_tower.events import emit, make_event
 from control_tower.models import Membership, Organization
 from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import WRITE, Resource, role_allows
 from control_tower.tenancy.scope import get_scope, organization_scope
 from exceptions import events as alert_events
@@ -51,15 +52,13 @@ PERSON_RESOLUTION_CODES = [
 ]
 
 
-@contextmanager
 def _in_scope(organization_id: int):
+    """The organization's scope, entered unless it is the one in scope already (rules run in
+    tasks and consumers that may or may not have entered it)."""
     scope = get_scope()
     if getattr(scope, "pk", None) == organization_id:
-        with nullcontext():
-            yield
-        return
-    with organization_scope(Organization.objects.get(pk=organization_id)):
-        yield
+        return nullcontext()
+    return organization_scope(Organization.objects.get(pk=organization_id))
 
 
 def _emit(alert: Alert, type_name: str) -> None:
@@ -252,8 +251,6 @@ def alert_clear(
 
 def _locked(actor: Actor, alert_id) -> Alert:
     """The alert, locked, if this actor may see it (carrier users: their carrier's only)."""
-    from control_tower.tenancy.carrier_scope import visible_to
-
     queryset = visible_to(actor, Alert.objects.select_for_update(of=("self",)))
     alert = queryset.filter(pk=alert_id).first()
     if alert is None:
@@ -277,8 +274,9 @@ def alert_acknowledge(*, actor: Actor, alert_id, note: str = "") -> Alert:
         _check_from(alert, "acknowledge")
         now = timezone.now()
         from_state = alert.state
-        alert.state = _awake_state(alert) if from_state == AlertState.SNOOZED else alert.state
-        alert.state = AlertState.ACKNOWLEDGED if alert.state == AlertState.OPEN else alert.state
+        # From a snooze, an alert someone holds stays assigned; anything else is acknowledged.
+        held = from_state == AlertState.SNOOZED and alert.assigned_to_id is not None
+        alert.state = AlertState.ASSIGNED if held else AlertState.ACKNOWLEDGED
         alert.acknowledged_by = actor.user
         alert.acknowledged_at = now
         alert.snoozed_until = None

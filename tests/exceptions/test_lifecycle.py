@@ -354,3 +354,24 @@ def test_two_processes_raising_at_once_make_one_alert(org):
         assert alert.severity == "high"
         assert len(_outbox("alert.raised", alert)) == 1
         assert [e.payload["severity"] for e in _outbox("alert.updated", alert)] == ["high"]
+
+
+def test_acknowledging_a_snoozed_alert_ends_the_snooze(tenant):
+    from control_tower.tenancy.roles import Role
+    from exceptions.services import alert_acknowledge, alert_assign, alert_snooze
+
+    org = tenant.organization
+    actor = _actor(tenant, Role.DISPATCHER)
+    until = timezone.now() + timedelta(hours=1)
+    with organization_scope(org):
+        plain = _raise(org, RouteFactory(organization=org, carrier=tenant.carrier))
+        alert_snooze(actor=actor, alert_id=plain.pk, until=until)
+        plain = alert_acknowledge(actor=actor, alert_id=plain.pk)
+        assert (plain.state, plain.snoozed_until) == (AlertState.ACKNOWLEDGED, None)
+
+        held = _raise(org, RouteFactory(organization=org, carrier=tenant.carrier))
+        alert_assign(actor=actor, alert_id=held.pk, assignee_id=tenant.user(Role.ADMIN).pk)
+        alert_snooze(actor=actor, alert_id=held.pk, until=until)
+        held = alert_acknowledge(actor=actor, alert_id=held.pk)
+        assert held.state == AlertState.ASSIGNED
+        assert held.assigned_to_id == tenant.user(Role.ADMIN).pk
