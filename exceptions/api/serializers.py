@@ -74,3 +74,18 @@ class AlertSnoozeSerializer(AlertNoteSerializer):
 
 class AlertResolveSerializer(AlertNoteSerializer):
     resolution_code = serializers.ChoiceField(choices=PERSON_RESOLUTION_CODES)
+
+
+class AlertSuggestionSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["reassign_stop", "call_driver", "notify_customer"])
+    enabled = serializers.BooleanField()
+    label = serializers.CharField()
+
+
+class AlertSuggestionsSerializer(serializers.Serializer):
+    """Suggested actions, best first; each kind adds its own fields (docs/CONSOLE.md)."""
+
+    alert = serializers.IntegerField()
+    stop = serializers.IntegerField(allow_null=True)
+    route = serializers.IntegerField(allow_null=True)
+    actions = AlertSuggestionSerializer(many=True)

@@ -11,14 +11,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from control_tower.api.base import TenantViewSet
+from control_tower.models import Membership
 from control_tower.tenancy.roles import Resource
 from exceptions import services
 from exceptions.api.serializers import (
     AlertAssignSerializer,
     AlertNoteSerializer,
+    AlertPersonSerializer,
     AlertResolveSerializer,
     AlertSerializer,
     AlertSnoozeSerializer,
+    AlertSuggestionsSerializer,
 )
 from exceptions.models import (
     SEVERITY_ORDER,
@@ -28,6 +31,7 @@ from exceptions.models import (
     AlertState,
     Severity,
 )
+from exceptions.suggestions import alert_suggestions
 
 
 class AlertFilter(filters.FilterSet):
@@ -117,3 +121,27 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
             note=data["note"],
         )
         return self._answer(alert)
+
+    @extend_schema(responses=AlertSuggestionsSerializer)
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def suggestions(self, request, pk=None):
+        """What the console offers to do about this alert (exceptions/suggestions.py)."""
+        return Response(alert_suggestions(actor=self.actor, alert=self.get_object()))
+
+    @extend_schema(responses=AlertPersonSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def assignees(self, request, pk=None):
+        """The members this alert may be assigned to (their role works alerts; a carrier user
+        only their own carrier's), for the console's "assign" choice."""
+        alert = self.get_object()
+        members = (
+            Membership.objects.filter(organization_id=alert.organization_id)
+            .select_related("user")
+            .order_by("user__email", "user_id")
+        )
+        people = [
+            {"id": m.user_id, "email": m.user.email or m.user.get_username()}
+            for m in members
+            if m.user.is_active and services.may_work_alerts(m, alert)
+        ]
+        return Response(people)
