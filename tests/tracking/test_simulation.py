@@ -185,3 +185,65 @@ def test_simulate_fleet_history_plays_out_planned_past_days():
         assert set(Route.objects.filter(date=yesterday).values_list("status", flat=True)) == {
             RouteStatus.COMPLETED
         }
+
+
+def _conditions(rows: list[dict], kind: str) -> list[dict]:
+    return [r for r in rows if r["type"] == "condition" and r["kind"] == kind]
+
+
+@pytest.mark.django_db
+def test_injected_conditions_are_seeded_and_recorded_in_the_truth(tmp_path):
+    """Every mishap the exception rules must notice is in the truth with its start and end,
+    the same for the same seed."""
+    organization = demo_day()
+    knobs = {
+        "wrong_turn_probability": 0.5,
+        "outage_probability": 1.0,
+        "low_battery_probability": 1.0,
+        "long_dwell_probability": 0.5,
+        "breakdown_probability": 0.3,
+        "not_home_probability": 0.3,
+    }
+    first = truth(organization, 11, tmp_path, **knobs)
+    assert first == truth(organization, 11, tmp_path, **knobs)
+    for kind in ("off_route", "signal_lost", "battery_low", "long_dwell", "stalled"):
+        rows = _conditions(first, kind)
+        assert rows, kind
+        for row in rows:
+            assert row["route"] and row["started_at"] < row["ended_at"], row
+    failed = {r["stop"] for r in first if r["type"] == "stop" and r["outcome"] == "failed"}
+    assert failed == {r["stop"] for r in _conditions(first, "failed_attempt")}
+    # A breakdown happens on the road: the vehicle stands still there, then drives on.
+    stall = _conditions(first, "stalled")[0]
+    positions = [
+        r
+        for r in first
+        if r["type"] == "position"
+        and r["route"] == stall["route"]
+        and stall["started_at"] <= r["t"] < stall["ended_at"]
+    ]
+    assert len(positions) > 10
+    assert len({(round(p["lon"], 6), round(p["lat"], 6)) for p in positions}) == 1
+
+
+def test_a_wrong_turn_leaves_the_line_and_a_late_route_starts_late():
+    from datetime import timedelta
+
+    from django.contrib.gis.geos import LineString, Point
+
+    from tracking.simulation.timeline import _drive, _wrong_turn
+
+    world = World(WorldConfig(seed=5, late_start_probability=1.0))
+    assert 1500 <= world.start_delay_s("d:R1") <= 3600
+    assert World(WorldConfig(seed=5, late_start_probability=0.0)).start_delay_s("d:R1") == 0
+    line = LineString([(-71.25, -29.90), (-71.24, -29.90)], srid=4326)
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    samples = _drive(list(line.coords), start, 600.0, 5, None)
+    last = samples[-1].t
+    moved, truth_row, extra = _wrong_turn(
+        samples, start, Point(-71.25, -29.90), 600.0, (0.3, 400.0, 600.0), 5
+    )
+    assert extra == 400.0 + 180.0
+    off = [s for s in moved if truth_row["started_at"] <= s.t <= truth_row["ended_at"]]
+    assert off and all(abs(s.lat - -29.90) * 111_320 > 550 for s in off)
+    assert moved[-1].t == last + timedelta(seconds=extra)  # the rest of the leg is later

@@ -228,6 +228,27 @@ def load_demo(
     return report
 
 
+def plan_unplayed_day(service_date: Date, shipment_count: int) -> Organization:
+    """The demo tenant and a planned day that nobody has started (none of its routes run):
+    what the exceptions evaluation plays out at simulated time. Safe to run again."""
+    zone = ZoneInfo(DEMO_TIME_ZONE)
+    _ensure_superuser()
+    organization = _ensure_organization(DEMO_SLUG, DEMO_NAME, "owner@demo.example")
+    with organization_scope(organization):
+        owner = Membership.objects.select_related("user").get(user__email="owner@demo.example")
+        actor = Actor(organization=organization, user=owner.user, role=Role.OWNER)
+        carriers = _ensure_carriers(organization)
+        hubs = _ensure_hubs(organization)
+        _ensure_people(actor, carriers)
+        _ensure_fleet(organization, carriers)
+        if not Route.objects.filter(date=service_date).exists():
+            with transaction.atomic():
+                _plan_day(
+                    actor, service_date, zone, hubs, carriers, shipment_count, None, run_some=False
+                )
+    return organization
+
+
 # ---------------------------------------------------------------------------------------------
 # Tenant, people, fleet (once)
 # ---------------------------------------------------------------------------------------------

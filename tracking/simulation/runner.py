@@ -91,6 +91,7 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
             stops=plans,
             zone=zone,
             interval_s=interval_s,
+            may_start_late=route.status == RouteStatus.PLANNED,
         )
         built.append((route, plans, timeline))
     return built
@@ -119,6 +120,12 @@ def write_truth(path: Path, timelines) -> None:
                     )
                     + "\n"
                 )
+            for condition in timeline.conditions:
+                row = {
+                    key: value.isoformat() if isinstance(value, datetime) else value
+                    for key, value in condition.items()
+                }
+                out.write(json.dumps({"type": "condition", **row}) + "\n")
             for sample in timeline.samples:
                 out.write(
                     json.dumps(
@@ -280,6 +287,9 @@ class Simulation:
             "heading": round(sample.heading, 1),
             "moving": sample.speed_mps > 0.5,
         }
+        if sample.battery_pct is not None:
+            fix["battery"] = sample.battery_pct
+            fix["charging"] = bool(sample.charging)
         vehicle.buffer.append(fix)
         if sample.offline:
             return  # no signal: the phone keeps it

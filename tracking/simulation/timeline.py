@@ -29,6 +29,7 @@ class StopPlan:
     parcels: int
     shipment_ids: tuple[int, ...]
     barcodes: tuple[str, ...]
+    window_end: datetime | None = None
 
 
 def stop_plan(stop) -> StopPlan:
@@ -42,6 +43,7 @@ def stop_plan(stop) -> StopPlan:
         parcels=sum(s.parcel_count for s in shipments) or 1,
         shipment_ids=tuple(s.pk for s in shipments),
         barcodes=tuple(s.barcode for s in shipments),
+        window_end=stop.window_end,
     )
 
 
@@ -53,6 +55,8 @@ class Sample:
     speed_mps: float
     heading: float
     offline: bool = False
+    battery_pct: int | None = None
+    charging: bool | None = None
 
 
 @dataclass
@@ -73,6 +77,9 @@ class RouteTimeline:
     samples: list[Sample] = field(default_factory=list)
     stops: list[StopTruth] = field(default_factory=list)
     legs: list[dict] = field(default_factory=list)
+    # Ground truth of what the exception rules should notice: {"kind", "started_at",
+    # "ended_at", ...} (docs/SIMULATION.md "Injected conditions").
+    conditions: list[dict] = field(default_factory=list)
 
     @property
     def end(self) -> datetime:
@@ -115,6 +122,104 @@ def _drive(coords, start: datetime, duration_s: float, interval_s: int, offline)
     return samples
 
 
+LOW_BATTERY_PCT = 15  # the truth of "battery low" is the platform's default threshold
+DETOUR_RAMP_S = 90.0  # a wrong turn drifts off the line and back, not in one jump
+
+
+def _offset(sample: Sample, bearing: float, metres: float) -> None:
+    sample.lat += metres * math.cos(bearing) / 111_320
+    sample.lon += metres * math.sin(bearing) / (111_320 * math.cos(math.radians(sample.lat)))
+
+
+def _wrong_turn(samples: list[Sample], start: datetime, here: Point, duration, turn, step):
+    """A wrong turn mid-leg: the vehicle drifts off the planned line (perpendicular, ramped),
+    wanders there, and comes back; the rest of the leg is later by the detour. Returns the
+    samples and the truth."""
+    fraction, off_s, metres = turn
+    at = start + timedelta(seconds=fraction * duration)
+    before = [s for s in samples if s.t <= at]
+    after = [s for s in samples if s.t > at]
+    origin = before[-1] if before else Sample(at, here.x, here.y, 0.0, 0.0)
+    heading = (after[0] if after else origin).heading
+    side, along = math.radians(heading + 90), math.radians(heading)
+    total = off_s + 2 * DETOUR_RAMP_S
+    detour, elapsed = [], float(step)
+    while elapsed < total:
+        sample = Sample(at + timedelta(seconds=elapsed), origin.lon, origin.lat, 8.0, heading)
+        ramp = min(1.0, elapsed / DETOUR_RAMP_S, (total - elapsed) / DETOUR_RAMP_S)
+        _offset(sample, side, metres * ramp)
+        # Driving around the wrong streets, not parked: back and forth along the line.
+        _offset(sample, along, 250 * math.sin(2 * math.pi * elapsed / 300))
+        detour.append(sample)
+        elapsed += step
+    for sample in after:
+        sample.t += timedelta(seconds=total)
+    truth = {
+        "kind": "off_route",
+        "started_at": at + timedelta(seconds=DETOUR_RAMP_S),  # fully off from here
+        "ended_at": at + timedelta(seconds=total - DETOUR_RAMP_S),
+        "left_line_at": at,
+        "offset_m": round(metres, 1),
+    }
+    return [*before, *detour, *after], truth, total
+
+
+def _stall(samples: list[Sample], start: datetime, here: Point, duration, stall, fraction, step):
+    """Stop the vehicle mid-leg for `stall` seconds (the later samples shift). Returns the
+    samples, where and when it stood."""
+    at = start + timedelta(seconds=fraction * duration)
+    before = [s for s in samples if s.t <= at]
+    after = [s for s in samples if s.t > at]
+    lon, lat = (before[-1].lon, before[-1].lat) if before else (here.x, here.y)
+    standing, t = [], at
+    while t < at + timedelta(seconds=stall):
+        standing.append(Sample(t, lon, lat, 0.0, 0.0))
+        t += timedelta(seconds=step)
+    for sample in after:
+        sample.t += timedelta(seconds=stall)
+    return [*before, *standing, *after], (lon, lat), at
+
+
+def _silences(timeline: RouteTimeline) -> None:
+    """Every stretch without signal as a signal-lost truth: from the last fix that got through
+    to the first one after (when the phone also flushes what it kept)."""
+    last_online = timeline.start
+    begin = None
+    for sample in timeline.samples:
+        if sample.offline and begin is None:
+            begin = last_online
+        elif not sample.offline:
+            if begin is not None:
+                timeline.conditions.append(
+                    {"kind": "signal_lost", "started_at": begin, "ended_at": sample.t}
+                )
+                begin = None
+            last_online = sample.t
+
+
+def _battery(world: World, key: str, timeline: RouteTimeline) -> None:
+    start_pct, drain, plug_after = world.battery(key)
+    low_at = plugged_at = None
+    for sample in timeline.samples:
+        hours = (sample.t - timeline.start).total_seconds() / 3600
+        pct = start_pct - drain * hours
+        if low_at is None and pct < LOW_BATTERY_PCT:
+            low_at = sample.t
+            if plug_after is not None:
+                plugged_at = low_at + timedelta(seconds=plug_after)
+        if plugged_at is not None and sample.t >= plugged_at:
+            since = (sample.t - plugged_at).total_seconds() / 3600
+            pct = LOW_BATTERY_PCT - 1 + 20 * since
+            sample.charging = True
+        else:
+            sample.charging = False
+        sample.battery_pct = max(1, min(100, int(pct)))
+    if low_at is not None:
+        timeline.conditions.append(
+            {"kind": "battery_low", "started_at": low_at, "ended_at": plugged_at or timeline.end}
+        )
+
+
 def route_timeline(
     world: World,
     *,
@@ -127,11 +232,20 @@ def route_timeline(
     stops: list[StopPlan],
     zone: ZoneInfo,
     interval_s: int = 5,
+    may_start_late: bool = False,
 ) -> RouteTimeline:
-    """Drive from `start_point` through the stops and back to the hub."""
+    """Drive from `start_point` through the stops and back to the hub. `may_start_late`: the
+    route has not started yet, so the world may make it leave late."""
     key = f"{day}:{code}"
-    timeline = RouteTimeline(route_id=route_id, code=code, start=start)
-    t, here = start, start_point
+    delay = world.start_delay_s(key) if may_start_late else 0.0
+    actual_start = start + timedelta(seconds=delay)
+    timeline = RouteTimeline(route_id=route_id, code=code, start=actual_start)
+    if delay:
+        timeline.conditions.append(
+            {"kind": "route_not_started", "started_at": start, "ended_at": actual_start}
+        )
+    places = [hub, *(s.location for s in stops)]
+    t, here = actual_start, start_point
     for leg, stop in enumerate([*stops, None], start=1):
         destination = hub if stop is None else stop.location
         path = route_path([here, destination])
@@ -139,14 +253,30 @@ def route_timeline(
         stall = world.breakdown_s(key, leg)
         duration = max(path.duration_s * factor, 1.0)
         offline = world.offline_window(key, leg)
-        timeline.samples.extend(
-            _drive(list(path.geometry.coords), t, duration, interval_s, offline)
-        )
-        if stall:  # stuck mid-leg: the vehicle stands still where its leg ends for a while
-            timeline.samples.append(
-                Sample(t + timedelta(seconds=duration), destination.x, destination.y, 0.0, 0.0)
+        samples = _drive(list(path.geometry.coords), t, duration, interval_s, offline)
+        turn = None if stall else world.wrong_turn(key, leg)  # one mishap per leg
+        detour = 0.0
+        if turn is not None:
+            samples, truth, detour = _wrong_turn(samples, t, here, duration, turn, interval_s)
+            timeline.conditions.append({**truth, "leg": leg})
+        if stall:  # broken down on the road, away from the stops, for a while
+            fraction = world.stall_fraction(key, leg)
+            samples, (lon, lat), at = _stall(
+                samples, t, here, duration, stall, fraction, interval_s
             )
-        arrival = t + timedelta(seconds=duration + stall)
+            timeline.conditions.append(
+                {
+                    "kind": "stalled",
+                    "leg": leg,
+                    "started_at": at,
+                    "ended_at": at + timedelta(seconds=stall),
+                    "lon": lon,
+                    "lat": lat,
+                    "nearest_stop_m": round(min(distance_m(lat, lon, p.y, p.x) for p in places), 1),
+                }
+            )
+        timeline.samples.extend(samples)
+        arrival = t + timedelta(seconds=duration + stall + detour)
         timeline.legs.append(
             {
                 "leg": leg,
@@ -164,7 +294,41 @@ def route_timeline(
         stop_key = f"{key}:{stop.sequence}"
         delivered = world.at_home(stop_key)
         dwell = world.dwell_s(stop_key, stop.address, stop.parcels) if delivered else 60.0
-        departure = arrival + timedelta(seconds=dwell)
+        longer = world.dwell_multiplier(stop_key) if delivered else 1.0
+        departure = arrival + timedelta(seconds=dwell * longer)
+        if longer > 1.0:
+            timeline.conditions.append(
+                {
+                    "kind": "long_dwell",
+                    "stop": stop.stop_id,
+                    "sequence": stop.sequence,
+                    "started_at": arrival,
+                    "ended_at": departure,
+                    "usual_dwell_s": round(dwell, 1),
+                }
+            )
+        if not delivered:
+            timeline.conditions.append(
+                {
+                    "kind": "failed_attempt",
+                    "stop": stop.stop_id,
+                    "sequence": stop.sequence,
+                    "started_at": departure,
+                    "ended_at": None,
+                    "reason": "not_home",
+                }
+            )
+        if stop.window_end is not None and arrival > stop.window_end:
+            timeline.conditions.append(
+                {
+                    "kind": "predicted_late",
+                    "stop": stop.stop_id,
+                    "sequence": stop.sequence,
+                    "started_at": stop.window_end,  # lead time is counted back from here
+                    "ended_at": arrival,
+                    "window_end": stop.window_end,
+                }
+            )
         waiting = arrival
         while waiting < departure:  # parked at the door, still reporting
             timeline.samples.append(Sample(waiting, stop.location.x, stop.location.y, 0.0, 0.0))
@@ -180,6 +344,14 @@ def route_timeline(
             )
         )
         t, here = departure, stop.location
+    outage = world.outage(key)
+    if outage is not None and timeline.samples:
+        span = (timeline.samples[-1].t - actual_start).total_seconds()
+        quiet_from = actual_start + timedelta(seconds=outage[0] * span)
+        quiet_to = quiet_from + timedelta(seconds=outage[1])
+        for sample in timeline.samples:
+            if quiet_from <= sample.t < quiet_to:
+                sample.offline = True
     # Devices report whole seconds (OsmAnd, OwnTracks): one true position per second at most.
     kept, last = [], None
     for sample in timeline.samples:
@@ -188,4 +360,10 @@ def route_timeline(
             kept.append(sample)
             last = sample.t
     timeline.samples = kept
+    _silences(timeline)
+    _battery(world, key, timeline)
+    for condition in timeline.conditions:
+        condition["route"] = code
+        condition["route_id"] = route_id
+    timeline.conditions.sort(key=lambda c: (c["started_at"], c["kind"]))
     return timeline

@@ -35,6 +35,12 @@ class WorldConfig:
     dwell_house_s: float = 90.0
     dwell_apartment_s: float = 240.0
     dwell_per_parcel_s: float = 25.0
+    # What the exception rules must notice (docs/SIMULATION.md "Injected conditions").
+    wrong_turn_probability: float = 0.03  # per leg: the driver leaves the planned line a while
+    late_start_probability: float = 0.08  # per route: it leaves the hub 25-60 min late
+    outage_probability: float = 0.08  # per route: the phone is silent 12-25 min mid-route
+    low_battery_probability: float = 0.08  # per route: the phone starts low and drains fast
+    long_dwell_probability: float = 0.03  # per delivered stop: 4-6x the usual time at the door
 
 
 class World:
@@ -74,6 +80,46 @@ class World:
             start = rng.uniform(0.1, 0.6)
             return start, min(1.0, start + rng.uniform(0.2, 0.5))
         return None
+
+    def stall_fraction(self, route: str, leg: int) -> float:
+        """Where in the leg a breakdown happens: on the road, away from the stops."""
+        return self.rng("breakdown-at", route, leg).uniform(0.3, 0.7)
+
+    def wrong_turn(self, route: str, leg: int) -> tuple[float, float, float] | None:
+        """(start as a fraction of the leg, seconds off the line, metres off) or None."""
+        rng = self.rng("wrong-turn", route, leg)
+        if rng.random() < self.config.wrong_turn_probability:
+            return rng.uniform(0.1, 0.4), rng.uniform(300, 720), rng.uniform(450, 900)
+        return None
+
+    def start_delay_s(self, route: str) -> float:
+        rng = self.rng("late-start", route)
+        if rng.random() < self.config.late_start_probability:
+            return rng.uniform(1500, 3600)
+        return 0.0
+
+    def outage(self, route: str) -> tuple[float, float] | None:
+        """(start as a fraction of the route's driving, seconds) of a long silence, or None."""
+        rng = self.rng("outage", route)
+        if rng.random() < self.config.outage_probability:
+            return rng.uniform(0.15, 0.7), rng.uniform(720, 1500)
+        return None
+
+    def battery(self, route: str) -> tuple[float, float, float | None]:
+        """(% at the start, % drained per hour, seconds after going under 15 % until the
+        driver plugs the phone in, or None: never)."""
+        rng = self.rng("battery", route)
+        if rng.random() < self.config.low_battery_probability:
+            plug = rng.uniform(900, 2400) if rng.random() < 0.5 else None
+            return rng.uniform(20, 30), rng.uniform(8, 15), plug
+        return rng.uniform(70, 100), rng.uniform(3, 6), None
+
+    def dwell_multiplier(self, stop: str) -> float:
+        """A long conversation, a locked building: usually 1."""
+        rng = self.rng("long-dwell", stop)
+        if rng.random() < self.config.long_dwell_probability:
+            return rng.uniform(4.0, 6.0)
+        return 1.0
 
     def at_home(self, stop: str) -> bool:
         return self.rng("home", stop).random() >= self.config.not_home_probability
