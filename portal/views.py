@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from control_tower.tenancy.roles import READ, WRITE, Resource
+from exceptions.models import ResolutionCode
+from exceptions.services import PERSON_RESOLUTION_CODES
 
 
 @login_required
@@ -27,6 +29,8 @@ def console(request):
             "search": "/api/v1/console/search/",
             "streets": "/api/v1/console/streets/",
             "reassign": "/api/v1/stops/{id}/reassign/",
+            "alerts": "/api/v1/alerts/",
+            "alertAction": "/api/v1/alerts/{id}/{action}/",
         },
         "socketPath": "/ws/v1/events/",
         "tileUrl": settings.CONSOLE_TILE_URL,
@@ -37,5 +41,11 @@ def console(request):
         "role": actor.role,
         # The API has the last word (carrier users: their own carrier's routes only).
         "canReassign": actor.can(Resource.CONSOLE, WRITE),
+        "canReadAlerts": actor.can(Resource.ALERTS, READ),
+        "canWorkAlerts": actor.can(Resource.ALERTS, WRITE),
+        # The codes a person may resolve with, as the API checks them.
+        "resolutionCodes": [
+            {"value": code, "label": ResolutionCode(code).label} for code in PERSON_RESOLUTION_CODES
+        ],
     }
     return render(request, "portal/console.html", {"console_config": config})

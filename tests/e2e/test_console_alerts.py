@@ -1,0 +1,186 @@
+"""The console's alerts feed in a real Chromium against the real ASGI server (same world as
+tests/e2e/test_console.py): an alert raised through the service appears live within 2 s with
+the counts by severity; it is worked from the feed by keyboard and mouse (acknowledge, assign,
+snooze, resolve, the API's error shown); a carrier user sees only their carrier's alerts; the
+suggested reassignment runs from the alert. Screenshots land in test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from control_tower.tenancy.roles import Role
+from control_tower.tenancy.scope import organization_scope
+from exceptions.models import Alert
+from exceptions.services import alert_raise
+from tests.e2e import test_console
+from tests.e2e.conftest import REPO_ROOT
+from tests.e2e.test_console import open_console
+from tracking.models import Stop
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ITEMS = "#alert-list .alert-item"
+# The console tests' world (two carriers, two of today's routes, positions through the ingest API).
+world = test_console.world
+
+
+def raise_alert(route, *, kind="stalled", severity="high", stop=None, vehicle=None, title=None):
+    """What a rule does when its condition holds (here: a stall injected by hand)."""
+    with organization_scope(route.organization):
+        subject_type, subject_id = ("stop", stop.pk) if stop is not None else ("route", route.pk)
+        return alert_raise(
+            organization_id=route.organization_id,
+            kind=kind,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            severity=severity,
+            started_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=12),
+            title=title or f"{route.code} has not moved for 12 min",
+            route=route,
+            stop=stop,
+            vehicle=vehicle,
+            carrier_id=route.carrier_id,
+        )
+
+
+def wait_for_alert(page: Page, alert_id: int, timeout_ms: int = 2000) -> None:
+    page.wait_for_function(
+        "(id) => ctConsole.alertIds().includes(id)", arg=alert_id, timeout=timeout_ms
+    )
+
+
+def test_a_raised_alert_appears_live_and_is_worked_from_the_feed(asgi_live_server, world, page):
+    dispatcher = world.acme.user(Role.DISPATCHER)
+    open_console(page, asgi_live_server, dispatcher)
+    expect(page.locator("#alerts-empty")).to_have_text("No alerts")
+    expect(page.locator("#alert-counts [data-severity='high']")).to_have_text("0 high")
+
+    alert = raise_alert(world.north, vehicle=world.van)
+    raised = time.monotonic()
+    wait_for_alert(page, alert.pk)
+    assert time.monotonic() - raised < 2.0
+    item = page.locator(ITEMS)
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("R-NORTE has not moved for 12 min")
+    expect(item).to_contain_text("open")
+    expect(page.locator("#alert-counts [data-severity='high']")).to_have_text("1 high")
+    expect(page.locator("#alerts-announce")).to_have_text(
+        "New high alert: R-NORTE has not moved for 12 min"
+    )
+    expect(page.locator("#alerts-empty")).to_be_hidden()
+
+    # Keyboard: Tab from the header reaches the alert, Enter selects it.
+    page.locator("#live-status").click()
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('alert-item')"):
+            break
+    page.keyboard.press("Enter")
+    panel = page.locator("#alert-panel")
+    expect(panel.locator("#alert-panel-title")).to_have_text("R-NORTE has not moved for 12 min")
+    expect(page.locator(ITEMS)).to_have_attribute("aria-pressed", "true")
+    # Its vehicle is highlighted on the map and opens in the pane.
+    expect(page.locator("#details-body #vehicle-title")).to_have_text("Vehicle VAN-101")
+    expect(page.locator(f".ct-vehicle.selected[data-vehicle-id='{world.van.pk}']")).to_have_count(1)
+
+    panel.get_by_role("button", name="Acknowledge").click()
+    expect(page.locator("#alert-message")).to_have_text("Acknowledged.")
+    expect(item).to_contain_text("acknowledged")
+    expect(panel.get_by_role("button", name="Acknowledge")).to_be_disabled()
+    assert Alert.dangerously_unscoped.get(pk=alert.pk).state == "acknowledged"
+
+    panel.get_by_label("Assign to").select_option(label=dispatcher.email)
+    panel.get_by_role("button", name="Assign", exact=True).click()
+    expect(item).to_contain_text(f"assigned to {dispatcher.email}")
+    assert Alert.dangerously_unscoped.get(pk=alert.pk).assigned_to_id == dispatcher.pk
+
+    panel.get_by_label("Snooze for").select_option("30")
+    panel.get_by_role("button", name="Snooze").click()
+    expect(item).to_contain_text("snoozed until")
+    snoozed = Alert.dangerously_unscoped.get(pk=alert.pk)
+    assert snoozed.state == "snoozed"
+    left = snoozed.snoozed_until - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(minutes=28) < left <= dt.timedelta(minutes=30)
+
+    panel.get_by_label("Resolve as").select_option(label="Driver contacted")
+    panel.get_by_label("Note").fill("Flat tyre, replaced")
+    panel.get_by_role("button", name="Resolve").click()
+    expect(page.locator(ITEMS)).to_have_count(0)
+    expect(page.locator("#alerts-empty")).to_be_visible()
+    expect(page.locator("#alert-counts [data-severity='high']")).to_have_text("0 high")
+    expect(page.locator("#flash")).to_have_text("Resolved: the alert left the feed.")
+    done = Alert.dangerously_unscoped.get(pk=alert.pk)
+    assert (done.state, done.resolution_code, done.resolution_note) == (
+        "resolved",
+        "driver_contacted",
+        "Flat tyre, replaced",
+    )
+
+
+def test_the_apis_refusal_is_shown_on_the_alert(asgi_live_server, world, page):
+    alert = raise_alert(world.north, severity="medium")
+    open_console(page, asgi_live_server, world.acme.user(Role.DISPATCHER))
+    expect(page.locator(ITEMS)).to_have_count(1)
+    expect(page.locator("#alert-counts [data-severity='medium']")).to_have_text("1 medium")
+    page.locator(ITEMS).click()
+    # Resolved meanwhile by someone else, without the console hearing of it: a 409.
+    Alert.dangerously_unscoped.filter(pk=alert.pk).update(
+        state="resolved", resolved_at=dt.datetime.now(dt.UTC), resolution_code="fixed"
+    )
+    page.locator("#alert-panel").get_by_role("button", name="Resolve").click()
+    expect(page.locator("#alert-message")).to_have_text("This alert is already resolved.")
+    expect(page.locator("#alert-message")).to_have_attribute("role", "alert")
+
+
+def test_a_carrier_user_sees_only_their_carriers_alerts(asgi_live_server, world, page):
+    own = raise_alert(world.north, title="North stalled")
+    raise_alert(world.south, kind="route_not_started", severity="medium", title="South late")
+    open_console(page, asgi_live_server, world.acme.user(Role.CARRIER_USER))
+    expect(page.locator(ITEMS)).to_have_count(1)
+    expect(page.locator(ITEMS)).to_contain_text("North stalled")
+    expect(page.locator("#alert-counts [data-severity='medium']")).to_have_text("0 medium")
+
+    # Live: another carrier's new alert never arrives; their own does.
+    raise_alert(world.south, kind="signal_lost", title="South silent")
+    fresh = raise_alert(world.north, kind="signal_lost", severity="critical", title="North silent")
+    wait_for_alert(page, fresh.pk)
+    assert sorted(page.evaluate("ctConsole.alertIds()")) == sorted([own.pk, fresh.pk])
+    expect(page.locator(ITEMS).first).to_contain_text("North silent")  # the most severe first
+    expect(page.locator("body")).not_to_contain_text("South")
+
+
+def test_the_suggested_reassignment_runs_from_the_alert(asgi_live_server, world, page):
+    alert = raise_alert(
+        world.north,
+        kind="predicted_late",
+        stop=world.late_stop,
+        title="Stop 2 of R-NORTE will be late",
+    )
+    open_console(page, asgi_live_server, world.acme.user(Role.DISPATCHER))
+    page.locator(ITEMS).filter(has_text="will be late").click()
+    details = page.locator("#details-body")
+    expect(details.locator("#stop-title")).to_have_text("Stop 2 of route R-NORTE")
+    expect(page.locator(".leaflet-overlay-pane path.ct-alert-focus")).to_have_count(1)
+
+    suggestions = page.locator("#alert-suggestions")
+    reassign = suggestions.get_by_role("button", name="Reassign the stop to R-SUR")
+    expect(reassign).to_be_visible()
+    expect(suggestions).to_contain_text("min driving")
+    expect(suggestions.get_by_role("link", name="Call the driver, Ana Rojas")).to_have_attribute(
+        "href", "tel:+56912345678"
+    )
+    expect(suggestions.get_by_role("button", name="Notify the customer")).to_be_disabled()
+    expect(suggestions).to_contain_text("Notifications are not set up yet.")
+    page.screenshot(path=str(REPO_ROOT / "docs" / "console_alerts.png"))
+
+    reassign.click()
+    expect(page.locator("#alert-message")).to_contain_text("Stop moved to route R-SUR")
+    expect(details.locator("#route-title, #stop-title")).to_contain_text("R-SUR")
+    moved = Stop.dangerously_unscoped.get(pk=world.late_stop.pk)
+    assert moved.route_id == world.south.pk
+    # The alert stays until a person (or its rule) resolves it.
+    assert Alert.dangerously_unscoped.get(pk=alert.pk).state == "open"
