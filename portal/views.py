@@ -30,6 +30,7 @@ def console(request):
             "streets": "/api/v1/console/streets/",
             "reassign": "/api/v1/stops/{id}/reassign/",
             "alerts": "/api/v1/alerts/",
+            "alert": "/api/v1/alerts/{id}/",
             "alertAction": "/api/v1/alerts/{id}/{action}/",
         },
         "socketPath": "/ws/v1/events/",

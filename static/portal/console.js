@@ -1026,6 +1026,7 @@
     if (!a) return;
     state.selectedAlertId = id;
     state.alertStopId = a.stop;
+    alertsNotice("");
     state.alertSuggestions = null;
     renderAlerts();
     for (const li of alertItems.values()) {
@@ -1149,6 +1150,13 @@
     if (focusedId && $(focusedId)) $(focusedId).focus();
     renderSuggestions();
   }
+  function alertsNotice(text, ok) {
+    const el = $("alerts-notice");
+    el.className = `message ${ok ? "ok" : "error"}`;
+    el.setAttribute("role", ok ? "status" : "alert");
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
   function alertMessage(text, ok) {
     const m = $("alert-message");
     if (!m) return;
@@ -1166,10 +1174,23 @@
       upsertAlert(a);
       const done = { acknowledge: "Acknowledged.", assign: `Assigned to ${a.assigned_to ? a.assigned_to.email : "them"}.`,
         snooze: `Snoozed until ${fmtTime(a.snoozed_until)}.`, resolve: "Resolved: the alert left the feed." }[action];
-      if (a.state === "resolved") flash(done); else alertMessage(done, true);
+      if (a.state === "resolved") alertsNotice(done, true); else alertMessage(done, true);
     } catch (err) {
-      renderAlertPanel();
-      alertMessage(err.message, false);
+      // Refused because the alert changed meanwhile (409) or went out of reach (404): show
+      // it as it is now; one resolved meanwhile leaves the feed, the refusal stays readable.
+      if (err.status === 409 || err.status === 404) {
+        try {
+          upsertAlert(await api(urlFor("alert", id)));
+        } catch (again) {
+          if (again.status === 404) upsertAlert({ id, state: "resolved" });
+        }
+      }
+      if (state.alerts.has(id)) {
+        renderAlertPanel();
+        alertMessage(err.message, false);
+      } else {
+        alertsNotice(`${err.message} It has left the feed.`, false);
+      }
     } finally {
       for (const b of panel.querySelectorAll("button:not([aria-disabled])")) {
         if (b.id !== "alert-ack" || !["acknowledged", "assigned"].includes((state.alerts.get(id) || {}).state)) b.disabled = false;

@@ -112,7 +112,7 @@ def test_a_raised_alert_appears_live_and_is_worked_from_the_feed(asgi_live_serve
     expect(page.locator(ITEMS)).to_have_count(0)
     expect(page.locator("#alerts-empty")).to_be_visible()
     expect(page.locator("#alert-counts [data-severity='high']")).to_have_text("0 high")
-    expect(page.locator("#flash")).to_have_text("Resolved: the alert left the feed.")
+    expect(page.locator("#alerts-notice")).to_have_text("Resolved: the alert left the feed.")
     done = Alert.dangerously_unscoped.get(pk=alert.pk)
     assert (done.state, done.resolution_code, done.resolution_note) == (
         "resolved",
@@ -132,8 +132,25 @@ def test_the_apis_refusal_is_shown_on_the_alert(asgi_live_server, world, page):
         state="resolved", resolved_at=dt.datetime.now(dt.UTC), resolution_code="fixed"
     )
     page.locator("#alert-panel").get_by_role("button", name="Resolve").click()
-    expect(page.locator("#alert-message")).to_have_text("This alert is already resolved.")
+    notice = page.locator("#alerts-notice")
+    expect(notice).to_have_text("This alert is already resolved. It has left the feed.")
+    expect(notice).to_have_attribute("role", "alert")
+    expect(page.locator(ITEMS)).to_have_count(0)
+    expect(page.locator("#alert-panel")).to_be_hidden()
+
+
+def test_a_refused_action_on_a_changed_alert_shows_it_as_it_is_now(asgi_live_server, world, page):
+    alert = raise_alert(world.north, severity="medium")
+    open_console(page, asgi_live_server, world.acme.user(Role.DISPATCHER))
+    page.locator(ITEMS).click()
+    # Acknowledged meanwhile elsewhere, unheard: the console offers Acknowledge, the API refuses.
+    Alert.dangerously_unscoped.filter(pk=alert.pk).update(
+        state="acknowledged", acknowledged_at=dt.datetime.now(dt.UTC)
+    )
+    page.locator("#alert-panel").get_by_role("button", name="Acknowledge").click()
+    expect(page.locator("#alert-message")).to_have_text("This alert is already acknowledged.")
     expect(page.locator("#alert-message")).to_have_attribute("role", "alert")
+    expect(page.locator(ITEMS)).to_contain_text("acknowledged")
 
 
 def test_a_carrier_user_sees_only_their_carriers_alerts(asgi_live_server, world, page):
