@@ -132,13 +132,17 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def assignees(self, request, pk=None):
         """The members this alert may be assigned to (their role works alerts; a carrier user
-        only their own carrier's), for the console's "assign" choice."""
+        only their own carrier's), for the console's "assign" choice. A carrier user is offered
+        the members of their own carrier only."""
         alert = self.get_object()
         members = (
             Membership.objects.filter(organization_id=alert.organization_id)
             .select_related("user")
             .order_by("user__email", "user_id")
         )
+        if self.actor.carrier_id is not None:
+            # A carrier user may not list the organization's members: only their carrier's.
+            members = members.filter(carrier_id=self.actor.carrier_id)
         people = [
             {"id": m.user_id, "email": m.user.email or m.user.get_username()}
             for m in members

@@ -138,3 +138,9 @@ def test_assignees_are_the_members_who_may_work_the_alert(world, tenant, api_cli
     assert tenant.user(Role.DRIVER).email not in emails
     rival = {p["email"] for p in api.get(url(world["rival_alert"], "assignees")).json()}
     assert tenant.user(Role.CARRIER_USER).email not in rival
+
+
+def test_a_carrier_user_is_offered_only_their_carriers_members(world, tenant, api_client_for):
+    api = api_client_for(tenant.user(Role.CARRIER_USER))
+    people = api.get(url(world["alert"], "assignees")).json()
+    assert [p["email"] for p in people] == [tenant.user(Role.CARRIER_USER).email]
