@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
 from exceptions.models import Alert
-from exceptions.services import alert_raise
+from exceptions.services import alert_clear, alert_raise, alerts_escalate
 from tests.e2e import test_console
 from tests.e2e.conftest import SCREENSHOT_DIR
 from tests.e2e.test_console import open_console
@@ -203,3 +203,30 @@ def test_the_suggested_reassignment_runs_from_the_alert(asgi_live_server, world,
     assert moved.route_id == world.south.pk
     # The alert stays until a person (or its rule) resolves it.
     assert Alert.dangerously_unscoped.get(pk=alert.pk).state == "open"
+
+
+def test_changes_made_elsewhere_arrive_live(asgi_live_server, world, page):
+    alert = raise_alert(world.north, severity="medium", title="North stalled")
+    open_console(page, asgi_live_server, world.acme.user(Role.DISPATCHER))
+    item = page.locator(ITEMS)
+    expect(item).to_contain_text("open")
+    expect(page.locator("#alert-counts [data-severity='medium']")).to_have_text("1 medium")
+
+    # Nobody acknowledged it: escalation (run by the sweep) raises its severity.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+    assert alerts_escalate(later, organization_id=world.acme.organization.pk) == 1
+    expect(item).to_contain_text("escalated ×1")
+    expect(page.locator("#alert-counts [data-severity='high']")).to_have_text("1 high")
+    expect(page.locator("#alert-counts [data-severity='medium']")).to_have_text("0 medium")
+
+    # The condition ends: the rule clears it and it leaves the feed.
+    alert_clear(
+        organization_id=world.acme.organization.pk,
+        kind=alert.kind,
+        subject_type=alert.subject_type,
+        subject_id=alert.subject_id,
+        reason="moving again",
+    )
+    expect(page.locator(ITEMS)).to_have_count(0)
+    expect(page.locator("#alerts-empty")).to_be_visible()
+    assert page.evaluate("ctConsole.state.stats.resyncs") == 1  # live, not re-read
