@@ -211,7 +211,9 @@ def _refresh(alert: Alert, severity: str, title: str, detail, actor: str) -> Ale
         _wake(alert, now)
         changed.append("state")
     alert.save()
-    if changed:
+    # A detail that moves with every sweep (a distance, a position) is kept on the row but is
+    # no news: only what a dispatcher acts on (severity, title, waking up) is an event.
+    if set(changed) - {"detail"}:
         _emit(alert, alert_events.ALERT_UPDATED)
     return alert
 

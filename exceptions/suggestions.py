@@ -16,7 +16,7 @@ from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import WRITE, Resource
 from exceptions.models import Alert
 from tracking.models import Route, Stop, StopStatus
-from tracking.services.reassign import REASSIGNABLE_ROUTE_STATUSES, _cheapest_slot, _open_tail
+from tracking.services.reassign import REASSIGNABLE_ROUTE_STATUSES, cheapest_slot, open_tail
 
 # Each candidate costs one travel matrix on the road network: cap how many are priced.
 MAX_CANDIDATES = 12
@@ -53,8 +53,8 @@ def _reassign_options(actor: Actor, stop: Stop) -> list[dict]:
     options = []
     for route in candidates:
         route_stops = list(route.stops.order_by("sequence", "pk"))
-        first_slot = _open_tail(route_stops)
-        slot, added_s = _cheapest_slot(route, route_stops, first_slot, stop)
+        first_slot = open_tail(route_stops)
+        slot, added_s = cheapest_slot(route, route_stops, first_slot, stop)
         options.append(
             {
                 "kind": "reassign_stop",

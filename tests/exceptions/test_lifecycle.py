@@ -78,7 +78,8 @@ def test_raising_again_updates_and_severity_only_goes_up(scoped):
     assert Alert.objects.count() == 1
     assert len(_outbox("alert.raised", first)) == 1
     updates = _outbox("alert.updated", first)
-    assert [u.payload["severity"] for u in updates] == ["medium", "high"]
+    # A new detail alone is kept on the row, not announced: only the severity step is news.
+    assert [u.payload["severity"] for u in updates] == ["high"]
     severity_rows = AlertTransition.objects.filter(alert=first, details__severity="high")
     assert severity_rows.count() == 1
 

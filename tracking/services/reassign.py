@@ -65,7 +65,7 @@ def _route_label(route: Route) -> dict:
     }
 
 
-def _open_tail(stops: list[Stop]) -> int:
+def open_tail(stops: list[Stop]) -> int:
     """Index where the open part of a route starts: after its last stop that is not pending
     (finished, or arrived: the vehicle is there now). A pending stop before it stays put."""
     anchor = -1
@@ -75,7 +75,7 @@ def _open_tail(stops: list[Stop]) -> int:
     return anchor + 1
 
 
-def _cheapest_slot(route: Route, stops: list[Stop], first_slot: int, stop: Stop) -> tuple[int, int]:
+def cheapest_slot(route: Route, stops: list[Stop], first_slot: int, stop: Stop) -> tuple[int, int]:
     """(slot index into `stops`, extra seconds) of the cheapest place for `stop` among the open
     slots, by road travel time: prev → new → next instead of prev → next. The route starts and
     ends at its hub (as planned); the first open slot follows the last finished stop."""
@@ -111,7 +111,7 @@ def _replan(route: Route, stops: list[Stop]) -> list[str]:
         route.planned_geometry, route.planned_distance_m, route.planned_duration_s = None, 0, 0
     if route.planned_start is not None:
         route.planned_end = route.planned_start + timedelta(seconds=route.planned_duration_s)
-    first_open = _open_tail(stops)
+    first_open = open_tail(stops)
     open_stops = [s for s in stops[first_open:] if s.status not in NOT_VISITED]
     if not open_stops:
         return []
@@ -232,7 +232,7 @@ def _choose_slot(
 ) -> tuple[int, int, int | None]:
     """(slot index into `target_stops`, 1-based position among its open stops, extra driving
     seconds or None): the given position, or the cheapest insertion."""
-    first_slot = _open_tail(target_stops)
+    first_slot = open_tail(target_stops)
     open_count = len(target_stops) - first_slot
     cost = None
     if position is not None:
@@ -244,7 +244,7 @@ def _choose_slot(
             )
         slot = first_slot + position - 1
     else:
-        slot, cost = _cheapest_slot(target, target_stops, first_slot, stop)
+        slot, cost = cheapest_slot(target, target_stops, first_slot, stop)
     return slot, slot - first_slot + 1, cost
 
 
