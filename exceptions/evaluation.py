@@ -37,7 +37,7 @@ from exceptions.thresholds import thresholds_for
 from tracking.eta.recompute import route_eta_update
 from tracking.ingest.fixes import Fix
 from tracking.ingest.pings import pings_ingest
-from tracking.models import FailureReason, PingSource, Route, RouteStatus, Stop
+from tracking.models import DevicePosition, FailureReason, PingSource, Route, RouteStatus, Stop
 from tracking.services.routes import route_complete, route_start
 from tracking.services.stops import stop_arrive, stop_complete, stop_fail
 from tracking.simulation.runner import build_timelines
@@ -85,11 +85,12 @@ def _events(organization, timelines, world: World) -> list[tuple]:
     events = []
     devices = {}
     for route, _plans, timeline in timelines:
+        # The phone the HTTP simulator would drive (tracking/simulation/runner.py).
         device = (
-            Device.objects.filter(Q(driver_id=route.driver_id) | Q(vehicle_id=route.vehicle_id))
-            .order_by("pk")
-            .first()
-        )
+            Device.objects.filter(driver=route.driver_id, revoked_at__isnull=True).first()
+            if route.driver_id
+            else None
+        ) or (Device.objects.filter(vehicle=route.vehicle_id).first() if route.vehicle_id else None)
         events.append((timeline.start, 0, "start", route.pk))
         if device is not None:
             devices[route.pk] = device
@@ -149,11 +150,15 @@ def _apply(action: str, args, at: datetime, now: datetime) -> None:
                 )
 
 
-def _observe(run: DayRun, now: datetime, since: datetime) -> None:
-    alerts = Alert.objects.filter(
-        Q(pk__in=[a.id for a in run.alerts.values() if a.resolved is None])
-        | Q(raised_at__gte=since)
-    ).only("id", "kind", "subject_id", "route_id", "stop_id", "resolved_at")
+def _observe(run: DayRun, now: datetime, since: datetime, routes: list[int]) -> None:
+    alerts = (
+        Alert.objects.filter(route_id__in=routes)
+        .filter(
+            Q(pk__in=[a.id for a in run.alerts.values() if a.resolved is None])
+            | Q(raised_at__gte=since)
+        )
+        .only("id", "kind", "subject_id", "route_id", "stop_id", "resolved_at")
+    )
     for alert in alerts:
         seen = run.alerts.get(alert.pk)
         if seen is None:
@@ -166,7 +171,8 @@ def _observe(run: DayRun, now: datetime, since: datetime) -> None:
 
 def play_day(organization, day: date, world: World, *, step_s: int = 30, eta_every_s: int = 300):
     """Play the organization's planned routes of `day` out with the live rules. The day must
-    be in the past (fixes are never from the future) and its routes not started yet."""
+    be in the past (fixes are never from the future) and its routes not started yet; the
+    phones it drives must not be live meanwhile (their last positions are rewound)."""
     run = DayRun()
     with organization_scope(organization):
         routes = Route.objects.filter(date=day, status=RouteStatus.PLANNED)
@@ -178,6 +184,12 @@ def play_day(organization, day: date, world: World, *, step_s: int = 30, eta_eve
             run.truths.extend(timeline.conditions)
             run.route_hours += (timeline.end - timeline.start).total_seconds() / 3600
         events = _events(organization, timelines, world)
+        played = [route.pk for route, _plans, _timeline in timelines]
+        # The newest-fix table only moves forward: a phone that reported after this day (a
+        # later evaluated day, a live demo) would look alive and elsewhere all day. Its rows are
+        # derived (the next fix rewrites them), so the played phones start from none.
+        phones = {e[3][0].pk for e in events if e[2] == "fixes"}
+        DevicePosition.objects.filter(device_id__in=phones).delete()
         watched = Alert.objects.values_list("pk", flat=True)
         already = set(watched)
         end = max(t.end for _r, _p, t in timelines) + timedelta(minutes=30)
@@ -206,7 +218,7 @@ def play_day(organization, day: date, world: World, *, step_s: int = 30, eta_eve
             relay_pending(budget_s=30)
             sweep_organization(organization, now)
             relay_pending(budget_s=30)
-            _observe(run, now, wall_since)
+            _observe(run, now, wall_since, played)
             for alert_id in already:
                 run.alerts.pop(alert_id, None)
             run.steps += 1
@@ -335,3 +347,20 @@ def table(results: dict) -> str:
 
 def _cell(value) -> str:
     return "–" if value is None else str(value)
+
+
+def write_detail(path, runs: list[DayRun]) -> None:
+    """Every truth and every alert as seen (simulated times), one JSON object a line."""
+    import json
+    from dataclasses import asdict
+
+    def plain(row: dict) -> dict:
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for run in runs:
+            for truth in run.truths:
+                out.write(json.dumps({"type": "truth", **plain(truth)}) + "\n")
+            for seen in run.alerts.values():
+                out.write(json.dumps({"type": "alert", **plain(asdict(seen))}) + "\n")

@@ -499,6 +499,15 @@ def _routes_for(
     }
     if solver:
         return _solver_routes(actor, service_date, day_start, hubs, shipments, plan)
+    # Each driver in the vehicle of their phone, as the solver plans it: one vehicle is never on
+    # two routes at once (the exception rules tell routes apart by their driver's and vehicle's
+    # devices).
+    own_vehicle = {
+        device.driver_id: device.vehicle
+        for device in Device.objects.filter(
+            driver__isnull=False, vehicle__isnull=False
+        ).select_related("vehicle")
+    }
     specs = []
     for hub_code, hub_drivers in plan.items():
         hub = hubs[hub_code]
@@ -516,7 +525,10 @@ def _routes_for(
             if not chunk:
                 continue
             driver = hub_drivers[index]
-            vehicle = vehicles[driver.carrier_id][index % len(vehicles[driver.carrier_id])]
+            vehicle = (
+                own_vehicle.get(driver.pk)
+                or vehicles[driver.carrier_id][index % len(vehicles[driver.carrier_id])]
+            )
             specs.append(_route_spec(hub, driver, vehicle, chunk, day_start, len(specs) + 1))
     return route_plan_create(actor=actor, date=service_date, routes=specs)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.core.management.base import CommandError
@@ -11,8 +12,9 @@ from django.core.management.base import CommandError
 from bench.results_file import write_results
 from control_tower.tenancy.commands import OrganizationCommand
 from control_tower.tenancy.scope import organization_scope
-from exceptions.evaluation import play_day, score, table
+from exceptions.evaluation import play_day, score, table, write_detail
 from tracking.models import Route, RouteStatus
+from tracking.simulation.demo import DEMO_SLUG, plan_unplayed_day
 from tracking.simulation.world import World, WorldConfig
 
 
@@ -31,6 +33,16 @@ class Command(OrganizationCommand):
             "--eta-every", type=int, default=300, help="Simulated seconds between ETA updates."
         )
         parser.add_argument(
+            "--plan-shipments",
+            type=int,
+            default=0,
+            help="Demo organization only: first plan --days fresh past days of this many "
+            "shipments (the days just before its oldest routes), then play them.",
+        )
+        parser.add_argument(
+            "--detail", help="Also write every truth and every alert seen (JSON lines) here."
+        )
+        parser.add_argument(
             "--json",
             default="exceptions",
             help="Write the figures to this file under bench/results/ ('' for none).",
@@ -38,6 +50,16 @@ class Command(OrganizationCommand):
 
     def handle_in_organization(self, organization, *args, **options):
         today = datetime.now(ZoneInfo(organization.time_zone)).date()
+        if options["plan_shipments"]:
+            if organization.slug != DEMO_SLUG:
+                raise CommandError("--plan-shipments plans demo days: use --org demo.")
+            with organization_scope(organization):
+                oldest = Route.objects.order_by("date").values_list("date", flat=True).first()
+            # Two days clear of anything else: the sweep looks at routes of "today" give or
+            # take a day, and today's demo routes share the drivers' phones.
+            oldest = min(oldest or today, today - timedelta(days=2))
+            for back in range(options["days"], 0, -1):
+                plan_unplayed_day(oldest - timedelta(days=back), options["plan_shipments"])
         with organization_scope(organization):
             days = list(
                 Route.objects.filter(date__lt=today, status=RouteStatus.PLANNED)
@@ -60,6 +82,8 @@ class Command(OrganizationCommand):
                 f"{day}: {run.steps} steps, {len(run.truths)} truths, {len(run.alerts)} alerts"
             )
             runs.append(run)
+        if options["detail"]:
+            write_detail(Path(options["detail"]), runs)
         results = score(organization, runs)
         results["seed"] = options["seed"]
         results["wall_s"] = round(time.monotonic() - began, 1)
