@@ -10,7 +10,6 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from bench.results_file import RESULTS_DIR
 from control_tower.models import Organization
 from exceptions.evaluation import KINDS, play_day, score
 from tracking.simulation.demo import plan_unplayed_day
@@ -80,4 +79,3 @@ def test_the_command_prints_the_table_and_writes_the_figures(tmp_path, monkeypat
     figures = json.loads((tmp_path / "exceptions-test.json").read_text())
     assert figures["days"] == 1 and figures["route_hours"] > 0
     assert "signal_lost_recall_pct" in figures
-    assert tmp_path != RESULTS_DIR
