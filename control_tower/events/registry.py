@@ -50,6 +50,11 @@ def unsubscribe(name: str) -> None:
     _subscribers.pop(name, None)
 
 
+def subscribers() -> list[Subscriber]:
+    """Every durable consumer registered in this process."""
+    return list(_subscribers.values())
+
+
 def subscribers_for(event_type: str) -> list[Subscriber]:
     return [s for s in _subscribers.values() if s.wants(event_type)]
 
