@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 
 from exceptions.models import Alert, AlertState
+from exceptions.services import alert_clear
 from tracking.models import Route, RouteStatus
 
 
@@ -103,3 +104,23 @@ ROUTE_DAYS = timedelta(days=1)
 def route_row(route_id: int) -> Route:
     """The route an alert points at (only when one is raised: raising is the rare path)."""
     return Route.objects.get(pk=route_id)
+
+
+def clear_route_alert(organization_id: int, kind: str, subject: str, reason: str) -> None:
+    """The condition ended for a route-level alert (`subject` is the route's id)."""
+    alert_clear(
+        organization_id=organization_id,
+        kind=kind,
+        subject_type="route",
+        subject_id=subject,
+        reason=reason,
+    )
+
+
+def clear_stopped_routes(organization_id: int, kind: str, open_alerts, running: set) -> int:
+    """Clear the alerts of routes no longer running (completed, cancelled): a route that is not
+    driving has no position to lose or line to leave. Returns how many were cleared."""
+    stopped = open_alerts.keys() - running
+    for subject in stopped:
+        clear_route_alert(organization_id, kind, subject, "route no longer running")
+    return len(stopped)

@@ -15,8 +15,14 @@ from datetime import datetime, timedelta
 from django.db import connection
 
 from exceptions.models import AlertKind, Severity
-from exceptions.rules.common import RouteSnapshot, open_subjects, route_row
-from exceptions.services import alert_clear, alert_raise
+from exceptions.rules.common import (
+    RouteSnapshot,
+    clear_route_alert,
+    clear_stopped_routes,
+    open_subjects,
+    route_row,
+)
+from exceptions.services import alert_raise
 from exceptions.thresholds import thresholds_for
 
 KIND = AlertKind.OFF_ROUTE
@@ -108,22 +114,8 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
             )
             raised += 1
         elif subject in open_alerts and metres <= CLEAR_FACTOR * limit_m:
-            alert_clear(
-                organization_id=organization_id,
-                kind=KIND,
-                subject_type="route",
-                subject_id=subject,
-                reason="back on the planned route",
-            )
+            clear_route_alert(organization_id, KIND, subject, "back on the planned route")
             cleared += 1
     running = {str(s.route_id) for s in routes}
-    for subject in open_alerts.keys() - running:
-        alert_clear(
-            organization_id=organization_id,
-            kind=KIND,
-            subject_type="route",
-            subject_id=subject,
-            reason="route no longer running",
-        )
-        cleared += 1
+    cleared += clear_stopped_routes(organization_id, KIND, open_alerts, running)
     return raised, cleared

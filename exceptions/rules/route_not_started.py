@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from exceptions.models import AlertKind, Severity
-from exceptions.rules.common import open_subjects
-from exceptions.services import alert_clear, alert_raise
+from exceptions.rules.common import clear_route_alert, open_subjects
+from exceptions.services import alert_raise
 from exceptions.thresholds import thresholds_for
 from tracking.models import Route, RouteStatus
 
@@ -54,12 +54,6 @@ def sweep(organization_id: int, now: datetime) -> tuple[int, int]:
             )
             raised += 1
         elif not late and route.status != RouteStatus.PLANNED and subject in open_alerts:
-            alert_clear(
-                organization_id=organization_id,
-                kind=KIND,
-                subject_type="route",
-                subject_id=subject,
-                reason=f"route {route.status}",
-            )
+            clear_route_alert(organization_id, KIND, subject, f"route {route.status}")
             cleared += 1
     return raised, cleared

@@ -11,8 +11,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from exceptions.models import AlertKind, Severity
-from exceptions.rules.common import RouteSnapshot, open_subjects, route_row
-from exceptions.services import alert_clear, alert_raise
+from exceptions.rules.common import (
+    RouteSnapshot,
+    clear_route_alert,
+    clear_stopped_routes,
+    open_subjects,
+    route_row,
+)
+from exceptions.services import alert_raise
 from exceptions.thresholds import thresholds_for
 
 KIND = AlertKind.SIGNAL_LOST
@@ -58,22 +64,7 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
             )
             raised += 1
         elif not lost and subject in open_alerts:
-            alert_clear(
-                organization_id=organization_id,
-                kind=KIND,
-                subject_type="route",
-                subject_id=subject,
-                reason="position received",
-            )
+            clear_route_alert(organization_id, KIND, subject, "position received")
             cleared += 1
-    # A route that stopped running (completed, cancelled) has no signal to lose.
-    for subject in open_alerts.keys() - running:
-        alert_clear(
-            organization_id=organization_id,
-            kind=KIND,
-            subject_type="route",
-            subject_id=subject,
-            reason="route no longer running",
-        )
-        cleared += 1
+    cleared += clear_stopped_routes(organization_id, KIND, open_alerts, running)
     return raised, cleared

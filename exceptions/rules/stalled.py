@@ -16,8 +16,13 @@ from datetime import datetime, timedelta
 from django.db import connection
 
 from exceptions.models import AlertKind, Severity
-from exceptions.rules.common import RouteSnapshot, open_subjects, route_row
-from exceptions.services import alert_clear, alert_raise
+from exceptions.rules.common import (
+    RouteSnapshot,
+    clear_route_alert,
+    open_subjects,
+    route_row,
+)
+from exceptions.services import alert_raise
 from exceptions.thresholds import thresholds_for
 from tracking.geo import distance_m
 
@@ -128,13 +133,7 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
             reason = "moving again"
         else:
             continue
-        alert_clear(
-            organization_id=organization_id,
-            kind=KIND,
-            subject_type="route",
-            subject_id=subject,
-            reason=reason,
-        )
+        clear_route_alert(organization_id, KIND, subject, reason)
         cleared += 1
     return raised, cleared
 

@@ -502,19 +502,9 @@ def _routes_for(
     # Each driver in the vehicle of their phone, as the solver plans it: one vehicle is never on
     # two routes at once (the exception rules tell routes apart by their driver's and vehicle's
     # devices).
-    own_vehicle = {
-        device.driver_id: device.vehicle
-        for device in Device.objects.filter(
-            driver__isnull=False, vehicle__isnull=False
-        ).select_related("vehicle")
-    }
+    own_vehicle = _phone_vehicles()
     specs = []
-    for hub_code, hub_drivers in plan.items():
-        hub = hubs[hub_code]
-        mine = [s for s in shipments if s.hub_id == hub.pk]
-        if not mine:
-            continue
-        count = max(1, min(len(hub_drivers), math.ceil(len(mine) / 15)))
+    for hub, hub_drivers, mine, count in _hub_batches(plan, hubs, shipments):
         # Angular sectors around the hub make compact routes.
         mine.sort(
             key=lambda s: math.atan2(s.location.y - hub.location.y, s.location.x - hub.location.x)
@@ -533,20 +523,30 @@ def _routes_for(
     return route_plan_create(actor=actor, date=service_date, routes=specs)
 
 
-def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> list[Route]:
-    own_vehicle = {
+def _phone_vehicles() -> dict:
+    """Each driver's vehicle, as their phone's device record says."""
+    return {
         device.driver_id: device.vehicle
         for device in Device.objects.filter(
             driver__isnull=False, vehicle__isnull=False
         ).select_related("vehicle")
     }
-    routes = []
+
+
+def _hub_batches(plan, hubs, shipments):
+    """Per hub with shipments: (hub, its drivers, its shipments, how many routes: about 15
+    parcels a route, at most one per driver)."""
     for hub_code, hub_drivers in plan.items():
         hub = hubs[hub_code]
         mine = [s for s in shipments if s.hub_id == hub.pk]
-        if not mine:
-            continue
-        count = max(1, min(len(hub_drivers), math.ceil(len(mine) / 15)))
+        if mine:
+            yield hub, hub_drivers, mine, max(1, min(len(hub_drivers), math.ceil(len(mine) / 15)))
+
+
+def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> list[Route]:
+    own_vehicle = _phone_vehicles()
+    routes = []
+    for hub, hub_drivers, mine, count in _hub_batches(plan, hubs, shipments):
         shifts = [
             VehicleShift(own_vehicle[driver.pk], driver, day_start, day_start + timedelta(hours=10))
             for driver in hub_drivers[:count]
