@@ -48,54 +48,66 @@ CLEAR_S = 60
 _OFF_ROUTE_SQL = """
 WITH c AS (
     SELECT * FROM unnest(%(routes)s::bigint[], %(devices)s::bigint[], %(metres)s::float8[],
-                         %(seconds)s::float8[])
-           AS c(route_id, device_id, off_m, off_s)
-)
-SELECT c.route_id,
-       ST_Distance(leg.line, dp.location::geography),
-       anchor.fix_time IS NOT NULL AND NOT EXISTS (
-           SELECT 1 FROM tracking_ping p
-           WHERE p.organization_id = %(org)s AND p.device_id = c.device_id AND p.flags = 0
-             AND p.fix_time >= anchor.fix_time AND p.fix_time <= %(now)s
-             AND ST_DWithin(p.location::geography, leg.line, c.off_m)),
-       anchor.fix_time,
-       ST_DWithin(dp.location::geography, leg.line, c.off_m * %(clear)s) AND NOT EXISTS (
-           SELECT 1 FROM tracking_ping p
-           WHERE p.organization_id = %(org)s AND p.device_id = c.device_id AND p.flags = 0
-             AND p.fix_time >= %(now)s - make_interval(secs => %(clear_s)s)
-             AND p.fix_time <= %(now)s
-             AND NOT ST_DWithin(p.location::geography, leg.line, c.off_m * %(clear)s))
-FROM c
-JOIN tracking_route r ON r.id = c.route_id AND r.organization_id = %(org)s
-JOIN tracking_deviceposition dp ON dp.device_id = c.device_id AND dp.organization_id = %(org)s
-LEFT JOIN LATERAL (
-    SELECT s.sequence, ST_LineLocatePoint(r.planned_geometry, s.location) AS at
-    FROM tracking_stop s
-    WHERE s.organization_id = %(org)s AND s.route_id = c.route_id
-      AND s.status = ANY(%(done)s) AND s.actual_departure IS NOT NULL
-    ORDER BY s.actual_departure DESC, s.sequence DESC LIMIT 1
-) done ON true
-LEFT JOIN LATERAL (
-    SELECT ST_LineLocatePoint(r.planned_geometry, s.location) AS at
-    FROM tracking_stop s
-    WHERE s.organization_id = %(org)s AND s.route_id = c.route_id
-      AND s.status = ANY(%(open)s) AND s.sequence > COALESCE(done.sequence, -1)
-    ORDER BY s.sequence LIMIT 1
-) upcoming ON true
-CROSS JOIN LATERAL (
-    SELECT ST_LineSubstring(
+                         %(seconds)s::float8[], %(open)s::boolean[])
+           AS c(route_id, device_id, off_m, off_s, is_open)
+),
+-- MATERIALIZED: each route's leg is cut once and reused by every ping compared with it (left
+-- to the planner, the cut is inlined and recomputed for every ping).
+legs AS MATERIALIZED (
+    SELECT c.*, dp.location::geography AS here,
+           ST_LineSubstring(
                r.planned_geometry,
                LEAST(COALESCE(done.at, 0), COALESCE(upcoming.at, 1)),
                GREATEST(COALESCE(done.at, 0), COALESCE(upcoming.at, 1)))::geography AS line
-) leg
+    FROM c
+    JOIN tracking_route r ON r.id = c.route_id AND r.organization_id = %(org)s
+    JOIN tracking_deviceposition dp
+      ON dp.device_id = c.device_id AND dp.organization_id = %(org)s
+    LEFT JOIN LATERAL (
+        SELECT s.sequence, ST_LineLocatePoint(r.planned_geometry, s.location) AS at
+        FROM tracking_stop s
+        WHERE s.organization_id = %(org)s AND s.route_id = c.route_id
+          AND s.status = ANY(%(done)s) AND s.actual_departure IS NOT NULL
+        ORDER BY s.actual_departure DESC, s.sequence DESC LIMIT 1
+    ) done ON true
+    LEFT JOIN LATERAL (
+        SELECT ST_LineLocatePoint(r.planned_geometry, s.location) AS at
+        FROM tracking_stop s
+        WHERE s.organization_id = %(org)s AND s.route_id = c.route_id
+          AND s.status = ANY(%(pending)s) AND s.sequence > COALESCE(done.sequence, -1)
+        ORDER BY s.sequence LIMIT 1
+    ) upcoming ON true
+    WHERE r.planned_geometry IS NOT NULL
+),
+measured AS MATERIALIZED (
+    SELECT legs.*, ST_Distance(legs.line, legs.here) AS metres FROM legs
+)
+SELECT m.route_id,
+       m.metres,
+       CASE WHEN anchor.fix_time IS NULL THEN false ELSE NOT EXISTS (
+           SELECT 1 FROM tracking_ping p
+           WHERE p.organization_id = %(org)s AND p.device_id = m.device_id AND p.flags = 0
+             AND p.fix_time >= anchor.fix_time AND p.fix_time <= %(now)s
+             AND ST_DWithin(p.location::geography, m.line, m.off_m)) END,
+       anchor.fix_time,
+       CASE WHEN NOT m.is_open OR m.metres > m.off_m * %(clear)s THEN false
+       ELSE NOT EXISTS (
+           SELECT 1 FROM tracking_ping p
+           WHERE p.organization_id = %(org)s AND p.device_id = m.device_id AND p.flags = 0
+             AND p.fix_time >= %(now)s - make_interval(secs => %(clear_s)s)
+             AND p.fix_time <= %(now)s
+             AND NOT ST_DWithin(p.location::geography, m.line, m.off_m * %(clear)s)) END
+FROM measured m
+-- The history is read only for a route that is off the leg now and has no alert yet (a
+-- one-time filter: on-line vehicles, the vast majority, cost no ping scan).
 LEFT JOIN LATERAL (
     SELECT p.fix_time FROM tracking_ping p
-    WHERE p.organization_id = %(org)s AND p.device_id = c.device_id AND p.flags = 0
-      AND p.fix_time <= %(now)s - make_interval(secs => c.off_s)
-      AND p.fix_time >= %(now)s - make_interval(secs => c.off_s) - %(slack)s
+    WHERE NOT m.is_open AND m.metres > m.off_m
+      AND p.organization_id = %(org)s AND p.device_id = m.device_id AND p.flags = 0
+      AND p.fix_time <= %(now)s - make_interval(secs => m.off_s)
+      AND p.fix_time >= %(now)s - make_interval(secs => m.off_s) - %(slack)s
     ORDER BY p.fix_time DESC LIMIT 1
 ) anchor ON true
-WHERE r.planned_geometry IS NOT NULL
 """
 
 
@@ -103,7 +115,7 @@ def _fresh(snapshot: RouteSnapshot, now: datetime) -> bool:
     return snapshot.fix_time is not None and now - snapshot.fix_time <= FRESH
 
 
-def distances(organization_id: int, candidates, now: datetime) -> dict[int, tuple]:
+def distances(organization_id: int, candidates, now: datetime, open_alerts=()) -> dict[int, tuple]:
     """Route id -> (metres from the current leg now, off long enough, since when, back on)."""
     if not candidates:
         return {}
@@ -117,11 +129,12 @@ def distances(organization_id: int, candidates, now: datetime) -> dict[int, tupl
                 "clear": CLEAR_FACTOR,
                 "clear_s": CLEAR_S,
                 "done": list(DONE_STOP_STATUSES),
-                "open": list(OPEN_STOP_STATUSES),
+                "pending": list(OPEN_STOP_STATUSES),
                 "routes": [s.route_id for s, _, _ in candidates],
                 "devices": [s.device_id for s, _, _ in candidates],
                 "metres": [float(m) for _, m, _ in candidates],
                 "seconds": [float(s) for _, _, s in candidates],
+                "open": [str(s.route_id) in open_alerts for s, _, _ in candidates],
             },
         )
         return {row[0]: row[1:] for row in cursor.fetchall()}
@@ -134,7 +147,7 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
         if _fresh(snapshot, now):
             thresholds = thresholds_for(organization_id, snapshot.carrier_id)
             candidates.append((snapshot, thresholds.off_route_m, thresholds.off_route_s))
-    measured = distances(organization_id, candidates, now)
+    measured = distances(organization_id, candidates, now, open_alerts)
     raised = cleared = 0
     holding = []
     for snapshot, limit_m, _limit_s in candidates:
