@@ -224,7 +224,12 @@ class AlertThresholds(TenantModel):
     signal_lost_min = models.PositiveIntegerField(null=True, blank=True)
     off_route_m = models.PositiveIntegerField(null=True, blank=True)
     off_route_s = models.PositiveIntegerField(null=True, blank=True)
-    long_dwell_factor = models.FloatField(null=True, blank=True)
+    long_dwell_factor = models.FloatField(
+        null=True, blank=True, help_text="Long dwell: the learned P90 dwell times this."
+    )
+    long_dwell_margin_min = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Long dwell: at least this many minutes over the P90."
+    )
     pod_far_m = models.PositiveIntegerField(null=True, blank=True)
     route_not_started_min = models.PositiveIntegerField(null=True, blank=True)
     battery_low_pct = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -258,6 +263,7 @@ THRESHOLD_FIELDS = [
     "off_route_m",
     "off_route_s",
     "long_dwell_factor",
+    "long_dwell_margin_min",
     "pod_far_m",
     "route_not_started_min",
     "battery_low_pct",

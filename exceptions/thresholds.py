@@ -16,7 +16,8 @@ DEFAULTS: dict[str, object] = {
     "signal_lost_min": 10,
     "off_route_m": 300,
     "off_route_s": 120,
-    "long_dwell_factor": 1.0,
+    "long_dwell_factor": 1.5,
+    "long_dwell_margin_min": 5,
     "pod_far_m": 150,
     "route_not_started_min": 20,
     "battery_low_pct": 15,
@@ -35,6 +36,7 @@ class Thresholds:
     off_route_m: int
     off_route_s: int
     long_dwell_factor: float
+    long_dwell_margin_min: int
     pod_far_m: int
     route_not_started_min: int
     battery_low_pct: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from exceptions.models import AlertKind, Severity
-from exceptions.rules.common import RouteSnapshot, open_subjects, route_row
+from exceptions.rules.common import RouteSnapshot, open_subjects, refresh_seen, route_row
 from exceptions.services import alert_clear, alert_raise
 from exceptions.thresholds import thresholds_for
 
@@ -36,6 +36,7 @@ def battery_state(snapshot: RouteSnapshot, now: datetime, *, low_pct: int, fresh
 def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> tuple[int, int]:
     open_alerts = open_subjects(KIND)
     raised = cleared = 0
+    holding = []
     for snapshot in routes:
         if snapshot.device_id is None:
             continue
@@ -65,6 +66,8 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
                 carrier_id=snapshot.carrier_id,
             )
             raised += 1
+        elif state == "low":
+            holding.append(subject)
         elif state == "ok" and subject in open_alerts:
             alert_clear(
                 organization_id=organization_id,
@@ -74,4 +77,5 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
                 reason="charging" if snapshot.charging else "battery recovered",
             )
             cleared += 1
+    refresh_seen(KIND, open_alerts, holding)
     return raised, cleared

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
+from django.utils import timezone
 
 from exceptions.models import Alert, AlertState
 from exceptions.services import alert_clear
@@ -20,6 +21,21 @@ def open_subjects(kind: str, subject_ids=None) -> dict[str, Alert]:
     if subject_ids is not None:
         alerts = alerts.filter(subject_id__in=[str(s) for s in subject_ids])
     return {alert.subject_id: alert for alert in alerts}
+
+
+def refresh_seen(kind: str, open_alerts: dict[str, Alert], holding) -> int:
+    """The condition still holds for these subjects: move their unresolved alerts'
+    `last_seen_at` to now, in one statement for the whole kind (none when nothing holds).
+    No event and no transition: a mere refresh is no news (EXCEPTIONS.md); `alert_raise` is
+    for what changes. Wall-clock time, as `alert_raise` stamps it. Returns the rows touched."""
+    subjects = [s for s in {str(s) for s in holding} if s in open_alerts]
+    if not subjects:
+        return 0
+    return (
+        Alert.objects.filter(kind=kind, subject_id__in=subjects)
+        .exclude(state=AlertState.RESOLVED)
+        .update(last_seen_at=timezone.now())
+    )
 
 
 @dataclass(frozen=True)

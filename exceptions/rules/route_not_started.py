@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from exceptions.models import AlertKind, Severity
-from exceptions.rules.common import clear_route_alert, open_subjects
+from exceptions.rules.common import clear_route_alert, open_subjects, refresh_seen
 from exceptions.services import alert_raise
 from exceptions.thresholds import thresholds_for
 from tracking.models import Route, RouteStatus
@@ -35,6 +35,7 @@ def sweep(organization_id: int, now: datetime) -> tuple[int, int]:
         planned_start__gte=now - LOOKBACK,
     ) | Route.objects.filter(pk__in=[int(s) for s in open_alerts])
     raised = cleared = 0
+    holding = []
     for route in routes:
         subject = str(route.pk)
         limit = thresholds_for(organization_id, route.carrier_id).route_not_started_min
@@ -53,7 +54,10 @@ def sweep(organization_id: int, now: datetime) -> tuple[int, int]:
                 carrier_id=route.carrier_id,
             )
             raised += 1
-        elif not late and route.status != RouteStatus.PLANNED and subject in open_alerts:
+        elif late:
+            holding.append(subject)
+        elif route.status != RouteStatus.PLANNED and subject in open_alerts:
             clear_route_alert(organization_id, KIND, subject, f"route {route.status}")
             cleared += 1
+    refresh_seen(KIND, open_alerts, holding)
     return raised, cleared

@@ -16,6 +16,7 @@ from exceptions.rules.common import (
     clear_route_alert,
     clear_stopped_routes,
     open_subjects,
+    refresh_seen,
     route_row,
 )
 from exceptions.services import alert_raise
@@ -39,6 +40,7 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
     open_alerts = open_subjects(KIND)
     raised = cleared = 0
     running = set()
+    holding = []
     for snapshot in routes:
         subject = str(snapshot.route_id)
         running.add(subject)
@@ -63,8 +65,11 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
                 carrier_id=snapshot.carrier_id,
             )
             raised += 1
-        elif not lost and subject in open_alerts:
+        elif lost:
+            holding.append(subject)
+        elif subject in open_alerts:
             clear_route_alert(organization_id, KIND, subject, "position received")
             cleared += 1
+    refresh_seen(KIND, open_alerts, holding)
     cleared += clear_stopped_routes(organization_id, KIND, open_alerts, running)
     return raised, cleared

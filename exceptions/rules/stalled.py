@@ -20,6 +20,7 @@ from exceptions.rules.common import (
     RouteSnapshot,
     clear_route_alert,
     open_subjects,
+    refresh_seen,
     route_row,
 )
 from exceptions.services import alert_raise
@@ -125,6 +126,7 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
         )
         raised += 1
     by_route = {str(s.route_id): s for s in routes}
+    holding = []
     for subject, alert in open_alerts.items():
         snapshot = by_route.get(subject)
         if snapshot is None:
@@ -132,9 +134,12 @@ def sweep(organization_id: int, routes: list[RouteSnapshot], now: datetime) -> t
         elif _fresh(snapshot, now) and _moved_away(alert.detail or {}, snapshot):
             reason = "moving again"
         else:
+            if _fresh(snapshot, now):  # seen standing where it stalled
+                holding.append(subject)
             continue
         clear_route_alert(organization_id, KIND, subject, reason)
         cleared += 1
+    refresh_seen(KIND, open_alerts, holding)
     return raised, cleared
 
 

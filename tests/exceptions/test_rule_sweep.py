@@ -313,10 +313,38 @@ def test_stalled_ignores_flagged_outliers_and_stale_positions(scoped, tenant):
     assert alert.subject_id == str(_outlier_route.pk)
 
 
+# --- persisting conditions refresh last_seen_at ------------------------------------------------
+
+
+def test_a_persisting_condition_refreshes_last_seen_in_one_statement_without_events(scoped, tenant):
+    now = timezone.now()
+    for _ in range(3):
+        _route, device = running_route(scoped, tenant.carrier)
+        fix(device, now - timedelta(minutes=20))
+    sweep_organization(scoped, now)
+    before = {a.pk: a.last_seen_at for a in alerts("signal_lost")}
+    assert len(before) == 3
+    events = OutboxEvent.objects.count()
+
+    with CaptureQueriesContext(connection) as captured:
+        sweep_organization(scoped, now + timedelta(seconds=30))
+
+    after = {a.pk: a.last_seen_at for a in alerts("signal_lost")}
+    assert after.keys() == before.keys()
+    assert all(after[pk] > before[pk] for pk in before)
+    assert OutboxEvent.objects.count() == events  # a mere refresh is no news
+    refreshes = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith('UPDATE "exceptions_alert"') and "last_seen_at" in q["sql"]
+    ]
+    assert len(refreshes) == 1  # one statement for the three, and none for other kinds
+
+
 # --- the sweep is set-based --------------------------------------------------------------------
 
 
-SWEEP_QUERIES = 15
+SWEEP_QUERIES = 14
 
 
 def _sweep_queries(org, now) -> int:
@@ -340,8 +368,9 @@ def test_sweep_query_count_does_not_grow_with_routes(scoped, tenant, django_asse
         counts = sweep_organization(scoped, now)
 
     # An organization with nothing to change: the snapshot, the open alerts of each of the 6
-    # kinds, the stall and off-route checks, the planned routes, the learned dwell and the
-    # arrived stops, and escalation's organization read and two alert reads.
+    # kinds, the stall and off-route checks, the planned routes, the arrived stops (the learned
+    # dwell only when a vehicle stands at one), and escalation's organization read and two
+    # alert reads. No refresh: nothing is open.
     assert few == SWEEP_QUERIES
 
     assert sum(raised + cleared for key, (raised, cleared) in _pairs(counts)) == 0

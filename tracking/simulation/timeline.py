@@ -8,6 +8,7 @@ the parcels; customers who are out make the attempt fail.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from django.contrib.gis.geos import Point
 
 from tracking.geo import distance_m
 from tracking.roads.routing import route_path
-from tracking.simulation.world import World
+from tracking.simulation.world import World, WorldConfig
 
 
 @dataclass(frozen=True)
@@ -131,18 +132,22 @@ def _offset(sample: Sample, bearing: float, metres: float) -> None:
     sample.lon += metres * math.sin(bearing) / (111_320 * math.cos(math.radians(sample.lat)))
 
 
-def _wrong_turn(samples: list[Sample], start: datetime, here: Point, duration, turn, step):
-    """A wrong turn mid-leg: the vehicle drifts off the planned line (perpendicular, ramped),
-    wanders there, and comes back; the rest of the leg is later by the detour. Returns the
-    samples and the truth."""
-    fraction, off_s, metres = turn
-    at = start + timedelta(seconds=fraction * duration)
-    before = [s for s in samples if s.t <= at]
-    after = [s for s in samples if s.t > at]
-    origin = before[-1] if before else Sample(at, here.x, here.y, 0.0, 0.0)
-    heading = (after[0] if after else origin).heading
-    side, along = math.radians(heading + 90), math.radians(heading)
-    total = off_s + 2 * DETOUR_RAMP_S
+def _metres_from_line(lon: float, lat: float, coords) -> float:
+    """Distance from a point to a polyline (local equirectangular metres: legs are a few km)."""
+    kx = 111_320 * math.cos(math.radians(lat))
+    best = math.inf
+    for (ax, ay), (bx, by) in zip(coords, coords[1:], strict=False):
+        ax, bx = (ax - lon) * kx, (bx - lon) * kx
+        ay, by = (ay - lat) * 111_320, (by - lat) * 111_320
+        dx, dy = bx - ax, by - ay
+        span = dx * dx + dy * dy
+        share = 0.0 if span == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / span))
+        best = min(best, math.hypot(ax + share * dx, ay + share * dy))
+    return best
+
+
+def _detour(at, origin: Sample, heading: float, side: float, metres: float, total, step):
+    along = math.radians(heading)
     detour, elapsed = [], float(step)
     while elapsed < total:
         sample = Sample(at + timedelta(seconds=elapsed), origin.lon, origin.lat, 8.0, heading)
@@ -152,16 +157,50 @@ def _wrong_turn(samples: list[Sample], start: datetime, here: Point, duration, t
         _offset(sample, along, 250 * math.sin(2 * math.pi * elapsed / 300))
         detour.append(sample)
         elapsed += step
+    return detour
+
+
+def _wrong_turn(
+    samples: list[Sample], start: datetime, here: Point, duration, turn, step, leg=None
+):
+    """A wrong turn mid-leg: the vehicle drifts off the planned line (perpendicular, ramped),
+    wanders there, and comes back; the rest of the leg is later by the detour. A wrong turn
+    leaves the leg: of the two sides, the one that stays farther from the leg's line (`leg`,
+    its coordinates; a leg that bends back towards one side would bring that side near it).
+    Returns the samples and the truth, with how close the fully-off part came to the leg."""
+    fraction, off_s, metres = turn
+    at = start + timedelta(seconds=fraction * duration)
+    before = [s for s in samples if s.t <= at]
+    after = [s for s in samples if s.t > at]
+    origin = before[-1] if before else Sample(at, here.x, here.y, 0.0, 0.0)
+    heading = (after[0] if after else origin).heading
+    total = off_s + 2 * DETOUR_RAMP_S
+    begin = at + timedelta(seconds=DETOUR_RAMP_S)
+    end = at + timedelta(seconds=total - DETOUR_RAMP_S)
+    best, closest = None, None
+    for side in (heading + 90, heading - 90):
+        detour = _detour(at, origin, heading, math.radians(side), metres, total, step)
+        if leg is None or len(leg) < 2:
+            best = detour
+            break
+        nearest = min(
+            (_metres_from_line(s.lon, s.lat, leg) for s in detour if begin <= s.t <= end),
+            default=math.inf,
+        )
+        if closest is None or nearest > closest:
+            best, closest = detour, nearest
     for sample in after:
         sample.t += timedelta(seconds=total)
     truth = {
         "kind": "off_route",
-        "started_at": at + timedelta(seconds=DETOUR_RAMP_S),  # fully off from here
-        "ended_at": at + timedelta(seconds=total - DETOUR_RAMP_S),
+        "started_at": begin,  # fully off from here
+        "ended_at": end,
         "left_line_at": at,
         "offset_m": round(metres, 1),
     }
-    return [*before, *detour, *after], truth, total
+    if closest is not None:
+        truth["leg_distance_min_m"] = round(closest, 1)
+    return [*before, *best, *after], truth, total
 
 
 def _stall(samples: list[Sample], start: datetime, here: Point, duration, stall, fraction, step):
@@ -178,6 +217,28 @@ def _stall(samples: list[Sample], start: datetime, here: Point, duration, stall,
     for sample in after:
         sample.t += timedelta(seconds=stall)
     return [*before, *standing, *after], (lon, lat), at
+
+
+ORDINARY_DWELL_QUANTILE = 0.999  # a long dwell outlasts 999 ordinary visits in 1,000
+ORDINARY_DWELL_DRAWS = 20_000
+
+
+@functools.lru_cache(maxsize=64)
+def _ordinary_ceiling(config: WorldConfig, parcels: int) -> float:
+    world = World(config)
+    draws = sorted(
+        world.dwell_s(f"ordinary:{i}", f"ordinary-address:{i}", parcels)
+        for i in range(ORDINARY_DWELL_DRAWS)
+    )
+    return draws[int(ORDINARY_DWELL_QUANTILE * len(draws))]
+
+
+def ordinary_dwell_ceiling_s(world: World, parcels: int) -> float:
+    """How long an ordinary delivered visit with `parcels` parcels lasts at most (its
+    ORDINARY_DWELL_QUANTILE in this world: houses and apartment blocks, the log-normal spread,
+    the parcels), drawn from the world's own `dwell_s` so it follows the knobs. A long dwell
+    (`dwell_multiplier`) that stays under it is not abnormal: the truth calls it a slow visit."""
+    return _ordinary_ceiling(world.config, max(1, int(parcels)))
 
 
 def _silences(timeline: RouteTimeline) -> None:
@@ -257,7 +318,9 @@ def route_timeline(
         turn = None if stall else world.wrong_turn(key, leg)  # one mishap per leg
         detour = 0.0
         if turn is not None:
-            samples, truth, detour = _wrong_turn(samples, t, here, duration, turn, interval_s)
+            samples, truth, detour = _wrong_turn(
+                samples, t, here, duration, turn, interval_s, leg=list(path.geometry.coords)
+            )
             timeline.conditions.append({**truth, "leg": leg})
         if stall:  # broken down on the road, away from the stops, for a while
             fraction = world.stall_fraction(key, leg)
@@ -297,14 +360,19 @@ def route_timeline(
         longer = world.dwell_multiplier(stop_key) if delivered else 1.0
         departure = arrival + timedelta(seconds=dwell * longer)
         if longer > 1.0:
+            ceiling = ordinary_dwell_ceiling_s(world, stop.parcels)
             timeline.conditions.append(
                 {
-                    "kind": "long_dwell",
+                    # Longer than (nearly) any ordinary visit: a long dwell. Within that range
+                    # (a slow house visit lasts what an apartment block's does): not one.
+                    "kind": "long_dwell" if dwell * longer > ceiling else "slow_visit",
                     "stop": stop.stop_id,
                     "sequence": stop.sequence,
                     "started_at": arrival,
                     "ended_at": departure,
                     "usual_dwell_s": round(dwell, 1),
+                    "dwell_s": round(dwell * longer, 1),
+                    "ordinary_ceiling_s": round(ceiling, 1),
                 }
             )
         if not delivered:
