@@ -290,10 +290,6 @@ TRACKING_TILE_URL = env.str("TRACKING_TILE_URL", default=CONSOLE_TILE_URL)
 TRACKING_STALE_S = env.int("TRACKING_STALE_S", default=180)  # older fix: "last seen N min ago"
 TRACKING_POLL_S = env.int("TRACKING_POLL_S", default=20)  # the page's fallback when no socket
 TRACKING_SOCKET_REFRESH_S = env.float("TRACKING_SOCKET_REFRESH_S", default=60.0)  # re-read state
-# Views of one link and of one client address per minute (control_tower/ratelimit.py).
-TRACKING_VIEWS_PER_TOKEN_MIN = env.int("TRACKING_VIEWS_PER_TOKEN_MIN", default=120)
-TRACKING_VIEWS_PER_IP_MIN = env.int("TRACKING_VIEWS_PER_IP_MIN", default=300)
-TRACKING_ACTIONS_PER_TOKEN_MIN = env.int("TRACKING_ACTIONS_PER_TOKEN_MIN", default=20)
 
 # Business settings
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
