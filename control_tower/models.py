@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 
 from django.conf import settings
@@ -15,12 +16,48 @@ from django.utils import timezone
 from control_tower.tenancy.models import TenantModel
 from control_tower.tenancy.roles import Role, Scope
 
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 hex_color = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a colour like #1f6feb.")
 
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"Unknown time zone {value!r}; use an IANA name like Europe/Paris.")
+
+
+class Language(models.TextChoices):
+    """Languages the customer-facing pages speak (the recipient's, else the browser's)."""
+
+    SPANISH = "es", "Español"
+    ENGLISH = "en", "English"
+
+
+def default_reschedule_windows() -> list[list[str]]:
+    return [["09:00", "13:00"], ["14:00", "19:00"]]
+
+
+def default_reschedule_weekdays() -> list[int]:
+    return [0, 1, 2, 3, 4, 5]  # Monday to Saturday (datetime.weekday())
+
+
+def validate_reschedule_windows(value) -> None:
+    """A list of ["HH:MM", "HH:MM"] pairs, each start before its end."""
+    if not isinstance(value, list):
+        raise ValidationError('Use a list of ["HH:MM", "HH:MM"] pairs.')
+    for pair in value:
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or not all(isinstance(t, str) and _HH_MM.match(t) for t in pair)
+        ):
+            raise ValidationError(f'{pair!r} is not a ["HH:MM", "HH:MM"] pair.')
+        if pair[0] >= pair[1]:
+            raise ValidationError(f"Window {pair[0]}–{pair[1]} must start before it ends.")
+
+
+def validate_weekdays(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(d, int) and 0 <= d <= 6 for d in value):
+        raise ValidationError("Use weekday numbers 0 (Monday) to 6 (Sunday).")
 
 
 class Organization(models.Model):
@@ -40,6 +77,49 @@ class Organization(models.Model):
     )
     pod_geofence_m = models.PositiveIntegerField(
         default=150, help_text="A proof of delivery farther than this from the address is flagged."
+    )
+    # The customer tracking page (docs/TRACKING_LINKS.md): branding, links, the recipient's say.
+    accent_color = models.CharField(
+        max_length=7, blank=True, validators=[hex_color], help_text="Optional second colour."
+    )
+    support_url = models.URLField(blank=True, help_text="Help page linked from tracking pages.")
+    tracking_host = models.CharField(
+        max_length=253,
+        blank=True,
+        help_text="Custom domain of the tracking links (e.g. track.example.com); it must also "
+        "be in ALLOWED_HOSTS. Empty: PUBLIC_BASE_URL.",
+    )
+    tracking_link_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Tracking links stop working this many days after the shipment's final "
+        "status (delivered, returned, cancelled).",
+    )
+    tracking_live_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(240)],
+        help_text="The tracking page shows the live map when the driver is next or due "
+        "within this many minutes.",
+    )
+    tracking_show_driver_photo = models.BooleanField(default=False)
+    default_language = models.CharField(
+        max_length=8, choices=Language.choices, default=Language.SPANISH
+    )
+    reschedule_days_ahead = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(60)],
+        help_text="Recipients may move a delivery to one of the next N days (0: no reschedule).",
+    )
+    reschedule_weekdays = ArrayField(
+        models.PositiveSmallIntegerField(),
+        default=default_reschedule_weekdays,
+        validators=[validate_weekdays],
+        help_text="Days offered, 0 = Monday … 6 = Sunday.",
+    )
+    reschedule_windows = models.JSONField(
+        default=default_reschedule_windows,
+        validators=[validate_reschedule_windows],
+        help_text='Windows offered each day, local time: [["09:00", "13:00"], ...].',
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

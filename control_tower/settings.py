@@ -347,6 +347,23 @@ POD_URL_TTL_S = env.int("POD_URL_TTL_S", default=300)  # signed file links expir
 POD_PIN_MAX_FAILURES = 5  # wrong PINs per shipment before it locks for POD_PIN_LOCK_S
 POD_PIN_LOCK_S = 15 * 60
 
+# Customer tracking links (docs/TRACKING_LINKS.md). A link is https://<organization's
+# tracking_host>/t/<token>, else PUBLIC_BASE_URL/t/<token>, else the request's own host.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+# Rate limits (control_tower/ratelimit.py), per fixed window: tracking page views per token and
+# per client IP, recipient actions per link, the lost-link lookup per IP and per organization.
+TRACKING_VIEWS_PER_TOKEN = env.int("TRACKING_VIEWS_PER_TOKEN", default=120)  # per minute
+TRACKING_VIEWS_PER_IP = env.int("TRACKING_VIEWS_PER_IP", default=300)  # per minute
+TRACKING_ACTIONS_PER_LINK = env.int("TRACKING_ACTIONS_PER_LINK", default=20)  # per hour
+TRACKING_LOOKUPS_PER_IP = env.int("TRACKING_LOOKUPS_PER_IP", default=10)  # per hour
+TRACKING_LOOKUPS_PER_ORGANIZATION = env.int(
+    "TRACKING_LOOKUPS_PER_ORGANIZATION", default=1000
+)  # per hour
+RATELIMIT_KEY_PREFIX = env.str("RATELIMIT_KEY_PREFIX", default=CACHES["default"]["KEY_PREFIX"])
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: trust only
+# REMOTE_ADDR). The client IP is the address that many hops from the right.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

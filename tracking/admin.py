@@ -3,7 +3,7 @@ from django.contrib import admin
 # Ingest evidence (positions, scans, custody) and the learned ETA state (models, calibrations)
 # live in their own modules; imported here because Django's autodiscovery reads only this one.
 from control_tower.admin_site import TenantGeoAdmin
-from tracking import admin_eta, admin_ingest  # noqa: F401 - registers their models
+from tracking import admin_eta, admin_ingest, admin_links  # noqa: F401 - registers their models
 from tracking.models import Hub, Route, Shipment, ShipmentEvent, Stop, StopShipment
 
 

@@ -44,6 +44,10 @@ CARRIER_PATHS: dict[str, str | tuple[str, ...]] = {
     "tracking.EtaRevision": "stop__route__carrier",
     "tracking.ProofOfDelivery": "shipment__carrier",
     "tracking.PodFile": "pod__shipment__carrier",
+    "tracking.TrackingLink": "shipment__carrier",
+    "tracking.CustomerAction": "shipment__carrier",
+    # Who delivered (copied at rating time), as the SLA reports group it.
+    "tracking.DeliveryRating": "carrier",
     "tracking.Ping": "device__carrier",
     "tracking.DevicePosition": "device__carrier",
     "tracking.Scan": ("shipment__carrier", "device__carrier", "api_key__carrier"),

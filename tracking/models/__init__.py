@@ -11,6 +11,13 @@ from tracking.models.ingest import (
     ScanResult,
     ScanType,
 )
+from tracking.models.links import (
+    CustomerAction,
+    CustomerActionKind,
+    DeliveryRating,
+    LinkSource,
+    TrackingLink,
+)
 from tracking.models.plan import (
     ACTIVE_ROUTE_STATUSES,
     ATTEMPTED_STOP_STATUSES,
@@ -42,6 +49,11 @@ __all__ = [
     "OPEN_STOP_STATUSES",
     "UNVISITED_STOP_STATUSES",
     "CustodyEntry",
+    "CustomerAction",
+    "CustomerActionKind",
+    "DeliveryRating",
+    "LinkSource",
+    "TrackingLink",
     "EtaCalibration",
     "EtaModel",
     "EtaRevision",

@@ -258,6 +258,12 @@ class Stop(TenantModel):
         max_length=32, choices=FailureReason.choices, blank=True, editable=False
     )
     notes = models.CharField(max_length=500, blank=True)
+    recipient_away_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the recipient said, through their tracking link, that nobody is home.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta(TenantModel.Meta):

@@ -13,7 +13,7 @@ from control_tower.errors import Conflict, IllegalTransition
 from control_tower.events import catalog, emit
 from control_tower.tenancy.actors import Actor
 from tracking.errors import InvalidInput, ItemErrors
-from tracking.models import OPEN_STOP_STATUSES, Shipment, ShipmentEvent
+from tracking.models import OPEN_STOP_STATUSES, Shipment, ShipmentEvent, TrackingLink
 from tracking.models import ShipmentStatus as S
 from tracking.services.custody import Custodian, CustodyKind, custody_append
 
@@ -116,8 +116,18 @@ def shipment_transition(
                 **extra.pop("details", {}),
             },
         )
+        if to_status in FINAL_STATUSES:
+            _links_expire(locked, at)
         emit(catalog.shipment_status_changed(locked, from_status=event.from_status, at=at))
     return TransitionResult(shipment=locked, changed=True, event=event)
+
+
+def _links_expire(shipment: Shipment, at: datetime) -> None:
+    """The shipment reached a final status: its tracking links (tracking/services/
+    tracking_links.py) stop working `tracking_link_days` after `at`."""
+    TrackingLink.objects.filter(
+        shipment_id=shipment.pk, revoked_at__isnull=True, expires_at__isnull=True
+    ).update(expires_at=TrackingLink.expiry_after_final(at, shipment.organization))
 
 
 def custodian_after(shipment: Shipment, to_status: str) -> str | None:
