@@ -25,6 +25,9 @@ from portal.tracking_page.eta_window import honest_window
 from tracking.models import (
     ACTIVE_ROUTE_STATUSES,
     OPEN_STOP_STATUSES,
+    CustomerAction,
+    CustomerActionKind,
+    DeliveryRating,
     DevicePosition,
     FailureReason,
     PodFileKind,
@@ -234,6 +237,27 @@ def _timeline(shipment: Shipment, *, zone, now: datetime, rescheduled_to: str | 
     return steps
 
 
+def _rescheduled_to(shipment: Shipment, *, zone, now: datetime) -> str | None:
+    """ "tomorrow, 9:00 – 13:00" when the recipient moved the delivery (newest move)."""
+    action = (
+        CustomerAction.objects.filter(shipment_id=shipment.pk, kind=CustomerActionKind.RESCHEDULE)
+        .order_by("-occurred_at", "-pk")
+        .first()
+    )
+    if action is None or shipment.status in FINAL_STEP:
+        return None
+    try:
+        start = datetime.fromisoformat(action.details["window_start"])
+        end = datetime.fromisoformat(action.details["window_end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return _("%(day)s, %(start)s – %(end)s") % {
+        "day": local_day(start, zone=zone, now=now),
+        "start": local_time(start, zone),
+        "end": local_time(end, zone),
+    }
+
+
 def _eta(stop: Stop | None, shipment: Shipment, *, zone, now: datetime) -> dict | None:
     """The window the recipient is told: the ETA engine's P10–P90 while the stop is open on
     an active route, else the promised window of the shipment (or the stop's)."""
@@ -325,7 +349,6 @@ def tracking_state(
     organization,
     language: str,
     now: datetime | None = None,
-    rescheduled_to: str | None = None,
 ) -> dict:
     """The whole view model (see the module docstring). `language` is an installed language
     code ("es", "en")."""
@@ -333,6 +356,7 @@ def tracking_state(
     zone = organization.zone
     with translation.override(language):
         context = stop_context(shipment)
+        rescheduled_to = _rescheduled_to(shipment, zone=zone, now=now)
         stop = context.stop
         route = stop.route if stop is not None else None
         route_running = route is not None and route.status == RouteStatus.IN_PROGRESS
@@ -365,6 +389,10 @@ def tracking_state(
             "last_seen_text": "",
             "pod": None,
             "failure": _failure(stop, shipment, zone=zone, now=now),
+            # The recipient's own say, so the page shows what they did instead of the form.
+            "away": bool(stop_open and stop.recipient_away_at is not None),
+            "rated": shipment.status == S.DELIVERED
+            and DeliveryRating.objects.filter(shipment_id=shipment.pk).exists(),
         }
         if route_running and stop_open and context.stops_before is not None:
             n = context.stops_before

@@ -33,7 +33,8 @@ from portal.tracking_page.languages import pick_language
 from portal.tracking_page.selectors import FINAL_STEP, local_time, tracking_state
 from tracking.errors import InvalidInput
 from tracking.models import ShipmentStatus
-from tracking.services import customer_actions
+
+# TEMP-LAZY from tracking.services import customer_actions
 from tracking.services.tracking_links import (
     link_lookup,
     link_mark_opened,
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 ACTIONS = ("instructions", "reschedule", "not-home", "rate")
 RATE_WINDOW_S = 60
-ACTION_WINDOW_S = 3600
 
 
 class Limited(Exception):
@@ -123,15 +123,17 @@ def _forms(link, state: dict, language: str) -> dict:
     final = shipment.status in FINAL_STEP and shipment.status != ShipmentStatus.ATTEMPT_FAILED
     forms: dict = {
         "instructions": not final,
-        "not_home": bool(state["stops_before"] is not None and not final),
-        "rate": shipment.status == ShipmentStatus.DELIVERED,
+        "not_home": bool(state["stops_before"] is not None and not final and not state["away"]),
+        "rate": shipment.status == ShipmentStatus.DELIVERED and not state["rated"],
         "reschedule": [],
     }
     if not final:
         with organization_scope(link.organization), translation.override(language):
             try:
+                from tracking.services import customer_actions  # TEMP-LAZY
+
                 options = customer_actions.customer_reschedule_options(link)
-            except DomainError:
+            except (DomainError, ImportError):
                 options = []
         zone = link.organization.zone
         with translation.override(language):
@@ -230,7 +232,8 @@ def _field_error(exc: DomainError) -> str:
     fields = getattr(exc, "fields", {}) or {}
     known = {
         "text": _("Please keep the instructions under 1,000 characters."),
-        "option_id": _("That time is no longer available. Please choose another."),
+        "option": _("That time is no longer available. Please choose another."),
+        "key": _("The form expired. Please try again."),
         "stars": _("Please choose from 1 to 5 stars."),
         "comment": _("Please keep the comment under 1,000 characters."),
     }
@@ -254,26 +257,21 @@ def tracking_action(request, token: str, action: str):
         return _not_found(request)
     key = (request.POST.get("key") or "")[:64] or secrets.token_urlsafe(16)
     with translation.override(language):
-        if rate_limited(
-            "track-action",
-            link.token_hash,
-            limit=settings.TRACKING_ACTIONS_PER_LINK,
-            window_s=ACTION_WINDOW_S,
-        ):
-            return _too_many(request)
         try:
             with organization_scope(link.organization):
                 _run_action(link, action, request.POST, key)
         except TooManyAttempts:
             return _too_many(request)
         except (InvalidInput, DomainError) as exc:
-            errors = {action: _field_error(exc)}
+            errors = {action.replace("-", "_"): _field_error(exc)}
             return _render_page(request, token, link, language, errors=errors, status=400)
     target = reverse("tracking-page", kwargs={"token": token}) + f"?done={action}#{action}"
     return HttpResponseRedirect(target, status=303)
 
 
 def _run_action(link, action: str, data, key: str) -> None:
+    from tracking.services import customer_actions  # TEMP-LAZY
+
     if action == "instructions":
         customer_actions.customer_set_instructions(
             link, text=(data.get("text") or "")[:2000], key=key
@@ -281,7 +279,7 @@ def _run_action(link, action: str, data, key: str) -> None:
     elif action == "reschedule":
         option = data.get("option_id") or ""
         if not option:
-            raise InvalidInput.on("option_id", "Choose a day and time.")
+            raise InvalidInput.on("option", "Choose a day and time.")
         customer_actions.customer_reschedule(link, option_id=option, key=key)
     elif action == "not-home":
         customer_actions.customer_not_home(link, key=key)
