@@ -81,6 +81,10 @@ def stop_fields(stop: Stop, shipments: list[Shipment]) -> dict:
         "recipient": ", ".join(recipients),
         "address": stop.address,
         "shipments": [shipment_brief(s) for s in shipments],
+        # What the recipients said through their tracking links (tracking/services/
+        # customer_actions.py): the driver and the dispatcher act on these.
+        "instructions": [s.delivery_instructions for s in shipments if s.delivery_instructions],
+        "recipient_away_at": iso(stop.recipient_away_at),
     }
 
 

@@ -247,6 +247,47 @@ CUSTODY_APPENDED = register_event_type(
     )
 )
 
+# What recipients do through their tracking link (tracking/services/customer_actions.py).
+SHIPMENT_CUSTOMER_UPDATED = register_event_type(
+    EventType(
+        "shipment.customer_updated",
+        1,
+        "shipment",
+        durable=True,
+        description="The recipient changed what the driver should know (delivery instructions).",
+    )
+)
+SHIPMENT_RESCHEDULED = register_event_type(
+    EventType(
+        "shipment.rescheduled",
+        1,
+        "shipment",
+        durable=True,
+        description=(
+            "The recipient moved the delivery to another day or window; it was taken off its "
+            "route (that route's route.changed follows)."
+        ),
+    )
+)
+STOP_RECIPIENT_AWAY = register_event_type(
+    EventType(
+        "stop.recipient_away",
+        1,
+        "route",
+        durable=True,
+        description="The recipient said, before the driver arrived, that nobody is home.",
+    )
+)
+SHIPMENT_RATED = register_event_type(
+    EventType(
+        "shipment.rated",
+        1,
+        "shipment",
+        durable=True,
+        description="The recipient rated a delivered shipment (1-5 stars), once.",
+    )
+)
+
 
 def _event(event_type: EventType, *, organization_id, carrier_id, aggregate_id, payload, at=None):
     return Event(
@@ -314,13 +355,22 @@ def stop_eta_changed(
     )
 
 
-ROUTE_REASONS = ("planned", "edited", "status", "stops", "reassigned", "shipments")
+ROUTE_REASONS = (
+    "planned",
+    "edited",
+    "status",
+    "stops",
+    "reassigned",
+    "shipments",
+    "recipient",
+)
 
 
 def route_changed(route, *, reason: str, from_status: str | None = None) -> Event:
     """`reason`: "planned" (the route was created), "edited" (its plan: crew, window, code),
     "status" (the route's own status; `from_status` is the old one), "stops" (a stop's
-    status), "reassigned" (stops moved in or out), "shipments" (shipments linked)."""
+    status), "reassigned" (stops moved in or out), "shipments" (shipments linked),
+    "recipient" (a recipient said they are not home)."""
     if reason not in ROUTE_REASONS:
         raise ValueError(f"Unknown route.changed reason {reason!r}")
     return _event(
@@ -460,5 +510,78 @@ def custody_appended(entry, *, carrier_id: int | None) -> Event:
             "occurred_at": entry.occurred_at,
             "location": point(entry.location),
             "hash": entry.hash,
+        },
+    )
+
+
+def shipment_customer_updated(shipment, *, fields: list[str], at: datetime) -> Event:
+    """Names the changed fields only: what recipients type (gate codes) stays out of events,
+    webhooks and logs; consumers that need it read the shipment."""
+    return _event(
+        SHIPMENT_CUSTOMER_UPDATED,
+        organization_id=shipment.organization_id,
+        carrier_id=shipment.carrier_id,
+        aggregate_id=shipment.pk,
+        at=at,
+        payload={"id": shipment.pk, "reference": shipment.reference, "fields": fields, "at": at},
+    )
+
+
+def shipment_rescheduled(
+    shipment, *, window_start: datetime, window_end: datetime, route_id, stop_id, at: datetime
+) -> Event:
+    return _event(
+        SHIPMENT_RESCHEDULED,
+        organization_id=shipment.organization_id,
+        carrier_id=shipment.carrier_id,
+        aggregate_id=shipment.pk,
+        at=at,
+        payload={
+            "id": shipment.pk,
+            "reference": shipment.reference,
+            "window_start": window_start,
+            "window_end": window_end,
+            "taken_off_route": route_id,
+            "taken_off_stop": stop_id,
+            "at": at,
+        },
+    )
+
+
+def stop_recipient_away(stop, *, shipment, carrier_id: int | None, at: datetime) -> Event:
+    return _event(
+        STOP_RECIPIENT_AWAY,
+        organization_id=stop.organization_id,
+        carrier_id=carrier_id,
+        aggregate_id=stop.route_id,
+        at=at,
+        payload={
+            "id": stop.pk,
+            "route": stop.route_id,
+            "sequence": stop.sequence,
+            "shipment": shipment.pk,
+            "reference": shipment.reference,
+            "at": at,
+        },
+    )
+
+
+def shipment_rated(rating, *, shipment) -> Event:
+    """Stars and who delivered, for the SLA roll-ups; the comment stays in the table."""
+    return _event(
+        SHIPMENT_RATED,
+        organization_id=rating.organization_id,
+        carrier_id=rating.carrier_id,
+        aggregate_id=shipment.pk,
+        at=rating.created_at,
+        payload={
+            "id": rating.pk,
+            "shipment": shipment.pk,
+            "reference": shipment.reference,
+            "stars": rating.stars,
+            "has_comment": bool(rating.comment),
+            "carrier": rating.carrier_id,
+            "driver": rating.driver_id,
+            "delivered_at": rating.delivered_at,
         },
     )

@@ -216,6 +216,23 @@ class RouteSerializer(TenantModelSerializer):
         validators = []
 
 
+class StopDeliverySerializer(serializers.ModelSerializer):
+    """A parcel handed over at a stop, as the driver needs it (drivers do not read the
+    shipments API): who, and what the recipient asked for."""
+
+    class Meta:
+        model = Shipment
+        fields = [
+            "id",
+            "reference",
+            "barcode",
+            "recipient_name",
+            "parcel_count",
+            "delivery_instructions",
+        ]
+        read_only_fields = fields
+
+
 class StopSerializer(TenantModelSerializer):
     location = PointField()
     shipments = serializers.PrimaryKeyRelatedField(
@@ -223,6 +240,12 @@ class StopSerializer(TenantModelSerializer):
         queryset=Shipment.objects,
         required=False,
         help_text="Ids of the shipments handed over at this stop.",
+    )
+    deliveries = StopDeliverySerializer(
+        source="shipments",
+        many=True,
+        read_only=True,
+        help_text="The shipments handed over here, with the recipient's delivery instructions.",
     )
 
     class Meta:
@@ -234,6 +257,7 @@ class StopSerializer(TenantModelSerializer):
             "kind",
             "status",
             "shipments",
+            "deliveries",
             "location",
             "address",
             "window_start",
@@ -248,11 +272,13 @@ class StopSerializer(TenantModelSerializer):
             "actual_departure",
             "failure_reason",
             "notes",
+            "recipient_away_at",
             "updated_at",
         ]
         read_only_fields = [
             "id",
             "status",
+            "recipient_away_at",
             "eta",
             "eta_earliest",
             "eta_latest",
