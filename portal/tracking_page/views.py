@@ -33,8 +33,7 @@ from portal.tracking_page.languages import pick_language
 from portal.tracking_page.selectors import FINAL_STEP, local_time, tracking_state
 from tracking.errors import InvalidInput
 from tracking.models import ShipmentStatus
-
-# TEMP-LAZY from tracking.services import customer_actions
+from tracking.services import customer_actions
 from tracking.services.tracking_links import (
     link_lookup,
     link_mark_opened,
@@ -130,10 +129,8 @@ def _forms(link, state: dict, language: str) -> dict:
     if not final:
         with organization_scope(link.organization), translation.override(language):
             try:
-                from tracking.services import customer_actions  # TEMP-LAZY
-
                 options = customer_actions.customer_reschedule_options(link)
-            except (DomainError, ImportError):
+            except DomainError:
                 options = []
         zone = link.organization.zone
         with translation.override(language):
@@ -270,8 +267,6 @@ def tracking_action(request, token: str, action: str):
 
 
 def _run_action(link, action: str, data, key: str) -> None:
-    from tracking.services import customer_actions  # TEMP-LAZY
-
     if action == "instructions":
         customer_actions.customer_set_instructions(
             link, text=(data.get("text") or "")[:2000], key=key
