@@ -4,7 +4,9 @@ no caching. Set here for these pages only (the console and the admin keep their 
 The CSP allows scripts and styles from this site only, plus one `<style>` block carrying the
 organization's colours through a per-response nonce; images from this site, `data:` (Leaflet)
 and the map tile server; connections to this site (the live socket and the JSON poll).
-`Referrer-Policy: no-referrer` keeps the token in the page's URL from reaching the tile server.
+`Referrer-Policy: same-origin` keeps the token in the page's URL from reaching the tile server
+(or any other site); not `no-referrer`, which makes Chromium send `Origin: null` on the page's
+own form posts, and Django's CSRF check rightly refuses those.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def tracking_headers(response, request, *, nonce: str | None = None):
         nonce=nonce, host=request.get_host(), secure=request.is_secure()
     )
     response["X-Robots-Tag"] = "noindex, nofollow, noarchive"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store"
     response["X-Content-Type-Options"] = "nosniff"
     response["X-Frame-Options"] = "DENY"

@@ -4,7 +4,8 @@ their parcel, so access logs and Django's request warnings name it by its hash o
 `/t/<token>` (and the socket `/ws/v1/track/<token>/`) becomes `/t/~<first 16 hex of
 sha256(token)>`: the same hash prefix as `TrackingLink.token_hash`, so an operator can still
 find the link a log line is about. Installed on the loggers that print request paths
-(uvicorn's access and error logs, django.request, django.server) by PortalConfig.ready().
+(uvicorn's access and error logs, django.request, django.server, the CSRF warnings) and the
+root logger's handlers by PortalConfig.ready().
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ import logging
 import re
 
 TOKEN_IN_PATH = re.compile(r"(/(?:t|track)/)([A-Za-z0-9_-]{16,})")
-PATH_LOGGERS = ("uvicorn.access", "uvicorn.error", "django.request", "django.server")
+PATH_LOGGERS = (
+    "uvicorn.access",
+    "uvicorn.error",
+    "django.request",
+    "django.server",
+    "django.security.csrf",
+    "django.security.DisallowedHost",
+)
 
 
 def redact(text: str) -> str:
@@ -45,8 +53,11 @@ class RedactTrackingTokens(logging.Filter):
 
 
 def install() -> None:
+    """On the loggers known to print paths (a logger's filter sees only its own records), and
+    on the root logger's handlers (they see every record that propagates, whoever logged it)."""
     redactor = RedactTrackingTokens()
-    for name in PATH_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactTrackingTokens) for f in logger.filters):
-            logger.addFilter(redactor)
+    targets = [logging.getLogger(name) for name in PATH_LOGGERS]
+    targets += logging.getLogger().handlers
+    for target in targets:
+        if not any(isinstance(f, RedactTrackingTokens) for f in target.filters):
+            target.addFilter(redactor)

@@ -133,7 +133,7 @@ def test_the_page_is_served_noindex_with_a_strict_csp(world):
     html = response.content.decode()
     assert '<meta name="robots" content="noindex' in html
     assert response["X-Robots-Tag"].startswith("noindex")
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["Cache-Control"] == "no-store"
     csp = response["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
@@ -426,11 +426,13 @@ def test_tokens_never_reach_the_logs(world, caplog):
     assert token not in line
     assert f"/t/~{world['link'].token_hash[:16]}?lang=en" in line
     assert token not in redact(f"/ws/v1/track/{token}/")
-    with caplog.at_level(logging.WARNING, logger="django.request"):
+    with caplog.at_level(logging.WARNING):
         Client().get(f"/t/{token[:-2]}zz")  # a 404: Django logs "Not Found: <path>"
         Client().get(f"/t/{token}/nope")
-    assert caplog.records, "django.request logged the 404s"
+        Client(enforce_csrf_checks=True).post(f"/t/{token}/instructions", {"text": "x"})
+    assert {r.name for r in caplog.records} >= {"django.request", "django.security.csrf"}
     assert all(token[:-2] not in r.getMessage() for r in caplog.records)
+    assert any("/t/~" in r.getMessage() for r in caplog.records)
 
 
 @override_settings(DEBUG=False)
