@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import formats, translation
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -139,7 +140,9 @@ def _forms(link, state: dict, language: str) -> dict:
                     "id": option.id,
                     "text": _("%(day)s, %(start)s – %(end)s")
                     % {
-                        "day": formats.date_format(option.start.astimezone(zone), _("l j F")),
+                        "day": capfirst(
+                            formats.date_format(option.start.astimezone(zone), _("l j F"))
+                        ),
                         "start": local_time(option.start, zone),
                         "end": local_time(option.end, zone),
                     },

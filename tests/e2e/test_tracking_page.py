@@ -256,6 +256,7 @@ def test_english_phone_reschedule_and_after_delivery(
     assert axe_violations(page) == []
     shoot(page, "en-before")
 
+    page.locator("#reschedule summary").click()
     page.locator("#reschedule input[type=radio]").first.check()
     page.get_by_role("button", name="Reschedule").click()
     expect(page.locator("#done-notice")).to_contain_text("moved to the time you chose")

@@ -375,7 +375,8 @@ def test_rating_after_delivery_with_the_proof_of_delivery(world):
     )
     assert response.status_code == 303
     html = client.get(response["Location"]).content.decode()
-    assert 'id="rate"' not in html and 'id="rated-notice"' in html
+    assert 'id="rate"' not in html and 'id="done-notice"' in html
+    assert 'id="rated-notice"' in client.get(f"/t/{world['token']}").content.decode()
     with organization_scope(org):
         assert DeliveryRating.objects.get(shipment=shipment).stars == 5
 
