@@ -158,6 +158,11 @@ fi
 # it starts once the web answers); --linger keeps it alive when the day's routes are done.
 start simulator "$PY" manage.py simulate_fleet --org demo --base-url "$BASE" --linger
 
+# A few customers' tracking links of today (delivered with its proof, the driver's next stop,
+# later in the day): fresh links each run, since only their hashes are stored.
+TRACKING_LINKS="$("$PY" manage.py tracking_links --org demo --sample 3 --base-url "$BASE" 2>&1)" ||
+    TRACKING_LINKS="(tracking links could not be issued: $TRACKING_LINKS)"
+
 cat <<EOF
 
   Control tower is up:
@@ -167,6 +172,10 @@ cat <<EOF
     API docs  $BASE/api/docs/
     schema    $BASE/api/schema/
     health    $BASE/healthz
+
+  $TRACKING_LINKS
+  (more: $PY manage.py tracking_links --org demo --sample 5)
+
   Logs: $ROOT/$LOG_DIR/{$(IFS=,; echo "${NAMES[*]}")}.log
 
 EOF

@@ -18,7 +18,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from control_tower.tenancy.roles import Role
-from control_tower.tenancy.scope import dangerously_all_organizations
+from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
 from exceptions.services import alert_raise
 from tests.control_tower.test_cross_tenant import V1, classify, schema_operations
 from tests.factories import (
@@ -201,6 +201,10 @@ SPECIFIC = {
     ("/api/v1/organization/", "get"): "test_callers_are_bound_to_carrier_a",
     ("/api/v1/organization/", "patch"): "test_callers_are_bound_to_carrier_a",
     ("/api/v1/incidents/", "post"): "test_incidents_only_on_own_carriers_routes",
+    (
+        "/api/v1/shipments/{id}/tracking-links/{link_id}/",
+        "delete",
+    ): "test_tracking_links_of_other_carriers_are_out_of_reach",
 }
 
 
@@ -790,3 +794,33 @@ def test_incidents_only_on_own_carriers_routes(world, callers):
     )
     assert own.status_code == 201, own.content
     assert own.json()["carrier"] == world.a.pk
+
+
+def test_tracking_links_of_other_carriers_are_out_of_reach(world, callers):
+    """Carrier B's shipment's links: not listed, not issued, not revoked (404 like a missing
+    shipment); a carrier user (shipments read) may list their own but not issue or revoke."""
+    from tracking.models import TrackingLink
+    from tracking.services.tracking_links import link_issue, link_resolve
+
+    with organization_scope(world.org):
+        theirs, their_raw = link_issue(world.of("b", "shipments"), actor=None)
+        ours, _ = link_issue(world.of("a", "shipments"), actor=None)
+    for label, client, permissions in callers:
+        may_write = "write" in permissions.get("shipments", ())
+        for shipment, link in ((world.of("b", "shipments"), theirs),):
+            base = f"{V1}/shipments/{shipment.pk}/tracking-links/"
+            assert client.get(base).status_code == 404, label
+            expected = 404 if may_write else 403
+            assert client.post(base, {}, format="json").status_code == expected, label
+            assert client.delete(f"{base}{link.pk}/").status_code == expected, label
+        own = f"{V1}/shipments/{world.of('a', 'shipments').pk}/tracking-links/"
+        assert [r["id"] for r in client.get(own).json()] == [ours.pk], label
+        # B's link id under A's own shipment is not found either.
+        response = client.delete(f"{own}{theirs.pk}/")
+        assert response.status_code == (404 if may_write else 403), label
+    assert link_resolve(their_raw) is not None
+    with dangerously_all_organizations():
+        assert (
+            TrackingLink.dangerously_unscoped.filter(shipment=world.of("b", "shipments")).count()
+            == 1
+        )

@@ -253,6 +253,11 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
     "test_search_never_crosses_organizations_or_carriers",
     ("/api/v1/console/streets/", "get"): "tests/portal/test_streets.py::"
     "test_streets_need_a_logged_in_console_user",
+    # Tracking links: the revoke path names a link under the shipment.
+    ("/api/v1/shipments/{id}/tracking-links/{link_id}/", "delete"): (
+        "tests/tracking/test_tracking_links_api.py::"
+        "test_another_organization_cannot_revoke_our_links"
+    ),
     # Incidents from the road: a device token or a person, on a route (404 if not theirs).
     ("/api/v1/incidents/", "post"): "tests/exceptions/test_rule_incident.py::"
     "test_refusals_are_json_errors",

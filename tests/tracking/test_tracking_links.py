@@ -192,3 +192,21 @@ def test_lookup_is_rate_limited_per_ip(shipment, settings):
     with pytest.raises(TooManyAttempts):
         links.link_lookup(organization, shipment.reference, "1700000", client_ip="192.0.2.7")
     assert links.link_lookup(organization, shipment.reference, "1700000", client_ip="192.0.2.8")
+
+
+def test_page_views_are_limited_per_token_and_per_ip(shipment, settings):
+    settings.TRACKING_VIEWS_PER_TOKEN = 3
+    settings.TRACKING_VIEWS_PER_IP = 5
+    _link, raw = links.link_issue(shipment, actor=None)
+    assert [links.link_view_limited(raw, client_ip="192.0.2.1") for _ in range(4)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    # Another token from the same address: counted per IP (5th and 6th hit of this IP).
+    other = "B" * 32
+    assert links.link_view_limited(other, client_ip="192.0.2.1") is False
+    assert links.link_view_limited(other, client_ip="192.0.2.1") is True
+    # The first token from another address is still over its own limit.
+    assert links.link_view_limited(raw, client_ip="192.0.2.2") is True

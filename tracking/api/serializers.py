@@ -8,6 +8,7 @@ from control_tower.api.bulk import BulkErrors, resolve_ids
 from control_tower.api.fields import LineStringField, PointField
 from control_tower.api.serializers import TenantModelSerializer
 from control_tower.tenancy.carrier_scope import visible_to
+from tracking.api.link_views import DeliveryRatingSerializer
 from tracking.models import (
     FailureReason,
     Hub,
@@ -59,6 +60,7 @@ SHIPMENT_FIELDS = [
     "weight_kg",
     "promised_window_start",
     "promised_window_end",
+    "rating",
     "created_at",
     "updated_at",
 ]
@@ -78,6 +80,11 @@ class ShipmentSerializer(TenantModelSerializer):
         "match it. Stored hashed; empty clears it.",
     )
     pin_required = serializers.SerializerMethodField()
+    rating = DeliveryRatingSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="The recipient's rating after delivery (null: none yet).",
+    )
     status = serializers.ChoiceField(
         choices=ShipmentStatus.choices,
         required=False,
@@ -96,6 +103,19 @@ class ShipmentSerializer(TenantModelSerializer):
 
     def get_pin_required(self, obj) -> bool:
         return bool(getattr(obj, "delivery_pin_hash", ""))
+
+
+class ShipmentCreatedSerializer(ShipmentSerializer):
+    """The answer to a shipment's creation: the shipment and its first tracking link."""
+
+    tracking_url = serializers.CharField(
+        read_only=True,
+        help_text="The recipient's tracking link. Shown once: only its hash is stored; "
+        "re-issue with POST /shipments/{id}/tracking-links/.",
+    )
+
+    class Meta(ShipmentSerializer.Meta):
+        fields = [*SHIPMENT_FIELDS, "tracking_url"]
 
 
 class ShipmentBulkItemSerializer(ShipmentSerializer):
@@ -154,9 +174,17 @@ class ShipmentBulkCreateSerializer(serializers.Serializer):
         return valid
 
 
+class ShipmentBulkCreatedItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    tracking_url = serializers.CharField(
+        help_text="The recipient's tracking link, shown once (only its hash is stored)."
+    )
+
+
 class ShipmentBulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
-    shipments = serializers.ListField(child=serializers.DictField())
+    shipments = ShipmentBulkCreatedItemSerializer(many=True)
 
 
 class ShipmentTransitionSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from control_tower.errors import Conflict
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking import selectors, services
+from tracking.api.link_views import TrackingLinksMixin
 from tracking.api.scan_views import CustodyActionsMixin
 from tracking.api.serializers import (
     HubSerializer,
@@ -18,6 +19,7 @@ from tracking.api.serializers import (
     RouteSerializer,
     ShipmentBulkCreateSerializer,
     ShipmentBulkResultSerializer,
+    ShipmentCreatedSerializer,
     ShipmentEventSerializer,
     ShipmentSerializer,
     ShipmentTransitionSerializer,
@@ -29,6 +31,11 @@ from tracking.errors import NotFound
 from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopStatus
 from tracking.route_summary import route_summary, stop_fields
 from tracking.services.reassign import stop_reassign
+from tracking.services.tracking_links import (
+    shipment_create_with_link,
+    shipments_bulk_create_with_links,
+    tracking_url,
+)
 
 
 class HubViewSet(TenantModelViewSet):
@@ -54,7 +61,7 @@ class ShipmentFilter(filters.FilterSet):
         fields = ["carrier", "hub", "status", "reference", "barcode", "city", "postal_code"]
 
 
-class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
+class ShipmentViewSet(CustodyActionsMixin, TrackingLinksMixin, TenantModelViewSet):
     """Shipments. Status changes only through `transition`, which refuses illegal moves."""
 
     model = Shipment
@@ -64,10 +71,23 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     search_fields = ["reference", "barcode", "recipient_name", "address_line1", "city"]
     ordering_fields = ["created_at", "status_changed_at", "promised_window_end", "reference"]
 
+    def optimize_queryset(self, queryset):
+        return queryset.select_related("rating")
+
+    @extend_schema(responses={201: ShipmentCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        """Create a shipment and its first tracking link: `tracking_url` is in this answer
+        only (the link's token is stored hashed); re-issue with POST
+        /shipments/{id}/tracking-links/."""
+        response = super().create(request, *args, **kwargs)
+        response.data["tracking_url"] = self._tracking_url
+        return response
+
     def perform_create(self, serializer):
-        serializer.instance = services.shipment_create(
+        serializer.instance, raw = shipment_create_with_link(
             actor=self.actor, data=serializer.validated_data
         )
+        self._tracking_url = tracking_url(self.actor.organization, raw, request=self.request)
 
     def perform_update(self, serializer):
         serializer.instance = services.shipment_update(
@@ -83,18 +103,28 @@ class ShipmentViewSet(CustodyActionsMixin, TenantModelViewSet):
     @action(detail=False, methods=["post"], url_path="bulk")
     def bulk(self, request):
         """Create up to BULK_MAX_ITEMS shipments in one call: all of them or none (errors are
-        reported per item index)."""
+        reported per item index). Each gets a tracking link, whose URL is in this answer only."""
         serializer = ShipmentBulkCreateSerializer(
             data=request.data, context=self.get_serializer_context()
         )
         serializer.is_valid(raise_exception=True)
-        created = services.shipments_bulk_create(
+        created, raw_tokens = shipments_bulk_create_with_links(
             actor=self.actor, items=serializer.validated_data["shipments"]
         )
+        organization = self.actor.organization
         return Response(
             {
                 "created": len(created),
-                "shipments": [{"id": s.pk, "reference": s.reference} for s in created],
+                "shipments": [
+                    {
+                        "id": s.pk,
+                        "reference": s.reference,
+                        "tracking_url": tracking_url(
+                            organization, raw_tokens[s.pk], request=request
+                        ),
+                    }
+                    for s in created
+                ],
             },
             status=status.HTTP_201_CREATED,
         )

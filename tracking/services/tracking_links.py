@@ -210,6 +210,28 @@ def tracking_url(organization, raw_token: str, *, request=None) -> str:
     return path
 
 
+# --- page views -----------------------------------------------------------------------------
+
+VIEW_WINDOW_S = 60
+
+
+def link_view_limited(raw_token: str, *, client_ip: str) -> bool:
+    """Count one view of the tracking page (or one of its JSON/socket requests) and say
+    whether it is over a limit: `TRACKING_VIEWS_PER_TOKEN` per minute for the token (keyed by
+    its hash, valid or not, so guessing is throttled too) or `TRACKING_VIEWS_PER_IP` per
+    minute for the client address. The page answers 429 when True."""
+    by_token = rate_limited(
+        "track-token",
+        token_hash(raw_token or ""),
+        limit=settings.TRACKING_VIEWS_PER_TOKEN,
+        window_s=VIEW_WINDOW_S,
+    )
+    by_ip = bool(client_ip) and rate_limited(
+        "track-ip", client_ip, limit=settings.TRACKING_VIEWS_PER_IP, window_s=VIEW_WINDOW_S
+    )
+    return by_token or by_ip
+
+
 # --- the lost-link lookup ------------------------------------------------------------------
 
 LOOKUP_WINDOW_S = 3600

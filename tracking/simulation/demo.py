@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from datetime import date as Date
+from io import BytesIO
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
@@ -32,13 +33,16 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
 from tracking.geo import point_distance_m
+from tracking.ingest.image_sanitizer import sanitize_image
 from tracking.models import FailureReason, Hub, HubKind, Route, Shipment, ShipmentStatus
 from tracking.roads.routing import route_path
+from tracking.services.proof_of_delivery import PodInput, pod_capture
 from tracking.services.route_planning import VehicleShift, plan_routes
 from tracking.services.routes import route_plan_create, route_start
 from tracking.services.shipments import shipment_transition, shipments_bulk_create
 from tracking.services.stops import stop_complete, stop_fail
 from tracking.simulation.history import replay_day
+from tracking.simulation.runner import _pod_images
 from tracking.simulation.world import World, WorldConfig
 
 User = get_user_model()
@@ -633,4 +637,31 @@ def _run_some_routes(actor, routes: list[Route], rng) -> None:
                     note="Demo: nobody answered",
                 )
             else:
-                stop_complete(stop=stop, actor=actor, at=at)
+                _deliver_with_proof(actor, stop, at)
+
+
+def _deliver_with_proof(actor, stop, at: datetime) -> None:
+    """Complete a delivery stop the way a driver's phone does: a proof of delivery (a photo
+    and a signature) per parcel, through the POD service, so the demo's deliveries of the
+    day already have what the console and the tracking page show."""
+    photo_bytes, signature_bytes = _pod_images(f"{stop.route.code} #{stop.sequence}")
+    photo = sanitize_image(BytesIO(photo_bytes), kind="photo")
+    signature = sanitize_image(BytesIO(signature_bytes), kind="signature")
+    shipments = list(stop.shipments.order_by("pk"))
+    if not shipments:
+        stop_complete(stop=stop, actor=actor, at=at)
+        return
+    for shipment in shipments:
+        pod_capture(
+            actor=actor,
+            shipment=shipment,
+            data=PodInput(
+                idempotency_key=f"demo-{stop.route.date}-{stop.route.code}-{shipment.pk}",
+                captured_at=at,
+                recipient_name=shipment.recipient_name,
+                location=stop.location,
+                stop=stop,
+            ),
+            photos=[photo],
+            signature=signature,
+        )
