@@ -28,13 +28,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from control_tower.ratelimit import rate_limited
 from control_tower.tenancy.scope import organization_scope
 from portal.tracking_page import privacy
 from portal.tracking_page.languages import supported
 from portal.tracking_page.live import Watcher, unwatch, watch
 from portal.tracking_page.selectors import current_stop, state_fingerprint, tracking_state
-from tracking.services.tracking_links import link_resolve, token_hash
+from tracking.services.tracking_links import link_resolve, link_view_limited
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +50,7 @@ def _resolve(token: str):
 
 @database_sync_to_async
 def _limited(token: str, client: str) -> bool:
-    return rate_limited(
-        "track-ip", client, limit=settings.TRACKING_VIEWS_PER_IP, window_s=60
-    ) or rate_limited(
-        "track-token", token_hash(token), limit=settings.TRACKING_VIEWS_PER_TOKEN, window_s=60
-    )
+    return link_view_limited(token, client_ip=client)
 
 
 @database_sync_to_async

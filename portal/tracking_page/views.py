@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from control_tower.errors import Conflict, DomainError, TooManyAttempts, error_body
 from control_tower.models import Organization
-from control_tower.ratelimit import client_ip, rate_limited
+from control_tower.ratelimit import client_ip
 from control_tower.tenancy.scope import organization_scope
 from portal.tracking_page.branding import brand_colors
 from portal.tracking_page.headers import new_nonce, tracking_headers
@@ -39,7 +39,7 @@ from tracking.services.tracking_links import (
     link_lookup,
     link_mark_opened,
     link_resolve,
-    token_hash,
+    link_view_limited,
     tracking_url,
 )
 
@@ -54,15 +54,7 @@ class Limited(Exception):
 
 
 def _count_view(request, raw_token: str) -> None:
-    ip = client_ip(request)
-    if rate_limited("track-ip", ip, limit=settings.TRACKING_VIEWS_PER_IP, window_s=RATE_WINDOW_S):
-        raise Limited
-    if rate_limited(
-        "track-token",
-        token_hash(raw_token),
-        limit=settings.TRACKING_VIEWS_PER_TOKEN,
-        window_s=RATE_WINDOW_S,
-    ):
+    if link_view_limited(raw_token, client_ip=client_ip(request)):
         raise Limited
 
 
