@@ -32,7 +32,7 @@ from control_tower.tenancy.scope import organization_scope
 from portal.tracking_page import privacy
 from portal.tracking_page.languages import supported
 from portal.tracking_page.live import Watcher, unwatch, watch
-from portal.tracking_page.selectors import current_stop, state_fingerprint, tracking_state
+from portal.tracking_page.selectors import state_fingerprint, tracking_read
 from tracking.services.tracking_links import link_resolve, link_view_limited
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,9 @@ def _read(token: str, language: str | None):
     organization = link.organization
     language = language or supported(link.language) or organization.default_language
     with organization_scope(organization):
-        state = tracking_state(shipment=link.shipment, organization=organization, language=language)
-        stop = current_stop(link.shipment)
+        state, stop = tracking_read(
+            shipment=link.shipment, organization=organization, language=language
+        )
     keys = {
         "organization_id": organization.pk,
         "shipment_id": link.shipment_id,

@@ -352,6 +352,21 @@ def tracking_state(
 ) -> dict:
     """The whole view model (see the module docstring). `language` is an installed language
     code ("es", "en")."""
+    state, _stop = tracking_read(
+        shipment=shipment, organization=organization, language=language, now=now
+    )
+    return state
+
+
+def tracking_read(
+    *,
+    shipment: Shipment,
+    organization,
+    language: str,
+    now: datetime | None = None,
+) -> tuple[dict, Stop | None]:
+    """`tracking_state` and the stop it was read from (the socket listens for that stop's
+    route and vehicle; the page never shows their ids)."""
     now = now or timezone.now()
     zone = organization.zone
     with translation.override(language):
@@ -408,7 +423,7 @@ def tracking_state(
             _vehicle(state, stop, now=now, live=live)
         if shipment.status == S.DELIVERED:
             state["pod"] = _pod(shipment, zone=zone, now=now)
-    return state
+    return state, stop
 
 
 def _vehicle(state: dict, stop: Stop, *, now: datetime, live: bool) -> None:
