@@ -187,9 +187,18 @@ def prepare(routes: int, per_route: int):
 async def listen(url, origin, vehicle_id, sent, results, stop: asyncio.Event):
     latencies, received = [], 0
     seen: set = set()
-    async with websockets.connect(
-        url, additional_headers={"Origin": origin}, max_queue=None, open_timeout=120
-    ) as socket:
+    for attempt in range(6):  # as the page does: a refused handshake is retried
+        try:
+            socket = await websockets.connect(
+                url, additional_headers={"Origin": origin}, max_queue=None, open_timeout=120
+            )
+            break
+        except (websockets.exceptions.InvalidMessage, OSError):
+            results["retries"] += 1
+            await asyncio.sleep(1 + attempt)
+    else:
+        raise RuntimeError("a tracking socket could not connect in 6 attempts")
+    async with socket:
         first = json.loads(await socket.recv())
         assert first["type"] == "state" and first["data"]["live"], first
         results["ready"] += 1
@@ -257,7 +266,7 @@ async def live(args, devices, links) -> dict:
     origin = f"http://{args.host}:{args.port}"
     sent: dict = {}
     stop = asyncio.Event()
-    results: dict = {"ready": 0, "sockets": []}
+    results: dict = {"ready": 0, "sockets": [], "retries": 0}
     listeners = []
     connect_started = time.perf_counter()
     for index, (vehicle_id, token) in enumerate(links):
@@ -268,6 +277,8 @@ async def live(args, devices, links) -> dict:
         while index - results["ready"] >= args.connecting:
             await asyncio.sleep(0.02)
             _raise_failed(listeners)
+        if index % 100 == 99:
+            print(f"  {results['ready']} sockets open", flush=True)
     while results["ready"] < len(links):
         await asyncio.sleep(0.05)
         _raise_failed(listeners)
@@ -291,6 +302,7 @@ async def live(args, devices, links) -> dict:
         "routes": len(devices),
         "sockets_per_route": len(links) // len(devices),
         "sockets_connect_all_s": round(connect_s, 1),
+        "socket_handshake_retries": results["retries"],
         "ping_period_s": PERIOD_S,
         "pings_per_s_sent": round(totals["ok"] / (args.warmup + args.duration), 1),
         "ping_errors": totals["errors"],

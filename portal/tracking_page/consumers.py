@@ -86,6 +86,7 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer, Watcher):
         self.live = False
         self.shipment_id = self.stop_id = self.route_id = self.vehicle_id = None
         self.language = _query_language(self.scope)
+        self.closed = False
         await self.accept()
         client = (self.scope.get("client") or ("", 0))[0] or ""
         if await _limited(self.token, client):
@@ -109,6 +110,8 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer, Watcher):
         self.vehicle_id = keys["vehicle_id"]
 
     async def _send_state(self, state: dict) -> None:
+        if self.closed:
+            return
         self.live = bool(state.get("live"))
         fingerprint = state_fingerprint(state)
         if fingerprint == self.fingerprint:
@@ -117,6 +120,7 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer, Watcher):
         await self.send_json({"v": VERSION, "type": "state", "data": state})
 
     async def disconnect(self, code):
+        self.closed = True
         if self.organization_id is not None:
             await unwatch(self.organization_id, self)
             self.organization_id = None
@@ -139,15 +143,17 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer, Watcher):
         self.refresher = asyncio.get_running_loop().create_task(self._refresh_soon())
 
     def on_vehicle(self, data: dict) -> None:
-        if not self.live:
+        if not self.live or self.closed:
             return  # before "next": no position leaves the server
         lat, lon = data.get("lat"), data.get("lon")
         if lat is None or lon is None:
             return
         message = {**privacy.exact(lat, lon), "fix_time": data.get("fix_time")}
-        asyncio.get_running_loop().create_task(
-            self.send_json({"v": VERSION, "type": "vehicle", "data": message})
-        )
+        asyncio.get_running_loop().create_task(self._send_vehicle(message))
+
+    async def _send_vehicle(self, message: dict) -> None:
+        if not self.closed:  # it may have closed since the position came in
+            await self.send_json({"v": VERSION, "type": "vehicle", "data": message})
 
     async def _refresh_soon(self) -> None:
         await asyncio.sleep(DEBOUNCE_S)  # a recompute emits one delta per stop: read once
@@ -160,7 +166,10 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer, Watcher):
         except Exception:  # noqa: BLE001 - a database hiccup: try again at the next tick
             logger.warning("tracking state refresh failed", exc_info=True)
             return
+        if self.closed:
+            return
         if read is None:
+            self.closed = True
             await self.close(code=CLOSE_GONE)
             return
         state, keys, _language = read
