@@ -289,7 +289,10 @@ CONSOLE_TILE_URL = env.str("CONSOLE_TILE_URL", default=LEAFLET_TILES_URL)
 TRACKING_TILE_URL = env.str("TRACKING_TILE_URL", default=CONSOLE_TILE_URL)
 TRACKING_STALE_S = env.int("TRACKING_STALE_S", default=180)  # older fix: "last seen N min ago"
 TRACKING_POLL_S = env.int("TRACKING_POLL_S", default=20)  # the page's fallback when no socket
-TRACKING_SOCKET_REFRESH_S = env.float("TRACKING_SOCKET_REFRESH_S", default=60.0)  # re-read state
+# An open tracking socket re-reads its view model (and re-checks its link) this often, ±20 %;
+# events refresh it at once anyway. Each re-read is ~5 queries on the process's one sync
+# thread: at 60 s, 1,000 sockets pushed the ping → page p99 from 0.25 s to 1.9 s (bench).
+TRACKING_SOCKET_REFRESH_S = env.float("TRACKING_SOCKET_REFRESH_S", default=300.0)
 
 # Business settings
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)

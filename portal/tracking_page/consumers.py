@@ -8,7 +8,7 @@ page stops retrying. Messages (version 1):
 - `{"v": 1, "type": "state", "data": <view model>}`: the page's whole view model
   (portal/tracking_page/selectors.py), sent on connect and whenever it changes. Re-read after
   any delta about this shipment, its stop, its route (debounced), and every
-  TRACKING_SOCKET_REFRESH_S (the link is re-checked then too: revoked → 4404).
+  TRACKING_SOCKET_REFRESH_S ±20 % (the link is re-checked then too: revoked → 4404).
 - `{"v": 1, "type": "vehicle", "data": {"lat", "lon", "fix_time"}}`: the driver moved; sent
   ONLY while the view model says the driver may be shown (`live`: next stop, or due within
   the organization's `tracking_live_minutes`). Before that the socket sends no position at all.
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -178,7 +179,9 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer, Watcher):
 
     async def _tick(self) -> None:
         while True:
-            await asyncio.sleep(settings.TRACKING_SOCKET_REFRESH_S)
+            # Jittered, so sockets opened together do not re-read together.
+            jitter = random.uniform(0.8, 1.2)  # noqa: S311 - timing, not a secret
+            await asyncio.sleep(settings.TRACKING_SOCKET_REFRESH_S * jitter)
             await self._refresh()
 
 

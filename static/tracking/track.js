@@ -157,6 +157,8 @@
     if (!state.live) return; // the server sends none then; belt and braces
     state.vehicle = vehicle;
     markDom(vehicle);
+    var stale = document.querySelector("[data-bind=last_seen_text]");
+    if (stale) stale.hidden = true; // a fresh fix: no longer "last seen …"
     if (driverMarker) {
       driverMarker.setLatLng([vehicle.lat, vehicle.lon]);
       if (!map.getBounds().contains(driverMarker.getLatLng())) fit();

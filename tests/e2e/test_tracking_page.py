@@ -100,6 +100,10 @@ def shoot(page: Page, name: str) -> Path:
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOT_DIR / f"tracking-{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    # A lighter copy for docs/img/ (docs/TRACKING_PAGE.md shows a few).
+    page.screenshot(
+        path=str(path.with_suffix(".jpg")), full_page=True, type="jpeg", quality=70, scale="css"
+    )
     return path
 
 
