@@ -255,6 +255,7 @@ SPECTACULAR_SETTINGS = {
         "ShipmentStatusEnum": "tracking.models.ShipmentStatus",
         "RouteStatusEnum": "tracking.models.RouteStatus",
         "StopStatusEnum": "tracking.models.StopStatus",
+        "LanguageEnum": "control_tower.models.Language",
         "FailureReasonEnum": "tracking.models.FailureReason",
         "RoleEnum": "control_tower.tenancy.roles.Role",
         "ApiKeyScopeEnum": "control_tower.tenancy.roles.Scope",

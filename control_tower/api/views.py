@@ -30,6 +30,17 @@ class OrganizationSerializer(serializers.ModelSerializer):
             "support_email",
             "ping_retention_days",
             "pod_geofence_m",
+            # The customer tracking page (docs/TRACKING_LINKS.md).
+            "accent_color",
+            "support_url",
+            "tracking_host",
+            "tracking_link_days",
+            "tracking_live_minutes",
+            "tracking_show_driver_photo",
+            "default_language",
+            "reschedule_days_ahead",
+            "reschedule_weekdays",
+            "reschedule_windows",
             "created_at",
         ]
         read_only_fields = ["id", "slug", "created_at"]

@@ -170,3 +170,31 @@ def test_staff_see_the_rating_and_the_recipients_actions(tenant, api_client_for)
     actions = client.get(f"{V1}/shipments/{scene.shipment.pk}/customer-actions/").json()
     assert [a["kind"] for a in actions] == ["rating", "instructions"]
     assert "key" not in actions[0]
+
+
+def test_admins_set_the_tracking_settings_and_bad_ones_are_refused(tenant, api_client_for):
+    client = api_client_for(tenant.user(Role.ADMIN))
+    good = {
+        "tracking_link_days": 14,
+        "default_language": "en",
+        "reschedule_windows": [["08:00", "12:00"]],
+        "reschedule_weekdays": [0, 2, 4],
+        "tracking_host": "track.acme.example",
+    }
+    response = client.patch(f"{V1}/organization/", good, format="json")
+    assert response.status_code == 200, response.content
+    assert {k: response.json()[k] for k in good} == good
+    for bad, field in (
+        ({"reschedule_windows": [["12:00", "08:00"]]}, "reschedule_windows"),
+        ({"reschedule_windows": [["8am", "noon"]]}, "reschedule_windows"),
+        ({"reschedule_weekdays": [7]}, "reschedule_weekdays"),
+        ({"tracking_link_days": 0}, "tracking_link_days"),
+        ({"default_language": "fr"}, "default_language"),
+        ({"accent_color": "red"}, "accent_color"),
+    ):
+        response = client.patch(f"{V1}/organization/", bad, format="json")
+        assert response.status_code == 400, (bad, response.content)
+        assert field in response.json()["fields"], (bad, response.json())
+    dispatcher = api_client_for(tenant.user(Role.DISPATCHER))
+    refused = dispatcher.patch(f"{V1}/organization/", {"tracking_link_days": 3}, format="json")
+    assert refused.status_code == 403

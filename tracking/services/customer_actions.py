@@ -221,7 +221,9 @@ def _reschedule_refusal(shipment: Shipment, place: StopShipment | None) -> str |
     return None
 
 
-def customer_reschedule_options(link: TrackingLink, *, now: datetime | None = None) -> list:
+def customer_reschedule_options(
+    link: TrackingLink, *, now: datetime | None = None
+) -> list[RescheduleOption]:
     """The windows this recipient may choose now: the organization's policy, or none when the
     shipment is final, the driver has arrived, or the policy offers none."""
     now = now or timezone.now()

@@ -84,9 +84,15 @@ def link_issue(
     A shipment that reached its final status longer ago than the organization's
     `tracking_link_days` gets no new link (`Conflict`). Beyond `MAX_ACTIVE_LINKS` working
     links, the oldest are revoked. Other links of the shipment keep working (an SMS already
-    sent stays valid); revoke them with `link_revoke`.
+    sent stays valid); revoke them with `link_revoke`. Runs in the shipment's organization
+    scope (a page holding only a resolved link may call it).
     """
     organization = shipment.organization
+    with organization_scope(organization):
+        return _issue(shipment, organization, actor=actor, source=source, language=language)
+
+
+def _issue(shipment, organization, *, actor, source, language) -> tuple[TrackingLink, str]:
     now = timezone.now()
     expires_at = _expiry_for(shipment, organization)
     if expires_at is not None and expires_at <= now:
@@ -178,9 +184,10 @@ def link_resolve(raw_token: str, *, now: datetime | None = None) -> TrackingLink
 def link_revoke(link: TrackingLink, *, actor: Actor | str | None) -> None:
     """Stop `link` from working, now and for good (revoking twice changes nothing)."""
     now = timezone.now()
-    TrackingLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
-        revoked_at=now, revoked_by=_actor_label(actor)
-    )
+    with organization_scope(link.organization):
+        TrackingLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
+            revoked_at=now, revoked_by=_actor_label(actor)
+        )
     link.refresh_from_db(fields=["revoked_at", "revoked_by"])
 
 
