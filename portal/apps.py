@@ -11,3 +11,8 @@ class PortalConfig(AppConfig):
         from portal import events
 
         events.register()
+
+        # Tracking tokens never reach the logs (access logs name their hash).
+        from portal.tracking_page import redaction
+
+        redaction.install()

@@ -35,8 +35,9 @@ is_local_url() {
 # python3-venv: Debian's python3 cannot create a venv without it.
 # Remote services still need the clients (psql, pg_isready, redis-cli) for ensure_services.sh.
 REQUIRED=(gdal-bin libgdal-dev python3-venv)
-# Nice to have: headless browser for UI tests, OSM import tools, routing extension (local DB).
-OPTIONAL=(chromium osmium-tool osm2pgrouting)
+# Nice to have: headless browser for UI tests, OSM import tools, routing extension (local DB),
+# Node's npm for the browser tests' axe-core (package.json), gettext to re-make translations.
+OPTIONAL=(chromium osmium-tool osm2pgrouting npm gettext)
 if is_local_url "${DATABASE_URL:-postgis://127.0.0.1/}"; then
     REQUIRED+=(postgresql-15-postgis-3)
     OPTIONAL+=(postgresql-15-pgrouting)
@@ -156,8 +157,32 @@ setup_python() {
     touch "$stamp"
 }
 
+# --------------------------------------------------------------------------------------------
+# 3. Browser-test tools (package.json: axe-core, injected by tests/e2e from node_modules/)
+# --------------------------------------------------------------------------------------------
+setup_node() {
+    if [ ! -f package-lock.json ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        warn "npm not found: the accessibility checks of tests/e2e will fail (install npm)"
+        return 0
+    fi
+    local sum stamp
+    sum="$(sha256sum package-lock.json | cut -d' ' -f1)"
+    stamp="node_modules/.installed-$sum"
+    if [ -f "$stamp" ]; then
+        log "node packages: up to date"
+        return 0
+    fi
+    log "installing node packages (npm ci)"
+    npm ci --no-audit --no-fund
+    touch "$stamp"
+}
+
 install_system_packages
 setup_python
+setup_node
 
 if [ "${SKIP_SERVICES:-0}" = "1" ]; then
     log "SKIP_SERVICES=1: not checking PostgreSQL / Redis"
