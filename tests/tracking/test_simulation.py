@@ -275,10 +275,18 @@ def test_a_breakdown_the_driver_reports_is_in_the_truth(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_a_reported_breakdown_reaches_the_incident_endpoint(asgi_live_server, tmp_path):
     """The simulated phone posts the report with its device token: one incident alert per
-    reported breakdown, on the route, raised by the device."""
+    reported breakdown, on the route, raised by the device. The routes run from the moment
+    they leave the hub (the rules that watch running routes see a breakdown before stop 1)."""
     from exceptions.models import Alert
+    from tracking.simulation.demo import plan_unplayed_day
 
-    organization = demo_day(shipments=12)
+    organization = plan_unplayed_day(DAY, 12)  # nothing started yet
+    with organization_scope(organization):
+        planned = set(
+            Route.objects.filter(date=DAY, status=RouteStatus.PLANNED).values_list(
+                "code", flat=True
+            )
+        )
     simulation = Simulation(
         organization,
         day=DAY,
@@ -293,6 +301,18 @@ def test_a_reported_breakdown_reaches_the_incident_endpoint(asgi_live_server, tm
     sent = simulation.run()
     assert sent["errors"] == 0, sent
     rows = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    # The carrier's system started each planned route as its vehicle left the hub, before any
+    # stop (not with its first delivery).
+    first_arrival = {}
+    for row in rows:
+        if row["type"] == "stop" and row["route"] in planned:
+            at = datetime.fromisoformat(row["arrival"])
+            first_arrival[row["route"]] = min(at, first_arrival.get(row["route"], at))
+    with organization_scope(organization):
+        started = dict(
+            Route.objects.filter(code__in=first_arrival).values_list("code", "started_at")
+        )
+    assert first_arrival and all(started[c] < first_arrival[c] for c in first_arrival), started
     reported = {r["route_id"] for r in _conditions(rows, "breakdown")}
     assert reported and sent["incidents"] == len(_conditions(rows, "breakdown"))
     with organization_scope(organization):

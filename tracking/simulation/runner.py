@@ -266,6 +266,10 @@ class Simulation:
     # -- what the phone does -----------------------------------------------------------------
 
     def _on_depart(self, vehicle: Vehicle, at: datetime, _payload) -> None:
+        """Leaving the hub: the phone scans the parcels out for delivery and the carrier's
+        system starts the route (as it completes it at the end). Until a route runs, the rules
+        that watch running routes (stalled, signal lost, off route, battery) cannot see it and
+        `route_not_started` holds."""
         scans = [
             {
                 "barcode": barcode,
@@ -284,6 +288,13 @@ class Simulation:
                 headers={"Authorization": f"Device {vehicle.token}"},
             )
             self.sent["scans"] += len(scans)
+        if vehicle.route.status == RouteStatus.PLANNED:
+            self._post(
+                "POST",
+                f"/api/v1/routes/{vehicle.route.pk}/start/",
+                json={"occurred_at": at.isoformat()},
+                headers={"Authorization": f"Api-Key {self.api_key}"},
+            )
 
     def _on_ping(self, vehicle: Vehicle, at: datetime, sample) -> None:
         lon, lat, accuracy, _bad = self.world.gps(
