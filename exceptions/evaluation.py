@@ -30,11 +30,17 @@ from django.db.models import Q
 
 from carriers.models import Device
 from control_tower.events.relay import relay_pending
+from control_tower.models import Membership
+from control_tower.tenancy.actors import Actor
+from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
-from exceptions.models import Alert, AlertKind
+from exceptions.incidents import IncidentKind, incident_report
+from exceptions.models import Alert, AlertKind, AlertState
+from exceptions.services import alert_resolve
 from exceptions.sweep import sweep_organization
 from exceptions.thresholds import thresholds_for
 from tracking.eta.recompute import route_eta_update
+from tracking.ingest.auth import actor_for_device
 from tracking.ingest.fixes import Fix
 from tracking.ingest.pings import pings_ingest
 from tracking.models import DevicePosition, FailureReason, PingSource, Route, RouteStatus, Stop
@@ -55,7 +61,11 @@ KINDS = [
     AlertKind.LONG_DWELL,
     AlertKind.FAILED_ATTEMPT,
     AlertKind.PREDICTED_LATE,
+    AlertKind.INCIDENT,
 ]
+# The truth a kind is scored against, when it is not named like the alert: an incident alert
+# is the driver's report of a breakdown (docs/SIMULATION.md "Injected conditions").
+TRUTH_KINDS = {AlertKind.INCIDENT: "breakdown"}
 
 
 @dataclass
@@ -115,6 +125,7 @@ def _events(organization, timelines, world: World) -> list[tuple]:
                 if not sample.offline:
                     events.append((sample.t, 1, "fixes", (device, held)))
                     held = []
+        events.extend(_incident_events(organization, route, timeline, devices.get(route.pk)))
         for truth in timeline.stops:
             events.append((truth.arrival, 2, "arrive", truth.stop_id))
             done = "complete" if truth.outcome == "delivered" else "fail"
@@ -124,7 +135,52 @@ def _events(organization, timelines, world: World) -> list[tuple]:
     return events
 
 
+def _incident_events(organization, route, timeline, device) -> list[tuple]:
+    """A breakdown the driver reports: the phone's report (the service behind
+    `POST /api/v1/incidents/`, as that device) at the truth's `reported_at`, and a dispatcher
+    resolving the incident alert once the vehicle moves on (so a second breakdown of the route
+    raises a new one, as it would in the console)."""
+    events = []
+    for truth in timeline.conditions:
+        if truth["kind"] != "breakdown" or device is None:
+            continue
+        events.append((truth["reported_at"], 1, "incident", (device, route.pk)))
+        moving = max(truth["ended_at"], truth["reported_at"])  # a report held back by no signal
+        events.append((moving, 1, "incident_resolved", (organization, route.pk)))
+    return events
+
+
+def _incident(action: str, args) -> None:
+    if action == "incident":
+        device, route_id = args
+        incident_report(
+            actor=actor_for_device(device),
+            route_id=route_id,
+            kind=IncidentKind.BREAKDOWN,
+            note="Simulated day (exceptions evaluation)",
+        )
+        return
+    organization, route_id = args
+    alert = (
+        Alert.objects.filter(kind=AlertKind.INCIDENT, subject_id=str(route_id))
+        .exclude(state=AlertState.RESOLVED)
+        .first()
+    )
+    membership = (
+        Membership.objects.filter(role__in=[Role.DISPATCHER, Role.OWNER])
+        .select_related("user")
+        .order_by("role")  # "dispatcher" < "owner": the dispatcher if there is one
+        .first()
+    )
+    if alert is not None and membership is not None:
+        actor = Actor(organization=organization, user=membership.user, role=membership.role)
+        alert_resolve(actor=actor, alert_id=alert.pk, resolution_code="fixed", note="Moving again")
+
+
 def _apply(action: str, args, at: datetime, now: datetime) -> None:
+    if action.startswith("incident"):
+        _incident(action, args)
+        return
     if action == "fixes":
         device, fixes = args
         pings_ingest(device=device, fixes=fixes, source=PingSource.NATIVE, received_at=now)
@@ -260,9 +316,11 @@ def score(organization, runs: list[DayRun]) -> dict:
     route_hours = sum(r.route_hours for r in runs)
     results: dict = {"route_hours": round(route_hours, 1), "days": len(runs)}
     for kind in KINDS:
-        truths = [t for r in runs for t in r.truths if t["kind"] == kind]
+        truth_kind = TRUTH_KINDS.get(kind, kind)
+        truths = [t for r in runs for t in r.truths if t["kind"] == truth_kind]
         alerts = [a for r in runs for a in r.alerts.values() if a.kind == kind]
         matched_alerts, delays, found = set(), [], 0
+        after_report = []  # incident: delay after the driver's report
         eligible = [t for t in truths if _eligible(t, limits)]
         for truth in truths:
             end = (truth["ended_at"] or truth["started_at"] + timedelta(hours=2)) + GRACE
@@ -284,6 +342,8 @@ def score(organization, runs: list[DayRun]) -> dict:
                     delays.append((truth["window_end"] - first).total_seconds())
                 else:
                     delays.append((first - truth["started_at"]).total_seconds())
+                if "reported_at" in truth:
+                    after_report.append((first - truth["reported_at"]).total_seconds())
         false = [a for a in alerts if a.id not in matched_alerts]
         flaps = 0
         by_subject = defaultdict(list)
@@ -314,8 +374,9 @@ def score(organization, runs: list[DayRun]) -> dict:
                 f"{kind}_flapping": flaps,
             }
         )
-        if kind in limits:  # the targets count the delay after the rule's own threshold
-            after = [d - limits[kind] for d in delays]
+        if kind in limits or after_report:  # the targets count the delay after the rule's
+            # own threshold; for an incident, the "threshold" is the driver's report
+            after = after_report or [d - limits[kind] for d in delays]
             results[f"{kind}_delay_after_threshold_p50_s"] = (
                 round(statistics.median(after), 1) if after else None
             )

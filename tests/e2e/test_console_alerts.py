@@ -2,13 +2,16 @@
 tests/e2e/test_console.py): an alert raised through the service appears live within 2 s with
 the counts by severity; it is worked from the feed by keyboard and mouse (acknowledge, assign,
 snooze, resolve, the API's error shown); a carrier user sees only their carrier's alerts; the
-suggested reassignment runs from the alert. Screenshots land in test-artifacts/screenshots/."""
+suggested reassignment runs from the alert; and, with the real rule, a vehicle stalled through
+real ingested pings is raised by the real sweep, appears within 2 s and is worked to resolved.
+Screenshots land in test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -17,9 +20,11 @@ from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
 from exceptions.models import Alert
 from exceptions.services import alert_clear, alert_raise, alerts_escalate
+from exceptions.sweep import sweep_organization
 from tests.e2e import test_console
 from tests.e2e.conftest import SCREENSHOT_DIR
 from tests.e2e.test_console import open_console
+from tests.portal.road_loop import grid
 from tracking.models import Stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -245,3 +250,75 @@ def test_changes_made_elsewhere_arrive_live(asgi_live_server, world, page):
     expect(page.locator(ITEMS)).to_have_count(0)
     expect(page.locator("#alerts-empty")).to_be_visible()
     assert page.evaluate("ctConsole.state.stats.resyncs") == 1  # live, not re-read
+
+
+def test_a_stall_from_real_pings_is_raised_by_the_sweep_and_worked_from_the_feed(
+    asgi_live_server, world, page
+):
+    """The issue's console check with the real rule: the van stands still for 12 min between
+    two of its stops (its GPS tracker's fixes, dated in the past, through the public OsmAnd
+    endpoint), the real sweep runs, and the stalled alert is in the open feed within 2 s; the
+    dispatcher acknowledges and resolves it there. (The rules_off fixture only unsubscribes the
+    event-driven rules; the sweep's rules are not subscribers.)"""
+    from carriers.services import device_create
+
+    organization = world.acme.organization
+    with organization_scope(organization):
+        # A second device on the van, so the phone's last fix (where the world put it) is not
+        # part of the stall; the sweep follows the route's newest position, the tracker's.
+        _tracker, token = device_create(
+            organization=organization, carrier=world.acme.carrier, vehicle=world.van,
+            name="VAN-101 tracker", kind="gps_tracker",
+        )  # fmt: skip
+    # ~110 m off the line between stops 1 and 2: more than 100 m from every stop and the hub.
+    stalled_at = grid(1.5, 1.5)
+    now = dt.datetime.now(dt.UTC)
+    for seconds_ago in range(12 * 60, 0, -30):
+        response = httpx.get(
+            f"{asgi_live_server.url}/ingest/osmand/{token}/",
+            params={
+                "id": "van-tracker",
+                "lat": stalled_at.y,
+                "lon": stalled_at.x,
+                "timestamp": int((now - dt.timedelta(seconds=seconds_ago)).timestamp()),
+                "speed": 0,
+                "accuracy": 5,
+            },
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+    dispatcher = world.acme.user(Role.DISPATCHER)
+    open_console(page, asgi_live_server, dispatcher)
+    expect(page.locator("#alerts-empty")).to_have_text("No alerts")
+
+    counts = sweep_organization(organization, dt.datetime.now(dt.UTC))
+    swept = time.monotonic()
+    assert counts["stalled"] == (1, 0), counts
+    alert = Alert.dangerously_unscoped.get(kind="stalled", route=world.north)
+    wait_for_alert(page, alert.pk, timeout_ms=2000)
+    assert time.monotonic() - swept < 2.0
+    assert alert.subject_id == str(world.north.pk)
+    assert 11 <= (alert.raised_at - alert.started_at).total_seconds() / 60 <= 13
+    item = page.locator(ITEMS)
+    expect(item).to_have_count(1)  # nothing else is wrong with this fleet
+    expect(item).to_contain_text("R-NORTE: vehicle stopped for 10+ min away from stops")
+    expect(page.locator("#alert-counts [data-severity='medium']")).to_have_text("1 medium")
+
+    item.click()
+    panel = page.locator("#alert-panel")
+    panel.get_by_role("button", name="Acknowledge").click()
+    expect(page.locator("#alert-message")).to_have_text("Acknowledged.")
+    expect(item).to_contain_text("acknowledged")
+    assert Alert.dangerously_unscoped.get(pk=alert.pk).acknowledged_by_id == dispatcher.pk
+
+    panel.get_by_label("Resolve as").select_option(label="Driver contacted")
+    panel.get_by_label("Note").fill("Waiting for the tow truck")
+    panel.get_by_role("button", name="Resolve").click()
+    expect(page.locator(ITEMS)).to_have_count(0)
+    expect(page.locator("#alerts-notice")).to_have_text("Resolved: the alert left the feed.")
+    done = Alert.dangerously_unscoped.get(pk=alert.pk)
+    assert (done.state, done.resolution_code, done.auto_resolved) == (
+        "resolved",
+        "driver_contacted",
+        False,
+    )

@@ -30,6 +30,7 @@ def test_a_short_day_finds_the_injected_breakdown_and_reports_every_kind():
         WorldConfig(
             seed=3,
             breakdown_probability=1.0,
+            breakdown_report_probability=0.5,
             incident_probability=0.0,
             offline_probability=0.0,
             bad_fix_probability=0.0,
@@ -52,6 +53,12 @@ def test_a_short_day_finds_the_injected_breakdown_and_reports_every_kind():
     assert results["stalled_recall_pct"] >= 50
     assert results["stalled_delay_p50_s"] is not None
     assert results["stalled_flapping"] == 0
+    # The drivers who report their breakdown from the app raise incident alerts, each matched.
+    reports = [t for t in run.truths if t["kind"] == "breakdown"]
+    assert results["incident_truths"] == len(reports) > 0
+    assert results["incident_recall_pct"] == 100.0 and results["incident_precision_pct"] == 100.0
+    assert results["incident_delay_after_threshold_p50_s"] <= 60  # a step after the report
+    assert {a.resolved is not None for a in run.alerts.values() if a.kind == "incident"} == {True}
 
 
 @pytest.mark.django_db(transaction=True)

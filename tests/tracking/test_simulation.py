@@ -247,3 +247,76 @@ def test_a_wrong_turn_leaves_the_line_and_a_late_route_starts_late():
     off = [s for s in moved if truth_row["started_at"] <= s.t <= truth_row["ended_at"]]
     assert off and all(abs(s.lat - -29.90) * 111_320 > 550 for s in off)
     assert moved[-1].t == last + timedelta(seconds=extra)  # the rest of the leg is later
+
+
+@pytest.mark.django_db
+def test_a_breakdown_the_driver_reports_is_in_the_truth(tmp_path):
+    """Which breakdowns the driver reports from the app, and when (1-4 min after stopping, or
+    when the signal is back), is part of the seeded truth; not reporting is possible too."""
+    organization = demo_day()
+    knobs = {"breakdown_probability": 0.5, "outage_probability": 0.5}
+    rows = truth(organization, 4, tmp_path, breakdown_report_probability=1.0, **knobs)
+    assert rows == truth(organization, 4, tmp_path, breakdown_report_probability=1.0, **knobs)
+    stalls = {(r["route"], r["leg"]): r for r in _conditions(rows, "stalled")}
+    reports = _conditions(rows, "breakdown")
+    assert reports and len(reports) == len(stalls)
+    for report in reports:
+        stall = stalls[(report["route"], report["leg"])]
+        assert report["started_at"] == stall["started_at"]
+        assert report["ended_at"] == stall["ended_at"]
+        started = datetime.fromisoformat(report["started_at"])
+        reported = datetime.fromisoformat(report["reported_at"])
+        assert (reported - started).total_seconds() >= 59  # whole seconds: 60 s at the least
+    silent = truth(organization, 4, tmp_path, breakdown_report_probability=0.0, **knobs)
+    assert _conditions(silent, "breakdown") == []
+    assert len(_conditions(silent, "stalled")) == len(stalls)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reported_breakdown_reaches_the_incident_endpoint(asgi_live_server, tmp_path):
+    """The simulated phone posts the report with its device token: one incident alert per
+    reported breakdown, on the route, raised by the device. The routes run from the moment
+    they leave the hub (the rules that watch running routes see a breakdown before stop 1)."""
+    from exceptions.models import Alert
+    from tracking.simulation.demo import plan_unplayed_day
+
+    organization = plan_unplayed_day(DAY, 12)  # nothing started yet
+    with organization_scope(organization):
+        planned = set(
+            Route.objects.filter(date=DAY, status=RouteStatus.PLANNED).values_list(
+                "code", flat=True
+            )
+        )
+    simulation = Simulation(
+        organization,
+        day=DAY,
+        start=START,
+        config=WorldConfig(seed=6, breakdown_probability=0.4, breakdown_report_probability=1.0),
+        base_url=asgi_live_server.url,
+        speedup=100_000,
+        interval_s=30,
+        truth_path=tmp_path / "truth.jsonl",
+        log=lambda _m: None,
+    )
+    sent = simulation.run()
+    assert sent["errors"] == 0, sent
+    rows = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    # The carrier's system started each planned route as its vehicle left the hub, before any
+    # stop (not with its first delivery).
+    first_arrival = {}
+    for row in rows:
+        if row["type"] == "stop" and row["route"] in planned:
+            at = datetime.fromisoformat(row["arrival"])
+            first_arrival[row["route"]] = min(at, first_arrival.get(row["route"], at))
+    with organization_scope(organization):
+        started = dict(
+            Route.objects.filter(code__in=first_arrival).values_list("code", "started_at")
+        )
+    assert first_arrival and all(started[c] < first_arrival[c] for c in first_arrival), started
+    reported = {r["route_id"] for r in _conditions(rows, "breakdown")}
+    assert reported and sent["incidents"] == len(_conditions(rows, "breakdown"))
+    with organization_scope(organization):
+        alerts = list(Alert.objects.filter(kind="incident"))
+        assert {a.route_id for a in alerts} == reported
+        assert {a.severity for a in alerts} == {"critical"}
+        assert all(a.detail["reported_by"].startswith("device ") for a in alerts)

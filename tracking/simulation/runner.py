@@ -5,7 +5,8 @@ a driver app posts native batches, Traccar Client uses OsmAnd query strings, Own
 JSON with Basic auth (trackers: OsmAnd). Leaving the hub, the phone scans its parcels out for
 delivery; at a door it sends a proof of delivery (a generated photo and signature) naming the
 stop, or, when nobody is home, an "attempt failed" scan, and the carrier's system (an API key)
-marks the stop failed. Phones without signal keep their fixes and send them when it returns.
+marks the stop failed. A driver whose vehicle broke down may report it from the app (an
+incident). Phones without signal keep their fixes and send them when it returns.
 
 Time: events happen at their virtual time, never before it has passed on the wall clock (so no
 fix is ever from the future); `speedup` only lets a run that starts in the past catch up faster.
@@ -163,7 +164,14 @@ class Simulation:
         self.interval_s = interval_s
         self.truth_path = truth_path
         self.log = log
-        self.sent = {"pings": 0, "scans": 0, "pods": 0, "failures": 0, "errors": 0}
+        self.sent = {
+            "pings": 0,
+            "scans": 0,
+            "pods": 0,
+            "failures": 0,
+            "incidents": 0,
+            "errors": 0,
+        }
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -214,6 +222,9 @@ class Simulation:
                 heapq.heappush(queue, (sample.t, n, 1, "ping", sample))
             for stop in timeline.stops:
                 heapq.heappush(queue, (stop.departure, n, 2, stop.outcome, stop))
+            for condition in timeline.conditions:
+                if condition["kind"] == "breakdown":
+                    heapq.heappush(queue, (condition["reported_at"], n, 1, "incident", condition))
             heapq.heappush(queue, (timeline.end, n, 3, "back", None))
         while queue:
             at, n, _order, kind, payload = heapq.heappop(queue)
@@ -255,6 +266,10 @@ class Simulation:
     # -- what the phone does -----------------------------------------------------------------
 
     def _on_depart(self, vehicle: Vehicle, at: datetime, _payload) -> None:
+        """Leaving the hub: the phone scans the parcels out for delivery and the carrier's
+        system starts the route (as it completes it at the end). Until a route runs, the rules
+        that watch running routes (stalled, signal lost, off route, battery) cannot see it and
+        `route_not_started` holds."""
         scans = [
             {
                 "barcode": barcode,
@@ -273,6 +288,13 @@ class Simulation:
                 headers={"Authorization": f"Device {vehicle.token}"},
             )
             self.sent["scans"] += len(scans)
+        if vehicle.route.status == RouteStatus.PLANNED:
+            self._post(
+                "POST",
+                f"/api/v1/routes/{vehicle.route.pk}/start/",
+                json={"occurred_at": at.isoformat()},
+                headers={"Authorization": f"Api-Key {self.api_key}"},
+            )
 
     def _on_ping(self, vehicle: Vehicle, at: datetime, sample) -> None:
         lon, lat, accuracy, _bad = self.world.gps(
@@ -340,6 +362,21 @@ class Simulation:
                 }
                 self._post("GET", f"/ingest/osmand/{vehicle.token}/", params=params)
         self.sent["pings"] += len(fixes)
+
+    def _on_incident(self, vehicle: Vehicle, at: datetime, _condition) -> None:
+        """Broken down: the driver reports it from the app, which raises the route's incident
+        alert for dispatch (the world decided whether and when: docs/SIMULATION.md)."""
+        self._post(
+            "POST",
+            "/api/v1/incidents/",
+            json={
+                "route": vehicle.route.pk,
+                "kind": "breakdown",
+                "note": "Simulated: the vehicle broke down on the road",
+            },
+            headers={"Authorization": f"Device {vehicle.token}"},
+        )
+        self.sent["incidents"] += 1
 
     def _on_delivered(self, vehicle: Vehicle, at: datetime, stop) -> None:
         self._flush(vehicle)

@@ -258,6 +258,17 @@ def _silences(timeline: RouteTimeline) -> None:
             last_online = sample.t
 
 
+def _reports_wait_for_signal(timeline: RouteTimeline) -> None:
+    """A breakdown report made without signal leaves the phone with the first fix that gets
+    through (the app queues it like its fixes): `reported_at` is when it is sent."""
+    for condition in timeline.conditions:
+        if condition["kind"] != "breakdown":
+            continue
+        reported = condition["reported_at"].replace(microsecond=0)
+        sent = next((s.t for s in timeline.samples if s.t >= reported and not s.offline), None)
+        condition["reported_at"] = sent or reported
+
+
 def _battery(world: World, key: str, timeline: RouteTimeline) -> None:
     start_pct, drain, plug_after = world.battery(key)
     low_at = plugged_at = None
@@ -338,6 +349,19 @@ def route_timeline(
                     "nearest_stop_m": round(min(distance_m(lat, lon, p.y, p.x) for p in places), 1),
                 }
             )
+            report = world.breakdown_report_s(key, leg)
+            if report is not None:  # the driver also reports it from the app (incident alert)
+                timeline.conditions.append(
+                    {
+                        "kind": "breakdown",
+                        "leg": leg,
+                        "started_at": at,
+                        "ended_at": at + timedelta(seconds=stall),
+                        "reported_at": at + timedelta(seconds=report),
+                        "lon": lon,
+                        "lat": lat,
+                    }
+                )
         timeline.samples.extend(samples)
         arrival = t + timedelta(seconds=duration + stall + detour)
         timeline.legs.append(
@@ -429,6 +453,7 @@ def route_timeline(
             last = sample.t
     timeline.samples = kept
     _silences(timeline)
+    _reports_wait_for_signal(timeline)
     _battery(world, key, timeline)
     for condition in timeline.conditions:
         condition["route"] = code

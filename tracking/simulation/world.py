@@ -6,8 +6,9 @@ for a given seed and the name of what it is about (a route, a leg, a stop), so t
 same seed and start produce the same ground truth, whatever order things are computed in.
 
 Knobs (`WorldConfig`, see docs/SIMULATION.md): time-of-day congestion, per-leg noise, random
-incidents, breakdowns, GPS noise and bad fixes, phones going offline, customers not at home,
-dwell time by kind of address and parcel count.
+incidents, breakdowns (and whether the driver reports them from the app), GPS noise and bad
+fixes, phones going offline, customers not at home, dwell time by kind of address and parcel
+count.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ class WorldConfig:
     seed: int = 42
     leg_noise_sigma: float = 0.15  # log-normal spread of a leg's travel time
     incident_probability: float = 0.04  # per leg: a crash, road works (slows 1.5-3x)
-    breakdown_probability: float = 0.01  # per leg: the vehicle stalls 10-30 min
+    breakdown_probability: float = 0.02  # per leg: the vehicle stalls 10-30 min
+    # A broken-down driver tells dispatch through the app (POST /api/v1/incidents/), 1-4 min
+    # after stopping (looking at the engine first); some call by phone or just wait instead.
+    breakdown_report_probability: float = 0.8
     gps_noise_m: float = 6.0  # typical error of a good fix
     bad_fix_probability: float = 0.02  # a fix hundreds of metres off, with poor accuracy
     offline_probability: float = 0.05  # per leg: the phone loses signal for part of it
@@ -72,6 +76,14 @@ class World:
         if rng.random() < self.config.breakdown_probability:
             return rng.uniform(600, 1800)
         return 0.0
+
+    def breakdown_report_s(self, route: str, leg: int) -> float | None:
+        """Seconds after a breakdown starts at which the driver reports it from the app, or
+        None: not reported (the stall rule is then the only one to notice)."""
+        rng = self.rng("breakdown-report", route, leg)
+        if rng.random() < self.config.breakdown_report_probability:
+            return rng.uniform(60, 240)
+        return None
 
     def offline_window(self, route: str, leg: int) -> tuple[float, float] | None:
         """(start, end) as fractions of the leg during which the phone has no signal."""

@@ -110,7 +110,7 @@ class Command(OrganizationCommand):
         self.stdout.write(
             f"done: {len(simulation.timelines)} routes; sent {sent['pings']} fixes, "
             f"{sent['scans']} scans, {sent['pods']} proofs of delivery, {sent['failures']} "
-            f"failed attempts; {sent['errors']} errors"
+            f"failed attempts, {sent['incidents']} incidents; {sent['errors']} errors"
         )
         while options["linger"]:
             time.sleep(3600)
