@@ -10,13 +10,16 @@ class ExceptionsConfig(AppConfig):
         from exceptions.rules import failed_attempt, pod_far, predicted_late
 
         # Durable subscribers (the outbox relay): the names key their receipts, keep them.
-        late = predicted_late.on_stop_event
-        subscribe("stop.eta_changed", late, name="exceptions.predicted_late.eta")
-        subscribe("stop.status_changed", late, name="exceptions.predicted_late.status")
-        subscribe(
-            "stop.status_changed", failed_attempt.on_stop_status, name="exceptions.failed_attempt"
-        )
-        subscribe(
-            "route.changed", failed_attempt.on_route_changed, name="exceptions.failed_attempt.route"
-        )
-        subscribe("pod.captured", pod_far.on_pod_captured, name="exceptions.pod_far")
+        # Alerts are about the present: history recorded after the fact raises none.
+        for pattern, handler, name in (
+            ("stop.eta_changed", predicted_late.on_stop_event, "exceptions.predicted_late.eta"),
+            (
+                "stop.status_changed",
+                predicted_late.on_stop_event,
+                "exceptions.predicted_late.status",
+            ),
+            ("stop.status_changed", failed_attempt.on_stop_status, "exceptions.failed_attempt"),
+            ("route.changed", failed_attempt.on_route_changed, "exceptions.failed_attempt.route"),
+            ("pod.captured", pod_far.on_pod_captured, "exceptions.pod_far"),
+        ):
+            subscribe(pattern, handler, name=name, backfill=False)

@@ -8,7 +8,7 @@ from control_tower.events.catalog import (
     make_event,
     register_event_type,
 )
-from control_tower.events.emit import emit, emit_live_async, emit_many
+from control_tower.events.emit import backfill, emit, emit_live_async, emit_many
 from control_tower.events.registry import (
     register_live,
     register_live_async,
@@ -20,6 +20,7 @@ __all__ = [
     "EVENT_TYPES",
     "Event",
     "EventType",
+    "backfill",
     "emit",
     "emit_live_async",
     "emit_many",

@@ -54,6 +54,10 @@ class Event:
     payload: dict
     occurred_at: datetime = field(default_factory=timezone.now)
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # Recorded after the fact (a history import): true for what happened, but not a condition
+    # anyone can act on now. Subscribers that alert or notify pass these over
+    # (`subscribe(..., backfill=False)`); reports and projections still count them.
+    backfill: bool = False
 
     @property
     def event_type(self) -> EventType:
@@ -75,6 +79,7 @@ class Event:
             "aggregate_id": self.aggregate_id,
             "occurred_at": iso(self.occurred_at),
             "payload": self.payload,
+            "backfill": self.backfill,
         }
 
 

@@ -9,6 +9,9 @@ autocommit: the row is written at once and live handlers run at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import transaction
 
@@ -19,6 +22,27 @@ from control_tower.events.tasks import events_relay
 from control_tower.tenancy.enqueue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
+
+_backfilling: ContextVar[bool] = ContextVar("events_backfilling", default=False)
+
+
+@contextmanager
+def backfill() -> Iterator[None]:
+    """Every event emitted inside is marked `backfill` (history imports, replays of past
+    days): the outbox keeps them for reports, and subscribers registered with
+    `backfill=False` (alerts, customer notifications) pass them over, so loading last week
+    does not page a dispatcher or text a customer about it."""
+    token = _backfilling.set(True)
+    try:
+        yield
+    finally:
+        _backfilling.reset(token)
+
+
+def _mark(event: Event) -> Event:
+    if _backfilling.get():
+        event.backfill = True
+    return event
 
 
 class _LiveDelivery:
@@ -61,7 +85,7 @@ def emit(event: Event) -> Event:
     """Record `event` (see the module docstring). Returns the event that will be delivered: for
     a type merged per transaction (`route.changed`), a second emit for the same aggregate
     returns the first event, its payload updated, and writes no second row."""
-    event_type = EVENT_TYPES[event.type]
+    event_type = EVENT_TYPES[_mark(event).type]
     if event_type.merge_in_transaction:
         pending = _pending(event)
         if pending is not None:
@@ -83,6 +107,7 @@ def emit_many(events: list[Event]) -> None:
     INSERT (the ETA recompute emits one event per stop that moved)."""
     if not events:
         return
+    events = [_mark(e) for e in events]
     if any(EVENT_TYPES[e.type].merge_in_transaction for e in events):
         raise ValueError("emit_many() takes no merged event types; use emit().")
     rows = [OutboxEvent.from_event(e) for e in events if EVENT_TYPES[e.type].durable]

@@ -30,6 +30,9 @@ class OutboxEvent(TenantModel):
     aggregate_id = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
     payload = models.JSONField()
+    backfill = models.BooleanField(
+        default=False, help_text="Recorded after the fact (history import): not actionable now."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -69,6 +72,7 @@ class OutboxEvent(TenantModel):
         "aggregate_id",
         "occurred_at",
         "payload",
+        "backfill",
     )
 
     @classmethod

@@ -18,9 +18,14 @@ class Subscriber:
     name: str
     pattern: str
     handler: Callable[[Event], None]
+    backfill: bool = True
 
     def wants(self, event_type: str) -> bool:
         return matches(self.pattern, event_type)
+
+    def takes(self, event: Event) -> bool:
+        """Whether this subscriber handles `event` (a backfill only if it asked for them)."""
+        return self.backfill or not event.backfill
 
 
 def matches(pattern: str, event_type: str) -> bool:
@@ -36,12 +41,16 @@ _live: list[tuple[str, Callable[[Event], None]]] = []
 _live_async: list[tuple[str, Callable[[Event], Awaitable[None]]]] = []
 
 
-def subscribe(pattern: str, handler: Callable[[Event], None], *, name: str) -> Subscriber:
+def subscribe(
+    pattern: str, handler: Callable[[Event], None], *, name: str, backfill: bool = True
+) -> Subscriber:
     """A durable consumer: `handler(event)` runs in the relay worker, inside a transaction
     with the organization in scope, at least once per event and in order per aggregate. The
     `name` keys its receipts (which events it has handled), so it must stay stable across
-    releases; registering the same name again replaces the handler (autoreload, tests)."""
-    subscriber = Subscriber(name=name, pattern=pattern, handler=handler)
+    releases; registering the same name again replaces the handler (autoreload, tests).
+    `backfill=False`: events recorded after the fact (`backfill()`) are passed over, for
+    consumers that react to the present (alerts, notifications)."""
+    subscriber = Subscriber(name=name, pattern=pattern, handler=handler, backfill=backfill)
     _subscribers[name] = subscriber
     return subscriber
 

@@ -99,7 +99,7 @@ def deliver(row: OutboxEvent) -> bool:
     event = row.as_event()
     done = set(OutboxReceipt.objects.filter(event_id=row.pk).values_list("subscriber", flat=True))
     for subscriber in subscribers_for(row.type):
-        if subscriber.name in done:
+        if subscriber.name in done or not subscriber.takes(event):
             continue
         try:
             with organization_scope(row.organization), transaction.atomic():

@@ -12,7 +12,15 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from control_tower.events import EventType, catalog, emit, make_event, register_event_type, relay
+from control_tower.events import (
+    EventType,
+    backfill,
+    catalog,
+    emit,
+    make_event,
+    register_event_type,
+    relay,
+)
 from control_tower.events.models import OutboxEvent, OutboxReceipt
 from control_tower.events.registry import register_live, subscribe, unregister_live, unsubscribe
 from control_tower.tenancy.roles import Role
@@ -297,3 +305,24 @@ def test_outside_a_transaction_emit_is_autocommit(org, test_type):
         assert found == [True]
     finally:
         unregister_live(handler)
+
+
+def test_backfilled_events_reach_only_the_subscribers_that_take_them(
+    org, sink, test_type, subscribers
+):
+    """History recorded after the fact (`backfill()`) is kept and delivered to reports, but an
+    alerting subscriber (`backfill=False`) passes it over; live events reach both."""
+    subscribers("report", writer("report"))
+    subscribe(TYPE, writer("alerting"), name="alerting", backfill=False)
+    try:
+        with backfill():
+            past = emit_test(org, "A", 1)
+        now = emit_test(org, "A", 2)
+        assert outbox(past).backfill and not outbox(now).backfill
+        assert outbox(past).as_event().as_dict()["backfill"] is True
+        assert relay.relay_pending() == 2
+        assert ns(sink_rows("report"), "A") == [1, 2]
+        assert ns(sink_rows("alerting"), "A") == [2]
+        assert outbox(past).delivered_at is not None  # passed over is done, not pending
+    finally:
+        unsubscribe("alerting")

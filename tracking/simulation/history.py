@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from django.db.models import Max
 
+from control_tower.events import backfill
 from control_tower.tenancy.scope import organization_scope
 from tracking.models import OPEN_STOP_STATUSES, FailureReason, Route, RouteStatus, Stop
 from tracking.services.routes import route_complete, route_start
@@ -35,7 +36,8 @@ def replay_day(organization, day: date, world: World, *, start: datetime | None 
         for route, _plans, timeline in build_timelines(
             organization, day, start or first, world, interval_s=60
         ):
-            with transaction.atomic():
+            # Recorded after the fact: the events feed reports and history, not alerts.
+            with backfill(), transaction.atomic():
                 route_start(route=route, actor=actor, at=timeline.start)
                 for truth in timeline.stops:
                     stop = Stop.objects.get(pk=truth.stop_id)
@@ -58,6 +60,7 @@ def replay_day(organization, day: date, world: World, *, start: datetime | None 
         for route in Route.objects.filter(date=day, status=RouteStatus.IN_PROGRESS):
             if not route.stops.filter(status__in=OPEN_STOP_STATUSES).exists():
                 last = route.stops.aggregate(last=Max("actual_departure"))["last"]
-                route_complete(route=route, actor=actor, at=last)
+                with backfill():
+                    route_complete(route=route, actor=actor, at=last)
                 counts["routes"] += 1
     return counts
