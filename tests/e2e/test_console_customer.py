@@ -29,9 +29,9 @@ LIVE_S = 2.0
 
 @pytest.fixture(autouse=True)
 def _fresh_limits():
-    ratelimit_reset()
+    ratelimit_reset("track-action")
     yield
-    ratelimit_reset()
+    ratelimit_reset("track-action")
 
 
 def link_for(stop):

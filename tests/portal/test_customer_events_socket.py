@@ -33,9 +33,9 @@ CUSTOMER_TYPES = {
 
 @pytest.fixture(autouse=True)
 def _fresh_limits():
-    ratelimit_reset()
+    ratelimit_reset("track-action")
     yield
-    ratelimit_reset()
+    ratelimit_reset("track-action")
 
 
 class Scene:
