@@ -23,6 +23,7 @@
   const $ = (id) => document.getElementById(id);
   const OPEN_STOP = new Set(["pending", "arrived"]);
   const ACTIONS_SHOWN = 5;
+  const ACTIONS_SHIPMENTS_MAX = 10;
   const FEED_MAX = 20;
   const KIND_TEXT = {
     instructions: "Delivery instructions",
@@ -77,7 +78,8 @@
     const box = $("customer-actions");
     if (!box) return;
     const ticket = ++actionsTicket;
-    const shipments = s.shipments || [];
+    // One request per parcel: a stop with a business's dozens of parcels reads the first few.
+    const shipments = (s.shipments || []).slice(0, ACTIONS_SHIPMENTS_MAX);
     const many = shipments.length > 1;
     let rows = [];
     let failed = null;
@@ -102,17 +104,25 @@
 
   // ------------------------------------------------------------------ the feed
 
+  // Newest first; a new line is inserted on its own (the list is aria-live: re-rendering it
+  // would read every line again).
   const feed = [];
+  let feedSerial = 0;
   function feedAdd(item) {
-    feed.unshift({ ...item, seen: new Date().toISOString() });
-    feed.length = Math.min(feed.length, FEED_MAX);
-    renderFeed();
-  }
-  function renderFeed() {
+    const entry = { ...item, n: ++feedSerial };
+    feed.unshift(entry);
     const list = $("customer-feed");
-    if (!list) return;
-    list.innerHTML = feed.map((f, i) => `<li><button type="button" class="stop-link feed-item" data-feed="${i}">
-      <time datetime="${esc(f.at)}">${esc(fmtTime(f.at))}</time> <strong>${esc(f.reference)}</strong> · ${esc(f.text)}</button></li>`).join("");
+    if (list) {
+      const li = document.createElement("li");
+      li.innerHTML = `<button type="button" class="stop-link feed-item" data-feed="${entry.n}">
+        <time datetime="${esc(entry.at)}">${esc(fmtTime(entry.at))}</time> <strong>${esc(entry.reference)}</strong> · ${esc(entry.text)}</button>`;
+      list.insertBefore(li, list.firstChild);
+      while (list.children.length > FEED_MAX) list.lastChild.remove();
+    }
+    feed.length = Math.min(feed.length, FEED_MAX);
+    renderFeedCount();
+  }
+  function renderFeedCount() {
     $("customer-feed-empty").hidden = feed.length > 0;
     $("customer-feed-count").textContent = feed.length ? `(${feed.length})` : "";
   }
@@ -130,11 +140,12 @@
     input.value = f.reference;
     $("search-form").requestSubmit();
   }
-  const list = $("customer-feed");
-  if (list) {
-    list.addEventListener("click", (e) => {
+  const feedList = $("customer-feed");
+  if (feedList) {
+    feedList.addEventListener("click", (e) => {
       const b = e.target.closest("[data-feed]");
-      if (b) openFeedItem(feed[Number(b.dataset.feed)]);
+      const f = b && feed.find((x) => x.n === Number(b.dataset.feed));
+      if (f) openFeedItem(f);
     });
   }
 
@@ -177,6 +188,6 @@
       },
     },
   });
-  renderFeed();
+  renderFeedCount();
   ct.customerFeed = () => feed.map((f) => ({ ...f }));
 })();
