@@ -10,6 +10,7 @@ messages (docs/REALTIME.md), after commit. Registered by PortalConfig.ready().
 | `vehicle.moved`           | `vehicle.moved` (portal/live.py)                          |
 | `alert.raised`            | `alert.raised`                                            |
 | every other `alert.*`     | `alert.updated`                                           |
+| the recipient's actions   | portal/customer_events.py                                 |
 
 `route.changed` carries the route's summary, read here once the transaction has committed, so
 it always describes committed state (one per route per transaction: the catalog merges them).
@@ -30,7 +31,7 @@ from control_tower.models import Organization
 from control_tower.realtime import publish_sync_now
 from control_tower.tenancy.scope import organization_scope
 from exceptions.events import ALERT_EVENT_TYPES, ALERT_RAISED
-from portal import live
+from portal import customer_events, live
 from portal.selectors import route_summary_for
 from tracking.models import Route
 
@@ -137,3 +138,4 @@ def register() -> None:
     register_live(STOP_ETA_CHANGED.name, stop_eta_live)
     register_live(ROUTE_CHANGED.name, route_changed_live)
     live.register()
+    customer_events.register()

@@ -198,6 +198,8 @@ def _stop(stop: Stop) -> dict:
             {"id": s.pk, "reference": s.reference, "barcode": s.barcode, "status": s.status}
             for s in shipments
         ],
+        # The recipient said "I'm not home" (tracking link): the console flags the stop.
+        "recipient_away_at": iso(stop.recipient_away_at),
     }
 
 

@@ -32,6 +32,7 @@ def console(request):
             "alerts": "/api/v1/alerts/",
             "alert": "/api/v1/alerts/{id}/",
             "alertAction": "/api/v1/alerts/{id}/{action}/",
+            "customerActions": "/api/v1/shipments/{id}/customer-actions/",
         },
         "socketPath": "/ws/v1/events/",
         "tileUrl": settings.CONSOLE_TILE_URL,

@@ -343,7 +343,7 @@
     return `<strong>Stop ${esc(s.sequence)}</strong> · ${esc(humanStatus(s.status))}${late ? ' · <span class="late-text">LATE</span>' : ""}<br>
       ${esc(s.recipient || "")}${s.address ? " · " + esc(s.address) : ""}<br>
       ETA ${esc(fmtTime(s.eta))} (${esc(fmtWindow(s.eta_earliest, s.eta_latest))})<br>
-      Promised ${esc(fmtWindow(s.window_start, s.window_end))}`;
+      Promised ${esc(fmtWindow(s.window_start, s.window_end))}${stopFlags(s).map((f) => `<br><strong class="stop-flag">${esc(f.text)}</strong>`).join("")}`;
   }
   function drawOpenRoute() {
     routeLayer.clearLayers();
@@ -375,6 +375,13 @@
       }).bindPopup(stopPopup(s));
       m.on("click", () => openStop(s.id));
       m.addTo(routeLayer);
+      for (const f of stopFlags(s)) {
+        // Not colour only: a labelled badge next to the stop (console_customer.js says what).
+        L.marker([s.lat, s.lon], {
+          icon: L.divIcon({ className: `ct-stop-flag flag-${f.key}`, html: `<span>${esc(f.short)}</span>`, iconSize: null, iconAnchor: [-8, 22] }),
+          keyboard: false, title: `Stop ${s.sequence}: ${f.text}`, alt: f.text,
+        }).on("click", () => openStop(s.id)).addTo(routeLayer);
+      }
       if (s.id === state.alertStopId) {
         // The selected alert's stop: a ring around it, not clickable.
         L.circleMarker([s.lat, s.lon], {
@@ -505,6 +512,22 @@
   }
   $("filter-late").addEventListener("change", (e) => { state.filters.lateOnly = e.target.checked; renderRouteList(); });
 
+  // ---------------------------------------------------------------- extensions
+
+  // Small modules loaded after this file (console_customer.js) add delta handlers, flags on a
+  // stop (list row, map badge, popup) and sections in its pane, through ctConsole.use().
+  const extensions = [];
+  function stopFlags(s) {
+    return extensions.flatMap((x) => (x.stopFlags ? x.stopFlags(s) : []));
+  }
+  function extensionHtml(hook, s) {
+    return extensions.map((x) => (x[hook] ? x[hook](s) : "")).join("");
+  }
+  function use(extension) {
+    extensions.push(extension);
+    Object.assign(handlers, extension.handlers || {});
+  }
+
   // ---------------------------------------------------------------- details pane
 
   function details(html) { $("details-body").innerHTML = html; }
@@ -559,7 +582,7 @@
     if (!summary && !r) return;
     const s = { ...(summary || {}), ...(r ? { stops: r.stops } : {}) };
     const stops = (s.stops || []).map((st) => `<li><button type="button" class="stop-link" data-stop-id="${st.id}">
-        ${esc(st.sequence)}. ${esc(st.recipient || st.address || "Stop " + st.id)} · ${esc(humanStatus(st.status))}${stopLate(st) ? ' · <span class="late-text">late</span>' : ""}</button></li>`).join("");
+        ${esc(st.sequence)}. ${esc(st.recipient || st.address || "Stop " + st.id)} · ${esc(humanStatus(st.status))}${stopLate(st) ? ' · <span class="late-text">late</span>' : ""}${stopFlags(st).map((f) => ` · <span class="stop-flag flag-${esc(f.key)}">${esc(f.text)}</span>`).join("")}</button></li>`).join("");
     details(`<h3 id="route-title">Route ${esc(s.code)}</h3>` + dl([
       ["Status", esc(humanStatus(s.status))],
       ["Progress", `<span data-route-progress>${s.stops_done}/${s.stops_total}</span> stops`],
@@ -655,7 +678,7 @@
     const routeCode = (s.route && s.route.code) || (routeSummary ? routeSummary.code : routeId);
     const carrier = s.carrier && typeof s.carrier === "object" ? s.carrier.name
       : label(state.carriers, s.carrier, "name");
-    details(`<h3 id="stop-title">Stop ${esc(s.sequence)} of route ${esc(routeCode)}</h3>` + dl([
+    details(`<h3 id="stop-title">Stop ${esc(s.sequence)} of route ${esc(routeCode)}</h3>` + extensionHtml("stopBanner", s) + dl([
       ["Status", `${esc(humanStatus(s.status))}${late ? ' · <span class="late-text">LATE</span>' : ""}`],
       ["Recipient", esc(s.recipient || "—")],
       ["Address", esc(s.address || "—")],
@@ -664,12 +687,13 @@
       ["Carrier", esc(carrier || "—")],
       ["Driver", esc(driverName(s) || "—")],
       ["Vehicle", esc(typeof s.vehicle === "object" && s.vehicle ? s.vehicle.label : vehicleLabel(s.vehicle))],
-    ]) + `<h3>Shipments</h3><ul class="shipments">${shipments || '<li class="empty">None.</li>'}</ul>
+    ]) + extensionHtml("stopSections", s) + `<h3>Shipments</h3><ul class="shipments">${shipments || '<li class="empty">None.</li>'}</ul>
       <h3>Timeline</h3><ol class="timeline">${timeline || '<li class="empty">No scans or custody entries yet.</li>'}</ol>
       <h3>Proof of delivery</h3><div class="proofs">${proofs || '<p class="empty">No proof of delivery.</p>'}</div>
       ${reassignForm(s)}`);
     const form = $("reassign-form");
     if (form) form.addEventListener("submit", (e) => { e.preventDefault(); reassign(s); });
+    for (const x of extensions) if (x.stopShown) x.stopShown(s);
   }
   function reassignForm(s) {
     if (!config.canReassign) return "";
@@ -1360,6 +1384,10 @@
 
   window.ctConsole = {
     state,
+    use,
+    // What extensions build on (console_customer.js).
+    kit: { api, urlFor, esc, fmtTime, fmtWindow, dl, flash, openStop, openRoute, updateOpenStop,
+      scheduleRouteRefresh, drawOpenRoute, renderRouteDetails },
     map,
     markers,
     markerCount: () => markers.size,

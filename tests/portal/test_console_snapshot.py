@@ -175,6 +175,22 @@ def test_the_route_has_its_path_driven_part_and_stops(tenant, api_client_for):
     assert stops[0]["recipient"]
 
 
+def test_the_routes_stops_say_when_the_recipient_is_not_home(tenant, api_client_for):
+    """The console flags the stop in the route's list and on the map (console_customer.js)."""
+    from control_tower.ratelimit import ratelimit_reset
+    from tracking.services.customer_actions import customer_not_home
+    from tracking.services.tracking_links import link_issue
+
+    ratelimit_reset("track-action")
+    (route,) = fleet(tenant, routes=1)
+    with organization_scope(tenant.organization):
+        second = route.stops.order_by("sequence")[1]
+        link, _ = link_issue(second.shipments.first(), actor=None)
+    customer_not_home(link, key="snapshot-away-01")
+    stops = api_client_for(tenant.user(Role.DISPATCHER)).get(route_url(route)).json()["stops"]
+    assert [s["recipient_away_at"] is not None for s in stops] == [False, True, False]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_snapshot_seq_is_not_after_later_deltas(tenant, api_client_for):
     from asgiref.sync import async_to_sync
