@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from control_tower.events import relay
+from control_tower.events import backfill, relay
+from control_tower.events.models import OutboxEvent
 from exceptions.models import Alert, AlertState
 from tests.factories import RouteFactory, StopFactory, stop_with_shipments
 from tracking.services.stop_shipments import stop_shipments_set
@@ -74,3 +75,16 @@ def test_reattempt_at_the_next_stop_clears(failed, scoped, tenant):
     relay.relay_pending()
 
     assert unresolved() == []
+
+
+def test_history_recorded_after_the_fact_raises_nothing(scoped, tenant):
+    """A past day imported through the services (`backfill()`, as load_demo's history does)
+    keeps its events for reports but is not news: no alert."""
+    route = RouteFactory(organization=scoped, carrier=tenant.carrier, status="in_progress")
+    stop = stop_with_shipments(route=route, count=1)
+    with backfill():
+        stop_fail(stop=stop, reason="not_home", actor=None)
+    relay.relay_pending()
+
+    assert Alert.objects.filter(kind="failed_attempt").count() == 0
+    assert OutboxEvent.objects.filter(type="stop.status_changed", backfill=True).exists()
