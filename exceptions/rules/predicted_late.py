@@ -31,7 +31,7 @@ from exceptions.models import AlertKind, Severity
 from exceptions.services import alert_clear, alert_raise
 from exceptions.thresholds import thresholds_for
 from tracking.models import DevicePosition, EtaRevision, Stop
-from tracking.models.plan import OPEN_STOP_STATUSES
+from tracking.models.plan import OPEN_STOP_STATUSES, StopStatus
 
 KIND = AlertKind.PREDICTED_LATE
 LATE_MARGIN = timedelta(minutes=5)
@@ -99,7 +99,13 @@ def evaluate(stop: Stop) -> None:
     state = lateness(stop, use_p50=thresholds.predicted_late_p50)
     if state == "inside":
         _clear(stop, "back inside the window")
-    elif state in ("late", "at_risk") and not stale(stop, last_heard(route)):
+    elif (
+        state in ("late", "at_risk")
+        # At the door there is no arrival left to predict: an open alert waits for the stop to
+        # be done, a new one would only announce what the dispatcher already sees.
+        and stop.status != StopStatus.ARRIVED
+        and not stale(stop, last_heard(route))
+    ):
         late = state == "late"
         alert_raise(
             organization_id=stop.organization_id,

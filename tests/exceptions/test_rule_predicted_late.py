@@ -15,7 +15,7 @@ from exceptions.models import Alert, AlertState
 from exceptions.rules import predicted_late as rule
 from tests.factories import DeviceFactory, DriverFactory, RouteFactory, StopFactory
 from tracking.models import DevicePosition, EtaRevision
-from tracking.services.stops import stop_complete
+from tracking.services.stops import stop_arrive, stop_complete
 
 pytestmark = pytest.mark.django_db
 
@@ -183,6 +183,17 @@ def test_clears_when_the_stop_is_done(stop):
     relay.relay_pending()
 
     assert unresolved() == []
+
+
+def test_no_new_alert_once_at_the_door(stop):
+    """Arrived past the window: the lateness is a fact on the map, not a prediction."""
+    stop_arrive(stop=stop, actor=None, at=at(30))
+    relay.relay_pending()
+    stop.refresh_from_db()
+    predict(stop, at(31), p50_past_end_min=11, p90_past_end_min=12)
+    predict(stop, at(36), p50_past_end_min=16, p90_past_end_min=17)
+
+    assert Alert.objects.count() == 0
 
 
 def test_a_late_relay_still_raises(stop):
