@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 
 from exceptions.models import AlertKind, Severity
+from exceptions.rules.common import open_subjects
 from exceptions.services import alert_clear, alert_raise
 from exceptions.thresholds import thresholds_for
 from tracking.models import DevicePosition, EtaRevision, Stop
@@ -131,6 +132,10 @@ def evaluate(stop: Stop) -> None:
 
 
 def _clear(stop: Stop, reason: str) -> None:
+    """Clear only what is open: most events find a stop on time with no alert, and one plain
+    read is cheaper than the locking read (and its savepoint) of `alert_clear`."""
+    if str(stop.pk) not in open_subjects(KIND, [stop.pk]):
+        return
     alert_clear(
         organization_id=stop.organization_id,
         kind=KIND,
