@@ -11,8 +11,9 @@ Three things keep it from crying wolf, each measured on simulated days
   minutes either way (the engine's own P10–P90 width grows the same way), so 10 min past a
   window three hours away says little, while 10 min past one 20 min away is nearly certain;
 - **debounce**: the condition must hold on CONFIRMATIONS consecutive ETA computations (the
-  stored one and the revisions before it, tracking_etarevision). A single recompute that
-  jumps (a vehicle waiting at a light or a door, a noisy fix) does not raise;
+  stored one and the revisions before it, tracking_etarevision). The engine's ETAs swing 15–30
+  min later for one to three recomputes while a vehicle stands (at a door, in traffic) and
+  come back when it moves on: those must not raise;
 - **hysteresis**: it clears only when the P50 is HYSTERESIS inside the window and the
   condition no longer holds, so an ETA hovering at the boundary does not open and close an
   alert every five minutes.
@@ -37,7 +38,7 @@ from tracking.models.plan import OPEN_STOP_STATUSES, StopStatus
 KIND = AlertKind.PREDICTED_LATE
 LATE_MARGIN = timedelta(minutes=5)
 HORIZON_SHARE = 0.2  # of the time between the computation and the predicted arrival
-CONFIRMATIONS = 2
+CONFIRMATIONS = 3  # ten minutes of agreeing predictions at the engine's 5-min refresh
 HYSTERESIS = timedelta(minutes=5)
 # An ETA the vehicle's fixes have overtaken by this much was not recomputed since: it no
 # longer says where the vehicle is, and may clear an alert but never raise one.

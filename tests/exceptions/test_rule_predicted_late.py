@@ -107,17 +107,22 @@ def test_margin_grows_with_the_time_still_to_go():
 
 
 def test_p90_past_is_at_risk_then_p50_past_is_late_one_alert(stop):
-    # The margin is 5 + 0.2 x (P50 - computed_at): 7 and 6 min, then 9.4 and 8.6 min.
+    # The margin is 5 + 0.2 x (P50 - computed_at): 7, 6, 5 min, then 8.4, 7.6, 6.8 min.
+    assert rule.CONFIRMATIONS == 3
     predict(stop, at(0), p50_past_end_min=-10, p90_past_end_min=15)
     predict(stop, at(5), p50_past_end_min=-10, p90_past_end_min=16)
+    assert unresolved() == []
+    predict(stop, at(10), p50_past_end_min=-10, p90_past_end_min=17)
     (alert,) = unresolved()
     assert alert.severity == "medium" and alert.detail["state"] == "at_risk"
     assert alert.subject_type == "stop" and alert.subject_id == str(stop.pk)
     assert alert.route_id == stop.route_id and alert.stop_id == stop.pk
-    assert alert.started_at == at(5)  # the confirming prediction, in the route's time
+    assert alert.started_at == at(10)  # the confirming prediction, in the route's time
 
-    predict(stop, at(10), p50_past_end_min=12, p90_past_end_min=25)
-    predict(stop, at(15), p50_past_end_min=13, p90_past_end_min=26)
+    predict(stop, at(15), p50_past_end_min=12, p90_past_end_min=25)
+    predict(stop, at(20), p50_past_end_min=13, p90_past_end_min=26)
+    assert unresolved()[0].severity == "medium"  # "late" twice is not confirmed yet
+    predict(stop, at(25), p50_past_end_min=14, p90_past_end_min=27)
 
     (alert,) = unresolved()
     assert alert.severity == "high" and alert.detail["state"] == "late"
@@ -134,18 +139,18 @@ def test_quiet_on_the_boundary(stop):
     assert Alert.objects.count() == 0
 
 
-def test_one_jump_does_not_raise_two_in_a_row_do(stop):
+def test_jumps_do_not_raise_three_in_a_row_do(stop):
     predict(stop, at(0), p50_past_end_min=-15, p90_past_end_min=-5)
     predict(stop, at(5), p50_past_end_min=25, p90_past_end_min=40)  # one recompute jumps
     predict(stop, at(10), p50_past_end_min=-15, p90_past_end_min=-5)
+    predict(stop, at(15), p50_past_end_min=25, p90_past_end_min=40)  # two in a row
+    predict(stop, at(20), p50_past_end_min=26, p90_past_end_min=41)
     assert Alert.objects.count() == 0
 
-    predict(stop, at(15), p50_past_end_min=25, p90_past_end_min=40)
-    assert Alert.objects.count() == 0
-    predict(stop, at(20), p50_past_end_min=26, p90_past_end_min=41)
+    predict(stop, at(25), p50_past_end_min=27, p90_past_end_min=42)
 
     (alert,) = unresolved()
-    assert alert.severity == "high" and alert.started_at == at(20)
+    assert alert.severity == "high" and alert.started_at == at(25)
 
 
 def test_far_ahead_a_small_overrun_is_not_late(stop):
@@ -153,21 +158,25 @@ def test_far_ahead_a_small_overrun_is_not_late(stop):
     even the P90 20 min past) raises nothing."""
     stop.window_end = END + timedelta(hours=2)
     stop.save()
-    for minute in (0, 5, 10):
+    for minute in (0, 5, 10, 15):
         # END here is the fixture's: window_end - 2 h; the ETA is 20 min past the new end.
         predict(stop, at(minute), p50_past_end_min=140, p90_past_end_min=140)
     assert Alert.objects.count() == 0
 
 
+def confirmed_late(stop):
+    for minute in (0, 5, 10):
+        predict(stop, at(minute), p50_past_end_min=12, p90_past_end_min=25)
+
+
 def test_clears_only_past_the_hysteresis(stop):
-    predict(stop, at(0), p50_past_end_min=12, p90_past_end_min=25)
-    predict(stop, at(5), p50_past_end_min=12, p90_past_end_min=25)
+    confirmed_late(stop)
     assert len(unresolved()) == 1
 
-    predict(stop, at(10), p50_past_end_min=-3, p90_past_end_min=5)  # inside, not by 5 min
+    predict(stop, at(15), p50_past_end_min=-3, p90_past_end_min=5)  # inside, not by 5 min
     assert len(unresolved()) == 1
 
-    predict(stop, at(15), p50_past_end_min=-6, p90_past_end_min=3)
+    predict(stop, at(20), p50_past_end_min=-6, p90_past_end_min=3)
 
     assert unresolved() == []
     (alert,) = Alert.objects.all()
@@ -175,8 +184,7 @@ def test_clears_only_past_the_hysteresis(stop):
 
 
 def test_clears_when_the_stop_is_done(stop):
-    predict(stop, at(0), p50_past_end_min=12, p90_past_end_min=25)
-    predict(stop, at(5), p50_past_end_min=12, p90_past_end_min=25)
+    confirmed_late(stop)
     assert len(unresolved()) == 1
 
     stop_complete(stop=stop, actor=None, at=at(30))
@@ -192,6 +200,7 @@ def test_no_new_alert_once_at_the_door(stop):
     stop.refresh_from_db()
     predict(stop, at(31), p50_past_end_min=11, p90_past_end_min=12)
     predict(stop, at(36), p50_past_end_min=16, p90_past_end_min=17)
+    predict(stop, at(41), p50_past_end_min=21, p90_past_end_min=22)
 
     assert Alert.objects.count() == 0
 
@@ -199,8 +208,7 @@ def test_no_new_alert_once_at_the_door(stop):
 def test_a_late_relay_still_raises(stop):
     """The relay delivers months after the prediction (this test's wall clock): the ETA was
     fresh when computed, so the alert is raised. (The wall-clock check silenced this.)"""
-    predict(stop, at(0), p50_past_end_min=12, p90_past_end_min=25)
-    predict(stop, at(5), p50_past_end_min=12, p90_past_end_min=25)
+    confirmed_late(stop)
 
     assert len(unresolved()) == 1
 
@@ -210,28 +218,30 @@ def test_no_raise_from_an_eta_without_a_recent_fix(stop):
     heard(stop, at(0))
     predict(stop, at(20), p50_past_end_min=12, p90_past_end_min=25, fix=False)
     predict(stop, at(25), p50_past_end_min=13, p90_past_end_min=26, fix=False)
+    predict(stop, at(30), p50_past_end_min=14, p90_past_end_min=27, fix=False)
 
     assert Alert.objects.count() == 0
 
 
 def test_no_raise_from_an_eta_the_vehicle_has_overtaken(stop):
-    """Two late ETAs, computed at T0 and T0+5; the vehicle has reported 20 min since without a
-    recompute when the second is delivered: the stored ETA no longer says where it is."""
+    """Three late ETAs, computed at T0, +5, +10; the vehicle has reported 20 min since without a
+    recompute when the third is delivered: the stored ETA no longer says where it is."""
     predict(stop, at(0), p50_past_end_min=12, p90_past_end_min=25)
-    heard(stop, at(5))
+    predict(stop, at(5), p50_past_end_min=12, p90_past_end_min=25)
+    heard(stop, at(10))
     stop.eta, stop.eta_latest = END + timedelta(minutes=12), END + timedelta(minutes=25)
-    stop.eta_updated_at = at(5)
+    stop.eta_updated_at = at(10)
     stop.save()
     EtaRevision.objects.create(
         organization_id=stop.organization_id,
         stop=stop,
-        computed_at=at(5),
+        computed_at=at(10),
         eta=stop.eta,
         earliest=stop.eta,
         latest=stop.eta_latest,
         method="test",
     )
-    heard(stop, at(25))  # newer fixes, no recompute
+    heard(stop, at(30))  # newer fixes, no recompute
     emit(
         catalog.stop_eta_changed(
             stop.route,
@@ -250,8 +260,8 @@ def test_no_raise_from_an_eta_the_vehicle_has_overtaken(stop):
 def test_a_late_old_event_decides_from_the_stop_as_it_is_now(stop):
     """A replayed or late event carrying an old, late ETA raises nothing once the stored ETA
     is back inside the window: the rule reads the current row, not the event's copy."""
-    predict(stop, at(0), p50_past_end_min=-30, p90_past_end_min=-20)
-    predict(stop, at(5), p50_past_end_min=-30, p90_past_end_min=-20)
+    for minute in (0, 5, 10):
+        predict(stop, at(minute), p50_past_end_min=-30, p90_past_end_min=-20)
     emit(
         catalog.stop_eta_changed(
             stop.route,
