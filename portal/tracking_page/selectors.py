@@ -102,6 +102,14 @@ def local_moment(value: datetime, *, zone, now: datetime) -> str:
 
 
 def minutes_ago_text(minutes: int) -> str:
+    """ "Last seen 7 minutes ago", in hours from two hours on and in days from two days on:
+    "21,289 minutes" says nothing a person can use."""
+    if minutes >= 2 * 24 * 60:
+        n = minutes // (24 * 60)
+        return ngettext("Last seen %(n)d day ago", "Last seen %(n)d days ago", n) % {"n": n}
+    if minutes >= 120:
+        n = minutes // 60
+        return ngettext("Last seen %(n)d hour ago", "Last seen %(n)d hours ago", n) % {"n": n}
     return ngettext("Last seen %(n)d minute ago", "Last seen %(n)d minutes ago", minutes) % {
         "n": minutes
     }

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.gis.geos import Point
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from portal.tracking_page.eta_window import honest_window, rounding_step_min
 from portal.tracking_page.privacy import coarse_distance_km, is_live
-from portal.tracking_page.selectors import state_fingerprint, tracking_state
+from portal.tracking_page.selectors import minutes_ago_text, state_fingerprint, tracking_state
 from tests.factories import (
     DeviceFactory,
     DriverFactory,
@@ -206,6 +206,21 @@ def test_a_stale_fix_says_when_it_was_last_seen(scoped):
     assert state["last_seen_text"] == "Last seen 7 minutes ago"
     es = tracking_state(shipment=shipment, organization=org, language="es", now=later)
     assert es["last_seen_text"] == "Visto por última vez hace 7 minutos"
+
+
+@pytest.mark.parametrize(
+    ("minutes", "en", "es"),
+    [
+        (119, "Last seen 119 minutes ago", "Visto por última vez hace 119 minutos"),
+        (125, "Last seen 2 hours ago", "Visto por última vez hace 2 horas"),
+        (21_289, "Last seen 14 days ago", "Visto por última vez hace 14 días"),
+    ],
+)
+def test_a_long_silence_is_told_in_hours_or_days(minutes, en, es):
+    with translation.override("en"):
+        assert minutes_ago_text(minutes) == en
+    with translation.override("es"):
+        assert minutes_ago_text(minutes) == es
 
 
 def test_before_the_route_starts_the_promise_is_shown(scoped):
