@@ -36,7 +36,7 @@ from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
 from exceptions.incidents import IncidentKind, incident_report
 from exceptions.models import Alert, AlertKind, AlertState
-from exceptions.services import alert_resolve
+from exceptions.services import alert_clear, alert_resolve
 from exceptions.sweep import sweep_organization
 from exceptions.thresholds import thresholds_for
 from tracking.eta.recompute import route_eta_update
@@ -279,7 +279,25 @@ def play_day(organization, day: date, world: World, *, step_s: int = 30, eta_eve
                 run.alerts.pop(alert_id, None)
             run.steps += 1
             now += timedelta(seconds=step_s)
+        _close_played(organization, run)
     return run
+
+
+def _close_played(organization, run: DayRun) -> None:
+    """A played day is over: its alerts still open (a failed attempt nobody rescheduled, an
+    incident no dispatcher resolved) are resolved as part of the evaluation, so an evaluated
+    database does not show days-old alerts in the console afterwards."""
+    open_alerts = Alert.objects.filter(pk__in=list(run.alerts)).exclude(
+        state=AlertState.RESOLVED
+    )
+    for alert in open_alerts.only("kind", "subject_type", "subject_id"):
+        alert_clear(
+            organization_id=organization.pk,
+            kind=alert.kind,
+            subject_type=alert.subject_type,
+            subject_id=alert.subject_id,
+            reason="evaluation day played",
+        )
 
 
 def _eligible(truth: dict, limits: dict) -> bool:

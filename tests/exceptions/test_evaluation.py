@@ -11,7 +11,9 @@ import pytest
 from django.core.management import call_command
 
 from control_tower.models import Organization
+from control_tower.tenancy.scope import organization_scope
 from exceptions.evaluation import KINDS, play_day, score
+from exceptions.models import Alert, AlertState
 from tracking.simulation.demo import plan_unplayed_day
 from tracking.simulation.world import World, WorldConfig
 
@@ -59,6 +61,9 @@ def test_a_short_day_finds_the_injected_breakdown_and_reports_every_kind():
     assert results["incident_recall_pct"] == 100.0 and results["incident_precision_pct"] == 100.0
     assert results["incident_delay_after_threshold_p50_s"] <= 60  # a step after the report
     assert {a.resolved is not None for a in run.alerts.values() if a.kind == "incident"} == {True}
+    # The played day leaves nothing open behind it for the console.
+    with organization_scope(organization):
+        assert not Alert.objects.exclude(state=AlertState.RESOLVED).exists()
 
 
 @pytest.mark.django_db(transaction=True)
