@@ -287,9 +287,7 @@ def _close_played(organization, run: DayRun) -> None:
     """A played day is over: its alerts still open (a failed attempt nobody rescheduled, an
     incident no dispatcher resolved) are resolved as part of the evaluation, so an evaluated
     database does not show days-old alerts in the console afterwards."""
-    open_alerts = Alert.objects.filter(pk__in=list(run.alerts)).exclude(
-        state=AlertState.RESOLVED
-    )
+    open_alerts = Alert.objects.filter(pk__in=list(run.alerts)).exclude(state=AlertState.RESOLVED)
     for alert in open_alerts.only("kind", "subject_type", "subject_id"):
         alert_clear(
             organization_id=organization.pk,
