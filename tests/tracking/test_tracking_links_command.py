@@ -18,7 +18,7 @@ from tests.factories import RouteFactory, stop_with_shipments
 from tracking.models import LinkSource, ProofOfDelivery, TrackingLink
 from tracking.services import route_start
 from tracking.services.tracking_links import link_resolve
-from tracking.simulation.demo import _deliver_with_proof
+from tracking.simulation.demo_day import deliver_with_proof
 
 pytestmark = pytest.mark.django_db
 URL = re.compile(r"(\S+)\s+(https?://\S+/t/([A-Za-z0-9_-]{32}))$")
@@ -42,7 +42,7 @@ def day(tenant, settings, tmp_path):
             for n in range(1, 8)
         ]
         route_start(route=route, actor=owner)
-        _deliver_with_proof(owner, stops[0], timezone.now() - dt.timedelta(minutes=5))
+        deliver_with_proof(owner, stops[0], timezone.now() - dt.timedelta(minutes=5))
     return {"org": org, "today": today, "stops": stops}
 
 

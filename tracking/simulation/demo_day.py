@@ -1,0 +1,363 @@
+"""One demo service day: ~150 shipments received at the hubs, the day's routes planned (by the
+VRP solver, or one per driver when the solver has no road network), and for today a few routes
+already under way with delivered (with proof of delivery) and failed stops; past days are
+played out by the simulator's world (`history_day`). Used by `load_demo` and the exceptions
+evaluation (tracking/simulation/demo.py)."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, time, timedelta
+from datetime import date as Date
+from io import BytesIO
+from zoneinfo import ZoneInfo
+
+from django.contrib.gis.geos import LineString, Point
+from django.db import transaction
+
+from carriers.models import Device, Driver, Vehicle
+from tracking.geo import point_distance_m
+from tracking.ingest.image_sanitizer import sanitize_image
+from tracking.models import FailureReason, Route, ShipmentStatus
+from tracking.roads.routing import route_path
+from tracking.services.proof_of_delivery import PodInput, pod_capture
+from tracking.services.route_planning import VehicleShift, plan_routes
+from tracking.services.routes import route_plan_create, route_start
+from tracking.services.shipments import shipment_transition, shipments_bulk_create
+from tracking.services.stops import stop_complete, stop_fail
+from tracking.simulation.history import replay_day
+from tracking.simulation.runner import _pod_images
+from tracking.simulation.world import World, WorldConfig
+
+SERVICE_TIME_S = 180
+ROUTE_START = time(9, 0)
+
+# Delivery areas: (centre lat, lon, radius km, weight, city, hub code)
+AREAS = [
+    (-29.9050, -71.2500, 2.2, 4, "La Serena", "LSR"),
+    (-29.9220, -71.2600, 1.8, 3, "La Serena", "LSR"),
+    (-29.8880, -71.2400, 1.5, 2, "La Serena", "LSR"),
+    (-29.9530, -71.3380, 1.8, 3, "Coquimbo", "CQB"),
+    (-29.9700, -71.3300, 1.5, 2, "Coquimbo", "CQB"),
+    (-29.9400, -71.3100, 1.5, 2, "Coquimbo", "CQB"),
+]
+
+STREETS = [
+    "Av. Francisco de Aguirre",
+    "Calle Cordovez",
+    "Av. del Mar",
+    "Calle Prat",
+    "Calle Brasil",
+    "Av. Estadio",
+    "Calle Almagro",
+    "Av. Cuatro Esquinas",
+    "Calle Colón",
+    "Av. Costanera",
+    "Calle Aldunate",
+    "Av. Los Carrera",
+    "Calle Melgarejo",
+    "Calle Varela",
+    "Av. Peñuelas",
+]
+FIRST_NAMES = [
+    "Camila",
+    "Matías",
+    "Valentina",
+    "Benjamín",
+    "Francisca",
+    "Joaquín",
+    "Catalina",
+    "Diego",
+    "Fernanda",
+    "Tomás",
+    "Javiera",
+    "Sebastián",
+    "Isidora",
+    "Vicente",
+    "Antonia",
+    "Cristóbal",
+]
+LAST_NAMES = [
+    "González",
+    "Muñoz",
+    "Rojas",
+    "Díaz",
+    "Pérez",
+    "Soto",
+    "Contreras",
+    "Silva",
+    "Martínez",
+    "Sepúlveda",
+    "Morales",
+    "Rodríguez",
+    "López",
+    "Fuentes",
+    "Araya",
+    "Castillo",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# One service day
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_prefix(service_date: Date) -> str:
+    return f"CQX-{service_date:%Y%m%d}-"
+
+
+def history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
+    """Plan a past day (once) and let the simulator's world play it out; routes replayed."""
+    if Route.objects.filter(date=day).exists():
+        return 0
+    with transaction.atomic():
+        plan_day(actor, day, zone, hubs, carriers, shipment_count, run_some=False)
+    return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
+
+
+def plan_day(actor, service_date, zone, hubs, carriers, shipment_count, *, run_some=True) -> None:
+    rng = random.Random(service_date.toordinal())  # noqa: S311 (repeatable demo data)
+    day_start = _day_start(service_date, zone)
+    items = [
+        _shipment_item(rng, service_date, day_start, number, hubs, carriers)
+        for number in range(1, shipment_count + 1)
+    ]
+    shipments = shipments_bulk_create(actor=actor, items=items)
+    for shipment in shipments:
+        shipment_transition(
+            shipment=shipment,
+            to_status=ShipmentStatus.AT_HUB,
+            actor=actor,
+            at=day_start - timedelta(hours=2),
+            source="scan",
+            note="Demo: received at hub",
+        )
+    routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments, solver=run_some)
+    if run_some:
+        _run_some_routes(actor, routes, rng)
+
+
+def _day_start(service_date: Date, zone: ZoneInfo) -> datetime:
+    """Today's demo day began two hours ago, whatever the hour, so that a demo
+    loaded at any time has routes under way with a past (never a future) history. Other days
+    start at 09:00."""
+    now = datetime.now(zone)
+    if service_date != now.date():
+        return datetime.combine(service_date, ROUTE_START, tzinfo=zone)
+    start = now - timedelta(minutes=120)
+    return start.replace(minute=start.minute - start.minute % 15, second=0, microsecond=0)
+
+
+def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict:
+    weights = [area[3] for area in AREAS]
+    lat0, lon0, radius_km, _w, city, hub_code = rng.choices(AREAS, weights=weights)[0]
+    distance = radius_km * math.sqrt(rng.random())
+    bearing = rng.uniform(0, 2 * math.pi)
+    lat = lat0 + (distance / 111.32) * math.cos(bearing)
+    lon = lon0 + (distance / (111.32 * math.cos(math.radians(lat0)))) * math.sin(bearing)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    window = rng.choice([(0, 4), (1, 5), (4, 8), (5, 9), (0, 9)])  # hours after the start
+    reference = f"{reference_prefix(service_date)}{number:04d}"
+    return {
+        "reference": reference,
+        "barcode": reference.replace("-", ""),
+        "hub": hubs[hub_code],
+        "recipient_name": f"{first} {last}",
+        "recipient_phone": f"+56 9 {rng.randint(4000, 9999)} {rng.randint(1000, 9999)}",
+        "recipient_email": f"{first.lower()}.{number}@example.com".encode(
+            "ascii", "ignore"
+        ).decode(),
+        "address_line1": f"{rng.choice(STREETS)} {rng.randint(100, 3999)}",
+        "city": city,
+        "country_code": "CL",
+        "location": Point(round(lon, 6), round(lat, 6), srid=4326),
+        "parcel_count": rng.choice([1, 1, 1, 2, 3]),
+        "promised_window_start": day_start + timedelta(hours=window[0]),
+        "promised_window_end": day_start + timedelta(hours=window[1]),
+        "delivery_instructions": rng.choice(
+            ["", "", "", "Leave with the concierge.", "Call on arrival.", "Gate code 1942."]
+        ),
+    }
+
+
+def _routes_for(
+    actor, service_date, day_start, hubs, carriers, shipments, *, solver=True
+) -> list[Route]:
+    """Today's plan comes from the VRP solver on the road network (what a dispatcher would
+    run); history days use a quick heuristic (angular sectors, nearest neighbour), which keeps
+    weeks of history to seconds a day."""
+    drivers = list(Driver.objects.select_related("carrier").order_by("external_id"))
+    vehicles = {v.carrier_id: [] for v in Vehicle.objects.all()}
+    for vehicle in Vehicle.objects.order_by("plate"):
+        vehicles[vehicle.carrier_id].append(vehicle)
+    # La Serena (the bigger city) gets 6 routes, Coquimbo 4; fewer if there are few parcels.
+    plan = {
+        # Mixed so that even a small day has phones of each kind (app, OwnTracks, tracker).
+        "LSR": [drivers[i] for i in (0, 7, 4, 1, 2, 5)],
+        "CQB": [drivers[i] for i in (6, 3, 8, 9)],
+    }
+    if solver:
+        return _solver_routes(actor, service_date, day_start, hubs, shipments, plan)
+    # Each driver in the vehicle of their phone, as the solver plans it: one vehicle is never on
+    # two routes at once (the exception rules tell routes apart by their driver's and vehicle's
+    # devices).
+    own_vehicle = _phone_vehicles()
+    specs = []
+    for hub, hub_drivers, mine, count in _hub_batches(plan, hubs, shipments):
+        # Angular sectors around the hub make compact routes.
+        mine.sort(
+            key=lambda s: math.atan2(s.location.y - hub.location.y, s.location.x - hub.location.x)
+        )
+        size = math.ceil(len(mine) / count)
+        for index in range(count):
+            chunk = mine[index * size : (index + 1) * size]
+            if not chunk:
+                continue
+            driver = hub_drivers[index]
+            vehicle = (
+                own_vehicle.get(driver.pk)
+                or vehicles[driver.carrier_id][index % len(vehicles[driver.carrier_id])]
+            )
+            specs.append(_route_spec(hub, driver, vehicle, chunk, day_start, len(specs) + 1))
+    return route_plan_create(actor=actor, date=service_date, routes=specs)
+
+
+def _phone_vehicles() -> dict:
+    """Each driver's vehicle, as their phone's device record says."""
+    return {
+        device.driver_id: device.vehicle
+        for device in Device.objects.filter(
+            driver__isnull=False, vehicle__isnull=False
+        ).select_related("vehicle")
+    }
+
+
+def _hub_batches(plan, hubs, shipments):
+    """Per hub with shipments: (hub, its drivers, its shipments, how many routes: about 15
+    parcels a route, at most one per driver)."""
+    for hub_code, hub_drivers in plan.items():
+        hub = hubs[hub_code]
+        mine = [s for s in shipments if s.hub_id == hub.pk]
+        if mine:
+            yield hub, hub_drivers, mine, max(1, min(len(hub_drivers), math.ceil(len(mine) / 15)))
+
+
+def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> list[Route]:
+    own_vehicle = _phone_vehicles()
+    routes = []
+    for hub, hub_drivers, mine, count in _hub_batches(plan, hubs, shipments):
+        shifts = [
+            VehicleShift(own_vehicle[driver.pk], driver, day_start, day_start + timedelta(hours=10))
+            for driver in hub_drivers[:count]
+        ]
+        result = plan_routes(
+            actor=actor,
+            hub=hub,
+            date=service_date,
+            vehicles=shifts,
+            shipments=mine,
+            service_s=SERVICE_TIME_S,
+            max_stops_per_route=math.ceil(len(mine) / count) + 2,
+        )
+        routes.extend(result.routes)
+    return routes
+
+
+def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
+    order, here = [], hub.location
+    remaining = list(chunk)
+    while remaining:
+        nearest = min(remaining, key=lambda s: point_distance_m(here, s.location))
+        remaining.remove(nearest)
+        order.append(nearest)
+        here = nearest.location
+    # Legs on the road network when one is loaded (straight lines otherwise).
+    stops, at, here, meters = [], day_start, hub.location, 0.0
+    coords: list = []
+    for shipment in order:
+        leg = route_path([here, shipment.location])
+        meters += leg.length_m
+        coords.extend(leg.geometry.coords if not coords else leg.geometry.coords[1:])
+        at = at + timedelta(seconds=leg.duration_s)
+        stops.append(
+            {
+                "location": shipment.location,
+                "address": f"{shipment.address_line1}, {shipment.city}",
+                "window_start": shipment.promised_window_start,
+                "window_end": shipment.promised_window_end,
+                "planned_arrival": at,
+                "planned_service_s": SERVICE_TIME_S,
+                "shipments": [shipment],
+            }
+        )
+        at = at + timedelta(seconds=SERVICE_TIME_S)
+        here = shipment.location
+    back = route_path([here, hub.location])
+    meters += back.length_m
+    coords.extend(back.geometry.coords[1:])
+    end = at + timedelta(seconds=back.duration_s)
+    return {
+        "code": f"{hub.code}-{number:02d}",
+        "hub": hub,
+        "carrier": driver.carrier,
+        "driver": driver,
+        "vehicle": vehicle,
+        "planned_start": day_start,
+        "planned_end": end,
+        "planned_geometry": LineString(coords, srid=4326),
+        "planned_distance_m": int(meters),
+        "planned_duration_s": int((end - day_start).total_seconds()),
+        "stops": stops,
+    }
+
+
+def _run_some_routes(actor, routes: list[Route], rng) -> None:
+    """Put three routes on the road: their first stops (those already due) delivered, one
+    failed attempt. Nothing is dated in the future."""
+    now = datetime.now(UTC)
+    for route in routes[:3]:
+        stops = list(route.stops.order_by("sequence")[:4])
+        for index, stop in enumerate(stops):
+            at = stop.planned_arrival + timedelta(minutes=rng.randint(-4, 12))
+            if at > now:
+                if index == 0:
+                    route_start(route=route, actor=actor, at=min(route.planned_start, now))
+                break
+            if index == 2 and route is routes[1]:
+                stop_fail(
+                    stop=stop,
+                    reason=FailureReason.NOT_HOME,
+                    actor=actor,
+                    at=at,
+                    note="Demo: nobody answered",
+                )
+            else:
+                deliver_with_proof(actor, stop, at)
+
+
+def deliver_with_proof(actor, stop, at: datetime) -> None:
+    """Complete a delivery stop the way a driver's phone does: a proof of delivery (a photo
+    and a signature) per parcel, through the POD service, so the demo's deliveries of the
+    day already have what the console and the tracking page show."""
+    photo_bytes, signature_bytes = _pod_images(f"{stop.route.code} #{stop.sequence}")
+    photo = sanitize_image(BytesIO(photo_bytes), kind="photo")
+    signature = sanitize_image(BytesIO(signature_bytes), kind="signature")
+    shipments = list(stop.shipments.order_by("pk"))
+    if not shipments:
+        stop_complete(stop=stop, actor=actor, at=at)
+        return
+    for shipment in shipments:
+        pod_capture(
+            actor=actor,
+            shipment=shipment,
+            data=PodInput(
+                idempotency_key=f"demo-{stop.route.date}-{stop.route.code}-{shipment.pk}",
+                captured_at=at,
+                recipient_name=shipment.recipient_name,
+                location=stop.location,
+                stop=stop,
+            ),
+            photos=[photo],
+            signature=signature,
+        )
