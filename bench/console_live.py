@@ -45,7 +45,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.ingest import Connection, get_request, percentile, start_server  # noqa: E402
+from bench.ingest import percentile, start_server  # noqa: E402
+from bench.paced_pings import paced_osmand_pings  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 from bench.world import park_running_routes  # noqa: E402
 from carriers.device_auth import DEVICE_TOKEN_KIND  # noqa: E402
@@ -246,46 +247,21 @@ async def listen(url, cookie, origin, sent: Sent, results: dict, stop: asyncio.E
 
 async def ping_load(args, devices, sent: Sent, measure_from: float, stop_at: float) -> dict:
     """Each vehicle pings every PERIOD_S, the fleet spread evenly over the period."""
-    workers = args.connections
-    totals = {"ok": 0, "errors": 0, "measured": 0}
-    base_lat = {vid: -29.9 - (i % 100) * 0.001 for i, (vid, _t) in enumerate(devices)}
-    start = time.perf_counter()
-    fix_epoch = int(time.time()) - 3600  # fixes an hour old, one per PERIOD_S: never "future"
 
-    async def worker(number: int):
-        mine = devices[number::workers]
-        conn = Connection(args.host, args.port)
-        await conn.open()
-        offsets = [((number + k * workers) / len(devices)) * PERIOD_S for k in range(len(mine))]
-        round_no = 0
-        while True:
-            for (vehicle_id, token), offset in zip(mine, offsets, strict=True):
-                due = start + round_no * PERIOD_S + offset
-                if due >= stop_at:
-                    conn.writer.close()
-                    return
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                lat = round(base_lat[vehicle_id] + round_no * 0.0002, 6)
-                path = (
-                    f"/ingest/osmand/{token}/?id={vehicle_id}&lat={lat:.6f}&lon=-71.25"
-                    f"&timestamp={fix_epoch + round_no * int(PERIOD_S)}&speed=10&bearing=0"
-                    f"&accuracy=6&batt=80"
-                )
-                sent_at = time.perf_counter()
-                if sent_at >= measure_from:
-                    sent.at[(vehicle_id, lat)] = sent_at
-                status = await conn.request(get_request(path))
-                if 200 <= status < 300:
-                    totals["ok"] += 1
-                    totals["measured"] += sent_at >= measure_from
-                else:
-                    totals["errors"] += 1
-            round_no += 1
+    def record(vehicle_id, lat, sent_at):
+        sent.at[(vehicle_id, lat)] = sent_at
 
-    await asyncio.gather(*(worker(n) for n in range(workers)))
-    return totals
+    return await paced_osmand_pings(
+        host=args.host,
+        port=args.port,
+        connections=args.connections,
+        devices=devices,
+        period_s=PERIOD_S,
+        base_lat={vid: -29.9 - (i % 100) * 0.001 for i, (vid, _t) in enumerate(devices)},
+        measure_from=measure_from,
+        stop_at=stop_at,
+        on_sent=record,
+    )
 
 
 async def live(args, devices, cookie) -> dict:

@@ -45,7 +45,8 @@ from django.contrib.staticfiles import finders  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench.ingest import Connection, get_request, percentile, start_server  # noqa: E402
+from bench.ingest import Connection, percentile, start_server  # noqa: E402
+from bench.paced_pings import paced_osmand_pings  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 from bench.world import park_running_routes  # noqa: E402
 from carriers.device_auth import DEVICE_TOKEN_KIND  # noqa: E402
@@ -224,45 +225,21 @@ async def listen(url, origin, vehicle_id, sent, results, stop: asyncio.Event):
 
 
 async def ping_load(args, devices, sent: dict, measure_from: float, stop_at: float) -> dict:
-    workers = min(args.connections, len(devices))
-    totals = {"ok": 0, "errors": 0}
-    acks = totals["acks"] = []
-    base_lat = {vid: -29.85 - i * 0.001 for i, (vid, _t) in enumerate(devices)}
-    start = time.perf_counter()
-    fix_epoch = int(time.time()) - 3600
+    def record(vehicle_id, lat, sent_at):
+        sent[(vehicle_id, lat)] = sent_at
 
-    async def worker(number: int):
-        mine = devices[number::workers]
-        conn = Connection(args.host, args.port)
-        await conn.open()
-        offsets = [((number + k * workers) / len(devices)) * PERIOD_S for k in range(len(mine))]
-        round_no = 0
-        while True:
-            for (vehicle_id, token), offset in zip(mine, offsets, strict=True):
-                due = start + round_no * PERIOD_S + offset
-                if due >= stop_at:
-                    conn.writer.close()
-                    return
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                lat = round(base_lat[vehicle_id] + round_no * 0.0002, 5)
-                path = (
-                    f"/ingest/osmand/{token}/?id={vehicle_id}&lat={lat:.5f}&lon=-71.25"
-                    f"&timestamp={fix_epoch + round_no * int(PERIOD_S)}&speed=10&bearing=0"
-                    f"&accuracy=6&batt=80"
-                )
-                sent_at = time.perf_counter()
-                if sent_at >= measure_from:
-                    sent[(vehicle_id, lat)] = sent_at
-                status = await conn.request(get_request(path))
-                totals["ok" if 200 <= status < 300 else "errors"] += 1
-                if sent_at >= measure_from:  # the ping's own answer: ingest and database
-                    acks.append(time.perf_counter() - sent_at)
-            round_no += 1
-
-    await asyncio.gather(*(worker(n) for n in range(workers)))
-    return totals
+    return await paced_osmand_pings(
+        host=args.host,
+        port=args.port,
+        connections=args.connections,
+        devices=devices,
+        period_s=PERIOD_S,
+        base_lat={vid: -29.85 - i * 0.001 for i, (vid, _t) in enumerate(devices)},
+        measure_from=measure_from,
+        stop_at=stop_at,
+        on_sent=record,
+        lat_digits=5,
+    )
 
 
 async def live(args, devices, links) -> dict:
