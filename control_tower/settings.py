@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "carriers",
     "tracking",
     "exceptions",
+    "notifications",
+    "webhooks",
     "portal",
 ]
 
@@ -160,6 +162,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "exceptions.sweep",
         "schedule": float(env.int("EXCEPTIONS_SWEEP_S", 30)),
     },
+    # Due notifications (held by quiet hours, retries, feedback requests) and webhook
+    # deliveries (retries, per-subscription order); both are also enqueued when rows appear.
+    "notifications-dispatch": {"task": "notifications.dispatch_due", "schedule": 5.0},
+    "webhooks-dispatch": {"task": "webhooks.dispatch_due", "schedule": 5.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

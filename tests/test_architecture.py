@@ -17,7 +17,15 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("control_tower", "carriers", "tracking", "exceptions", "portal")
+PACKAGES = (
+    "control_tower",
+    "carriers",
+    "tracking",
+    "exceptions",
+    "notifications",
+    "webhooks",
+    "portal",
+)
 
 # Modules whose job is to plug the apps together (URL tables, the ASGI app, Celery, settings).
 WIRING = {
@@ -199,5 +207,29 @@ def test_carriers_do_not_import_tracking():
         if _app(module) == "carriers"
         for target in targets
         if _app(target) in ("tracking", "portal", "exceptions")
+    }
+    assert arrows == set()
+
+
+def test_the_domain_does_not_import_its_messengers():
+    # Notifications and webhooks are consumers of the event catalog: nothing below them (or
+    # beside them) calls them; they hear events through the outbox.
+    arrows = {
+        (module, target)
+        for module, targets in WRITTEN.items()
+        if _app(module) in ("control_tower", "carriers", "tracking", "exceptions")
+        and module not in WIRING
+        for target in targets
+        if _app(target) in ("notifications", "webhooks")
+    }
+    assert arrows == set()
+
+
+def test_notifications_and_webhooks_are_independent():
+    arrows = {
+        (module, target)
+        for module, targets in WRITTEN.items()
+        for target in targets
+        if {_app(module), _app(target)} == {"notifications", "webhooks"}
     }
     assert arrows == set()

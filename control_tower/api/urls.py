@@ -55,5 +55,7 @@ urlpatterns = [
     path("incidents/", include("exceptions.incident_urls")),
     # The dispatcher console (portal/api/urls.py), before the router: stops/<id>/reassign/.
     path("", include("portal.api.urls")),
+    path("", include("notifications.api.urls")),
+    path("", include("webhooks.api.urls")),
     path("", include(router.urls)),
 ]

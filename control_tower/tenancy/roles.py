@@ -30,6 +30,10 @@ class Resource(models.TextChoices):
     CONSOLE = "console"
     # Exceptions (alerts): read to see them, write to acknowledge, assign, snooze and resolve.
     ALERTS = "alerts"
+    # Notification settings, templates and the message log (docs/NOTIFICATIONS.md).
+    NOTIFICATIONS = "notifications"
+    # Webhook subscriptions and their delivery logs (docs/WEBHOOKS.md).
+    WEBHOOKS = "webhooks"
 
 
 READ, WRITE = "read", "write"
@@ -54,6 +58,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.TRACKING: _RW,
         Resource.CONSOLE: _RW,
         Resource.ALERTS: _RW,
+        Resource.NOTIFICATIONS: _R,
+        Resource.WEBHOOKS: _NONE,
     },
     Role.OPS_MANAGER: {
         Resource.ORGANIZATION: _R,
@@ -67,6 +73,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.TRACKING: _R,
         Resource.CONSOLE: _R,
         Resource.ALERTS: _R,
+        Resource.NOTIFICATIONS: _R,
+        Resource.WEBHOOKS: _R,
     },
     # Carrier users see only rows of their own carrier (tenancy/carrier_scope.py) and update
     # the progress of their own routes; they cannot create or re-plan, but may move a stop
@@ -85,6 +93,9 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.CONSOLE: _RW,
         # Their own carrier's alerts: they are the ones who can act on them.
         Resource.ALERTS: _RW,
+        # The messages sent about their carrier's shipments; webhooks bound to their carrier.
+        Resource.NOTIFICATIONS: _R,
+        Resource.WEBHOOKS: _RW,
     },
     # People with the driver role read their own routes; their phone posts with a device token.
     Role.DRIVER: {
@@ -100,6 +111,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         # Their phone app is their view: the organization's live console is not for them.
         Resource.CONSOLE: _NONE,
         Resource.ALERTS: _NONE,
+        Resource.NOTIFICATIONS: _NONE,
+        Resource.WEBHOOKS: _NONE,
     },
 }
 
@@ -124,6 +137,10 @@ class Scope(models.TextChoices):
     TRACKING_WRITE = "tracking:write"
     ALERTS_READ = "alerts:read"
     ALERTS_WRITE = "alerts:write"
+    NOTIFICATIONS_READ = "notifications:read"
+    NOTIFICATIONS_WRITE = "notifications:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 def role_allows(role: str, resource: str, action: str) -> bool:

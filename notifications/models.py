@@ -1,0 +1,1 @@
+"""Notifications to recipients and staff (docs/NOTIFICATIONS.md)."""
