@@ -16,6 +16,7 @@ class _Collect:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list = []
+        self.peers: list = []  # the client's (host, port) per accepted message: one per session
         self.refuse: dict[str, int] = {}  # recipient -> SMTP code to answer at RCPT
         self.fail_next_data = 0  # an SMTP code to answer the next DATA with (then cleared)
         self.lock = threading.Lock()
@@ -35,6 +36,7 @@ class _Collect:
         with self.lock:
             self.messages.append(parsed)
             self.envelopes.append(envelope)
+            self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 
