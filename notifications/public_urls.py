@@ -1,7 +1,7 @@
 """Public (unauthenticated) endpoints: provider status callbacks, inbound SMS (STOP),
 unsubscribe links, and the development mail viewer. Included at /n/ by control_tower/urls.py."""
 
-from django.urls import path
+from django.urls import include, path
 
 from notifications import public_views
 
@@ -9,4 +9,5 @@ app_name = "notifications"
 urlpatterns = [
     # GET: a page with a confirm button; POST: one-click unsubscribe (RFC 8058).
     path("unsubscribe/<str:token>/", public_views.unsubscribe, name="unsubscribe"),
+    path("dev/mail/", include("notifications.mail_viewer_urls")),
 ]
