@@ -3,6 +3,7 @@ SIGTERM). See notifications/mailsink.py."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -28,6 +29,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, dir, **options):  # noqa: A002 - the option's name
         directory = Path(dir).resolve()
+        if options["verbosity"] < 2:  # aiosmtpd logs every SMTP command at INFO
+            logging.getLogger("mail.log").setLevel(logging.WARNING)
         stop = threading.Event()
         # Stop cleanly on SIGTERM (make demo, process managers) as on Ctrl-C.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
