@@ -6,11 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import pytest
 from django.test import RequestFactory
 
+from notifications.channels.base import OutgoingSms
+from notifications.channels.registry import get_sms_backend
 from notifications.channels.twilio import TwilioSmsBackend, twilio_signature
 
 TOKEN = "callback-test-token"
@@ -196,3 +200,83 @@ def test_parse_inbound_reads_from_to_and_body(backend):
         "+15005550006",
         "STOP",
     )
+
+
+class _Receiver:
+    """A plain HTTP endpoint that keeps what it was sent (stands in for the platform's URL)."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format, *args):  # noqa: A002
+                return
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, dict(self.headers.items()), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def as_django_request(self, index: int = 0):
+        path, headers, body = self.received[index]
+        return RequestFactory().post(
+            path,
+            data=body,
+            content_type=headers["Content-Type"],
+            HTTP_HOST=headers["Host"],
+            HTTP_X_TWILIO_SIGNATURE=headers.get("X-Twilio-Signature", ""),
+        )
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_sent_message_reports_back_through_its_signed_status_callback(twilio_server, settings):
+    """Send through the backend, let the Twilio-shaped server report delivery to the
+    StatusCallback URL as Twilio would, and read that callback back through the backend."""
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.PUBLIC_BASE_URL = ""
+    receiver = _Receiver()
+    try:
+        backend = get_sms_backend("twilio")
+        result = backend.send(
+            OutgoingSms(
+                to="+56961234567",
+                body="Entregado",
+                sender="",
+                idempotency_key="e2e-key-1",
+                status_callback_url=f"http://127.0.0.1:{receiver.port}/n/sms/twilio/status/",
+            )
+        )
+        response = twilio_server.report_status(
+            result.provider_message_id, "undelivered", error_code="30003"
+        )
+        assert response.status_code == 200
+        request = receiver.as_django_request()
+        assert backend.verify_request(request)
+        report = backend.parse_status(request)
+        assert report.provider_message_id == result.provider_message_id
+        assert report.idempotency_key == "e2e-key-1"
+        assert (report.status, report.error_code) == ("failed", "30003")
+
+        twilio_server.send_inbound(
+            f"http://127.0.0.1:{receiver.port}/n/sms/twilio/inbound/",
+            from_number="+56961234567",
+            to_number="+15005550006",
+            body="STOP",
+        )
+        inbound_request = receiver.as_django_request(1)
+        assert backend.verify_request(inbound_request)
+        assert backend.parse_inbound(inbound_request).body == "STOP"
+
+        settings.TWILIO_AUTH_TOKEN = "rotated-token"  # a callback signed with the old token
+        assert not backend.verify_request(receiver.as_django_request())
+    finally:
+        receiver.stop()

@@ -6,11 +6,18 @@ form-encoded body with To in E.164, From or MessagingServiceSid, Body) and answe
 201 with a Message resource (sid "SM" + 32 hex), or Twilio's error JSON (`code`, `message`,
 `more_info`, `status`). `fail_next(n, kind)` makes the next n valid requests fail on purpose.
 Every request is recorded, valid or not.
+
+It also plays Twilio's side of the callbacks: `report_status(sid, status)` posts a signed
+status callback to the StatusCallback URL the message was sent with, `send_inbound(url, …)` a
+signed inbound message, each signed as Twilio documents (its own implementation below, not the
+backend's), so a test can drive the platform's callback endpoints end to end.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import threading
@@ -20,6 +27,8 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
+
+import httpx
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
@@ -43,6 +52,7 @@ class RecordedRequest:
     form: list[tuple[str, str]]
     client_port: int = 0  # the caller's TCP port: one port for several requests = keep-alive
     answered: int = 0  # the status code sent back (0 while the answer is delayed)
+    sid: str = ""  # the message's sid when it was accepted
 
     @property
     def fields(self) -> dict[str, str]:
@@ -80,6 +90,58 @@ class TwilioServer:
         with self._lock:
             self.requests.append(request)
 
+    def message(self, sid: str) -> RecordedRequest:
+        """The accepted request that created message `sid`."""
+        with self._lock:
+            for request in self.requests:
+                if request.sid == sid:
+                    return request
+        raise KeyError(sid)
+
+    def report_status(self, sid: str, status: str, *, error_code: str = "") -> httpx.Response:
+        """POST Twilio's status callback for message `sid` to its StatusCallback URL."""
+        sent = self.message(sid)
+        fields = sent.fields
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": fields.get("From", "+15005550006"),
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "To": fields["To"],
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        return self.post_signed(fields["StatusCallback"], params)
+
+    def send_inbound(self, url: str, *, from_number: str, to_number: str, body: str):
+        """POST an inbound message ("A message comes in") to `url`."""
+        sid = f"SM{uuid.uuid4().hex}"
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": from_number,
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": to_number,
+        }
+        return self.post_signed(url, params)
+
+    def post_signed(self, url: str, params: dict[str, str]) -> httpx.Response:
+        return httpx.post(
+            url,
+            data=params,
+            headers={"X-Twilio-Signature": twilio_request_signature(self.auth_token, url, params)},
+            timeout=10,
+        )
+
     def start(self) -> TwilioServer:
         self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -91,6 +153,14 @@ class TwilioServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def twilio_request_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """As Twilio's "Webhooks security" guide says: the full URL, then each POST parameter's
+    name and value sorted by name, HMAC-SHA1 keyed by the auth token, base64."""
+    data = url + "".join(name + params[name] for name in sorted(params))
+    mac = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode("ascii")
 
 
 def _error(status: int, code: int, message: str) -> dict:
@@ -129,6 +199,8 @@ def _handler_for(server: TwilioServer):
                     status, code, message = FAILURES[failure]
                     body = _error(status, code, message)
             recorded.answered = status
+            if status == 201:
+                recorded.sid = body["sid"]
             self._answer(status, body)
 
         def _check(self, recorded: RecordedRequest) -> tuple[int, dict]:
