@@ -18,6 +18,8 @@ SCRIPTS = [
     "console_live.py",
     "realtime_layer.py",
     "console_page.py",
+    "notifications_smtp.py",
+    "webhooks.py",
 ]
 
 if __name__ == "__main__":

@@ -374,6 +374,28 @@ RATELIMIT_KEY_PREFIX = env.str("RATELIMIT_KEY_PREFIX", default=CACHES["default"]
 # REMOTE_ADDR). The client IP is the address that many hops from the right.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
+# Notifications (docs/NOTIFICATIONS.md, transports in docs/NOTIFICATION_CHANNELS.md). E-mail
+# goes through EMAIL_BACKEND / EMAIL_HOST above; SMS through this backend class: the console
+# backend (log + JSON-lines file) by default, notifications.channels.twilio.TwilioSmsBackend
+# for Twilio's Messages API.
+NOTIFICATIONS_SMS_BACKEND = env.str(
+    "NOTIFICATIONS_SMS_BACKEND", default="notifications.channels.console.ConsoleSmsBackend"
+)
+NOTIFICATIONS_SMS_FILE = env.str("NOTIFICATIONS_SMS_FILE", default="")  # console: also a file
+NOTIFICATIONS_SMS_CONSOLE_SECRET = env.str("NOTIFICATIONS_SMS_CONSOLE_SECRET", default="")
+NOTIFICATIONS_MESSAGE_ID_DOMAIN = env.str(
+    "NOTIFICATIONS_MESSAGE_ID_DOMAIN", default="control-tower.local"
+)
+# The captured-mail viewer at /n/dev/mail/ (the demo's SMTP sink writes there); off when empty.
+NOTIFICATIONS_MAIL_VIEWER_DIR = env.str("NOTIFICATIONS_MAIL_VIEWER_DIR", default="")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_TIMEOUT_S = env.float("TWILIO_TIMEOUT_S", default=10.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -77,6 +77,21 @@ if [ -z "${SECRET_KEY:-}" ] && ! grep -qs '^SECRET_KEY=.' .env; then
     export SECRET_KEY
 fi
 
+# Notifications in the demo: e-mail goes to a local SMTP sink started below (every message
+# readable at /n/dev/mail/), SMS to a file (var/sms/outbox.jsonl), unless the environment or
+# .env configures a real SMTP server (EMAIL_HOST) or SMS backend. Links in messages point here.
+DEMO_SMTP_PORT="${DEMO_SMTP_PORT:-1025}"
+MAIL_SINK=0
+if [ -z "${EMAIL_HOST:-}" ] && ! grep -qs '^EMAIL_HOST=.' .env; then
+    export EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend
+    export EMAIL_HOST=127.0.0.1 EMAIL_PORT="$DEMO_SMTP_PORT" EMAIL_USE_TLS=0
+    MAIL_SINK=1
+fi
+export NOTIFICATIONS_MAIL_VIEWER_DIR="${NOTIFICATIONS_MAIL_VIEWER_DIR:-$ROOT/var/mail}"
+export NOTIFICATIONS_SMS_BACKEND="${NOTIFICATIONS_SMS_BACKEND:-notifications.channels.console.FileSmsBackend}"
+export NOTIFICATIONS_SMS_FILE="${NOTIFICATIONS_SMS_FILE:-$ROOT/var/sms/outbox.jsonl}"
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-$BASE}"
+
 # --------------------------------------------------------------------------------------------
 # One-shot steps
 # --------------------------------------------------------------------------------------------
@@ -133,6 +148,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 0' INT TERM
 
+# The SMTP sink first: the worker sends the day's first messages as soon as it starts.
+if [ "$MAIL_SINK" = "1" ]; then
+    start mail_sink "$PY" manage.py mail_sink --port "$DEMO_SMTP_PORT" --dir "$NOTIFICATIONS_MAIL_VIEWER_DIR"
+fi
 start web "$VENV/bin/uvicorn" control_tower.asgi:application --host "$HOST" --port "$PORT"
 start worker "$VENV/bin/celery" -A control_tower worker -l info --concurrency 2
 start beat "$VENV/bin/celery" -A control_tower beat -l info --schedule var/celerybeat-schedule
