@@ -85,3 +85,27 @@ def relay_now() -> int:
 def messages_of(organization, **filters) -> list[Notification]:
     with organization_scope(organization):
         return list(Notification.objects.filter(**filters).order_by("id"))
+
+
+def planned_stop_for(tenant, shipment, *, sequence: int = 1):
+    """A planned route of the tenant's carrier with one stop carrying `shipment`."""
+    from tests.factories import DriverFactory, RouteFactory, StopFactory
+    from tracking.models import StopShipment
+
+    organization = tenant.organization
+    with organization_scope(organization):
+        driver = DriverFactory(organization=organization, carrier=tenant.carrier, name="Pedro Soto")
+        route = RouteFactory(organization=organization, carrier=tenant.carrier, driver=driver)
+        stop = StopFactory(organization=organization, route=route, sequence=sequence)
+        StopShipment.objects.create(organization=organization, stop=stop, shipment=shipment)
+    return route, stop
+
+
+def send_due(organization) -> list[str]:
+    """Send every queued message of the organization now (what the send task does)."""
+    from notifications.models import Status
+    from notifications.services.delivery import notification_send
+
+    with organization_scope(organization):
+        ids = list(Notification.objects.filter(status=Status.QUEUED).values_list("pk", flat=True))
+        return [notification_send(notification_id=pk) for pk in ids]
