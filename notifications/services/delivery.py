@@ -279,7 +279,9 @@ def release_expired_leases(now) -> int:
             with transaction.atomic():
                 updated = Notification.objects.filter(
                     pk=pk, status=Status.SENDING, lease_until__lt=now
-                ).update(status=Status.QUEUED, lease_until=None, updated_at=now)
+                ).update(
+                    status=Status.QUEUED, lease_until=None, next_attempt_at=now, updated_at=now
+                )
                 if updated:
                     log_status(
                         Notification.objects.get(pk=pk), Status.QUEUED, "lease expired: re-queued"
