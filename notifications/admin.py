@@ -60,7 +60,8 @@ class NotificationTemplateAdmin(TenantAdmin):
         if obj.channel == Channel.SMS:
             length = sms_length(rendered.text)
             return format_html(
-                "<pre class='notification-preview'>{}</pre><p>{} · {} characters · {} segment(s)</p>",
+                "<pre class='notification-preview'>{}</pre>"
+                "<p>{} · {} characters · {} segment(s)</p>",
                 rendered.text,
                 length.encoding,
                 length.units,
