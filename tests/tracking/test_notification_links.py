@@ -85,3 +85,11 @@ def test_a_shipment_whose_tracking_ended_gets_no_link(shipment):
     shipment.status_changed_at = timezone.now() - timedelta(days=400)
     shipment.save()
     assert notification_link_url(shipment) == ""
+
+
+def test_after_a_secret_key_rotation_a_new_link_is_issued(shipment):
+    before = notification_link_url(shipment)
+    with override_settings(SECRET_KEY="a-rotated-secret-key-0123456789abcdef0123456789"):
+        after = notification_link_url(shipment)
+        assert after != before
+        assert link_resolve(_token(after)) is not None

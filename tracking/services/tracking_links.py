@@ -167,9 +167,9 @@ def notification_link_url(shipment: Shipment) -> str:
             .order_by("-created_at", "-id")
             .first()
         )
-        if link is not None:
-            raw = derived_token(link.nonce)
-        else:
+        raw = derived_token(link.nonce) if link is not None else ""
+        # After a SECRET_KEY rotation the derived token no longer matches its hash: issue anew.
+        if link is None or not hmac.compare_digest(token_hash(raw), link.token_hash):
             try:
                 with transaction.atomic():
                     _link, raw = _issue(
