@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from control_tower.models import Language
+
 from notifications.addresses import InvalidAddress
 from notifications.models import (
     Channel,
@@ -98,7 +100,7 @@ class TriggerSettingSerializer(serializers.Serializer):
 
 
 class NotificationTemplateSerializer(serializers.ModelSerializer):
-    language = serializers.ChoiceField(choices=[("es", "es"), ("en", "en")])
+    language = serializers.ChoiceField(choices=Language.choices)
 
     class Meta:
         model = NotificationTemplate
@@ -119,7 +121,7 @@ class NotificationTemplateSerializer(serializers.ModelSerializer):
 class TemplatePreviewSerializer(serializers.Serializer):
     trigger = serializers.ChoiceField(choices=Trigger.choices)
     channel = serializers.ChoiceField(choices=Channel.choices)
-    language = serializers.ChoiceField(choices=[("es", "es"), ("en", "en")], default="es")
+    language = serializers.ChoiceField(choices=Language.choices, default="es")
     subject = serializers.CharField(required=False, allow_blank=True)
     text = serializers.CharField(required=False, allow_blank=True)
     html = serializers.CharField(required=False, allow_blank=True)

@@ -85,7 +85,7 @@ def test_settings_read_and_patch(notify_tenant, other_tenant, api_client_for):
     assert refused.status_code == 403
 
 
-def test_triggers_list_and_patch(notify_tenant, api_client_for):
+def test_triggers_list_and_patch(notify_tenant, other_tenant, api_client_for):
     owner = api_client_for(notify_tenant.user(Role.OWNER))
     listed = owner.get("/api/v1/notification-triggers/").json()
     assert {t["trigger"] for t in listed} >= {"shipment_created", "driver_nearby"}
@@ -104,6 +104,10 @@ def test_triggers_list_and_patch(notify_tenant, api_client_for):
     )
     assert bad.status_code == 400 and "parameters" in str(bad.json())
     assert owner.get("/api/v1/notification-triggers/nope/").status_code == 404
+    # Another organization's triggers keep their own settings.
+    other = api_client_for(other_tenant.user(Role.OWNER))
+    theirs = other.get("/api/v1/notification-triggers/driver_nearby/").json()
+    assert theirs["parameters"]["stops_away"] == 3 and theirs["channels"] == ["sms"]
 
 
 def test_templates_crud_preview_and_cross_tenant(notify_tenant, other_tenant, api_client_for):
@@ -141,6 +145,13 @@ def test_templates_crud_preview_and_cross_tenant(notify_tenant, other_tenant, ap
     assert broken.status_code == 400 and "text" in broken.json()["fields"]
     other = api_client_for(other_tenant.user(Role.OWNER))
     assert other.get(f"/api/v1/notification-templates/{created.json()['id']}/").status_code == 404
+    # Their preview renders the shipped template, never our override.
+    their_preview = other.post(
+        "/api/v1/notification-templates/preview/",
+        {"trigger": "out_for_delivery", "channel": "sms", "language": "es"},
+        format="json",
+    ).json()
+    assert "🚚" not in their_preview["text"] and "Globex" in their_preview["text"]
     with organization_scope(other_tenant.organization):
         assert NotificationTemplate.objects.count() == 0
 
