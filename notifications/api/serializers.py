@@ -5,7 +5,6 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from control_tower.models import Language
-
 from notifications.addresses import InvalidAddress
 from notifications.models import (
     Channel,

@@ -10,6 +10,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from control_tower.api.base import TenantAPIView, TenantModelViewSet, TenantViewSet
@@ -75,10 +76,20 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         return queryset
 
 
-class NotificationSettingsView(TenantAPIView):
-    """The organization's notification policy (one object)."""
+class OrganizationPolicyView(TenantAPIView):
+    """Settings and triggers are the organization's policy: carrier-bound actors (carrier
+    users, carrier keys) read only their carrier's messages, not the policy."""
 
     resource = Resource.NOTIFICATIONS
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        if getattr(self, "actor", None) is not None and self.actor.carrier_id is not None:
+            raise PermissionDenied("The notification policy is the organization's.")
+
+
+class NotificationSettingsView(OrganizationPolicyView):
+    """The organization's notification policy (one object)."""
 
     @extend_schema(responses=NotificationSettingsSerializer)
     def get(self, request):
@@ -103,17 +114,13 @@ def _trigger_data(config) -> dict:
     }
 
 
-class TriggerSettingListView(TenantAPIView):
-    resource = Resource.NOTIFICATIONS
-
+class TriggerSettingListView(OrganizationPolicyView):
     @extend_schema(responses=TriggerSettingSerializer(many=True))
     def get(self, request):
         return Response([_trigger_data(c) for c in trigger_configs(self.actor.organization.pk)])
 
 
-class TriggerSettingDetailView(TenantAPIView):
-    resource = Resource.NOTIFICATIONS
-
+class TriggerSettingDetailView(OrganizationPolicyView):
     def _trigger(self, trigger: str) -> str:
         if trigger not in Trigger.values:
             raise Http404("No such trigger.")

@@ -62,6 +62,9 @@ def test_carrier_users_see_only_their_carrier_s_messages(
     assert [m["id"] for m in by_key] == [own.pk]
     # Organization-wide policy is not theirs.
     assert client.get("/api/v1/notification-templates/").json()["results"] == []
+    assert client.get("/api/v1/notification-contacts/").json()["results"] == []
+    assert client.get("/api/v1/notification-settings/").status_code == 403
+    assert client.get("/api/v1/notification-triggers/").status_code == 403
 
 
 def test_drivers_have_no_access(notify_tenant, api_client_for):
