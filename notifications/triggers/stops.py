@@ -1,5 +1,8 @@
 """Route events → "the driver is N stops / N minutes away" and "the window moved".
 
+N stops away counts the open stops before yours once the driver has visited (or arrived at)
+a stop of the route; N minutes away reads your stop's ETA.
+
 `stop.status_changed` (a stop before yours was visited) and `stop.eta_changed` (your ETA
 moved) are ordered per route by the relay. Driver nearby: once per shipment and day.
 Window moved: when the customer-visible window (rounded as on the tracking page) moved more
@@ -56,9 +59,14 @@ def on_stop_changed(event) -> None:
     now = timezone.now()
     config = trigger_config(stops[0].organization_id, Trigger.DRIVER_NEARBY)
     if config.enabled:
+        # Counting stops means something once the driver is out visiting them: before the
+        # first visit every early stop would be "0 stops away" while the van is at the hub.
+        visiting = Stop.objects.filter(route_id=stops[0].route_id).exclude(
+            status__in=OPEN_STOP_STATUSES
+        ).exists() or any(s.status == "arrived" for s in stops)
         for stops_away, stop in enumerate(stops):
             minutes = _minutes_until(stop, now)
-            near_by_stops = stops_away <= config.param("stops_away")
+            near_by_stops = visiting and stops_away <= config.param("stops_away")
             near_by_time = minutes is not None and minutes <= config.param("minutes_away")
             if near_by_stops or near_by_time:
                 _driver_nearby(event, stop, stops_away=stops_away, minutes=minutes)
