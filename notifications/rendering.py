@@ -100,10 +100,11 @@ def template_sources(
 
 def render_sources(sources: dict[str, str], *, channel: str, context: dict) -> Rendered:
     """Render template sources (raises django.template.TemplateSyntaxError for a bad one)."""
-    text = _text_engine.from_string(sources["text"]).render(Context(context)).strip()
+    plain = Context(context, autoescape=False)  # a Context escapes unless told not to
+    text = _text_engine.from_string(sources["text"]).render(plain).strip()
     if channel == Channel.SMS:
         return Rendered(subject="", text=" ".join(text.split()), html="")
-    subject = _text_engine.from_string(sources["subject"]).render(Context(context))
+    subject = _text_engine.from_string(sources["subject"]).render(plain)
     subject = " ".join(subject.split())
     html = ""
     if sources["html"]:

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from datetime import timedelta
+from email.utils import formataddr
 
 from django.conf import settings
 from django.db import transaction
@@ -147,10 +148,11 @@ def build_outgoing(message: Notification) -> tuple[OutgoingEmail | OutgoingSms, 
     if context.get("unsubscribe_url"):
         link = context["unsubscribe_url"]
         text += f"\n\n--\n{_unsubscribe_line(message.language)} {link}\n"
-        headers = {
-            "List-Unsubscribe": f"<{link}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
+        if link.startswith(("https://", "http://")):  # RFC 8058 needs an absolute URI
+            headers = {
+                "List-Unsubscribe": f"<{link}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
     sender_name = options.sender_name or organization.name
     from_address = options.from_email or settings.DEFAULT_FROM_EMAIL
     reply_to = options.reply_to or organization.support_email
@@ -159,7 +161,7 @@ def build_outgoing(message: Notification) -> tuple[OutgoingEmail | OutgoingSms, 
         subject=rendered.subject,
         text=text,
         html=rendered.html,
-        from_email=f'"{sender_name}" <{from_address}>',
+        from_email=formataddr((sender_name, from_address)),
         idempotency_key=key,
         reply_to=(reply_to,) if reply_to else (),
         headers=headers,

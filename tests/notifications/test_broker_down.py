@@ -23,17 +23,16 @@ DEAD_BROKER = "redis://127.0.0.1:1/0"
 
 @contextmanager
 def broker_down():
-    """Point the Celery app at a port nobody listens on (connections are refused)."""
-    previous = app.conf.broker_url
-    app.pool.force_close_all()
-    app._pool = None
-    app.conf.broker_url = DEAD_BROKER
+    """Point the Celery app at a port nobody listens on (connections are refused). The app's
+    pools are set aside and put back afterwards, untouched, for the tests that follow."""
+    conf = app.conf
+    previous = (conf.broker_url, conf.broker_write_url, app._pool, app.amqp._producer_pool)
+    app._pool = app.amqp._producer_pool = None
+    conf.broker_url = conf.broker_write_url = DEAD_BROKER
     try:
         yield
     finally:
-        app.pool.force_close_all()
-        app._pool = None
-        app.conf.broker_url = previous
+        conf.broker_url, conf.broker_write_url, app._pool, app.amqp._producer_pool = previous
 
 
 @pytest.mark.django_db(transaction=True)

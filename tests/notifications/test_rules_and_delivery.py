@@ -98,15 +98,16 @@ def test_quiet_hours_longer_than_the_messages_life_suppress_it_at_once(notify_te
 
 
 def test_an_unsubscribe_link_opts_out_and_later_messages_are_suppressed(
-    notify_tenant, smtp_server, client
+    notify_tenant, smtp_server, client, settings
 ):
+    settings.PUBLIC_BASE_URL = "https://ct.example.com"
     organization = notify_tenant.organization
     create_shipment(notify_tenant)
     relay_now()
     send_due(organization)
     mail = smtp_server.messages[0]
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    link = mail["List-Unsubscribe"].strip("<>")
+    link = mail["List-Unsubscribe"].strip().strip("<>")
     path = link[link.index("/n/") :]
     page = client.get(path)
     assert page.status_code == 200 and EMAIL_NORMALIZED in page.content.decode()
