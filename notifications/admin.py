@@ -21,7 +21,7 @@ from notifications.models import (
 )
 from notifications.rendering import SAMPLE_CONTEXT, render_sources
 from notifications.segments import sms_length
-from notifications.services.delivery import notification_retry_now
+from notifications.services.dispatch import notification_retry_now
 
 
 @admin.register(NotificationSettings)

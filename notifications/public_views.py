@@ -13,12 +13,12 @@ from notifications.addresses import InvalidAddress, normalize_phone
 from notifications.channels.registry import get_sms_backend
 from notifications.models import PreferenceSource, PreferenceState
 from notifications.rendering import language_for
-from notifications.services.delivery import record_provider_status
 from notifications.services.preferences import (
     contact_preference_set,
     inbound_keyword,
     organizations_for_sms_number,
 )
+from notifications.services.provider_status import record_provider_status
 from notifications.unsubscribe import read_token
 
 

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
-from notifications.services import delivery
+from notifications.services import delivery, dispatch
 
 
 @shared_task(name="notifications.send", ignore_result=True)
@@ -22,4 +22,4 @@ def send(notification_id: int, organization_id: int) -> str:
 @shared_task(name="notifications.dispatch_due", ignore_result=True)
 def dispatch_due() -> int:
     """Beat, every 5 s: held messages whose time came, retries, lost enqueues, expired leases."""
-    return delivery.dispatch_due()
+    return dispatch.dispatch_due()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.template import Engine, TemplateSyntaxError
 from rest_framework import serializers
 
 from control_tower.models import Language
@@ -107,8 +108,6 @@ class NotificationTemplateSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "updated_at"]
 
     def validate(self, attrs):
-        from django.template import Engine, TemplateSyntaxError
-
         for name in ("subject", "text", "html"):
             try:
                 Engine().from_string(attrs.get(name, "") or "")

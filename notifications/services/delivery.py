@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from datetime import timedelta
 from email.utils import formataddr
 
@@ -21,17 +20,16 @@ from django.db.models import Q
 from django.template import TemplateSyntaxError
 from django.utils import timezone
 
-from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
 from notifications.channels.base import (
     ChannelError,
     OutgoingEmail,
     OutgoingSms,
     PermanentChannelError,
     SendResult,
-    StatusReport,
 )
+from notifications.channels.email import send_email
+from notifications.channels.registry import get_sms_backend
 from notifications.models import (
-    PROVIDER_RANK,
     Audience,
     Channel,
     Notification,
@@ -43,6 +41,7 @@ from notifications.rendering import redact, render_message, with_sms_footer
 from notifications.rules import still_sendable
 from notifications.services.messages import log_status
 from notifications.unsubscribe import unsubscribe_url
+from tracking.services.tracking_links import notification_link_url
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def retry_delay_s(attempts: int) -> float:
     return random.uniform(0, min(cap, base * 2 ** max(attempts - 1, 0)))  # noqa: S311
 
 
-def _due(now) -> Q:
+def due(now) -> Q:
     return (
         Q(status__in=[Status.QUEUED, Status.HELD])
         & Q(send_after__lte=now)
@@ -79,7 +78,7 @@ def _claim(notification_id: int, now) -> Notification | None:
         message = (
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("organization", "shipment")
-            .filter(_due(now), pk=notification_id)
+            .filter(due(now), pk=notification_id)
             .first()
         )
         if message is None:
@@ -110,8 +109,6 @@ def _first_sms_to(message: Notification) -> bool:
 def build_outgoing(message: Notification) -> tuple[OutgoingEmail | OutgoingSms, str]:
     """The message for the channel, rendered now (the tracking link is derived at send time
     and never stored), and its preview text with the link redacted."""
-    from tracking.services.tracking_links import notification_link_url
-
     organization = message.organization
     context = dict(message.context)
     secret = ""
@@ -174,8 +171,6 @@ def _unsubscribe_line(language: str) -> str:
 
 
 def _status_callback_url(key: str) -> str:
-    from notifications.channels.registry import get_sms_backend
-
     base = settings.PUBLIC_BASE_URL
     if not base:
         return ""
@@ -183,9 +178,6 @@ def _status_callback_url(key: str) -> str:
 
 
 def _transmit(outgoing) -> SendResult:
-    from notifications.channels.email import send_email
-    from notifications.channels.registry import get_sms_backend
-
     if isinstance(outgoing, OutgoingSms):
         return get_sms_backend().send(outgoing)
     return send_email(outgoing)
@@ -261,138 +253,3 @@ def _record_failure(message, exc: ChannelError) -> str:
             message, Status.QUEUED, f"retry at {retry_at.isoformat()}: {exc.detail}", exc.code
         )
         return "retry"
-
-
-# --- the safety net ------------------------------------------------------------------------
-
-# A queued message whose send task was lost (broker down at commit) is picked up after this.
-LOST_ENQUEUE_S = 30
-
-
-def release_expired_leases(now) -> int:
-    """Messages stuck in `sending` past their lease (a worker died) go back to the queue."""
-    with dangerously_all_organizations():
-        stuck = list(
-            Notification.objects.filter(status=Status.SENDING, lease_until__lt=now).values_list(
-                "pk", "organization_id"
-            )
-        )
-        for pk, _org in stuck:
-            with transaction.atomic():
-                updated = Notification.objects.filter(
-                    pk=pk, status=Status.SENDING, lease_until__lt=now
-                ).update(
-                    status=Status.QUEUED, lease_until=None, next_attempt_at=now, updated_at=now
-                )
-                if updated:
-                    log_status(
-                        Notification.objects.get(pk=pk), Status.QUEUED, "lease expired: re-queued"
-                    )
-    return len(stuck)
-
-
-def due_messages(now, *, limit: int = 500) -> list[tuple[int, int]]:
-    """(id, organization id) of messages to send now: held ones whose time came, retries
-    whose time came, and queued ones older than LOST_ENQUEUE_S (their task may be lost)."""
-    lost = now - timedelta(seconds=LOST_ENQUEUE_S)
-    with dangerously_all_organizations():
-        rows = (
-            Notification.objects.filter(_due(now))
-            .filter(
-                Q(status=Status.HELD) | Q(next_attempt_at__isnull=False) | Q(created_at__lte=lost)
-            )
-            .order_by("send_after", "id")
-            .values_list("pk", "organization_id")[:limit]
-        )
-        return list(rows)
-
-
-def dispatch_due(*, budget_s: float = 20.0) -> int:
-    """The beat task's work: release expired leases, then send due messages for at most
-    `budget_s` seconds. Returns how many were attempted."""
-    from control_tower.models import Organization
-
-    started = time.monotonic()
-    now = timezone.now()
-    release_expired_leases(now)
-    attempted = 0
-    organizations = {}
-    for pk, organization_id in due_messages(now):
-        if time.monotonic() - started > budget_s:
-            break
-        organization = organizations.get(organization_id)
-        if organization is None:
-            organization = Organization.objects.get(pk=organization_id)
-            organizations[organization_id] = organization
-        with organization_scope(organization):
-            notification_send(notification_id=pk)
-        attempted += 1
-    return attempted
-
-
-def notification_retry_now(*, message: Notification) -> bool:
-    """Put a failed message back in the queue (admin "retry now"): attempts start again."""
-    with transaction.atomic():
-        updated = Notification.objects.filter(pk=message.pk, status=Status.FAILED).update(
-            status=Status.QUEUED,
-            attempts=0,
-            next_attempt_at=None,
-            send_after=timezone.now(),
-            updated_at=timezone.now(),
-        )
-        if updated:
-            log_status(message, Status.QUEUED, "retry requested")
-            from control_tower.tenancy.enqueue import enqueue_on_commit
-
-            enqueue_on_commit(
-                "notifications.send",
-                notification_id=message.pk,
-                organization_id=message.organization_id,
-            )
-    return bool(updated)
-
-
-# --- provider reports ----------------------------------------------------------------------
-
-REPORTED = {
-    "sent": Status.SENT,
-    "delivered": Status.DELIVERED,
-    "failed": Status.FAILED,
-    "undelivered": Status.FAILED,
-    "bounced": Status.BOUNCED,
-}
-
-
-def record_provider_status(provider: str, report: StatusReport) -> Notification | None:
-    """Apply a provider's delivery report to its message (found by idempotency key, else by
-    provider message id). Idempotent; only moves forward (delivered is never undone, a late
-    "sent" after "delivered" changes nothing). Returns the message, or None if unknown.
-
-    Runs without an organization in scope: the key (a random uuid) or the provider's id
-    names the message, like a tracking token names its link."""
-    status = REPORTED.get(report.status)
-    with dangerously_all_organizations(), transaction.atomic():
-        candidates = Notification.objects.select_for_update()
-        message = None
-        if report.idempotency_key:
-            try:
-                message = candidates.filter(idempotency_key=report.idempotency_key).first()
-            except Exception:  # noqa: BLE001 - not a uuid
-                message = None
-        if message is None and report.provider_message_id:
-            message = candidates.filter(
-                provider=provider, provider_message_id=report.provider_message_id
-            ).first()
-        if message is None or status is None:
-            return message
-        current = PROVIDER_RANK.get(message.status)
-        if current is None or PROVIDER_RANK[status] <= current:
-            return message
-        message.status = status
-        update = ["status", "updated_at"]
-        if report.provider_message_id and not message.provider_message_id:
-            message.provider_message_id = report.provider_message_id[:200]
-            update.append("provider_message_id")
-        message.save(update_fields=update)
-        log_status(message, status, report.detail or f"reported by {provider}", report.error_code)
-        return message

@@ -30,6 +30,7 @@ from notifications.models import (
 from notifications.policy import settings_for, trigger_config
 from notifications.rendering import language_for
 from notifications.rules import admission, dedup_key
+from tracking.models import TrackingLink
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def organization_zone(organization) -> ZoneInfo:
 def shipment_language(shipment) -> str:
     """The language of the shipment's newest tracking link that names one, else the
     organization's default language (es/en shipped; anything else reads en)."""
-    from tracking.models import TrackingLink
-
     chosen = (
         TrackingLink.dangerously_unscoped.filter(shipment_id=shipment.pk)
         .exclude(language="")

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from control_tower.models import Membership
+from control_tower.models import Membership, Organization
 from control_tower.tenancy.roles import Role
 from notifications.models import Trigger
-from notifications.services.messages import Intent, notify_customer, notify_staff
+from notifications.services.messages import (
+    Intent,
+    notify_customer,
+    notify_staff,
+    shipment_language,
+)
 from notifications.triggers.common import shipment_of
 
 # Alert kinds a recipient is told about: their parcel will be late, or an attempt failed.
@@ -34,8 +39,6 @@ def on_alert_raised(event) -> None:
     shipment = shipment_of(alert["shipment"])
     if shipment is None:
         return
-    from notifications.services.messages import shipment_language
-
     reason = CUSTOMER_ALERT_TEXT[shipment_language(shipment)][alert["kind"]]
     intent = Intent(
         trigger=Trigger.EXCEPTION_RAISED,
@@ -66,8 +69,6 @@ def staff_recipients(organization_id: int, carrier_id: int | None) -> list[str]:
 
 
 def on_alert_escalated(event) -> None:
-    from control_tower.models import Organization
-
     alert = event.payload
     organization = Organization.objects.get(pk=event.organization_id)
     base = settings.PUBLIC_BASE_URL

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from control_tower.celery import app
 from notifications.models import Notification, Status
-from notifications.services import delivery
+from notifications.services import dispatch
 from tests.notifications import fixtures
 from tests.notifications.fixtures import create_shipment, messages_of, relay_now
 
@@ -47,12 +47,12 @@ def test_messages_are_sent_once_the_broker_is_back(notify_tenant, smtp_server, c
     assert "could not enqueue notifications.send" in caplog.text  # the broker really was down
     # Back. The send task was never queued: dispatch_due takes queued rows whose enqueue
     # may be lost once they are older than LOST_ENQUEUE_S.
-    assert delivery.dispatch_due() == 0  # too young to be presumed lost
+    assert dispatch.dispatch_due() == 0  # too young to be presumed lost
     Notification.dangerously_unscoped.filter(pk=row.pk).update(
-        created_at=timezone.now() - timedelta(seconds=delivery.LOST_ENQUEUE_S + 1)
+        created_at=timezone.now() - timedelta(seconds=dispatch.LOST_ENQUEUE_S + 1)
     )
-    assert delivery.dispatch_due() == 1
+    assert dispatch.dispatch_due() == 1
     row.refresh_from_db()
     assert row.status == Status.SENT
     assert len(smtp_server.messages) == 1
-    assert delivery.dispatch_due() == 0  # and only once
+    assert dispatch.dispatch_due() == 0  # and only once

@@ -19,7 +19,7 @@ from notifications.models import (
     TriggerSetting,
 )
 from notifications.policy import settings_for
-from notifications.services import delivery
+from notifications.services import dispatch
 from notifications.unsubscribe import make_token
 from tests.notifications import fixtures
 from tests.notifications.fixtures import (
@@ -58,11 +58,11 @@ def test_quiet_hours_hold_the_message_then_dispatch_sends_it(notify_tenant, smtp
     (held,) = messages_of(organization)
     assert held.status == Status.HELD
     assert held.send_after > timezone.now()
-    assert delivery.dispatch_due() == 0  # not yet
+    assert dispatch.dispatch_due() == 0  # not yet
     Notification.dangerously_unscoped.filter(pk=held.pk).update(
         send_after=timezone.now() - timedelta(seconds=1)
     )  # quiet hours are over
-    assert delivery.dispatch_due() == 1
+    assert dispatch.dispatch_due() == 1
     held.refresh_from_db()
     assert held.status == Status.SENT
     assert len(smtp_server.messages) == 1
@@ -78,7 +78,7 @@ def test_a_held_message_past_its_age_is_dropped_not_sent(notify_tenant, smtp_ser
         send_after=timezone.now() - timedelta(seconds=1),
         expires_at=timezone.now() - timedelta(seconds=1),
     )
-    delivery.dispatch_due()
+    dispatch.dispatch_due()
     held.refresh_from_db()
     assert (held.status, held.reason) == (Status.SUPPRESSED, "quiet_hours_expired")
     assert smtp_server.messages == []
@@ -131,7 +131,7 @@ def test_an_opt_out_while_held_stops_the_message(notify_tenant, smtp_server, cli
     token = make_token(organization.pk, "email", EMAIL_NORMALIZED)
     assert client.post(f"/n/unsubscribe/{token}/").status_code == 200
     Notification.dangerously_unscoped.filter(pk=held.pk).update(send_after=timezone.now())
-    delivery.dispatch_due()
+    dispatch.dispatch_due()
     held.refresh_from_db()
     assert (held.status, held.reason) == (Status.SUPPRESSED, "opted_out")
     assert smtp_server.messages == []
@@ -207,7 +207,7 @@ def test_a_temporary_smtp_error_is_retried_then_sent(notify_tenant, smtp_server,
     (row,) = messages_of(organization)
     assert row.status == Status.QUEUED and row.next_attempt_at is not None
     del smtp_server.refuse[EMAIL_NORMALIZED]
-    assert delivery.dispatch_due() == 1
+    assert dispatch.dispatch_due() == 1
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.SENT, 2)
     assert len(smtp_server.messages) == 1
@@ -231,7 +231,7 @@ def test_a_permanent_smtp_error_fails_at_once(notify_tenant, smtp_server):
     last = NotificationLog.dangerously_unscoped.filter(notification=row).last()
     assert last.provider_code == "550"
     with organization_scope(organization):
-        assert delivery.notification_retry_now(message=row)
+        assert dispatch.notification_retry_now(message=row)
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.QUEUED, 0)
 
@@ -244,7 +244,7 @@ def test_a_dead_worker_s_lease_expires_and_the_message_goes_again(notify_tenant,
     Notification.dangerously_unscoped.filter(pk=row.pk).update(
         status=Status.SENDING, lease_until=timezone.now() - timedelta(seconds=1), attempts=1
     )
-    assert delivery.dispatch_due() == 1
+    assert dispatch.dispatch_due() == 1
     row.refresh_from_db()
     assert row.status == Status.SENT
     assert len(smtp_server.messages) == 1
