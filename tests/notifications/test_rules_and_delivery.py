@@ -276,3 +276,18 @@ def test_provider_reports_move_forward_only(notify_tenant, sms_file, client):
     logs = NotificationLog.dangerously_unscoped.filter(notification=row, status="delivered")
     assert logs.count() == 1
     assert sms_sent(sms_file) == []
+
+
+def test_an_event_older_than_it_is_useful_sends_nothing(notify_tenant, smtp_server):
+    from control_tower.events.models import OutboxEvent
+
+    organization = notify_tenant.organization
+    create_shipment(notify_tenant)
+    # The relay was down for two days: "your order was created" is no news any more.
+    OutboxEvent.dangerously_unscoped.filter(type="shipment.created").update(
+        occurred_at=timezone.now() - timedelta(days=2)
+    )
+    relay_now()
+    (row,) = messages_of(organization)
+    assert (row.status, row.reason) == (Status.SUPPRESSED, "stale")
+    assert send_due(organization) == []
