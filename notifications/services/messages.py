@@ -211,7 +211,9 @@ def _create(
 ) -> Notification | None:
     now = timezone.now()
     send_after = intent.send_after or now
-    expires_at = max(send_after, intent.occurred_at) + timedelta(
+    # Useful for max_age_min after it happened (or after its scheduled time, for a message
+    # sent later on purpose such as the feedback request).
+    expires_at = (intent.send_after or intent.occurred_at) + timedelta(
         minutes=config.param("max_age_min")
     )
     if problem:
