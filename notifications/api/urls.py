@@ -16,6 +16,11 @@ router.register(
 )
 
 urlpatterns = [
+    path(
+        "shipments/<int:id>/notifications/",
+        views.ShipmentNotificationViewSet.as_view({"get": "list"}),
+        name="shipment-notifications",
+    ),
     path("notification-settings/", views.NotificationSettingsView.as_view()),
     path("notification-triggers/", views.TriggerSettingListView.as_view()),
     path("notification-triggers/<str:trigger>/", views.TriggerSettingDetailView.as_view()),

@@ -10,10 +10,11 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from control_tower.api.base import TenantAPIView, TenantModelViewSet, TenantViewSet
+from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from notifications.api.serializers import (
     ContactPreferenceInputSerializer,
@@ -40,6 +41,7 @@ from notifications.policy import settings_for, trigger_config, trigger_configs
 from notifications.rendering import SAMPLE_CONTEXT, render_sources, template_sources
 from notifications.segments import sms_length
 from notifications.services.preferences import contact_preference_set
+from tracking.models import Shipment
 
 
 class NotificationFilter(filters.FilterSet):
@@ -74,6 +76,25 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tena
         if self.action == "retrieve":
             queryset = queryset.prefetch_related("logs")
         return queryset
+
+
+class ShipmentNotificationViewSet(mixins.ListModelMixin, TenantViewSet):
+    """`/shipments/{id}/notifications/`: the messages about one shipment, oldest first (a
+    shipment the caller cannot see answers 404, like a missing one)."""
+
+    model = Notification
+    resource = Resource.NOTIFICATIONS
+    serializer_class = NotificationSerializer
+    filter_backends: list = []
+    ordering = ["created_at", "id"]
+
+    def optimize_queryset(self, queryset):
+        shipment_id = self.kwargs.get("id")
+        if not visible_to(self.actor, Shipment).filter(pk=shipment_id).exists():
+            raise NotFound("No such shipment.")
+        if self.actor.carrier_id is not None:
+            queryset = queryset.filter(audience=Audience.CUSTOMER)
+        return queryset.filter(shipment_id=shipment_id).order_by("created_at", "id")
 
 
 class OrganizationPolicyView(TenantAPIView):

@@ -176,3 +176,19 @@ def test_contacts_validate_and_normalize(notify_tenant, other_tenant, api_client
     other = api_client_for(other_tenant.user(Role.OWNER))
     assert other.get("/api/v1/notification-contacts/").json()["results"] == []
     assert other.get(f"/api/v1/notification-contacts/{made.json()['id']}/").status_code == 404
+
+
+def test_a_shipment_s_messages(two_messages, notify_tenant, api_client_for):
+    mine, theirs = two_messages
+    own = next(m for m in mine if m.carrier_id == notify_tenant.carrier.pk)
+    other = next(m for m in mine if m.carrier_id != notify_tenant.carrier.pk)
+    dispatcher = api_client_for(notify_tenant.user(Role.DISPATCHER))
+    listed = dispatcher.get(f"/api/v1/shipments/{own.shipment_id}/notifications/")
+    assert [m["id"] for m in listed.json()["results"]] == [own.pk]
+    assert (
+        dispatcher.get(f"/api/v1/shipments/{theirs.shipment_id}/notifications/").json()["error"]
+        == "not_found"
+    )
+    carrier_user = api_client_for(notify_tenant.user(Role.CARRIER_USER))
+    path = f"/api/v1/shipments/{other.shipment_id}/notifications/"
+    assert carrier_user.get(path).status_code == 404
