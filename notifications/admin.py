@@ -4,6 +4,7 @@ preview), recipients' consent, and the message log (read-only, its delivery log 
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.template import TemplateSyntaxError
 from django.utils.html import format_html
@@ -19,6 +20,7 @@ from notifications.models import (
     Status,
     TriggerSetting,
 )
+from notifications.policy import TRIGGER_PARAMETERS
 from notifications.rendering import SAMPLE_CONTEXT, render_sources
 from notifications.segments import sms_length
 from notifications.services.dispatch import notification_retry_now
@@ -29,8 +31,27 @@ class NotificationSettingsAdmin(TenantAdmin):
     list_display = ["__str__", "sender_name", "from_email", "quiet_hours_start", "quiet_hours_end"]
 
 
+class TriggerSettingForm(forms.ModelForm):
+    """Channels and parameters are JSON: checked against what the trigger knows."""
+
+    class Meta:
+        model = TriggerSetting
+        fields = ["trigger", "enabled", "channels", "parameters"]
+
+    def clean(self):
+        data = super().clean()
+        channels, parameters = data.get("channels"), data.get("parameters") or {}
+        if not isinstance(channels, list) or set(channels) - set(Channel.values):
+            self.add_error("channels", f"A list of {', '.join(Channel.values)}.")
+        allowed = TRIGGER_PARAMETERS.get(data.get("trigger"), frozenset())
+        if not isinstance(parameters, dict) or set(parameters) - allowed:
+            self.add_error("parameters", f"Known parameters: {', '.join(sorted(allowed))}.")
+        return data
+
+
 @admin.register(TriggerSetting)
 class TriggerSettingAdmin(TenantAdmin):
+    form = TriggerSettingForm
     list_display = ["trigger", "enabled", "channels", "parameters", "updated_at"]
     list_filter = ["enabled", "trigger"]
 

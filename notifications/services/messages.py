@@ -209,6 +209,8 @@ def _create(
     alert_id=None,
     carrier_id=None,
 ) -> Notification | None:
+    if Notification.objects.filter(dedup_key=key).exists():
+        return None  # this occasion was handled already (the common case for ETA updates)
     now = timezone.now()
     send_after = intent.send_after or now
     # Useful for max_age_min after it happened (or after its scheduled time, for a message

@@ -51,12 +51,14 @@ def _minutes_until(stop: Stop, now: datetime) -> float | None:
 
 
 def on_stop_changed(event) -> None:
-    """Either stop event: check every open stop of the route for "driver nearby", and the
-    stop whose ETA moved for "window moved"."""
+    """A stop's status changed (a stop before yours may be done: every open stop of the route
+    is checked for "driver nearby"), or one stop's ETA moved (that stop only: a recompute
+    emits one event per stop, so each is looked at once)."""
     stops = _open_stops(event.payload["route"])
     if not stops or stops[0].route.status != RouteStatus.IN_PROGRESS:
         return
     now = timezone.now()
+    moved = event.payload["id"] if event.type == "stop.eta_changed" else None
     config = trigger_config(stops[0].organization_id, Trigger.DRIVER_NEARBY)
     if config.enabled:
         # Counting stops means something once the driver is out visiting them: before the
@@ -65,13 +67,15 @@ def on_stop_changed(event) -> None:
             status__in=OPEN_STOP_STATUSES
         ).exists() or any(s.status == "arrived" for s in stops)
         for stops_away, stop in enumerate(stops):
+            if moved is not None and stop.pk != moved:
+                continue
             minutes = _minutes_until(stop, now)
             near_by_stops = visiting and stops_away <= config.param("stops_away")
             near_by_time = minutes is not None and minutes <= config.param("minutes_away")
             if near_by_stops or near_by_time:
                 _driver_nearby(event, stop, stops_away=stops_away, minutes=minutes)
-    if event.type == "stop.eta_changed":
-        stop = next((s for s in stops if s.pk == event.payload["id"]), None)
+    if moved is not None:
+        stop = next((s for s in stops if s.pk == moved), None)
         if stop is not None:
             for shipment in _shipments_at(stop):
                 _window_moved(event, stop, shipment, now=now)

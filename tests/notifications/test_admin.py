@@ -56,3 +56,22 @@ def test_the_template_preview_shows_the_sms_length(notify_tenant, client):
     assert b"GSM-7" in page.content
     for path in ("notificationsettings", "triggersetting", "contactpreference"):
         assert client.get(f"/admin/notifications/{path}/").status_code == 200
+
+
+def test_trigger_settings_are_checked_in_the_admin(notify_tenant, client):
+    client.force_login(notify_tenant.user(Role.OWNER))
+    answer = client.post(
+        "/admin/notifications/triggersetting/add/",
+        {
+            "trigger": "driver_nearby",
+            "enabled": "on",
+            "channels": '["fax"]',
+            "parameters": '{"stops_away": 2, "nope": 1}',
+        },
+    )
+    assert answer.status_code == 200  # the form again, with errors
+    assert b"Known parameters: max_age_min, minutes_away, stops_away" in answer.content
+    with organization_scope(notify_tenant.organization):
+        from notifications.models import TriggerSetting
+
+        assert not TriggerSetting.objects.exists()
