@@ -92,7 +92,12 @@ class NotificationSettings(TenantModel):
     email_requires_opt_in = models.BooleanField(default=False)
     sms_requires_opt_in = models.BooleanField(default=False)
     max_age_min = models.PositiveIntegerField(
-        default=60, help_text="Events older than this send nothing (per-trigger override)."
+        null=True,
+        blank=True,
+        help_text=(
+            "A cap on every trigger's max_age_min: no message for an event older than this. "
+            "Empty: each trigger's own limit."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,6 +3,8 @@ provider delivery reports, and inbound SMS (STOP / START)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -75,7 +77,7 @@ def sms_status(request, backend: str, key: str):
         return HttpResponse("Forbidden.", status=403, content_type="text/plain")
     report = sms.parse_status(request)
     if not report.idempotency_key:
-        report = type(report)(**{**report.__dict__, "idempotency_key": key})
+        report = dataclasses.replace(report, idempotency_key=key)
     record_provider_status(sms.name, report)
     return HttpResponse("OK", content_type="text/plain")
 

@@ -215,14 +215,16 @@ def _create(
     send_after = intent.send_after or now
     # Useful for max_age_min after it happened (or after its scheduled time, for a message
     # sent later on purpose such as the feedback request).
-    expires_at = (intent.send_after or intent.occurred_at) + timedelta(
-        minutes=config.param("max_age_min")
-    )
+    options = settings_for(organization)
+    max_age_min = config.param("max_age_min")
+    if options.max_age_min:
+        max_age_min = min(max_age_min, options.max_age_min)
+    expires_at = (intent.send_after or intent.occurred_at) + timedelta(minutes=max_age_min)
     if problem:
         status, reason = Status.SUPPRESSED, problem
     else:
         decision = admission(
-            settings_for(organization),
+            options,
             audience=audience,
             channel=channel,
             address=address,

@@ -291,3 +291,19 @@ def test_an_event_older_than_it_is_useful_sends_nothing(notify_tenant, smtp_serv
     (row,) = messages_of(organization)
     assert (row.status, row.reason) == (Status.SUPPRESSED, "stale")
     assert send_due(organization) == []
+
+
+def test_the_organization_s_age_cap_applies_to_every_trigger(notify_tenant):
+    from control_tower.events.models import OutboxEvent
+
+    organization = notify_tenant.organization
+    options = settings_for(organization)
+    options.max_age_min = 10  # shipment_created alone would allow a day
+    options.save()
+    create_shipment(notify_tenant)
+    OutboxEvent.dangerously_unscoped.filter(type="shipment.created").update(
+        occurred_at=timezone.now() - timedelta(minutes=11)
+    )
+    relay_now()
+    (row,) = messages_of(organization)
+    assert (row.status, row.reason) == (Status.SUPPRESSED, "stale")
