@@ -38,8 +38,8 @@ from notifications.models import (
 )
 from notifications.policy import settings_for, trigger_config
 from notifications.rendering import redact, render_message, with_sms_footer
-from notifications.rules import still_sendable
-from notifications.services.messages import log_status
+from notifications.rules import quiet_hours_end, still_sendable
+from notifications.services.messages import log_status, organization_zone
 from notifications.unsubscribe import unsubscribe_url
 from tracking.services.tracking_links import notification_link_url
 
@@ -86,9 +86,12 @@ def _claim(notification_id: int, now) -> Notification | None:
         if not trigger_config(message.organization_id, message.trigger).enabled:
             _suppress(message, SuppressionReason.DISABLED)
             return None
-        reason = still_sendable(settings_for(message.organization), message, now=now)
+        options = settings_for(message.organization)
+        reason = still_sendable(options, message, now=now)
         if reason:
             _suppress(message, reason)
+            return None
+        if message.audience == Audience.CUSTOMER and _held_for_quiet_hours(message, options, now):
             return None
         message.status = Status.SENDING
         message.attempts += 1
@@ -96,6 +99,21 @@ def _claim(notification_id: int, now) -> Notification | None:
         message.save(update_fields=["status", "attempts", "lease_until", "updated_at"])
         log_status(message, Status.SENDING, f"attempt {message.attempts}")
         return message
+
+
+def _held_for_quiet_hours(message: Notification, options, now) -> bool:
+    """A retry (or a late task) that falls in quiet hours waits for their end like a new
+    message would, or is dropped if it would expire first. True when it no longer goes now."""
+    end = quiet_hours_end(options, zone=organization_zone(message.organization), at=now)
+    if end is None:
+        return False
+    if message.expires_at is not None and end > message.expires_at:
+        _suppress(message, SuppressionReason.QUIET_HOURS_EXPIRED)
+        return True
+    message.status, message.send_after, message.next_attempt_at = Status.HELD, end, None
+    message.save(update_fields=["status", "send_after", "next_attempt_at", "updated_at"])
+    log_status(message, Status.HELD, f"quiet hours: until {end.isoformat()}")
+    return True
 
 
 def _first_sms_to(message: Notification) -> bool:

@@ -59,9 +59,11 @@ def test_quiet_hours_hold_the_message_then_dispatch_sends_it(notify_tenant, smtp
     assert held.status == Status.HELD
     assert held.send_after > timezone.now()
     assert dispatch.dispatch_due() == 0  # not yet
+    # The clock leaves quiet hours (moved here: the hours end now and the message is due).
+    fixtures.no_quiet_hours(organization)
     Notification.dangerously_unscoped.filter(pk=held.pk).update(
         send_after=timezone.now() - timedelta(seconds=1)
-    )  # quiet hours are over
+    )
     assert dispatch.dispatch_due() == 1
     held.refresh_from_db()
     assert held.status == Status.SENT
@@ -307,3 +309,16 @@ def test_the_organization_s_age_cap_applies_to_every_trigger(notify_tenant):
     relay_now()
     (row,) = messages_of(organization)
     assert (row.status, row.reason) == (Status.SUPPRESSED, "stale")
+
+
+def test_a_message_due_in_quiet_hours_waits_for_their_end(notify_tenant, smtp_server):
+    organization = notify_tenant.organization
+    create_shipment(notify_tenant)
+    relay_now()
+    (row,) = messages_of(organization)
+    assert row.status == Status.QUEUED
+    _quiet_now(organization)  # quiet hours began before the send task ran
+    assert send_due(organization) == ["skipped"]
+    row.refresh_from_db()
+    assert row.status == Status.HELD and row.send_after > timezone.now()
+    assert smtp_server.messages == []
