@@ -67,14 +67,16 @@ def dispatch_due(*, budget_s: float = 20.0) -> int:
     now = timezone.now()
     release_expired_leases(now)
     attempted = 0
-    organizations = {}
-    for pk, organization_id in due_messages(now):
+    # A disabled organization's messages wait (they go if it is enabled again, unless stale).
+    due = due_messages(now)
+    wanted = {organization_id for _pk, organization_id in due}
+    active = {o.pk: o for o in Organization.objects.filter(is_active=True, pk__in=wanted)}
+    for pk, organization_id in due:
         if time.monotonic() - started > budget_s:
             break
-        organization = organizations.get(organization_id)
+        organization = active.get(organization_id)
         if organization is None:
-            organization = Organization.objects.get(pk=organization_id)
-            organizations[organization_id] = organization
+            continue
         with organization_scope(organization):
             notification_send(notification_id=pk)
         attempted += 1
