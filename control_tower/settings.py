@@ -265,6 +265,15 @@ SPECTACULAR_SETTINGS = {
         "FailureReasonEnum": "tracking.models.FailureReason",
         "RoleEnum": "control_tower.tenancy.roles.Role",
         "ApiKeyScopeEnum": "control_tower.tenancy.roles.Scope",
+        "NotificationStatusEnum": "notifications.models.Status",
+        "NotificationChannelEnum": "notifications.models.Channel",
+        "NotificationTriggerEnum": "notifications.models.Trigger",
+        "NotificationAudienceEnum": "notifications.models.Audience",
+        "SuppressionReasonEnum": "notifications.models.SuppressionReason",
+        "PreferenceStateEnum": "notifications.models.PreferenceState",
+        "PreferenceSourceEnum": "notifications.models.PreferenceSource",
+        # Named once another "source" choice set (contact preferences) joined the schema.
+        "PingSourceEnum": "tracking.models.PingSource",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }

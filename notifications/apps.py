@@ -8,4 +8,6 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         # Durable subscribers are registered here (docs/NOTIFICATIONS.md); customers are never
         # told about history recorded after the fact (backfill=False).
-        pass
+        from notifications import triggers
+
+        triggers.register()

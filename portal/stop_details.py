@@ -10,6 +10,7 @@ from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
 
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.times import iso
+from notifications.selectors import notification_timeline
 from tracking.models import (
     OPEN_STOP_STATUSES,
     CustodyEntry,
@@ -67,8 +68,8 @@ def _status_events(stop: Stop) -> list[dict]:
 
 
 def stop_timeline(stop: Stop, shipments: list[Shipment]) -> list[dict]:
-    """Scans and custody entries of the stop's shipments and the stop's own events, oldest
-    first. With several shipments each line names its shipment."""
+    """Scans, custody entries and notifications of the stop's shipments and the stop's own
+    events, oldest first. With several shipments each line names its shipment."""
     ids = [s.pk for s in shipments]
     references = {s.pk: s.reference for s in shipments}
     prefix = len(ids) > 1
@@ -101,6 +102,7 @@ def stop_timeline(stop: Stop, shipments: list[Shipment]) -> list[dict]:
             }
         )
     items.extend(_status_events(stop))
+    items.extend(notification_timeline(ids))
     items.sort(key=lambda item: item["at"])
     for item in items:
         if prefix and item["shipment"]:

@@ -173,6 +173,15 @@ def point(location) -> list[float] | None:
 # The catalog
 # ---------------------------------------------------------------------------------------------
 
+SHIPMENT_CREATED = register_event_type(
+    EventType(
+        "shipment.created",
+        1,
+        "shipment",
+        durable=True,
+        description="A shipment was created (one at a time or in a batch).",
+    )
+)
 SHIPMENT_STATUS_CHANGED = register_event_type(
     EventType(
         "shipment.status_changed",
@@ -304,6 +313,22 @@ def _event(event_type: EventType, *, organization_id, carrier_id, aggregate_id, 
         aggregate_id=str(aggregate_id),
         payload=json_safe(payload),
         occurred_at=at or timezone.now(),
+    )
+
+
+def shipment_created(shipment) -> Event:
+    return _event(
+        SHIPMENT_CREATED,
+        organization_id=shipment.organization_id,
+        carrier_id=shipment.carrier_id,
+        aggregate_id=shipment.pk,
+        at=shipment.created_at,
+        payload={
+            "id": shipment.pk,
+            "reference": shipment.reference,
+            "status": shipment.status,
+            "carrier": shipment.carrier_id,
+        },
     )
 
 

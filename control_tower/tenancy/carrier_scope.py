@@ -53,6 +53,8 @@ CARRIER_PATHS: dict[str, str | tuple[str, ...]] = {
     "tracking.Scan": ("shipment__carrier", "device__carrier", "api_key__carrier"),
     "exceptions.Alert": "carrier",
     "exceptions.AlertTransition": "alert__carrier",
+    "notifications.Notification": "carrier",
+    "notifications.NotificationLog": "notification__carrier",
 }
 
 # Tenant models that carry no carrier: organization-wide data that carrier-bound actors and
@@ -69,6 +71,11 @@ ORGANIZATION_ONLY: frozenset[str] = frozenset(
         "tracking.EtaCalibration",
         # Rule thresholds are the organization's policy (admin only), even a carrier's override.
         "exceptions.AlertThresholds",
+        # Notification policy and recipients' consent records are the organization's.
+        "notifications.NotificationSettings",
+        "notifications.TriggerSetting",
+        "notifications.NotificationTemplate",
+        "notifications.ContactPreference",
     }
 )
 

@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 
 from control_tower.times import iso
 from portal.tracking_page import privacy
-from portal.tracking_page.eta_window import honest_window
+from tracking.eta_window import honest_window
 from tracking.models import (
     ACTIVE_ROUTE_STATUSES,
     OPEN_STOP_STATUSES,

@@ -66,6 +66,41 @@ def _alert(tenant):
     )
 
 
+def _notification(tenant):
+    from notifications.models import Notification
+
+    shipment = ShipmentFactory(organization=tenant.organization, carrier=tenant.carrier)
+    with organization_scope(tenant.organization):
+        return Notification.objects.create(
+            shipment=shipment,
+            carrier=tenant.carrier,
+            trigger="delivered",
+            channel="email",
+            audience="customer",
+            address="ana@example.com",
+            dedup_key=f"s{shipment.pk}:delivered::email",
+        )
+
+
+def _notification_template(tenant):
+    from notifications.models import NotificationTemplate
+
+    with organization_scope(tenant.organization):
+        # get_or_create: the create case also calls this to learn the model.
+        return NotificationTemplate.objects.get_or_create(
+            trigger="delivered", channel="sms", language="es", defaults={"text": "Entregado."}
+        )[0]
+
+
+def _contact_preference(tenant):
+    from notifications.models import ContactPreference
+
+    with organization_scope(tenant.organization):
+        return ContactPreference.objects.get_or_create(
+            channel="sms", address="+56987654321", defaults={"state": "opted_out", "source": "api"}
+        )[0]
+
+
 # How to make an object of the victim organization for each detail path.
 OBJECT_MAKERS = {
     "memberships": lambda t, **_: t.members[Role.DISPATCHER],
@@ -82,6 +117,9 @@ OBJECT_MAKERS = {
         route=RouteFactory(organization=t.organization, carrier=t.carrier)
     ),
     "alerts": lambda t, **_: _alert(t),
+    "notifications": lambda t, **_: _notification(t),
+    "notification-templates": lambda t, **_: _notification_template(t),
+    "notification-contacts": lambda t, **_: _contact_preference(t),
 }
 
 # A body that would be valid if the object were the caller's, so only the tenant check can
@@ -103,6 +141,13 @@ DETAIL_BODIES = {
     ("alerts", "post", "assign"): {"assignee": 1},
     ("alerts", "post", "snooze"): {"until": "2999-01-01T00:00:00Z"},
     ("alerts", "post", "resolve"): {"resolution_code": "fixed"},
+    ("notification-templates", "put"): {
+        "trigger": "delivered",
+        "channel": "sms",
+        "language": "es",
+        "text": "x",
+    },
+    ("notification-templates", "patch"): {"text": "x"},
 }
 
 
@@ -195,6 +240,13 @@ CREATE_CASES = {
 CREATE_WITHOUT_FK = {
     "carriers": {"code": "c", "name": "c", "kind": "gig"},
     "hubs": {"code": "h", "name": "h", "location": {"lat": -29.9, "lon": -71.2}},
+    "notification-templates": {
+        "trigger": "delivered",
+        "channel": "sms",
+        "language": "es",
+        "text": "x",
+    },
+    "notification-contacts": {"channel": "sms", "address": "+56987654321", "state": "opted_out"},
 }
 SINGLETONS = {
     ("/api/v1/me/", "get"),
@@ -258,6 +310,20 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
         "tests/tracking/test_tracking_links_api.py::"
         "test_another_organization_cannot_revoke_our_links"
     ),
+    # Notifications: the organization's one settings object and its triggers (by name), and
+    # the template preview (renders the caller's own overrides).
+    ("/api/v1/notification-settings/", "get"): "tests/notifications/test_api.py::"
+    "test_settings_read_and_patch",
+    ("/api/v1/notification-settings/", "patch"): "tests/notifications/test_api.py::"
+    "test_settings_read_and_patch",
+    ("/api/v1/notification-triggers/", "get"): "tests/notifications/test_api.py::"
+    "test_triggers_list_and_patch",
+    ("/api/v1/notification-triggers/{trigger}/", "get"): "tests/notifications/test_api.py::"
+    "test_triggers_list_and_patch",
+    ("/api/v1/notification-triggers/{trigger}/", "patch"): "tests/notifications/test_api.py::"
+    "test_triggers_list_and_patch",
+    ("/api/v1/notification-templates/preview/", "post"): "tests/notifications/test_api.py::"
+    "test_templates_crud_preview_and_cross_tenant",
     # Incidents from the road: a device token or a person, on a route (404 if not theirs).
     ("/api/v1/incidents/", "post"): "tests/exceptions/test_rule_incident.py::"
     "test_refusals_are_json_errors",

@@ -22,6 +22,7 @@ class LinkSource(models.TextChoices):
     REISSUED = "reissued", "Re-issued through the API"
     LOOKUP = "lookup", "Recipient looked the shipment up"
     DEMO = "demo", "Demo"
+    NOTIFICATION = "notification", "Notification messages"
 
 
 class TrackingLink(TenantModel):
@@ -48,6 +49,10 @@ class TrackingLink(TenantModel):
     language = models.CharField(
         max_length=8, blank=True, help_text="Empty: the recipient's browser language."
     )
+    # Links issued for notification messages only: the raw token is derived from this nonce
+    # and a key derived from SECRET_KEY, so every message can carry the URL without storing it
+    # (tracking/services/tracking_links.py, `notification_link_url`).
+    nonce = models.CharField(max_length=32, null=True, blank=True, editable=False)
 
     class Meta(TenantModel.Meta):
         ordering = ["-created_at", "-id"]

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.errors import Conflict, IllegalTransition
-from control_tower.events import catalog, emit
+from control_tower.events import catalog, emit, emit_many
 from control_tower.tenancy.actors import Actor
 from tracking.errors import InvalidInput, ItemErrors
 from tracking.models import OPEN_STOP_STATUSES, Shipment, ShipmentEvent, TrackingLink
@@ -274,7 +274,8 @@ def shipments_bulk_create(*, actor: Actor, items: list[dict]) -> list[Shipment]:
     """Create many shipments in one transaction: all of them or none (`InvalidInput` lists
     every problem by item index, see `shipments_batch_problems`).
 
-    `items` are parsed field dicts (carrier and hub as objects). One `ShipmentEvent` each.
+    `items` are parsed field dicts (carrier and hub as objects). One `ShipmentEvent` and one
+    `shipment.created` event each.
     """
     organization = actor.organization
     items = [shipment_fields(item) for item in items]
@@ -299,11 +300,13 @@ def shipments_bulk_create(*, actor: Actor, items: list[dict]) -> list[Shipment]:
         ],
         batch_size=1000,
     )
+    emit_many([catalog.shipment_created(shipment) for shipment in created])
     return created
 
 
 def shipment_record_creation(*, shipment: Shipment, actor: Actor | None) -> None:
-    """The first status event of a shipment created one at a time."""
+    """The first status event of a shipment created one at a time, and its `shipment.created`
+    event (durable: notifications send the tracking link from it)."""
     ShipmentEvent.objects.create(
         organization=shipment.organization,
         shipment=shipment,
@@ -313,6 +316,7 @@ def shipment_record_creation(*, shipment: Shipment, actor: Actor | None) -> None
         source="api",
         **_actor_fields(actor),
     )
+    emit(catalog.shipment_created(shipment))
 
 
 @transaction.atomic

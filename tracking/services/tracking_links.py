@@ -17,6 +17,7 @@ docs/TRACKING_LINKS.md has the whole picture.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from control_tower.errors import Conflict, TooManyAttempts
 from control_tower.ratelimit import rate_limited
@@ -92,7 +94,9 @@ def link_issue(
         return _issue(shipment, organization, actor=actor, source=source, language=language)
 
 
-def _issue(shipment, organization, *, actor, source, language) -> tuple[TrackingLink, str]:
+def _issue(
+    shipment, organization, *, actor, source, language, nonce=None
+) -> tuple[TrackingLink, str]:
     now = timezone.now()
     expires_at = _expiry_for(shipment, organization)
     if expires_at is not None and expires_at <= now:
@@ -101,7 +105,7 @@ def _issue(shipment, organization, *, actor, source, language) -> tuple[Tracking
             f"{organization.tracking_link_days} days; its tracking has ended.",
             code="tracking_ended",
         )
-    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    raw = secrets.token_urlsafe(TOKEN_BYTES) if nonce is None else derived_token(nonce)
     link = TrackingLink.objects.create(
         organization_id=shipment.organization_id,
         shipment=shipment,
@@ -111,6 +115,7 @@ def _issue(shipment, organization, *, actor, source, language) -> tuple[Tracking
         created_by=_actor_label(actor),
         expires_at=expires_at,
         language=language,
+        nonce=nonce,
     )
     _revoke_beyond_limit(shipment, now=now)
     return link, raw
@@ -128,6 +133,56 @@ def _revoke_beyond_limit(shipment: Shipment, *, now: datetime) -> None:
         TrackingLink.objects.filter(pk__in=stale).update(
             revoked_at=now, revoked_by=f"superseded (more than {MAX_ACTIVE_LINKS} links)"
         )
+
+
+# --- links for notification messages ---------------------------------------------------------
+
+_NOTIFICATION_KEY_SALT = "tracking.notification-link"
+
+
+def derived_token(nonce: str) -> str:
+    """The raw token of a notification link: HMAC-SHA256 under a key derived from SECRET_KEY
+    (`salted_hmac`) of "notify:<nonce>", its first TOKEN_BYTES bytes in base64url (32
+    characters, the shape `link_resolve` accepts). The nonce alone (a database dump) cannot
+    rebuild it."""
+    digest = salted_hmac(_NOTIFICATION_KEY_SALT, f"notify:{nonce}", algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest[:TOKEN_BYTES]).decode().rstrip("=")
+
+
+def notification_link_url(shipment: Shipment) -> str:
+    """The tracking URL to put in a message about `shipment`: the newest usable link issued
+    for notifications (its token derived again from its nonce), or a new one. Issuing follows
+    `link_issue` (MAX_ACTIVE_LINKS, final-status expiry); a shipment whose tracking has ended
+    gives "" (the message goes without a link). Revoking the link works as for any link: the
+    next message derives a new one."""
+    organization = shipment.organization
+    now = timezone.now()
+    with organization_scope(organization):
+        link = (
+            TrackingLink.objects.filter(
+                Q(shipment_id=shipment.pk) & _usable(now),
+                source=LinkSource.NOTIFICATION,
+                nonce__isnull=False,
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        raw = derived_token(link.nonce) if link is not None else ""
+        # After a SECRET_KEY rotation the derived token no longer matches its hash: issue anew.
+        if link is None or not hmac.compare_digest(token_hash(raw), link.token_hash):
+            try:
+                with transaction.atomic():
+                    _link, raw = _issue(
+                        shipment,
+                        organization,
+                        actor="notifications",
+                        source=LinkSource.NOTIFICATION,
+                        language="",
+                        nonce=secrets.token_hex(16),
+                    )
+            except Conflict:
+                return ""
+    return tracking_url(organization, raw)
 
 
 def links_issue_many(

@@ -1,0 +1,2 @@
+"""Notification services: creating messages (messages.py), sending and recording them
+(delivery.py), and recipients' consent (preferences.py)."""
