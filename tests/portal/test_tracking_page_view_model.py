@@ -11,7 +11,6 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.utils import timezone, translation
 
-from tracking.eta_window import honest_window, rounding_step_min
 from portal.tracking_page.privacy import coarse_distance_km, is_live
 from portal.tracking_page.selectors import minutes_ago_text, state_fingerprint, tracking_state
 from tests.factories import (
@@ -23,6 +22,7 @@ from tests.factories import (
     VehicleFactory,
     stop_with_shipments,
 )
+from tracking.eta_window import honest_window, rounding_step_min
 from tracking.models import (
     DevicePosition,
     PodFile,
