@@ -97,16 +97,20 @@ class ShipmentNotificationViewSet(mixins.ListModelMixin, TenantViewSet):
         return queryset.filter(shipment_id=shipment_id).order_by("created_at", "id")
 
 
-class OrganizationPolicyView(TenantAPIView):
-    """Settings and triggers are the organization's policy: carrier-bound actors (carrier
-    users, carrier keys) read only their carrier's messages, not the policy."""
-
-    resource = Resource.NOTIFICATIONS
+class OrganizationPolicyOnly:
+    """Settings, triggers, templates and contact records are the organization's policy:
+    carrier-bound actors (carrier users, carrier keys) read only their carrier's messages,
+    never the policy (a carrier key with every scope must not rewrite the organization's
+    templates)."""
 
     def check_permissions(self, request):
         super().check_permissions(request)
         if getattr(self, "actor", None) is not None and self.actor.carrier_id is not None:
             raise PermissionDenied("The notification policy is the organization's.")
+
+
+class OrganizationPolicyView(OrganizationPolicyOnly, TenantAPIView):
+    resource = Resource.NOTIFICATIONS
 
 
 class NotificationSettingsView(OrganizationPolicyView):
@@ -170,7 +174,7 @@ class TriggerSettingDetailView(OrganizationPolicyView):
         return Response(_trigger_data(trigger_config(self.actor.organization.pk, trigger)))
 
 
-class NotificationTemplateViewSet(TenantModelViewSet):
+class NotificationTemplateViewSet(OrganizationPolicyOnly, TenantModelViewSet):
     """The organization's template overrides; without one, the shipped template is used."""
 
     model = NotificationTemplate
@@ -221,7 +225,9 @@ class NotificationTemplateViewSet(TenantModelViewSet):
         return Response(answer)
 
 
-class ContactPreferenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ContactPreferenceViewSet(
+    OrganizationPolicyOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet
+):
     """Consent and opt-out records; POST records one (the address is validated and
     normalized: E.164 phones, e-mails with the domain lower-cased)."""
 

@@ -207,6 +207,30 @@ SPECIFIC = {
     ): "test_tracking_links_of_other_carriers_are_out_of_reach",
 }
 
+# The notification endpoints: their own test below (messages by carrier; the policy is the
+# organization's).
+NOTIFICATION_OPERATIONS = [
+    ("/api/v1/notifications/", "get"),
+    ("/api/v1/notifications/{id}/", "get"),
+    ("/api/v1/notification-settings/", "get"),
+    ("/api/v1/notification-settings/", "patch"),
+    ("/api/v1/notification-triggers/", "get"),
+    ("/api/v1/notification-triggers/{trigger}/", "get"),
+    ("/api/v1/notification-triggers/{trigger}/", "patch"),
+    ("/api/v1/notification-templates/", "get"),
+    ("/api/v1/notification-templates/", "post"),
+    ("/api/v1/notification-templates/{id}/", "get"),
+    ("/api/v1/notification-templates/{id}/", "put"),
+    ("/api/v1/notification-templates/{id}/", "patch"),
+    ("/api/v1/notification-templates/{id}/", "delete"),
+    ("/api/v1/notification-templates/preview/", "post"),
+    ("/api/v1/notification-contacts/", "get"),
+    ("/api/v1/notification-contacts/", "post"),
+    ("/api/v1/notification-contacts/{id}/", "get"),
+]
+for _operation in NOTIFICATION_OPERATIONS:
+    SPECIFIC[_operation] = "test_notifications_of_other_carriers_are_out_of_reach"
+
 
 # Covered where the machinery already is (the socket needs a transactional database).
 ELSEWHERE = {
@@ -824,3 +848,62 @@ def test_tracking_links_of_other_carriers_are_out_of_reach(world, callers):
             TrackingLink.dangerously_unscoped.filter(shipment=world.of("b", "shipments")).count()
             == 1
         )
+
+
+def test_notifications_of_other_carriers_are_out_of_reach(world, tenant, callers):
+    """Messages are narrowed to the caller's carrier; the organization's notification policy
+    (settings, triggers, templates, contacts) is never a carrier's to read or change."""
+    from notifications.models import ContactPreference, Notification, NotificationTemplate
+    from tests.notifications.fixtures import create_shipment, no_quiet_hours
+
+    no_quiet_hours(world.org)
+    create_shipment(tenant, reference="N-A", barcode="NA", carrier=world.a)
+    create_shipment(tenant, reference="N-B", barcode="NB", carrier=world.b)
+    from control_tower.events import relay
+
+    relay.relay_pending(budget_s=10)
+    with organization_scope(world.org):
+        own = set(Notification.objects.filter(carrier=world.a).values_list("pk", flat=True))
+        other = set(Notification.objects.filter(carrier=world.b).values_list("pk", flat=True))
+        template = NotificationTemplate.objects.create(
+            organization=world.org, trigger="delivered", channel="sms", language="es", text="x"
+        )
+        contact = ContactPreference.objects.create(
+            organization=world.org,
+            channel="sms",
+            address="+56987654321",
+            state="opted_out",
+            source="api",
+        )
+    assert own and other
+    for label, client, _permissions in callers:
+        listed = client.get(f"{V1}/notifications/", {"page_size": 100}).json()["results"]
+        assert {m["id"] for m in listed} == own, label
+        for pk in other:
+            assert client.get(f"{V1}/notifications/{pk}/").status_code == 404, label
+        for pk in own:
+            assert client.get(f"{V1}/notifications/{pk}/").status_code == 200, label
+        for method, path, body in (
+            ("get", "/notification-settings/", None),
+            ("patch", "/notification-settings/", {"sender_name": "x"}),
+            ("get", "/notification-triggers/", None),
+            ("get", "/notification-triggers/delivered/", None),
+            ("patch", "/notification-triggers/delivered/", {"enabled": False}),
+            ("post", "/notification-templates/", {"trigger": "delivered", "text": "y"}),
+            ("put", f"/notification-templates/{template.pk}/", {"text": "y"}),
+            ("patch", f"/notification-templates/{template.pk}/", {"text": "y"}),
+            ("delete", f"/notification-templates/{template.pk}/", None),
+            ("post", "/notification-templates/preview/", {"trigger": "delivered"}),
+            ("post", "/notification-contacts/", {"channel": "sms", "address": "+56987654321"}),
+        ):
+            response = getattr(client, method)(f"{V1}{path}", body, format="json")
+            assert response.status_code in (403, 404), (label, method, path, response.status_code)
+        for path in (
+            "/notification-templates/",
+            "/notification-contacts/",
+            f"/notification-templates/{template.pk}/",
+            f"/notification-contacts/{contact.pk}/",
+        ):
+            assert client.get(f"{V1}{path}").status_code == 403, (label, path)
+    with organization_scope(world.org):
+        assert NotificationTemplate.objects.get(pk=template.pk).text == "x"
