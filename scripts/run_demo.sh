@@ -104,6 +104,8 @@ log "road network (Coquimbo, © OpenStreetMap contributors, ODbL)"
 # History: past days played out by the simulator's world (the first run takes ~7 s a day).
 log "load_demo (with ${DEMO_HISTORY_DAYS:-14} days of history)"
 "$PY" manage.py load_demo --base-url "$BASE" --history "${DEMO_HISTORY_DAYS:-14}"
+log "notifications: quiet hours off for the demo organization (it runs at any hour)"
+"$PY" manage.py notifications_demo --org demo
 # The demo's live ETAs use what is learned from that history (travel factors by hour,
 # calibrated windows): trained in the background, a one-shot (not a service the demo waits on);
 # until it finishes the ETAs use the network priors.
