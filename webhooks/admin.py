@@ -91,7 +91,8 @@ class WebhookEndpointAdmin(TenantAdmin):
             carrier_id=obj.carrier_id,
             enabled=obj.enabled,
         )
-        form.instance = obj = endpoint
+        # The admin goes on with `obj` (its messages and redirect): make it the saved row.
+        obj.__dict__.update(endpoint.__dict__)
         messages.warning(
             request, f"The signing secret of {endpoint.name}, shown this once: {secret}"
         )
