@@ -33,6 +33,12 @@ class Received:
     answered: int = 0  # the status it was answered with
 
 
+class _Server(ThreadingHTTPServer):
+    # A batch opens dozens of connections at once: the default backlog (5) would drop some.
+    request_queue_size = 512
+    daemon_threads = True
+
+
 class Receiver:
     def __init__(
         self,
@@ -59,8 +65,7 @@ class Receiver:
         self.sleep_s = 0.0
         self.redirect_to: str | None = None
         self.body = b""
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), self._handler())
         self._thread: threading.Thread | None = None
 
     @property

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from control_tower.events import emit, make_event
 from control_tower.events.relay import relay_pending
@@ -76,7 +77,13 @@ def emit_status(tenant, *, shipment_id, status, carrier_id=None, backfill=False)
         organization_id=tenant.organization.pk,
         carrier_id=carrier_id,
         aggregate_id=shipment_id,
-        payload={"id": shipment_id, "reference": f"REF-{shipment_id}", "status": status},
+        payload={
+            "id": shipment_id,
+            "reference": f"REF-{shipment_id}",
+            "status": status,
+            "from": "out_for_delivery",
+            "at": timezone.now(),
+        },
     )
     with transaction.atomic():
         if backfill:
