@@ -20,7 +20,7 @@ DEFAULTS = {
     # The dispatcher: deliveries claimed per batch, sent concurrently (at most one at a time
     # per endpoint and ordering key), the claim's lease and one task run's time budget.
     "WEBHOOKS_BATCH": 200,
-    "WEBHOOKS_CONCURRENCY": 64,
+    "WEBHOOKS_CONCURRENCY": 32,
     "WEBHOOKS_LEASE_S": 60.0,
     "WEBHOOKS_BUDGET_S": 20.0,
     # How long a process keeps an organization's endpoints in memory for the fan-out.

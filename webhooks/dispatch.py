@@ -13,7 +13,6 @@ disables endpoints that keep failing (docs/WEBHOOKS.md "Delivery").
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -38,7 +37,7 @@ from webhooks.models import (
 )
 from webhooks.safety import RefusedDestination, Target, parse_url, resolve
 from webhooks.secrets import signer_for
-from webhooks.sender import USER_AGENT, Outcome, run_in_loop, send
+from webhooks.sender import USER_AGENT, Outcome, run_concurrently, send
 
 logger = logging.getLogger(__name__)
 
@@ -165,29 +164,23 @@ def _request(delivery: WebhookDelivery, route: _Route) -> tuple[bytes, dict]:
     return body, headers
 
 
-async def _send_chains(client, chains, routes) -> dict[int, tuple[datetime, dict, Outcome]]:
-    """Send each chain (one endpoint and key) in order, the chains concurrently. A failure
-    ends its chain: the later deliveries of that key are not attempted in this batch."""
-    results: dict[int, tuple[datetime, dict, Outcome]] = {}
-    gate = asyncio.Semaphore(conf.get("WEBHOOKS_CONCURRENCY"))
-
-    async def run(chain: list[WebhookDelivery]) -> None:
-        for delivery in chain:
-            route = routes[delivery.endpoint_id]
-            at = timezone.now()
-            if route.target is None:
-                results[delivery.pk] = (at, {}, Outcome(error=route.refused))
-                return
-            body, headers = _request(delivery, route)
-            async with gate:
-                outcome = await send(
-                    client, target=route.target, address=route.address, body=body, headers=headers
-                )
-            results[delivery.pk] = (at, headers, outcome)
-            if not outcome.ok:
-                return
-
-    await asyncio.gather(*(run(chain) for chain in chains))
+def _send_chain(client, chain, routes) -> list[tuple[int, datetime, dict, Outcome]]:
+    """Send one chain (one endpoint and key) in order. A failure ends it: the later deliveries
+    of that key are not attempted in this batch."""
+    results = []
+    for delivery in chain:
+        route = routes[delivery.endpoint_id]
+        at = timezone.now()
+        if route.target is None:
+            results.append((delivery.pk, at, {}, Outcome(error=route.refused)))
+            break
+        body, headers = _request(delivery, route)
+        outcome = send(
+            client, target=route.target, address=route.address, body=body, headers=headers
+        )
+        results.append((delivery.pk, at, headers, outcome))
+        if not outcome.ok:
+            break
     return results
 
 
@@ -198,7 +191,10 @@ def deliver_batch(deliveries: list[WebhookDelivery]) -> tuple[int, int]:
     chains: dict[tuple[int, str], list[WebhookDelivery]] = defaultdict(list)
     for delivery in deliveries:  # already in id order
         chains[(delivery.endpoint_id, delivery.ordering_key)].append(delivery)
-    results = run_in_loop(lambda client: _send_chains(client, list(chains.values()), routes))
+    sent = run_concurrently(
+        lambda client, chain: _send_chain(client, chain, routes), list(chains.values())
+    )
+    results = {pk: (at, headers, outcome) for chain in sent for pk, at, headers, outcome in chain}
     return _record(deliveries, results)
 
 
