@@ -10,17 +10,15 @@ process; other processes see the change within that time).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 
-from cachetools import TTLCache
 from django.db import transaction
 
 from control_tower.events.catalog import Event
 from control_tower.events.registry import matches
-from webhooks import conf
+from webhooks import endpoint_cache
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -44,20 +42,8 @@ class EndpointFilter:
         return any(matches(pattern, event.type) for pattern in self.patterns)
 
 
-_cache: TTLCache = TTLCache(maxsize=4096, ttl=5.0)
-_cache_lock = threading.Lock()
-
-
-def forget_endpoints(organization_id: int | None) -> None:
-    with _cache_lock:
-        _cache.pop(organization_id, None)
-
-
 def _endpoints(organization_id: int) -> list[EndpointFilter]:
-    with _cache_lock:
-        if _cache.ttl != conf.get("WEBHOOKS_ENDPOINT_CACHE_S"):
-            _cache.__init__(maxsize=4096, ttl=conf.get("WEBHOOKS_ENDPOINT_CACHE_S"))
-        cached = _cache.get(organization_id)
+    cached = endpoint_cache.get(organization_id)
     if cached is not None:
         return cached
     found = [
@@ -66,8 +52,7 @@ def _endpoints(organization_id: int) -> list[EndpointFilter]:
             "pk", "event_types", "carrier_id"
         )
     ]
-    with _cache_lock:
-        _cache[organization_id] = found
+    endpoint_cache.put(organization_id, found)
     return found
 
 

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from control_tower.tenancy.models import TenantModel
+from webhooks import endpoint_cache
 
 
 class WebhookEndpoint(TenantModel):
@@ -58,16 +59,12 @@ class WebhookEndpoint(TenantModel):
 
     def save(self, *args, **kwargs) -> None:
         super().save(*args, **kwargs)
-        from webhooks.fanout import forget_endpoints
-
-        forget_endpoints(self.organization_id)
+        endpoint_cache.forget(self.organization_id)
 
     def delete(self, *args, **kwargs):
         organization_id = self.organization_id
         result = super().delete(*args, **kwargs)
-        from webhooks.fanout import forget_endpoints
-
-        forget_endpoints(organization_id)
+        endpoint_cache.forget(organization_id)
         return result
 
 

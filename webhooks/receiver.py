@@ -6,10 +6,17 @@ redirect, answer with a large body).
     receiver = Receiver(secret="whsec_...").start()
     ... receiver.url ... receiver.received ...
     receiver.stop()
+
+For load (bench/webhooks.py) the threaded server is too slow; `python -m webhooks.receiver
+--port 8199 --secret whsec_... --out arrivals.txt` runs a bare asyncio sink in its own process:
+it answers 204 at once, verifies one request in `--verify-every` and appends
+`<event id> <unix time>` lines (and `verified`/`failed` lines for the sample) to a file.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import json
 import threading
@@ -165,3 +172,79 @@ class Receiver:
                         self.wfile.write(payload)
 
         return Handler
+
+
+# --- the benchmark's sink -----------------------------------------------------------------
+
+
+class _SinkProtocol(asyncio.Protocol):
+    def __init__(self, state) -> None:
+        self.state = state
+        self.buffer = b""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buffer[:head_end].decode("latin-1").split("\r\n")
+            headers = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0"))
+            if len(self.buffer) < head_end + 4 + length:
+                return
+            body = self.buffer[head_end + 4 : head_end + 4 + length]
+            self.buffer = self.buffer[head_end + 4 + length :]
+            self.transport.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            self.state.record(body, headers)
+
+
+class _SinkState:
+    def __init__(self, secret: str, out: str, verify_every: int) -> None:
+        self.webhook = Webhook(secret)
+        self.out = open(out, "a", buffering=1 << 16)  # noqa: SIM115 - flushed by the loop
+        self.verify_every = verify_every
+        self.count = 0
+        self.failed = 0
+
+    def record(self, body: bytes, headers: dict) -> None:
+        self.count += 1
+        if self.count % self.verify_every == 0:
+            try:
+                self.webhook.verify(body, headers)
+                self.out.write("verified 0\n")
+            except WebhookVerificationError:
+                self.out.write("failed 0\n")
+        try:
+            event_id = json.loads(body).get("id")
+        except (ValueError, AttributeError):
+            event_id = None
+        self.out.write(f"{event_id} {time.time():.6f}\n")
+
+
+async def _sink_main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--verify-every", type=int, default=50)
+    args = parser.parse_args()
+    state = _SinkState(args.secret, args.out, args.verify_every)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _SinkProtocol(state), "127.0.0.1", args.port, backlog=1024
+    )
+    async with server:
+        while True:
+            await asyncio.sleep(0.1)
+            state.out.flush()
+
+
+if __name__ == "__main__":
+    asyncio.run(_sink_main())

@@ -176,6 +176,25 @@ def test_other_organizations_ids_answer_404_like_missing_ones(world, other_tenan
     assert foreign.get(SETTINGS).json()["allowed_private_hosts"] == []  # not acme's list
 
 
+def test_another_organizations_carrier_cannot_be_attached(
+    world, tenant, other_tenant, api_client_for, api_key_for
+):
+    # Creating or editing with our carrier's id: refused as unknown, like a missing id.
+    theirs, _ = make_endpoint(other_tenant, "https://theirs.example.com/h")
+    for client in (
+        api_client_for(other_tenant.user(Role.OWNER)),
+        api_client_for(key=api_key_for(other_tenant)),
+    ):
+        created = client.post(ENDPOINTS, {**BODY, "carrier": tenant.carrier.pk}, format="json")
+        assert created.status_code == 400 and "carrier" in created.json()["fields"]
+        moved = client.patch(
+            f"{ENDPOINTS}{theirs.pk}/", {"carrier": tenant.carrier.pk}, format="json"
+        )
+        assert moved.status_code == 400 and "carrier" in moved.json()["fields"]
+    with organization_scope(other_tenant.organization):
+        assert WebhookEndpoint.objects.get(pk=theirs.pk).carrier_id is None
+
+
 def _carrier_clients(tenant, world, api_client_for, api_key_for):
     key = api_key_for(tenant, scopes=["webhooks:write"], carrier=tenant.carrier)
     return {

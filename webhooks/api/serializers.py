@@ -99,6 +99,11 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
+    # Plain text in the schema: a second enum named "status" would collide with the shipments'.
+    status = serializers.CharField(
+        read_only=True, help_text="pending, retrying (failed, will retry), succeeded or dead."
+    )
+
     class Meta:
         model = WebhookDelivery
         fields = [
