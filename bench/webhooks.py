@@ -7,18 +7,22 @@
 The receiver runs in its own process (`python -m webhooks.receiver`: an asyncio server
 answering 204 that verifies one request in 50 with the reference `standardwebhooks` code, so
 signing is checked without the receiver becoming the bottleneck). The events are real outbox
-rows (`shipment.status_changed` through `emit`, each in its own transaction, one shipment per
-event as a day's parcels are), relayed and dispatched by ONE worker process started here
-(`celery -A control_tower worker -P solo -B`, so the relay, the dispatcher and beat share it).
+rows (`shipment.status_changed` through `emit_many`, one shipment per event as a day's parcels
+are), relayed and dispatched by ONE worker process started here
+(`celery -A control_tower worker -P solo -B` by default, so the relay, the dispatcher and beat
+share it; `--pool threads --concurrency 4` keeps one process but overlaps them).
 
 Three figures:
 1. dispatcher alone (`webhook_dispatch_deliveries_per_s`): a backlog of deliveries already
-   fanned out (the relay is run in this process first), then the worker drains it;
-2. relay + dispatcher (`webhook_backlog_deliveries_per_s`): a backlog of outbox events, the
-   worker fans them out and sends them;
+   fanned out (the relay is run in this process first), then the worker drains it, timed from
+   its first arrival to its last;
+2. relay + dispatcher (`webhook_relay_fanout_events_per_s`, `webhook_backlog_deliveries_per_s`):
+   the worker is up, a backlog of outbox events commits in one transaction; timed from the
+   commit until every delivery row exists, and until every request arrived;
 3. sustained (`webhook_sustained_deliveries_per_s`, `event_to_delivery_p50/p99_ms`): events
-   emitted at --rate for --seconds while the worker runs; latency = arrival at the receiver
-   minus the emit's commit, for the events of the measured window.
+   emitted at --rate (ten per transaction) for --seconds while the worker runs; throughput =
+   events / (first emit → last arrival); latency = arrival minus the emit's commit, over the
+   middle three fifths of the events.
 
 Results: printed, and written to bench/results/webhooks.json.
 """
