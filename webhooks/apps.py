@@ -7,7 +7,6 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from control_tower.events import EventType, register_event_type, subscribe
-        from control_tower.tenancy import carrier_scope
         from webhooks.fanout import fan_out
 
         # The durable subscriber that fans events out to subscriptions (docs/WEBHOOKS.md).
@@ -25,13 +24,3 @@ class WebhooksConfig(AppConfig):
             ),
             replace=True,
         )
-        # How these models reach a carrier (tenancy/carrier_scope.py reads these tables; the
-        # entries belong there, added here so this app stays within its own files).
-        carrier_scope.CARRIER_PATHS.setdefault("webhooks.WebhookEndpoint", "carrier")
-        carrier_scope.CARRIER_PATHS.setdefault("webhooks.WebhookDelivery", "endpoint__carrier")
-        carrier_scope.CARRIER_PATHS.setdefault(
-            "webhooks.WebhookAttempt", "delivery__endpoint__carrier"
-        )
-        carrier_scope.ORGANIZATION_ONLY = carrier_scope.ORGANIZATION_ONLY | {
-            "webhooks.WebhookSettings"
-        }

@@ -55,6 +55,11 @@ CARRIER_PATHS: dict[str, str | tuple[str, ...]] = {
     "exceptions.AlertTransition": "alert__carrier",
     "notifications.Notification": "carrier",
     "notifications.NotificationLog": "notification__carrier",
+    # A carrier's own webhook endpoints (and their deliveries); null carrier: the
+    # organization's.
+    "webhooks.WebhookEndpoint": "carrier",
+    "webhooks.WebhookDelivery": "endpoint__carrier",
+    "webhooks.WebhookAttempt": "delivery__endpoint__carrier",
 }
 
 # Tenant models that carry no carrier: organization-wide data that carrier-bound actors and
@@ -76,6 +81,8 @@ ORGANIZATION_ONLY: frozenset[str] = frozenset(
         "notifications.TriggerSetting",
         "notifications.NotificationTemplate",
         "notifications.ContactPreference",
+        # Which private addresses webhooks may reach: the organization's security policy.
+        "webhooks.WebhookSettings",
     }
 )
 

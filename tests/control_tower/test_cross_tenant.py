@@ -256,7 +256,27 @@ SINGLETONS = {
 # Endpoints whose callers are devices or whose shape the generic cases above do not fit (ingest,
 # custody, signed files): each has its own cross-tenant test, named here so that adding an
 # endpoint without one still fails `test_every_endpoint_is_in_the_matrix`.
+_WEBHOOKS_404 = (
+    "tests/webhooks/test_api.py::test_other_organizations_ids_answer_404_like_missing_ones"
+)
+_WEBHOOKS_FK = "tests/webhooks/test_api.py::test_another_organizations_carrier_cannot_be_attached"
 TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
+    # Webhooks (tests/webhooks/test_api.py).
+    ("/api/v1/webhook-endpoints/", "get"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/", "post"): _WEBHOOKS_FK,
+    ("/api/v1/webhook-endpoints/{id}/", "get"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/{id}/", "put"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/{id}/", "patch"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/{id}/", "delete"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/{id}/enable/", "post"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/{id}/replay/", "post"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/{id}/rotate-secret/", "post"): _WEBHOOKS_404,
+    ("/api/v1/webhook-endpoints/{id}/test/", "post"): _WEBHOOKS_404,
+    ("/api/v1/webhook-deliveries/", "get"): _WEBHOOKS_404,
+    ("/api/v1/webhook-deliveries/{id}/", "get"): _WEBHOOKS_404,
+    ("/api/v1/webhook-deliveries/{id}/replay/", "post"): _WEBHOOKS_404,
+    ("/api/v1/webhook-settings/", "get"): _WEBHOOKS_404,
+    ("/api/v1/webhook-settings/", "patch"): _WEBHOOKS_404,
     ("/api/v1/routes/plan/", "post"): "tests/tracking/test_route_planning.py::"
     "test_another_organizations_objects_cannot_be_planned",
     ("/api/v1/ingest/pod", "post"): "tests/tracking/test_proof_of_delivery.py::"

@@ -132,7 +132,7 @@ def test_every_subscriber_gets_every_event_once_in_order_per_aggregate(
         rows = sink_rows(name)
         assert ns(rows, "A") == [1, 2, 3] and ns(rows, "B") == [1, 2]
     assert not OutboxEvent.dangerously_unscoped.filter(delivered_at__isnull=True).exists()
-    assert OutboxReceipt.objects.count() == 10
+    assert OutboxReceipt.objects.filter(subscriber__in=("steady", "audit")).count() == 10
     assert relay.relay_pending() == 0  # nothing twice
 
 

@@ -212,7 +212,11 @@ def test_carrier_matrix_endpoints_and_deliveries(tenant, world, api_client_for, 
             url = f"{ENDPOINTS}{hidden.pk}/"
             assert client.get(url).status_code == 404, label
             assert client.patch(url, {"name": "x"}, format="json").status_code == 404, label
-            assert client.post(f"{url}rotate-secret/").status_code == 404, label
+            assert client.put(url, BODY, format="json").status_code == 404, label
+            for action in ("rotate-secret", "enable", "test", "replay"):
+                body = {"since": "2026-01-01T00:00:00Z"} if action == "replay" else {}
+                response = client.post(f"{url}{action}/", body, format="json")
+                assert response.status_code == 404, (label, action)
             assert client.delete(url).status_code == 404, label
         hidden_delivery = f"{DELIVERIES}{world['theirs_delivery'].pk}/"
         assert client.get(hidden_delivery).status_code == 404, label
@@ -229,6 +233,8 @@ def test_carrier_matrix_endpoints_and_deliveries(tenant, world, api_client_for, 
         assert moved.json()["carrier"] == tenant.carrier.pk, label
         # The organization's settings are not theirs.
         assert client.get(SETTINGS).status_code == 403, label
+        patched = client.patch(SETTINGS, {"allowed_private_hosts": ["10.0.0.0/8"]}, format="json")
+        assert patched.status_code == 403, label
 
 
 @pytest.mark.parametrize(
