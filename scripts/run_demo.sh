@@ -106,6 +106,12 @@ log "load_demo (with ${DEMO_HISTORY_DAYS:-14} days of history)"
 "$PY" manage.py load_demo --base-url "$BASE" --history "${DEMO_HISTORY_DAYS:-14}"
 log "notifications: quiet hours off for the demo organization (it runs at any hour)"
 "$PY" manage.py notifications_demo --org demo
+# A webhook subscription of the demo organization to a local receiver (started below), which
+# verifies every delivery's signature and logs it to var/log/webhook_receiver.log.
+DEMO_WEBHOOK_PORT="${DEMO_WEBHOOK_PORT:-8099}"
+log "webhooks: the demo organization's endpoint -> http://127.0.0.1:$DEMO_WEBHOOK_PORT/hooks"
+"$PY" manage.py webhooks_demo --org demo --url "http://127.0.0.1:$DEMO_WEBHOOK_PORT/hooks" \
+    --secret-file var/webhook_demo_secret
 # The demo's live ETAs use what is learned from that history (travel factors by hour,
 # calibrated windows): trained in the background, a one-shot (not a service the demo waits on);
 # until it finishes the ETAs use the network priors.
@@ -154,13 +160,15 @@ trap 'cleanup; exit 0' INT TERM
 if [ "$MAIL_SINK" = "1" ]; then
     start mail_sink "$PY" manage.py mail_sink --port "$DEMO_SMTP_PORT" --dir "$NOTIFICATIONS_MAIL_VIEWER_DIR"
 fi
+start webhook_receiver "$PY" manage.py webhook_receiver --port "$DEMO_WEBHOOK_PORT" \
+    --secret-file var/webhook_demo_secret
 start web "$VENV/bin/uvicorn" control_tower.asgi:application --host "$HOST" --port "$PORT"
+web_pid="${PIDS[${#PIDS[@]} - 1]}"
 start worker "$VENV/bin/celery" -A control_tower worker -l info --concurrency 2
 start beat "$VENV/bin/celery" -A control_tower beat -l info --schedule var/celerybeat-schedule
 
 # Wait for the web to answer, failing fast if it died.
 log "waiting for $BASE/healthz"
-web_pid="${PIDS[0]}"
 status=0
 for _ in $(seq 1 60); do
     status="$(http_status "$BASE/healthz")"
@@ -193,6 +201,12 @@ cat <<EOF
     API docs  $BASE/api/docs/
     schema    $BASE/api/schema/
     health    $BASE/healthz
+
+  What the simulated day tells people and systems (docs/NOTIFICATIONS.md, docs/WEBHOOKS.md):
+    e-mails   $BASE/n/dev/mail/   (log in as owner@demo.example; the SMTP sink keeps them in $NOTIFICATIONS_MAIL_VIEWER_DIR)
+    SMS       $NOTIFICATIONS_SMS_FILE   (one JSON line per message)
+    messages  $BASE/admin/notifications/notification/   (the delivery log of each)
+    webhooks  $BASE/admin/webhooks/webhookdelivery/   and the receiver's log $ROOT/$LOG_DIR/webhook_receiver.log
 
   $TRACKING_LINKS
   (more: $PY manage.py tracking_links --org demo --sample 5)

@@ -6,6 +6,7 @@ database: create the endpoint, copy its secret, start the receiver with it."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -24,6 +25,12 @@ class Command(BaseCommand):
             default=[],
             help="whsec_… (repeat during a rotation to accept both secrets).",
         )
+        parser.add_argument(
+            "--secret-file",
+            action="append",
+            default=[],
+            help="A file holding a whsec_… secret (keeps it out of the process list).",
+        )
         parser.add_argument("--fail-first", type=int, default=0, help="Answer 500 to N first.")
 
     def handle(self, *args, **options):
@@ -35,11 +42,14 @@ class Command(BaseCommand):
             )
             self.stdout.flush()
 
+        secrets = list(options["secret"])
+        for name in options["secret_file"]:
+            secrets.append(Path(name).read_text().strip())
         receiver = Receiver(
-            secrets=options["secret"],
+            secrets=secrets,
             host=options["host"],
             port=options["port"],
-            verify=bool(options["secret"]),
+            verify=bool(secrets),
             on_receive=show,
         )
         receiver.fail_next = options["fail_first"]
