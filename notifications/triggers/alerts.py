@@ -16,18 +16,13 @@ from notifications.services.messages import (
 )
 from notifications.triggers.common import shipment_of
 
-# Alert kinds a recipient is told about: their parcel will be late, or an attempt failed.
-# Stalled vehicles, lost signals, batteries … are the operation's business, not theirs.
-CUSTOMER_ALERT_KINDS = {"predicted_late", "failed_attempt"}
+# Alert kinds a recipient is told about: their parcel will be late. A failed attempt is told
+# once, by the `attempt_failed` trigger (with the reason and the next step), not again by its
+# alert. Stalled vehicles, lost signals, batteries … are the operation's business, not theirs.
+CUSTOMER_ALERT_KINDS = {"predicted_late"}
 CUSTOMER_ALERT_TEXT = {
-    "es": {
-        "predicted_late": "podría llegar más tarde de lo prometido",
-        "failed_attempt": "no pudimos entregarlo en el primer intento",
-    },
-    "en": {
-        "predicted_late": "it may arrive later than promised",
-        "failed_attempt": "we could not deliver it on the first attempt",
-    },
+    "es": {"predicted_late": "podría llegar más tarde de lo prometido"},
+    "en": {"predicted_late": "it may arrive later than promised"},
 }
 STAFF_ROLES = (Role.OWNER, Role.ADMIN, Role.DISPATCHER)
 

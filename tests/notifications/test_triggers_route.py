@@ -154,7 +154,8 @@ def test_customers_hear_about_late_parcels_not_about_batteries(notify_tenant):
     organization = notify_tenant.organization
     shipment = create_shipment(notify_tenant)
     relay_now()
-    for kind in ("predicted_late", "battery_low"):
+    # A failed attempt's alert says nothing more: `attempt_failed` already told them.
+    for kind in ("predicted_late", "battery_low", "failed_attempt"):
         alert_raise(
             organization_id=organization.pk,
             kind=kind,
