@@ -5,8 +5,9 @@ a stop of the route; N minutes away reads your stop's ETA.
 
 `stop.status_changed` (a stop before yours was visited) and `stop.eta_changed` (your ETA
 moved) are ordered per route by the relay. Driver nearby: once per shipment and day.
-Window moved: when the customer-visible window (rounded as on the tracking page) moved more
-than `eta_moved_min` from the last window a message told, at most every `renotify_every_min`.
+Window moved: when the customer-visible window (rounded as on the tracking page) reaches more
+than `eta_moved_min` outside the last window a message told (earlier or later; a narrower
+window inside it is not news), at most every `renotify_every_min`.
 """
 
 from __future__ import annotations
@@ -122,11 +123,16 @@ def _window_moved(event, stop: Stop, shipment: Shipment, *, now: datetime) -> No
     variables = window_variables(shipment, language=language, stop=stop)
     if not variables:
         return
-    moved = max(
-        abs(datetime.fromisoformat(variables[k]) - datetime.fromisoformat(told.context[k]))
-        for k in ("window_start", "window_end")
-        if told.context.get(k)
-    )
+    if not (told.context.get("window_start") and told.context.get("window_end")):
+        return
+    # How far the new window reaches outside the one they were told: a narrower window inside
+    # it (the live ETA after the promised window) changes nothing for someone who planned to
+    # be home; arriving earlier or later than they were told does.
+    told_start = datetime.fromisoformat(told.context["window_start"])
+    told_end = datetime.fromisoformat(told.context["window_end"])
+    new_start = datetime.fromisoformat(variables["window_start"])
+    new_end = datetime.fromisoformat(variables["window_end"])
+    moved = max(told_start - new_start, new_end - told_end, timedelta(0))
     if moved <= timedelta(minutes=config.param("eta_moved_min")):
         return
     last_moved = (
@@ -139,8 +145,7 @@ def _window_moved(event, stop: Stop, shipment: Shipment, *, now: datetime) -> No
     )
     if last_moved and now - last_moved < timedelta(minutes=config.param("renotify_every_min")):
         return
-    start = datetime.fromisoformat(variables["window_start"])
-    end = datetime.fromisoformat(variables["window_end"])
+    start, end = new_start, new_end
     intent = Intent(
         trigger=Trigger.ETA_WINDOW_MOVED,
         # Two ETA events that land on the same window make one message.

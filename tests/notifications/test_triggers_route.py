@@ -125,6 +125,28 @@ def test_the_window_moved_message_once_per_new_window(notify_tenant, sms_file):
     assert moved[0].context["window"] != told.context["window"]
 
 
+def test_a_narrower_window_inside_the_promised_one_is_not_news(notify_tenant, sms_file):
+    organization = notify_tenant.organization
+    promised = timezone.now().replace(second=0, microsecond=0) + timedelta(hours=3)
+    shipment = create_shipment(
+        notify_tenant,
+        promised_window_start=promised,
+        promised_window_end=promised + timedelta(hours=4),
+    )
+    route, stop = planned_stop_for(notify_tenant, shipment)
+    with organization_scope(organization):
+        route_start(route=route, actor=owner_actor(notify_tenant))
+    relay_now()
+    (told,) = messages_of(organization, trigger=Trigger.OUT_FOR_DELIVERY, channel="sms")
+    assert told.context["window_end"]
+    _set_eta(route, stop, promised + timedelta(hours=2))  # 30 min inside the 4 h promise
+    relay_now()
+    assert messages_of(organization, trigger=Trigger.ETA_WINDOW_MOVED) == []
+    _set_eta(route, stop, promised + timedelta(hours=5))  # an hour past the promise's end
+    relay_now()
+    assert len(messages_of(organization, trigger=Trigger.ETA_WINDOW_MOVED)) == 1
+
+
 def test_a_reschedule_through_the_link_confirms_in_the_link_s_language(notify_tenant, smtp_server):
     organization = notify_tenant.organization
     with organization_scope(organization):
