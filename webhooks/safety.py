@@ -90,6 +90,27 @@ def _allowed(host: str, address, allow_list: list[str]) -> bool:
     return False
 
 
+def check_literal_destination(target: Target, allow_list: list[str]) -> None:
+    """At subscription time: a URL whose host is a private literal address (or `localhost`)
+    that the organization does not allow is refused with a 400 naming `url`. Host names are
+    checked after resolution, at each delivery (DNS may change; `resolve`)."""
+    host = target.host.strip("[]")
+    if host == "localhost":
+        address = ipaddress.ip_address("127.0.0.1")
+    else:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return
+    if _is_public(address) or _allowed(target.host, address, allow_list):
+        return
+    message = (
+        f"{address} is a private address: add it to the organization's webhook allow list "
+        "(webhook-settings) if this endpoint is meant to reach it."
+    )
+    raise DomainError(message, fields={"url": [message]}, code="validation_error")
+
+
 def check_allow_list(entries: list[str]) -> list[str]:
     """The allow list cleaned, or a DomainError naming the bad entries."""
     cleaned, bad = [], []

@@ -19,7 +19,7 @@ from control_tower.tenancy.carrier_scope import visible_to
 from webhooks import conf
 from webhooks.fanout import delivery_for, dispatch_on_commit
 from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookSettings
-from webhooks.safety import check_allow_list, parse_url
+from webhooks.safety import check_allow_list, check_literal_destination, parse_url
 from webhooks.secrets import encrypt, new_secret
 
 TEST_EVENT = "webhook.test"
@@ -68,6 +68,10 @@ def _carrier_for(actor: Actor, carrier_id: int | None) -> int | None:
     return carrier_id
 
 
+def _check_url(url: str) -> None:
+    check_literal_destination(parse_url(url), settings_for_organization().allowed_private_hosts)
+
+
 def endpoint_create(
     *,
     actor: Actor,
@@ -78,7 +82,7 @@ def endpoint_create(
     enabled: bool = True,
 ) -> tuple[WebhookEndpoint, str]:
     """A new subscription and its secret (returned once, stored encrypted)."""
-    parse_url(url)
+    _check_url(url)
     raw = new_secret()
     endpoint = WebhookEndpoint(
         name=name,
@@ -98,7 +102,7 @@ def endpoint_create(
 def endpoint_update(*, actor: Actor, endpoint: WebhookEndpoint, **fields) -> WebhookEndpoint:
     """Change name, url, event types, carrier or enabled. Enabling resets the failure streak."""
     if "url" in fields:
-        parse_url(fields["url"])
+        _check_url(fields["url"])
         endpoint.url = fields["url"].strip()
     if "name" in fields:
         endpoint.name = fields["name"]

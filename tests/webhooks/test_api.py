@@ -300,3 +300,14 @@ def test_the_delivery_list_costs_the_same_queries_for_many_rows(
         assert WebhookDelivery.objects.count() == 30
     with django_assert_max_num_queries(8):
         assert len(ids(owner_api.get(DELIVERIES))) == 30
+
+
+def test_a_private_literal_address_is_refused_until_the_allow_list_names_it(owner_api):
+    body = {**BODY, "url": "http://10.0.0.5/hook"}
+    refused = owner_api.post(ENDPOINTS, body, format="json")
+    assert refused.status_code == 400
+    assert "allow list" in refused.json()["fields"]["url"][0]
+    local = owner_api.post(ENDPOINTS, {**BODY, "url": "http://localhost:9/h"}, format="json")
+    assert local.status_code == 400
+    owner_api.patch(SETTINGS, {"allowed_private_hosts": ["10.0.0.0/8"]}, format="json")
+    assert owner_api.post(ENDPOINTS, body, format="json").status_code == 201
