@@ -28,7 +28,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps . \
     && useradd --system --create-home --uid 10001 app \
-    && mkdir -p /app/staticfiles /app/var/media \
+    && mkdir -p /app/staticfiles /app/var/media /app/var/mail /app/var/sms \
     && chown -R app:app /app/staticfiles /app/var
 
 USER app
