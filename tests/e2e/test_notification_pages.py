@@ -36,7 +36,9 @@ def mail_sink(settings, tmp_path):
     controller.stop()
 
 
-def test_a_captured_message_and_its_unsubscribe_link(page, live_server, tenant, mail_sink, settings):
+def test_a_captured_message_and_its_unsubscribe_link(
+    page, live_server, tenant, mail_sink, settings
+):
     settings.PUBLIC_BASE_URL = live_server.url
     organization = tenant.organization
     no_quiet_hours(organization)
