@@ -9,6 +9,9 @@ DEFAULTS = {
     # rows over (a worker that died mid-batch).
     "EVENTS_RELAY_BATCH": 200,
     "EVENTS_RELAY_LEASE_S": 60,
+    # Claimed rows delivered per transaction (a savepoint per handler inside): larger chunks
+    # commit less often but hold their row locks, and redo more after a crash, for longer.
+    "EVENTS_RELAY_CHUNK": 50,
     # One task run delivers batches for at most this long, then leaves the rest to the next.
     "EVENTS_RELAY_BUDGET_S": 20.0,
     # Retries: base * 2^(attempts-1), capped; after max attempts the event is dead.

@@ -176,27 +176,37 @@ def test_a_failing_subscriber_holds_back_its_aggregate_only_and_is_retried(
 def test_a_worker_dying_between_handling_and_marking_does_not_handle_twice(
     org, sink, test_type, subscribers, monkeypatch
 ):
+    """Handling, receipts and the delivered mark commit together (one chunk transaction): a
+    worker dying after the handlers ran and before the mark leaves nothing half done, and the
+    worker taking the rows over handles each event once per subscriber."""
     subscribers("steady", writer("steady"))
     subscribers("audit", writer("audit"))
-    event = emit_test(org, "A", 1)
+    event, other = emit_test(org, "A", 1), emit_test(org, "B", 1)
 
-    def die(row):
+    def die(ids):
+        assert len(sink_rows()) == 4  # both subscribers handled both events ...
         raise SystemExit("worker killed")
 
     monkeypatch.setattr(relay, "_mark_delivered", die)
     with pytest.raises(SystemExit):
         relay.relay_batch()
-    assert len(sink_rows()) == 2  # both handled (and their receipts committed) ...
-    assert outbox(event).delivered_at is None  # ... but the row was never marked
+    assert sink_rows() == []  # ... and it all went with the chunk's transaction
+    assert not OutboxReceipt.objects.filter(event__event_id__in=[event.id, other.id]).exists()
+    assert outbox(event).delivered_at is None and outbox(other).delivered_at is None
     monkeypatch.undo()
 
     assert relay.relay_batch() == (0, 0)  # still leased by the dead worker
-    OutboxEvent.dangerously_unscoped.filter(event_id=event.id).update(
+    OutboxEvent.dangerously_unscoped.filter(event_id__in=[event.id, other.id]).update(
         leased_until=timezone.now() - timedelta(seconds=1)
     )
-    assert relay.relay_batch() == (1, 1)  # the lease expired: taken over and re-delivered
-    assert len(sink_rows()) == 2  # nobody handled it a second time
-    assert outbox(event).delivered_at is not None
+    assert relay.relay_batch() == (2, 2)  # the lease expired: taken over and re-delivered
+    assert sorted((s, a) for _e, s, a, _n in sink_rows()) == [
+        ("audit", "A"),
+        ("audit", "B"),
+        ("steady", "A"),
+        ("steady", "B"),
+    ]
+    assert outbox(event).delivered_at is not None and outbox(event).attempts == 1
 
 
 def test_claims_skip_what_another_worker_holds_and_keep_aggregates_in_order(org, test_type):
