@@ -227,6 +227,12 @@ def relay_batch(limit: int | None = None) -> tuple[int, int]:
 def relay_pending(*, budget_s: float | None = None) -> int:
     """Deliver batches until none is left or the time budget is spent. Returns how many events
     were delivered."""
+    return relay_within_budget(budget_s=budget_s)[0]
+
+
+def relay_within_budget(*, budget_s: float | None = None) -> tuple[int, bool]:
+    """Deliver batches for at most `budget_s` (EVENTS_RELAY_BUDGET_S). Returns (delivered,
+    whether the budget ran out while rows were still being delivered)."""
     budget_s = event_settings.get("EVENTS_RELAY_BUDGET_S") if budget_s is None else budget_s
     deadline = time.monotonic() + budget_s
     total = 0
@@ -234,8 +240,8 @@ def relay_pending(*, budget_s: float | None = None) -> int:
         claimed, delivered = relay_batch()
         total += delivered
         if claimed == 0 or delivered == 0:
-            break
-    return total
+            return total, False
+    return total, True
 
 
 def prune_delivered(*, now=None) -> int:

@@ -413,9 +413,12 @@ def test_a_failure_holds_its_aggregate_back_in_the_later_chunks_of_the_batch(
     assert ns(sink_rows("flaky"), "B") == [2, 3] and ns(sink_rows("flaky"), "A") == []
 
 
-def test_a_chunk_of_fifty_events_costs_a_bounded_number_of_queries(org, test_type, monkeypatch):
+def test_a_chunk_of_fifty_events_costs_a_bounded_number_of_queries(
+    org, test_type, monkeypatch, settings
+):
     """Per event only the handlers' savepoints; the claim, the row fetch, the receipts read,
     the receipts' INSERT and the delivered marks are one statement each for the chunk."""
+    settings.EVENTS_RELAY_CHUNK = 50
     monkeypatch.setattr(registry, "_subscribers", {})  # only the two below
     handled: list = []
     subscribe(TYPE, lambda event: handled.append(("one", event.id)), name="one")
