@@ -12,7 +12,10 @@ are), relayed and dispatched by ONE worker process started here
 (`celery -A control_tower worker -P solo -B` by default, so the relay, the dispatcher and beat
 share it; `--pool threads --concurrency 4` keeps one process but overlaps them).
 
-Three figures:
+Four figures:
+0. the relay alone, in this process (`relay_alone_events_per_s`): a backlog of events through
+   every registered durable subscriber, each handler timed (`relay_handler_<name>_ms_per_event`,
+   `relay_own_ms_per_event` for the rest: claim, savepoints, receipts, marks);
 1. dispatcher alone (`webhook_dispatch_deliveries_per_s`): a backlog of deliveries already
    fanned out (the relay is run in this process first), then the worker drains it, timed from
    its first arrival to its last;
@@ -37,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +60,7 @@ from django.utils import timezone  # noqa: E402
 
 from bench.results_file import write_results  # noqa: E402
 from control_tower.celery import app  # noqa: E402
-from control_tower.events import emit_many, make_event  # noqa: E402
+from control_tower.events import emit_many, make_event, registry  # noqa: E402
 from control_tower.events.models import OutboxEvent  # noqa: E402
 from control_tower.events.relay import relay_pending  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
@@ -290,6 +295,41 @@ def main() -> None:
         receiver.process.terminate()
 
 
+def measure_relay_alone(organization, count: int, results: dict) -> None:
+    """Figure 0: the relay in this process (no worker, no dispatcher) over `count` events,
+    with the subscribers this process registers, each timed: what bounds the chain."""
+    spent: dict[str, float] = defaultdict(float)
+    originals = dict(registry._subscribers)
+
+    def timed(subscriber):
+        def handler(event):
+            started = time.perf_counter()
+            try:
+                subscriber.handler(event)
+            finally:
+                spent[subscriber.name] += time.perf_counter() - started
+
+        return replace(subscriber, handler=handler)
+
+    registry._subscribers.update({name: timed(s) for name, s in originals.items()})
+    try:
+        emitted: dict[str, float] = {}
+        emit_events(organization, count, emitted, per_transaction=100)
+        started = time.perf_counter()
+        delivered = relay_pending(budget_s=600)
+        seconds = time.perf_counter() - started
+    finally:
+        registry._subscribers.update(originals)
+    with organization_scope(organization):  # not sent: figure 1 has its own backlog
+        WebhookDelivery.objects.filter(event_id__in=list(emitted)).delete()
+    results["relay_alone_events"] = delivered
+    results["relay_alone_events_per_s"] = round(delivered / seconds, 1)
+    for name, total in sorted(spent.items()):
+        results[f"relay_handler_{name}_ms_per_event"] = round(total / delivered * 1000, 3)
+    own = seconds - sum(spent.values())
+    results["relay_own_ms_per_event"] = round(own / delivered * 1000, 3)
+
+
 def measure_backlogs(args, receiver, organization, log_dir: Path, results: dict) -> None:
     """Figures 1 and 2."""
     sent_at: dict[str, float] = {}
@@ -338,6 +378,8 @@ def measure(args, receiver, organization, log_dir: Path) -> None:
         "celery_worker_pool": f"{args.pool} x{args.concurrency}",
     }
     if not args.skip_backlog:
+        print(f"0. relay alone, in this process: {args.backlog} events")
+        measure_relay_alone(organization, args.backlog, results)
         measure_backlogs(args, receiver, organization, log_dir, results)
 
     # 3. Sustained: events at --rate while the worker runs.
