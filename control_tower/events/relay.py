@@ -107,7 +107,6 @@ def deliver_chunk(ids: list[int], held_back: set[tuple]) -> int:
     half done: the leases expire and the rows are handled again from scratch.
     `held_back` (aggregate keys) is shared by the chunks of one batch and updated here.
     """
-    now = timezone.now()
     with transaction.atomic():
         # Locked for the chunk: once a lease has run out, another worker's claim (SKIP LOCKED)
         # passes these rows over instead of handling them at the same time.
@@ -117,6 +116,7 @@ def deliver_chunk(ids: list[int], held_back: set[tuple]) -> int:
             .filter(pk__in=ids)
             .order_by("pk")
         )
+        now = timezone.now()  # after the lock (it may have waited for another worker)
         # Receipts exist only for events that failed (or were cut off) before: one query.
         done = set(
             OutboxReceipt.objects.filter(event_id__in=ids).values_list("event_id", "subscriber")

@@ -440,3 +440,21 @@ def test_a_chunk_of_fifty_events_costs_a_bounded_number_of_queries(
     assert len(handled) == 100 and not [h for h in handled if h[0] == "other"]
     assert OutboxReceipt.objects.filter(subscriber__in=("one", "two")).count() == 100
     assert not OutboxEvent.dangerously_unscoped.filter(delivered_at__isnull=True).exists()
+
+
+def test_a_stalled_worker_does_not_handle_rows_taken_over_after_its_lease_ran_out(
+    org, sink, test_type, subscribers
+):
+    subscribers("steady", writer("steady"))
+    a1, a2 = emit_test(org, "A", 1), emit_test(org, "A", 2)
+    stalled = relay.claim()  # this worker stalls before delivering
+    OutboxEvent.dangerously_unscoped.filter(pk__in=stalled).update(
+        leased_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert relay.relay_batch() == (2, 2)  # another worker took both over
+
+    held_back: set[tuple] = set()
+    assert relay.deliver_chunk(stalled, held_back) == 0  # the stalled worker wakes up
+    assert ns(sink_rows("steady"), "A") == [1, 2]  # handled once, by the other worker
+    assert held_back == {(org.pk, "route", "A")}
+    assert outbox(a1).attempts == 1 and outbox(a2).attempts == 1
