@@ -12,7 +12,10 @@ are), relayed and dispatched by ONE worker process started here
 (`celery -A control_tower worker -P solo -B` by default, so the relay, the dispatcher and beat
 share it; `--pool threads --concurrency 4` keeps one process but overlaps them).
 
-Three figures:
+Four figures:
+0. the relay alone, in this process (`relay_alone_events_per_s`): a backlog of events through
+   every registered durable subscriber, each handler timed (`relay_handler_<name>_ms_per_event`,
+   `relay_own_ms_per_event` for the rest: claim, savepoints, receipts, marks);
 1. dispatcher alone (`webhook_dispatch_deliveries_per_s`): a backlog of deliveries already
    fanned out (the relay is run in this process first), then the worker drains it, timed from
    its first arrival to its last;
@@ -31,11 +34,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +60,7 @@ from django.utils import timezone  # noqa: E402
 
 from bench.results_file import write_results  # noqa: E402
 from control_tower.celery import app  # noqa: E402
-from control_tower.events import emit_many, make_event  # noqa: E402
+from control_tower.events import emit_many, make_event, registry  # noqa: E402
 from control_tower.events.models import OutboxEvent  # noqa: E402
 from control_tower.events.relay import relay_pending  # noqa: E402
 from control_tower.models import Organization  # noqa: E402
@@ -194,6 +200,43 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def start_ingest(args, log_dir: Path) -> subprocess.Popen:
+    """bench/ingest.py's first scenario (single OsmAnd fixes over uvicorn, 32 keep-alive
+    connections), long enough to cover the sustained run, in its own process group: its
+    uvicorn child goes with it, and it is stopped before it writes bench/results/ingest.json.
+    Returns once its server answers and the load is on."""
+    log = log_dir / "ingest.log"
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ingest.py"),
+            *("--duration", str(int(args.seconds) + 120), "--port", str(args.ingest_port)),
+        ],
+        cwd=ROOT,
+        env=_child_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    if not wait_until(lambda: "single-fix OsmAnd" in log.read_text(), 120):
+        stop_group(process)
+        raise SystemExit(f"bench/ingest.py did not start: see {log}")
+    time.sleep(3)  # the clients connected and the load is steady
+    print(f"  ingest running (pid {process.pid}, log {log})")
+    return process
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def wait_until(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -238,6 +281,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="threads of a threads pool")
     parser.add_argument("--port", type=int, default=8199, help="the receiver's port")
     parser.add_argument("--with-ingest", action="store_true", help="run bench/ingest.py too")
+    parser.add_argument("--ingest-port", type=int, default=8198, help="ingest's uvicorn port")
+    parser.add_argument("--skip-backlog", action="store_true", help="only the sustained figure (3)")
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
 
@@ -250,12 +295,43 @@ def main() -> None:
         receiver.process.terminate()
 
 
-def measure(args, receiver, organization, log_dir: Path) -> None:
-    results: dict = {
-        "webhook_endpoints": 1,
-        "celery_worker_processes": 1,
-        "celery_worker_pool": f"{args.pool} x{args.concurrency}",
-    }
+def measure_relay_alone(organization, count: int, results: dict) -> None:
+    """Figure 0: the relay in this process (no worker, no dispatcher) over `count` events,
+    with the subscribers this process registers, each timed: what bounds the chain."""
+    spent: dict[str, float] = defaultdict(float)
+    originals = dict(registry._subscribers)
+
+    def timed(subscriber):
+        def handler(event):
+            started = time.perf_counter()
+            try:
+                subscriber.handler(event)
+            finally:
+                spent[subscriber.name] += time.perf_counter() - started
+
+        return replace(subscriber, handler=handler)
+
+    registry._subscribers.update({name: timed(s) for name, s in originals.items()})
+    try:
+        emitted: dict[str, float] = {}
+        emit_events(organization, count, emitted, per_transaction=100)
+        started = time.perf_counter()
+        delivered = relay_pending(budget_s=600)
+        seconds = time.perf_counter() - started
+    finally:
+        registry._subscribers.update(originals)
+    with organization_scope(organization):  # not sent: figure 1 has its own backlog
+        WebhookDelivery.objects.filter(event_id__in=list(emitted)).delete()
+    results["relay_alone_events"] = delivered
+    results["relay_alone_events_per_s"] = round(delivered / seconds, 1)
+    for name, total in sorted(spent.items()):
+        results[f"relay_handler_{name}_ms_per_event"] = round(total / delivered * 1000, 3)
+    own = seconds - sum(spent.values())
+    results["relay_own_ms_per_event"] = round(own / delivered * 1000, 3)
+
+
+def measure_backlogs(args, receiver, organization, log_dir: Path, results: dict) -> None:
+    """Figures 1 and 2."""
     sent_at: dict[str, float] = {}
 
     # 1. The dispatcher alone: deliveries already fanned out.
@@ -294,17 +370,21 @@ def measure(args, receiver, organization, log_dir: Path) -> None:
     results["webhook_relay_fanout_events_per_s"] = round(args.backlog / (fanned_out - committed), 1)
     results["webhook_backlog_deliveries_per_s"] = round(args.backlog / (last - committed), 1)
 
+
+def measure(args, receiver, organization, log_dir: Path) -> None:
+    results: dict = {
+        "webhook_endpoints": 1,
+        "celery_worker_processes": 1,
+        "celery_worker_pool": f"{args.pool} x{args.concurrency}",
+    }
+    if not args.skip_backlog:
+        print(f"0. relay alone, in this process: {args.backlog} events")
+        measure_relay_alone(organization, args.backlog, results)
+        measure_backlogs(args, receiver, organization, log_dir, results)
+
     # 3. Sustained: events at --rate while the worker runs.
     print(f"3. sustained: {args.rate:.0f} events/s for {args.seconds:.0f} s")
-    ingest = None
-    if args.with_ingest:
-        ingest = subprocess.Popen(  # noqa: S603
-            [sys.executable, str(ROOT / "bench" / "ingest.py")],
-            cwd=ROOT,
-            env=_child_env(),
-            stdout=(log_dir / "ingest.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
+    ingest = start_ingest(args, log_dir) if args.with_ingest else None
     receiver_before = dict(receiver.arrivals)
     worker = start_worker(log_dir / "worker3.log", args)
     wait_for_worker()
@@ -325,8 +405,7 @@ def measure(args, receiver, organization, log_dir: Path) -> None:
     wait_until(lambda: receiver.refresh() >= len(receiver_before) + len(ids), 120)
     stop(worker)
     if ingest is not None:
-        stop(ingest)
-    arrived = [receiver.arrivals[i] for i in window if i in receiver.arrivals]
+        stop_group(ingest)
     latencies = sorted(
         (receiver.arrivals[i] - sustained_sent[i]) * 1000 for i in window if i in receiver.arrivals
     )

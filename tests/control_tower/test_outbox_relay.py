@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from control_tower.events import (
@@ -19,6 +20,7 @@ from control_tower.events import (
     emit,
     make_event,
     register_event_type,
+    registry,
     relay,
 )
 from control_tower.events.models import OutboxEvent, OutboxReceipt
@@ -176,27 +178,37 @@ def test_a_failing_subscriber_holds_back_its_aggregate_only_and_is_retried(
 def test_a_worker_dying_between_handling_and_marking_does_not_handle_twice(
     org, sink, test_type, subscribers, monkeypatch
 ):
+    """Handling, receipts and the delivered mark commit together (one chunk transaction): a
+    worker dying after the handlers ran and before the mark leaves nothing half done, and the
+    worker taking the rows over handles each event once per subscriber."""
     subscribers("steady", writer("steady"))
     subscribers("audit", writer("audit"))
-    event = emit_test(org, "A", 1)
+    event, other = emit_test(org, "A", 1), emit_test(org, "B", 1)
 
-    def die(row):
+    def die(ids):
+        assert len(sink_rows()) == 4  # both subscribers handled both events ...
         raise SystemExit("worker killed")
 
     monkeypatch.setattr(relay, "_mark_delivered", die)
     with pytest.raises(SystemExit):
         relay.relay_batch()
-    assert len(sink_rows()) == 2  # both handled (and their receipts committed) ...
-    assert outbox(event).delivered_at is None  # ... but the row was never marked
+    assert sink_rows() == []  # ... and it all went with the chunk's transaction
+    assert not OutboxReceipt.objects.filter(event__event_id__in=[event.id, other.id]).exists()
+    assert outbox(event).delivered_at is None and outbox(other).delivered_at is None
     monkeypatch.undo()
 
     assert relay.relay_batch() == (0, 0)  # still leased by the dead worker
-    OutboxEvent.dangerously_unscoped.filter(event_id=event.id).update(
+    OutboxEvent.dangerously_unscoped.filter(event_id__in=[event.id, other.id]).update(
         leased_until=timezone.now() - timedelta(seconds=1)
     )
-    assert relay.relay_batch() == (1, 1)  # the lease expired: taken over and re-delivered
-    assert len(sink_rows()) == 2  # nobody handled it a second time
-    assert outbox(event).delivered_at is not None
+    assert relay.relay_batch() == (2, 2)  # the lease expired: taken over and re-delivered
+    assert sorted((s, a) for _e, s, a, _n in sink_rows()) == [
+        ("audit", "A"),
+        ("audit", "B"),
+        ("steady", "A"),
+        ("steady", "B"),
+    ]
+    assert outbox(event).delivered_at is not None and outbox(event).attempts == 1
 
 
 def test_claims_skip_what_another_worker_holds_and_keep_aggregates_in_order(org, test_type):
@@ -326,3 +338,123 @@ def test_backfilled_events_reach_only_the_subscribers_that_take_them(
         assert outbox(past).delivered_at is not None  # passed over is done, not pending
     finally:
         unsubscribe("alerting")
+
+
+def test_a_failing_handler_in_a_chunk_rolls_back_only_itself(
+    org, sink, test_type, subscribers, django_capture_on_commit_callbacks
+):
+    """One transaction for the chunk, a savepoint per handler: the failing handler's write,
+    receipt and on_commit callback vanish; the other subscriber's effects on the same event,
+    and every other event of the chunk, are kept; the failed aggregate's later events wait."""
+    committed: list[tuple] = []
+
+    def with_callback(name, fail=lambda e, calls: False):
+        inner = writer(name, fail=fail)
+
+        def handler(event):
+            transaction.on_commit(lambda: committed.append((name, event.payload["n"])))
+            inner(event)
+
+        handler.calls = inner.calls
+        return handler
+
+    subscribers("steady", with_callback("steady"))
+    subscribers("flaky", with_callback("flaky", fail=lambda e, calls: e.aggregate_id == "C"))
+    events = [emit_test(org, aggregate, n) for n in (1, 2) for aggregate in "ABCDE"]
+    c1, c2 = (e for e in events if e.aggregate_id == "C")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert relay.relay_batch() == (10, 8)
+
+    # The failure rolled back flaky's write on C1 (and it never ran on C2) ...
+    assert ns(sink_rows("flaky"), "C") == []
+    ours = OutboxReceipt.objects.filter(subscriber__in=("steady", "flaky"))
+    assert list(ours.filter(event__event_id=c1.id).values_list("subscriber", flat=True)) == [
+        "steady"
+    ]
+    failed = outbox(c1)
+    assert failed.attempts == 1 and failed.last_error.startswith("flaky: RuntimeError")
+    # ... C2 was given back, unhandled, for after C1 ...
+    assert outbox(c2).leased_until is None and outbox(c2).delivered_at is None
+    assert ns(sink_rows("steady"), "C") == [1]
+    # ... and everything else was delivered, in order per aggregate, by both subscribers.
+    for name in ("steady", "flaky"):
+        for aggregate in "ABDE":
+            assert ns(sink_rows(name), aggregate) == [1, 2]
+    assert all(outbox(e).delivered_at is not None for e in events if e.aggregate_id != "C")
+    # Callbacks registered by handlers ran at the chunk's commit, except the rolled-back one.
+    assert ("steady", 1) in committed and ("flaky", 1) in committed
+    assert len(committed) == 8 * 2 + 1  # 8 events x 2 subscribers, and steady on C1
+
+    OutboxEvent.dangerously_unscoped.filter(pk=failed.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    subscribers("flaky", writer("flaky"))  # fixed
+    assert relay.relay_pending() == 2
+    assert ns(sink_rows("flaky"), "C") == [1, 2]
+    assert ns(sink_rows("steady"), "C") == [1, 2]  # its receipt spared it C1 a second time
+
+
+def test_a_failure_holds_its_aggregate_back_in_the_later_chunks_of_the_batch(
+    org, sink, test_type, subscribers, settings
+):
+    settings.EVENTS_RELAY_CHUNK = 2
+    subscribers("flaky", writer("flaky", fail=lambda e, calls: e.payload["n"] == 1))
+    a1, b2, a2, b3 = (
+        emit_test(org, "A", 1),
+        emit_test(org, "B", 2),
+        emit_test(org, "A", 2),
+        emit_test(org, "B", 3),
+    )
+    assert relay.relay_batch() == (4, 2)  # chunks [A1, B2] and [A2, B3]
+    assert outbox(a1).attempts == 1 and outbox(a2).delivered_at is None
+    assert outbox(a2).leased_until is None  # given back by the second chunk
+    assert outbox(b2).delivered_at is not None and outbox(b3).delivered_at is not None
+    assert ns(sink_rows("flaky"), "B") == [2, 3] and ns(sink_rows("flaky"), "A") == []
+
+
+def test_a_chunk_of_fifty_events_costs_a_bounded_number_of_queries(
+    org, test_type, monkeypatch, settings
+):
+    """Per event only the handlers' savepoints; the claim, the row fetch, the receipts read,
+    the receipts' INSERT and the delivered marks are one statement each for the chunk."""
+    settings.EVENTS_RELAY_CHUNK = 50
+    monkeypatch.setattr(registry, "_subscribers", {})  # only the two below
+    handled: list = []
+    subscribe(TYPE, lambda event: handled.append(("one", event.id)), name="one")
+    subscribe(TYPE, lambda event: handled.append(("two", event.id)), name="two")
+    subscribe("shipment.*", lambda event: handled.append(("other", event.id)), name="other")
+    for n in range(50):
+        emit_test(org, f"R{n % 7}", n)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert relay.relay_batch(limit=50) == (50, 50)
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    savepoints = [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    others = [s for s in statements if s not in savepoints]
+    # One savepoint (and its release) per event and interested subscriber, plus the chunk's.
+    assert 2 * 50 * 2 <= len(savepoints) <= 2 * (50 * 2 + 2)
+    assert len(others) <= 8, others  # claim (3), rows, receipts read, INSERT, UPDATE
+    assert sum("INSERT INTO" in s and "outboxreceipt" in s for s in others) == 1
+    assert len(handled) == 100 and not [h for h in handled if h[0] == "other"]
+    assert OutboxReceipt.objects.filter(subscriber__in=("one", "two")).count() == 100
+    assert not OutboxEvent.dangerously_unscoped.filter(delivered_at__isnull=True).exists()
+
+
+def test_a_stalled_worker_does_not_handle_rows_taken_over_after_its_lease_ran_out(
+    org, sink, test_type, subscribers
+):
+    subscribers("steady", writer("steady"))
+    a1, a2 = emit_test(org, "A", 1), emit_test(org, "A", 2)
+    stalled = relay.claim()  # this worker stalls before delivering
+    OutboxEvent.dangerously_unscoped.filter(pk__in=stalled).update(
+        leased_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert relay.relay_batch() == (2, 2)  # another worker took both over
+
+    held_back: set[tuple] = set()
+    assert relay.deliver_chunk(stalled, held_back) == 0  # the stalled worker wakes up
+    assert ns(sink_rows("steady"), "A") == [1, 2]  # handled once, by the other worker
+    assert held_back == {(org.pk, "route", "A")}
+    assert outbox(a1).attempts == 1 and outbox(a2).attempts == 1
