@@ -93,15 +93,17 @@ _last_queued = 0.0
 
 def dispatch_on_commit() -> None:
     """Queue a dispatcher run after commit, at most one per _DISPATCH_DEBOUNCE_S per process
-    (the run is delayed by that window, so it sees every delivery the window skipped). A broker
-    failure is logged: beat runs the dispatcher every few seconds and the rows are committed."""
-    global _last_queued
-    now = time.monotonic()
-    if now - _last_queued < _DISPATCH_DEBOUNCE_S:
-        return
-    _last_queued = now
+    (the run is delayed by that window, so it sees every delivery the window skipped). The
+    debounce is decided after the commit, never before: the relay commits a chunk of events
+    at once, and a run queued before rows it skipped were committed would leave them to beat.
+    A broker failure is logged: beat runs the dispatcher every few seconds."""
 
     def send() -> None:
+        global _last_queued
+        now = time.monotonic()
+        if now - _last_queued < _DISPATCH_DEBOUNCE_S:
+            return
+        _last_queued = now
         from celery import current_app
 
         try:
@@ -109,7 +111,6 @@ def dispatch_on_commit() -> None:
                 DISPATCH_TASK, countdown=_DISPATCH_DEBOUNCE_S, retry=False, ignore_result=True
             )
         except Exception:  # noqa: BLE001 - the beat run redoes it
-            global _last_queued
             _last_queued = 0.0
             logger.warning("could not queue %s; beat will run it", DISPATCH_TASK, exc_info=True)
 
