@@ -15,9 +15,10 @@ import time
 from contextlib import ExitStack
 from datetime import timedelta
 from email.utils import formataddr
+from functools import cached_property
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.template import TemplateSyntaxError
 from django.utils import timezone
@@ -83,9 +84,12 @@ class _Batch:
 
     def __init__(self, organization) -> None:
         self.organization = organization
-        self.options = settings_for(organization)
         self._configs: dict[str, object] = {}
         self._sources: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    @cached_property
+    def options(self):
+        return settings_for(self.organization)
 
     def config(self, trigger: str):
         if trigger not in self._configs:
@@ -395,22 +399,40 @@ def _record_successes(sent: list[tuple[Notification, SendResult, str, str]]) -> 
             if status == Status.DELIVERED:
                 logs.append(_log_row(message, Status.DELIVERED, "reported by the backend"))
             outcomes[message.pk] = status
-        Notification.objects.bulk_update(rows, _SUCCESS_FIELDS)
+        if rows:
+            _mark_sent(rows, now)
         NotificationLog.dangerously_unscoped.bulk_create(logs)
     return outcomes
 
 
-_SUCCESS_FIELDS = [
-    "status",
-    "provider",
-    "provider_message_id",
-    "subject_preview",
-    "body_preview",
-    "sent_at",
-    "lease_until",
-    "next_attempt_at",
-    "updated_at",
-]
+# One UPDATE for the batch over arrays: Django's bulk_update (a CASE per field and row) took
+# ~100 ms for 50 rows here, more than sending them.
+_MARK_SENT = """
+UPDATE notifications_notification n SET
+  status = r.status, provider = r.provider, provider_message_id = r.provider_message_id,
+  subject_preview = r.subject_preview, body_preview = r.body_preview,
+  sent_at = %(now)s, updated_at = %(now)s, lease_until = NULL, next_attempt_at = NULL
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(providers)s::text[],
+            %(provider_ids)s::text[], %(subjects)s::text[], %(bodies)s::text[])
+  AS r(id, status, provider, provider_message_id, subject_preview, body_preview)
+WHERE n.id = r.id
+"""
+
+
+def _mark_sent(rows: list[Notification], now) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK_SENT,
+            {
+                "now": now,
+                "ids": [m.pk for m in rows],
+                "statuses": [m.status for m in rows],
+                "providers": [m.provider for m in rows],
+                "provider_ids": [m.provider_message_id for m in rows],
+                "subjects": [m.subject_preview for m in rows],
+                "bodies": [m.body_preview for m in rows],
+            },
+        )
 
 
 def _record_failure(message, exc: ChannelError) -> str:
