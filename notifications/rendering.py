@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings as django_settings
@@ -98,20 +99,30 @@ def template_sources(
     }
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, *, html: bool):
+    """A template compiled once per source text (a batch renders the same few templates many
+    times; a compiled Template is immutable and safe to share)."""
+    return (_html_engine if html else _text_engine).from_string(source)
+
+
+@lru_cache(maxsize=1)
+def _layout():
+    return _html_engine.get_template("layout.html")
+
+
 def render_sources(sources: dict[str, str], *, channel: str, context: dict) -> Rendered:
     """Render template sources (raises django.template.TemplateSyntaxError for a bad one)."""
     plain = Context(context, autoescape=False)  # a Context escapes unless told not to
-    text = _text_engine.from_string(sources["text"]).render(plain).strip()
+    text = _compiled(sources["text"], html=False).render(plain).strip()
     if channel == Channel.SMS:
         return Rendered(subject="", text=" ".join(text.split()), html="")
-    subject = _text_engine.from_string(sources["subject"]).render(plain)
+    subject = _compiled(sources["subject"], html=False).render(plain)
     subject = " ".join(subject.split())
     html = ""
     if sources["html"]:
-        body = _html_engine.from_string(sources["html"]).render(Context(context))
-        html = _html_engine.get_template("layout.html").render(
-            Context({**context, "body": body, "subject": subject})
-        )
+        body = _compiled(sources["html"], html=True).render(Context(context))
+        html = _layout().render(Context({**context, "body": body, "subject": subject}))
     if not text and html:
         text = strip_tags(html).strip()
     return Rendered(subject=subject, text=text, html=html)

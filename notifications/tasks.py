@@ -11,12 +11,13 @@ from notifications.services import delivery, dispatch
 
 @shared_task(name="notifications.send", ignore_result=True)
 def send(notification_id: int, organization_id: int) -> str:
-    """Send one message if it is still due (idempotent: a claimed or finished one is skipped)."""
+    """Send one message if it is still due (idempotent: a claimed or finished one is skipped),
+    with other due messages of its organization on the same SMTP session."""
     organization = Organization.objects.filter(pk=organization_id, is_active=True).first()
     if organization is None:
         return "skipped"
     with organization_scope(organization):
-        return delivery.notification_send(notification_id=notification_id)
+        return delivery.notification_send_with_due(notification_id=notification_id)
 
 
 @shared_task(name="notifications.dispatch_due", ignore_result=True)

@@ -15,7 +15,7 @@ from control_tower.models import Organization
 from control_tower.tenancy.enqueue import enqueue_on_commit
 from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
 from notifications.models import Notification, Status
-from notifications.services.delivery import due, notification_send
+from notifications.services.delivery import due, notifications_send, send_size
 from notifications.services.messages import SEND_TASK, log_status
 
 # A queued message whose send task was lost (broker down at commit) is picked up after this.
@@ -71,16 +71,28 @@ def dispatch_due(*, budget_s: float = 20.0) -> int:
     due = due_messages(now)
     wanted = {organization_id for _pk, organization_id in due}
     active = {o.pk: o for o in Organization.objects.filter(is_active=True, pk__in=wanted)}
-    for pk, organization_id in due:
+    for organization_id, ids in _batches(due, size=send_size()):
         if time.monotonic() - started > budget_s:
             break
         organization = active.get(organization_id)
         if organization is None:
             continue
         with organization_scope(organization):
-            notification_send(notification_id=pk)
-        attempted += 1
+            notifications_send(notification_ids=ids)
+        attempted += len(ids)
     return attempted
+
+
+def _batches(due: list[tuple[int, int]], *, size: int) -> list[tuple[int, list[int]]]:
+    """(organization id, up to `size` message ids) in the order of `due` per organization."""
+    per_organization: dict[int, list[int]] = {}
+    for pk, organization_id in due:
+        per_organization.setdefault(organization_id, []).append(pk)
+    return [
+        (organization_id, ids[start : start + size])
+        for organization_id, ids in per_organization.items()
+        for start in range(0, len(ids), size)
+    ]
 
 
 def notification_retry_now(*, message: Notification) -> bool:

@@ -50,14 +50,19 @@ class Intent:
     send_after: datetime | None = None
 
 
-def log_status(message: Notification, status: str, detail: str = "", code: str = "") -> None:
-    NotificationLog.dangerously_unscoped.create(
+def log_row(message: Notification, status: str, detail: str = "", code: str = ""):
+    """One entry of a message's delivery log (unsaved: batches insert many at once)."""
+    return NotificationLog(
         organization_id=message.organization_id,
         notification=message,
         status=status,
         detail=detail[:500],
         provider_code=code[:40],
     )
+
+
+def log_status(message: Notification, status: str, detail: str = "", code: str = "") -> None:
+    log_row(message, status, detail, code).save()
 
 
 def organization_zone(organization) -> ZoneInfo:
