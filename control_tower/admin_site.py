@@ -88,3 +88,24 @@ class ReadOnlyTenantAdmin(TenantAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """A parent's history shown inline (alert transitions, a message's delivery log, a
+    webhook delivery's attempts): never edited. Organization admins hold no Django model
+    permissions, so viewing follows the same test as the parent."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or is_organization_admin(request)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -5,33 +5,22 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from control_tower.admin_site import ReadOnlyTenantAdmin, TenantAdmin, is_organization_admin
+from control_tower.admin_site import (
+    ReadOnlyInline,
+    ReadOnlyTenantAdmin,
+    TenantAdmin,
+)
 from control_tower.errors import DomainError
 from exceptions import services
 from exceptions.models import THRESHOLD_FIELDS, Alert, AlertThresholds, AlertTransition
 from exceptions.thresholds import forget_thresholds
 
 
-class AlertTransitionInline(admin.TabularInline):
+class AlertTransitionInline(ReadOnlyInline):
     model = AlertTransition
     fields = ["at", "from_state", "to_state", "actor", "details"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ["at", "id"]
-
-    def has_view_permission(self, request, obj=None):
-        # Organization admins hold no Django model permissions: the same test as the parent.
-        return request.user.is_superuser or is_organization_admin(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Alert)

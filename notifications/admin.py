@@ -9,7 +9,11 @@ from django.contrib import admin, messages
 from django.template import TemplateSyntaxError
 from django.utils.html import format_html
 
-from control_tower.admin_site import ReadOnlyTenantAdmin, TenantAdmin, is_organization_admin
+from control_tower.admin_site import (
+    ReadOnlyInline,
+    ReadOnlyTenantAdmin,
+    TenantAdmin,
+)
 from notifications.models import (
     Channel,
     ContactPreference,
@@ -105,25 +109,11 @@ class ContactPreferenceAdmin(TenantAdmin):
     search_fields = ["address"]
 
 
-class NotificationLogInline(admin.TabularInline):
+class NotificationLogInline(ReadOnlyInline):
     model = NotificationLog
     fields = ["at", "status", "detail", "provider_code"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ["at", "id"]
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or is_organization_admin(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notification)

@@ -6,7 +6,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from control_tower.admin_site import ReadOnlyTenantAdmin, TenantAdmin, is_organization_admin
+from control_tower.admin_site import (
+    ReadOnlyInline,
+    ReadOnlyTenantAdmin,
+    TenantAdmin,
+)
 from control_tower.errors import DomainError
 from control_tower.tenancy.actors import Actor
 from webhooks import services
@@ -122,7 +126,7 @@ class WebhookEndpointAdmin(TenantAdmin):
             messages.warning(request, f"New secret of {endpoint.name}, shown this once: {secret}")
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyInline):
     model = WebhookAttempt
     fields = [
         "number",
@@ -134,21 +138,7 @@ class WebhookAttemptInline(admin.TabularInline):
         "request_headers",
     ]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ["number"]
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or is_organization_admin(request)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookDelivery)
