@@ -23,7 +23,11 @@ def normalize_phone(raw: str, *, region: str = "") -> str:
     try:
         number = phonenumbers.parse(text, (region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidAddress(f"Not a phone number: {exc}.") from exc
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise InvalidAddress(
+                "Give the number with its country code, e.g. +56 9 6123 4567."
+            ) from exc
+        raise InvalidAddress("Not a phone number.") from exc
     if not phonenumbers.is_valid_number(number):
         raise InvalidAddress("Not a valid phone number for its country.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -127,7 +127,9 @@ def check_allow_list(entries: list[str]) -> list[str]:
         cleaned.append(entry)
     if bad:
         message = f"Not a host name, address or CIDR: {', '.join(bad)}."
-        raise DomainError(message, fields={"allowed_private_hosts": [message]})
+        raise DomainError(
+            message, fields={"allowed_private_hosts": [message]}, code="validation_error"
+        )
     return sorted(set(cleaned))
 
 

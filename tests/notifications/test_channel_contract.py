@@ -74,3 +74,8 @@ def test_a_refused_recipient_is_a_permanent_error(smtp_server):
                 idempotency_key="k",
             )
         )
+
+
+def test_a_number_without_a_country_says_how_to_write_it():
+    with pytest.raises(InvalidAddress, match=r"country code, e.g. \+56"):
+        normalize_phone("12")

@@ -285,6 +285,7 @@ def test_settings_get_and_patch(owner_api):
     assert patched.json()["allowed_private_hosts"] == ["10.0.0.0/8", "localhost"]
     bad = owner_api.patch(SETTINGS, {"allowed_private_hosts": ["bad host!"]}, format="json")
     assert bad.status_code == 400 and "allowed_private_hosts" in bad.json()["fields"]
+    assert bad.json()["error"] == "validation_error"
 
 
 def test_the_delivery_list_costs_the_same_queries_for_many_rows(
