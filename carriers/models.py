@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -29,9 +30,24 @@ SLA_POLICY_FIELDS = [
     "sla_grace_minutes",
     "sla_max_attempts",
     "sla_pod_required",
+    "sla_pod_photo_required",
+    "sla_pod_signature_required",
+    "sla_pod_geofence_required",
+    "sla_pod_compliance_target_pct",
+    "sla_required_scans",
     "sla_scan_compliance_target_pct",
     "sla_tracking_coverage_target_pct",
+    "sla_p90_lateness_target_min",
+    "sla_eta_mae_target_min",
+    "sla_exceptions_per_100_target",
+    "sla_rating_target",
 ]
+
+
+def default_required_scans() -> list[str]:
+    """Scan types every delivered parcel must have, in this order (tracking.ScanType values;
+    checked by the SLA app, which sits above tracking)."""
+    return ["out_for_delivery", "delivered"]
 
 
 class Carrier(TenantModel):
@@ -57,11 +73,49 @@ class Carrier(TenantModel):
         default=3, validators=[MinValueValidator(1), MaxValueValidator(10)]
     )
     sla_pod_required = models.BooleanField(default=True)
+    sla_pod_photo_required = models.BooleanField(
+        default=True, help_text="A delivery's proof must include a photo."
+    )
+    sla_pod_signature_required = models.BooleanField(
+        default=False, help_text="A delivery's proof must include the recipient's signature."
+    )
+    sla_pod_geofence_required = models.BooleanField(
+        default=True, help_text="The proof must be captured near the delivery address."
+    )
+    sla_pod_compliance_target_pct = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("98.00"), validators=percent
+    )
+    sla_required_scans = ArrayField(
+        models.CharField(max_length=20),
+        default=default_required_scans,
+        blank=True,
+        help_text="Scan types each delivered parcel must have, in this order.",
+    )
     sla_scan_compliance_target_pct = models.DecimalField(
         max_digits=5, decimal_places=2, default=Decimal("98.00"), validators=percent
     )
     sla_tracking_coverage_target_pct = models.DecimalField(
         max_digits=5, decimal_places=2, default=Decimal("95.00"), validators=percent
+    )
+    sla_p90_lateness_target_min = models.PositiveIntegerField(
+        default=30, help_text="P90 lateness of late deliveries may not exceed this (minutes)."
+    )
+    sla_eta_mae_target_min = models.PositiveIntegerField(
+        default=15, help_text="Mean absolute error of the ETAs shown to customers (minutes)."
+    )
+    sla_exceptions_per_100_target = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("10.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Exceptions (alerts) per 100 stops may not exceed this.",
+    )
+    sla_rating_target = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("4.50"),
+        validators=[MinValueValidator(Decimal("1")), MaxValueValidator(Decimal("5"))],
+        help_text="Average customer rating (1–5 stars) at least this.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -76,7 +130,8 @@ class Carrier(TenantModel):
                 & Q(
                     sla_tracking_coverage_target_pct__gte=0,
                     sla_tracking_coverage_target_pct__lte=100,
-                ),
+                )
+                & Q(sla_pod_compliance_target_pct__gte=0, sla_pod_compliance_target_pct__lte=100),
                 name="carrier_sla_percentages_in_range",
             ),
         ]

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "exceptions",
     "notifications",
     "webhooks",
+    "carriers.feeds.apps.CarrierFeedsConfig",
+    "carriers.sla.apps.SlaConfig",
     "portal",
 ]
 

@@ -6,8 +6,10 @@ imports under `if TYPE_CHECKING:` are left out (they never run). Importing `a.b.
 `a/__init__.py` and `a/b/__init__.py`, so those count as imported too.
 
 Layers, lowest first: `control_tower` (tenancy, errors, shared vocabulary), `carriers`,
-`tracking` (the domain), `exceptions`, and `portal` (the console: a presentation layer). Only
-the project's wiring modules may reach up.
+`tracking` (the domain), `exceptions`, the event consumers (`notifications`, `webhooks`, and
+the two apps inside `carriers/` that read deliveries: `carriers.feeds` and `carriers.sla`),
+and `portal` (the console and reports: a presentation layer). Only the project's wiring
+modules may reach up.
 """
 
 from __future__ import annotations
@@ -156,7 +158,14 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+# Apps nested in another app's package, each its own layer.
+NESTED_APPS = ("carriers.feeds", "carriers.sla")
+
+
 def _app(module: str) -> str:
+    for nested in NESTED_APPS:
+        if module == nested or module.startswith(nested + "."):
+            return nested
     return module.split(".")[0]
 
 
@@ -180,7 +189,8 @@ def test_only_the_wiring_imports_the_console():
     arrows = {
         (module, target)
         for module, targets in WRITTEN.items()
-        if _app(module) in ("control_tower", "carriers", "tracking", "exceptions")
+        if _app(module)
+        in ("control_tower", "carriers", "tracking", "exceptions", "carriers.feeds", "carriers.sla")
         and module not in WIRING
         for target in targets
         if _app(target) == "portal"
@@ -212,15 +222,28 @@ def test_carriers_do_not_import_tracking():
 
 
 def test_the_domain_does_not_import_its_messengers():
-    # Notifications and webhooks are consumers of the event catalog: nothing below them (or
-    # beside them) calls them; they hear events through the outbox.
+    # Notifications, webhooks, carrier feeds and SLA roll-ups sit above the domain: nothing
+    # below them calls them; the consumers hear events through the outbox.
     arrows = {
         (module, target)
         for module, targets in WRITTEN.items()
         if _app(module) in ("control_tower", "carriers", "tracking", "exceptions")
         and module not in WIRING
         for target in targets
-        if _app(target) in ("notifications", "webhooks")
+        if _app(target) in ("notifications", "webhooks", "carriers.feeds", "carriers.sla")
+    }
+    assert arrows == set()
+
+
+def test_messengers_do_not_import_feeds_or_reports():
+    # Feeds and SLA reports may use the messengers (the weekly scorecard e-mail goes through
+    # the e-mail channel), never the other way round.
+    arrows = {
+        (module, target)
+        for module, targets in WRITTEN.items()
+        if _app(module) in ("notifications", "webhooks")
+        for target in targets
+        if _app(target) in ("carriers.feeds", "carriers.sla", "portal")
     }
     assert arrows == set()
 

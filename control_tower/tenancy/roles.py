@@ -34,6 +34,9 @@ class Resource(models.TextChoices):
     NOTIFICATIONS = "notifications"
     # Webhook subscriptions and their delivery logs (docs/WEBHOOKS.md).
     WEBHOOKS = "webhooks"
+    # SLA scorecards, drill-downs, exports and planning history (docs/REPORTS.md): read to see
+    # them, write to manage the scheduled scorecard e-mails and recompute a day's roll-ups.
+    REPORTS = "reports"
 
 
 READ, WRITE = "read", "write"
@@ -60,6 +63,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.ALERTS: _RW,
         Resource.NOTIFICATIONS: _R,
         Resource.WEBHOOKS: _NONE,
+        Resource.REPORTS: _R,
     },
     Role.OPS_MANAGER: {
         Resource.ORGANIZATION: _R,
@@ -75,6 +79,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.ALERTS: _R,
         Resource.NOTIFICATIONS: _R,
         Resource.WEBHOOKS: _R,
+        # Ops managers are who the scorecards are for.
+        Resource.REPORTS: _RW,
     },
     # Carrier users see only rows of their own carrier (tenancy/carrier_scope.py) and update
     # the progress of their own routes; they cannot create or re-plan, but may move a stop
@@ -96,6 +102,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         # The messages sent about their carrier's shipments; webhooks bound to their carrier.
         Resource.NOTIFICATIONS: _R,
         Resource.WEBHOOKS: _RW,
+        # Their own carrier's scorecard and drill-downs only (narrowed like everything else).
+        Resource.REPORTS: _R,
     },
     # People with the driver role read their own routes; their phone posts with a device token.
     Role.DRIVER: {
@@ -113,6 +121,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.ALERTS: _NONE,
         Resource.NOTIFICATIONS: _NONE,
         Resource.WEBHOOKS: _NONE,
+        Resource.REPORTS: _NONE,
     },
 }
 
@@ -141,6 +150,8 @@ class Scope(models.TextChoices):
     NOTIFICATIONS_WRITE = "notifications:write"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    REPORTS_READ = "reports:read"
+    REPORTS_WRITE = "reports:write"
 
 
 def role_allows(role: str, resource: str, action: str) -> bool:

@@ -29,7 +29,17 @@ class HubSerializer(TenantModelSerializer):
 
     class Meta:
         model = Hub
-        fields = ["id", "code", "name", "kind", "address", "location", "is_active", "created_at"]
+        fields = [
+            "id",
+            "code",
+            "name",
+            "kind",
+            "address",
+            "region",
+            "location",
+            "is_active",
+            "created_at",
+        ]
         read_only_fields = ["id", "created_at"]
         unique_in_organization = (("code",),)
 
@@ -58,6 +68,7 @@ SHIPMENT_FIELDS = [
     "delivery_instructions",
     "parcel_count",
     "weight_kg",
+    "service_type",
     "promised_window_start",
     "promised_window_end",
     "rating",

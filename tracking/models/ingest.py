@@ -125,6 +125,10 @@ class Scan(TenantModel):
         "tracking.Hub", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     reason_code = models.CharField(max_length=32, blank=True)
+    # What a carrier's own system said, kept as sent (its adapter maps it onto scan_type and
+    # reason_code): evidence, and the way back when a mapping turns out wrong.
+    carrier_status_code = models.CharField(max_length=64, blank=True)
+    carrier_reason_code = models.CharField(max_length=64, blank=True)
     note = models.CharField(max_length=500, blank=True)
     result = models.CharField(max_length=20, choices=ScanResult.choices)
     detail = models.CharField(max_length=300, blank=True)

@@ -23,6 +23,11 @@ class Hub(TenantModel):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=HubKind.choices, default=HubKind.HUB)
     address = models.CharField(max_length=300, blank=True)
+    region = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Operating region the hub serves (reports group by it).",
+    )
     location = gis.PointField(srid=4326, geography=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -35,6 +40,15 @@ class Hub(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ServiceType(models.TextChoices):
+    """What was sold to the shipper; scorecards filter and compare by it."""
+
+    SAME_DAY = "same_day", "Same day"
+    NEXT_DAY = "next_day", "Next day"
+    STANDARD = "standard", "Standard"
+    SCHEDULED = "scheduled", "Scheduled (customer-chosen window)"
 
 
 class ShipmentStatus(models.TextChoices):
@@ -60,6 +74,9 @@ class Shipment(TenantModel):
     )
     hub = models.ForeignKey(
         Hub, on_delete=models.PROTECT, null=True, blank=True, related_name="shipments"
+    )
+    service_type = models.CharField(
+        max_length=16, choices=ServiceType.choices, default=ServiceType.STANDARD
     )
     status = models.CharField(
         max_length=20, choices=ShipmentStatus.choices, default=ShipmentStatus.INFO_RECEIVED
@@ -225,12 +242,21 @@ class StopKind(models.TextChoices):
 
 
 class FailureReason(models.TextChoices):
+    """The reason taxonomy for failed attempts and exceptions, the same for every carrier: a
+    carrier's own codes are mapped onto it by its feed adapter (carriers/feeds), and the
+    carrier's code is kept beside it on the scan (`Scan.carrier_reason_code`)."""
+
     NOT_HOME = "not_home", "Recipient not home"
     REFUSED = "refused", "Refused by recipient"
-    ADDRESS_NOT_FOUND = "address_not_found", "Address not found"
+    ADDRESS_NOT_FOUND = "address_not_found", "Address problem"
     ACCESS_DENIED = "access_denied", "No access to the building"
     DAMAGED = "damaged", "Parcel damaged"
     OUT_OF_TIME = "out_of_time", "Ran out of time"
+    WEATHER = "weather", "Weather"
+    VEHICLE = "vehicle", "Vehicle problem"
+    CAPACITY = "capacity", "Capacity (not loaded, vehicle full)"
+    CUSTOMS = "customs", "Customs hold"
+    LOST = "lost", "Lost or missing parcel"
     OTHER = "other", "Other"
 
 

@@ -1,0 +1,1 @@
+"""Carrier feed models (filled in by the carrier feeds work)."""

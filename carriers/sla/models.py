@@ -1,0 +1,1 @@
+"""SLA facts and roll-ups (filled in by the SLA work)."""
