@@ -83,6 +83,9 @@ ORGANIZATION_ONLY: frozenset[str] = frozenset(
         "notifications.ContactPreference",
         # Which private addresses webhooks may reach: the organization's security policy.
         "webhooks.WebhookSettings",
+        # Who gets the weekly scorecard is the organization's choice (each recipient's copy is
+        # narrowed to what they may see when it is rendered).
+        "sla.ScorecardEmail",
     }
 )
 

@@ -1,1 +1,0 @@
-"""SLA facts and roll-ups (filled in by the SLA work)."""
