@@ -1,12 +1,14 @@
 """Portal pages: the dispatcher console and the customer's tracking page."""
 
-from django.urls import path
+from django.urls import include, path
 
 from portal import views
 from portal.tracking_page import views as tracking
 
 urlpatterns = [
     path("console/", views.console, name="console"),
+    # The ops manager's SLA scorecards, drill-downs and comparisons (docs/REPORTS.md).
+    path("reports/", include("portal.reports.urls")),
     # The customer tracking page (docs/TRACKING_PAGE.md). No trailing slash: the URL goes out
     # by SMS, every character counts.
     path("t/", tracking.tracking_lookup, name="tracking-lookup"),
