@@ -72,7 +72,8 @@ def common_context(*, actor: Actor, query: ReportQuery, url: str = REPORTS_URL) 
             "service_type": set(filters.service_types),
         },
         "quick_picks": quick_picks(actor, query, url),
-        "rollup_command": f"{ROLLUP_COMMAND} --from {filters.date_from} --to {filters.date_to}",
+        "rollup_command": f"{ROLLUP_COMMAND} --org {actor.organization.slug} "
+        f"--from {filters.date_from} --to {filters.date_to}",
         "compare_url": COMPARE_URL + "?" + query_string(query),
     }
 
