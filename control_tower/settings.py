@@ -168,7 +168,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     # deliveries (retries, per-subscription order); both are also enqueued when rows appear.
     "notifications-dispatch": {"task": "notifications.dispatch_due", "schedule": 5.0},
     "webhooks-dispatch": {"task": "webhooks.dispatch_due", "schedule": 5.0},
+    # The weekly scorecard e-mails whose weekday and hour have come (idempotent claim).
+    "sla-scorecard-emails": {"task": "sla.send_scorecard_emails", "schedule": 15 * 60.0},
 }
+# Task modules outside an app's tasks.py (autodiscovery reads tasks.py only).
+CELERY_IMPORTS = ("carriers.sla.digest",)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
