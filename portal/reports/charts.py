@@ -77,15 +77,17 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
-def _nice_max(value: float) -> float:
-    """A round axis maximum at or above `value` (1, 2, 2.5 or 5 times a power of ten)."""
+def _axis(value: float) -> tuple[float, float]:
+    """A round axis (maximum, tick step) at or above `value`: the step is 1, 2 or 5 times a
+    power of ten, at most five steps, so ticks read 0, 2, 4, 6 rather than 0, 1.2, 2.5."""
     if value <= 0:
-        return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power  # pragma: no cover - the loop always returns
+        return 1.0, 0.25
+    power = 10 ** math.floor(math.log10(value / 5)) if value >= 5 else 1
+    for step in (1, 2, 5, 10, 20, 50):
+        tick = step * power
+        if value / tick <= 5:
+            return math.ceil(value / tick - 1e-9) * tick, tick
+    return value, value / 4  # pragma: no cover - the loop always returns
 
 
 def _open_svg(chart_id: str, title: str, description: str, height: int) -> list[str]:
@@ -98,12 +100,12 @@ def _open_svg(chart_id: str, title: str, description: str, height: int) -> list[
     ]
 
 
-def _y_axis(parts: list[str], top: float, y_max: float, label: str, unit: str) -> None:
-    """Gridlines and tick labels at 0, ¼, ½, ¾ and the top, and the axis title."""
+def _y_axis(parts: list[str], y_max: float, step: float, label: str, unit: str) -> None:
+    """Gridlines and tick labels every `step` from 0 to the top, and the axis title."""
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
-    for i in range(5):
-        value = y_max * i / 4
-        y = MARGIN_TOP + plot_h - plot_h * i / 4
+    for i in range(round(y_max / step) + 1):
+        value = step * i
+        y = MARGIN_TOP + plot_h - plot_h * value / y_max
         parts.append(
             f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
             f'y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d7de" stroke-width="1"/>'
@@ -182,9 +184,7 @@ def line_chart(
                      headers, rows, empty=True)  # fmt: skip
     colours = colours or palette_for(one.key for one in series)
     dashes = _dash_for(one.key for one in series)
-    y_max = _nice_max(max([*values, target or 0]))
-    if unit == "%":
-        y_max = 100.0
+    y_max, step = (100.0, 25.0) if unit == "%" else _axis(max([*values, target or 0]))
     plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
 
@@ -197,7 +197,7 @@ def line_chart(
         return MARGIN_TOP + plot_h - plot_h * min(value, y_max) / y_max
 
     body: list[str] = []
-    _y_axis(body, MARGIN_TOP, y_max, y_label, unit)
+    _y_axis(body, y_max, step, y_label, unit)
     step = max(1, math.ceil(len(days) / 10))
     for i, day in enumerate(days):
         if i % step == 0 or i == len(days) - 1:
@@ -276,13 +276,13 @@ def stacked_bars(
         return Chart(chart_id, title, description, _empty_svg(chart_id, title, description),
                      headers, rows, empty=True)  # fmt: skip
     colours = colours or {code: PALETTE[i % len(PALETTE)] for i, code in enumerate(codes)}
-    y_max = _nice_max(max(totals))
+    y_max, step = _axis(max(totals))
     plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     slot = plot_w / len(breakdown.rows)
     bar_w = min(64.0, slot * 0.6)
     body: list[str] = []
-    _y_axis(body, MARGIN_TOP, y_max, y_label, "")
+    _y_axis(body, y_max, step, y_label, "")
     for i, (key, label, counts) in enumerate(breakdown.rows):
         x = MARGIN_LEFT + slot * i + (slot - bar_w) / 2
         base = MARGIN_TOP + plot_h
@@ -338,12 +338,12 @@ def histogram(
     if not any(sums.values()):
         return Chart(chart_id, title, description, _empty_svg(chart_id, title, description),
                      headers, rows, empty=True)  # fmt: skip
-    y_max = _nice_max(max(sums.values()))
+    y_max, step = _axis(max(sums.values()))
     plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     slot = plot_w / len(codes)
     body: list[str] = []
-    _y_axis(body, MARGIN_TOP, y_max, y_label, "")
+    _y_axis(body, y_max, step, y_label, "")
     for i, (code, label) in enumerate(breakdown.categories):
         h = plot_h * sums[code] / y_max
         x = MARGIN_LEFT + slot * i + 2

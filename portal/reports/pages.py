@@ -50,8 +50,24 @@ def filter_options(*, actor: Actor) -> dict:
     }
 
 
+def narrowing_words(options: dict, query: ReportQuery) -> list[str]:
+    """The active narrowing in words ("Carrier: Andes 3PL"), for the pages without the form."""
+    filters = query.filters
+    names = {
+        "Carrier": [c["name"] for c in options["carriers"] if c["pk"] in filters.carrier_ids],
+        "Hub": [h["name"] for h in options["hubs"] if h["pk"] in filters.hub_ids],
+        "Region": list(filters.regions),
+        "Service type": [
+            s["label"] for s in options["service_types"] if s["value"] in filters.service_types
+        ],
+        "Driver ids": [str(pk) for pk in filters.driver_ids],
+    }
+    return [f"{label}: {', '.join(values)}" for label, values in names.items() if values]
+
+
 def common_context(*, actor: Actor, query: ReportQuery, url: str = REPORTS_URL) -> dict:
     filters = query.filters
+    options = filter_options(actor=actor)
     return {
         "query": query,
         "qs": query_string(query),
@@ -64,7 +80,8 @@ def common_context(*, actor: Actor, query: ReportQuery, url: str = REPORTS_URL) 
             else None
         ),
         "time_zone": actor.organization.time_zone,
-        "options": filter_options(actor=actor),
+        "options": options,
+        "narrowing": narrowing_words(options, query),
         "selected": {
             "carrier": {str(pk) for pk in filters.carrier_ids},
             "hub": {str(pk) for pk in filters.hub_ids},
