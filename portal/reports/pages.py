@@ -19,6 +19,7 @@ from portal.reports.view_models import (
     ROLLUP_COMMAND,
     compare_blocks,
     export_links,
+    format_cell,
     has_data,
     period_words,
     quick_picks,
@@ -196,6 +197,7 @@ def drilldown_page(
         actor=actor, filters=query.filters, metric=metric, outcome=outcome, page=page
     )
     context = common_context(actor=actor, query=query)
+    zone = actor.organization.zone
     pages = max(1, -(-result.count // result.page_size))
 
     def page_url(number: int) -> str:
@@ -208,7 +210,10 @@ def drilldown_page(
         result=result,
         columns=result.columns,
         rows=[
-            {"cells": [row.get(key) for key, _ in result.columns], "links": row.get("links", {})}
+            {
+                "cells": [format_cell(row.get(key), zone) for key, _ in result.columns],
+                "links": row.get("links", {}),
+            }
             for row in result.rows
         ],
         pages=pages,

@@ -5,7 +5,8 @@ Formatting and links live here, once, so the templates only lay them out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from carriers.sla.metrics import METRICS, SCORECARD_COLUMNS, Metric, Unit
 from carriers.sla.query import ReportQuery, default_period, local_today, query_string
@@ -51,6 +52,21 @@ def format_value(metric: Metric, value: float | None, *, suffix: dict | None = N
     if metric.unit == Unit.COUNT:
         return f"{value:,.0f}{unit_suffix}"
     return f"{value:,.1f}{unit_suffix}"
+
+
+def format_cell(value, zone) -> str:
+    """A drill-down cell as text: times in the organization's zone, yes/no, one decimal."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float | Decimal):
+        return f"{value:,.1f}"
+    return str(value)
 
 
 def export_links(report: str, query: ReportQuery, **overrides) -> list[dict]:

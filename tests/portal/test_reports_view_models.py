@@ -118,3 +118,16 @@ def test_compare_blocks_put_the_total_first_and_keep_rows_of_either_period():
     assert (total_on_time.a, total_on_time.b) == ("88.0%", "80.0%")
     assert total_on_time.delta["text"] == "+8.0 pp" and total_on_time.delta["judgement"] == "better"
     assert blocks[2].lines[0].a == "—" and blocks[2].lines[0].delta is None
+
+
+def test_drill_down_cells_are_text_in_the_organizations_zone():
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/Santiago")
+    at = datetime(2026, 11, 4, 15, 30, tzinfo=UTC)
+    assert vm.format_cell(at, zone) == "2026-11-04 12:30"
+    assert vm.format_cell(None, zone) == "—" and vm.format_cell("", zone) == "—"
+    assert vm.format_cell(True, zone) == "yes" and vm.format_cell(12.345, zone) == "12.3"
+    assert vm.format_cell(date(2026, 11, 4), zone) == "2026-11-04"
+    assert vm.format_cell(7, zone) == "7" and vm.format_cell("late", zone) == "late"
