@@ -211,7 +211,9 @@ def line_chart(
         body.append(
             f'<line class="target" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y:.1f}" '
             f'y2="{y:.1f}" stroke="#1d2430" stroke-width="1.5" stroke-dasharray="8 4"/>'
-            f'<text class="target-label" x="{WIDTH - MARGIN_RIGHT}" y="{y - 4:.1f}" '
+            # Under the line near the top (rates near 100 % would cover it), above otherwise.
+            f'<text class="target-label" x="{WIDTH - MARGIN_RIGHT}" '
+            f'y="{y + 14 if target > 0.8 * y_max else y - 4:.1f}" '
             f'text-anchor="end" font-size="11">{escape("Target " + _fmt(target, unit))}</text>'
         )
     for one in series:

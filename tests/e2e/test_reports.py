@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from control_tower.tenancy.roles import Role
-from tests.e2e.conftest import login
+from tests.e2e.conftest import SCREENSHOT_DIR, login
 from tests.e2e.test_tracking_page import axe_violations
 from tests.factories import PASSWORD
 from tests.portal.test_reports_pages import build_history
@@ -32,9 +32,11 @@ def test_an_ops_manager_filters_drills_down_opens_the_stop_and_downloads_excel(
     expect(scorecard).to_contain_text("Andes 3PL")
     expect(scorecard).to_contain_text("Own Fleet")
     assert axe_violations(page) == []
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "reports_scorecard.png"), full_page=True)
 
     # Filter by carrier with the form (a plain GET form: no script needed).
-    page.get_by_label("Carrier").select_option(label="Andes 3PL")
+    page.locator("select[name=carrier]").select_option(label="Andes 3PL")
     page.get_by_role("button", name="Show").click()
     page.wait_for_url(re.compile(rf"/reports/\?.*carrier={history.andes.pk}"))
     rows = page.locator("#scorecard tbody tr")
@@ -53,6 +55,7 @@ def test_an_ops_manager_filters_drills_down_opens_the_stop_and_downloads_excel(
     table = page.locator("#drilldown")
     expect(table.locator("tbody tr")).to_have_count(len(history.late_stop_ids))
     assert axe_violations(page) == []
+    page.screenshot(path=str(SCREENSHOT_DIR / "reports_drilldown.png"), full_page=True)
     back = page.locator("#back-to-scorecard")
     assert f"carrier={history.andes.pk}" in back.get_attribute("href")
 
@@ -82,7 +85,7 @@ def test_a_carrier_user_sees_only_its_carrier(asgi_live_server, tenant, page):
     scorecard = page.locator("#scorecard")
     expect(scorecard).to_contain_text("Own Fleet")
     assert "Andes" not in page.content()
-    options = page.get_by_label("Carrier").locator("option")
+    options = page.locator("select[name=carrier]").locator("option")
     assert options.all_inner_texts() == ["All carriers", "Own Fleet"]
     page.locator("#scorecard tbody td a").first.click()
     page.wait_for_url(re.compile(r"/reports/drilldown/"))
