@@ -273,3 +273,19 @@ def test_compare_two_arbitrary_periods(tenant):
     assert f"A: {last:%a} {last.day}" in text and f"B: {first:%a} {first.day}" in text
     bad = client.get("/reports/compare/?from_b=yesterday")
     assert bad.status_code == 400 and "`from_b`" in text_of(bad)
+
+
+@pytest.mark.parametrize("group", ["hub", "region", "day", "service_type", "driver"])
+def test_every_grouping_renders_with_drill_downs_narrowed_to_its_rows(tenant, group):
+    history = build_history(tenant, days=2)
+    response = page_for(tenant.user(Role.OPS_MANAGER)).get(f"/reports/?group={group}")
+    assert response.status_code == 200
+    body = response.content.decode()
+    expected = {
+        "hub": f"hub={history.hub.pk}",
+        "region": "region=Norte",
+        "day": f"from={history.days[-1]}&amp;to={history.days[-1]}",
+        "service_type": "service_type=next_day",
+        "driver": "metric=",
+    }[group]
+    assert re.search(r'<tbody>.*href="/reports/drilldown/\?[^"]*' + re.escape(expected), body, re.S)
