@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from carriers.sla.rollup import sql
-from carriers.sla.rollup.buckets import LATENESS_EDGES
+from carriers.sla.rollup.buckets import LATENESS_EDGES, OPEN_BUCKET
 from control_tower.models import Organization
 from tracking.models import FailureReason
 
@@ -34,6 +34,7 @@ def day_params(organization: Organization, day: dt.date) -> dict:
         "grid": float(settings.SLA_GRID_DEGREES),
         "reasons": list(FailureReason.values),
         "edges": LATENESS_EDGES,
+        "open_bucket": OPEN_BUCKET,
     }
 
 
