@@ -168,11 +168,23 @@ CELERY_BEAT_SCHEDULE: dict = {
     # deliveries (retries, per-subscription order); both are also enqueued when rows appear.
     "notifications-dispatch": {"task": "notifications.dispatch_due", "schedule": 5.0},
     "webhooks-dispatch": {"task": "webhooks.dispatch_due", "schedule": 5.0},
+    # SLA roll-ups: days marked dirty by events, and yesterday again once its pings are in.
+    "sla-rollup-dirty": {
+        "task": "sla.rollup_dirty",
+        "schedule": float(env.int("SLA_ROLLUP_DIRTY_S", 60)),
+    },
+    # Hourly; each organization's yesterday is recomputed in its local 03:00 hour.
+    "sla-rollup-nightly": {"task": "sla.rollup_yesterday", "schedule": 3600.0},
     # The weekly scorecard e-mails whose weekday and hour have come (idempotent claim).
     "sla-scorecard-emails": {"task": "sla.send_scorecard_emails", "schedule": 15 * 60.0},
 }
 # Task modules outside an app's tasks.py (autodiscovery reads tasks.py only).
 CELERY_IMPORTS = ("carriers.sla.digest",)
+
+# SLA scorecards (docs/SLA_METRICS.md): a GPS fix counts toward tracking coverage for this
+# many seconds; planning history groups stops by grid cells of this size (degrees).
+SLA_FRESH_FIX_SECONDS = env.int("SLA_FRESH_FIX_SECONDS", 120)
+SLA_GRID_DEGREES = env.float("SLA_GRID_DEGREES", 0.01)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -60,6 +60,14 @@ CARRIER_PATHS: dict[str, str | tuple[str, ...]] = {
     "webhooks.WebhookEndpoint": "carrier",
     "webhooks.WebhookDelivery": "endpoint__carrier",
     "webhooks.WebhookAttempt": "delivery__endpoint__carrier",
+    # SLA facts and roll-ups carry the carrier that performed the work (carriers/sla).
+    "sla.AttemptFact": "carrier",
+    "sla.DeliveryFact": "carrier",
+    "sla.StopFact": "carrier",
+    "sla.RouteFact": "carrier",
+    "sla.AlertFact": "carrier",
+    "sla.DailyRollup": "carrier",
+    "sla.RollupCount": "carrier",
 }
 
 # Tenant models that carry no carrier: organization-wide data that carrier-bound actors and
@@ -86,6 +94,8 @@ ORGANIZATION_ONLY: frozenset[str] = frozenset(
         # Who gets the weekly scorecard is the organization's choice (each recipient's copy is
         # narrowed to what they may see when it is rendered).
         "sla.ScorecardEmail",
+        # Which days' SLA facts are stale: bookkeeping of the roll-up job.
+        "sla.DirtyDay",
     }
 )
 
