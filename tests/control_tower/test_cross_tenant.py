@@ -375,7 +375,7 @@ for _report in (
     "planning-history",
 ):
     TESTED_ELSEWHERE[(f"/api/v1/reports/{_report}/", "get")] = (
-        "tests/sla/test_api_params.py::test_another_organization_cannot_name_our_ids"
+        "tests/sla/test_api.py::test_another_organization_sees_none_of_our_rows"
     )
 TESTED_ELSEWHERE[("/api/v1/reports/recompute/", "post")] = (
     "tests/sla/test_api_params.py::test_recompute_needs_reports_write_and_valid_dates"
