@@ -168,8 +168,6 @@ CELERY_BEAT_SCHEDULE: dict = {
     # deliveries (retries, per-subscription order); both are also enqueued when rows appear.
     "notifications-dispatch": {"task": "notifications.dispatch_due", "schedule": 5.0},
     "webhooks-dispatch": {"task": "webhooks.dispatch_due", "schedule": 5.0},
-    # The weekly scorecard e-mails whose weekday and hour have come (idempotent claim).
-    "sla-scorecard-emails": {"task": "sla.send_scorecard_emails", "schedule": 15 * 60.0},
     # SLA roll-ups: days marked dirty by events, and yesterday again once its pings are in.
     "sla-rollup-dirty": {
         "task": "sla.rollup_dirty",
@@ -177,6 +175,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # Hourly; each organization's yesterday is recomputed in its local 03:00 hour.
     "sla-rollup-nightly": {"task": "sla.rollup_yesterday", "schedule": 3600.0},
+    # The weekly scorecard e-mails whose weekday and hour have come (idempotent claim).
+    "sla-scorecard-emails": {"task": "sla.send_scorecard_emails", "schedule": 15 * 60.0},
 }
 # Task modules outside an app's tasks.py (autodiscovery reads tasks.py only).
 CELERY_IMPORTS = ("carriers.sla.digest",)

@@ -255,6 +255,38 @@ for _operation in [
     )
 
 
+# Reports (issue 16, helper "api"): a carrier user or carrier key gets only its carrier's rows
+# and a 400 naming `carrier` for another carrier's id; scheduled e-mails are the
+# organization's (none visible, none writable); recompute needs reports write.
+for _report in (
+    "scorecard",
+    "trend",
+    "failure-reasons",
+    "exceptions",
+    "lateness",
+    "drilldown",
+    "planning-history",
+):
+    SPECIFIC[(f"/api/v1/reports/{_report}/", "get")] = (
+        "tests/sla/test_api.py::test_a_carrier_user_and_key_see_only_their_carrier"
+    )
+SPECIFIC[("/api/v1/reports/recompute/", "post")] = (
+    "tests/sla/test_api_params.py::test_recompute_needs_reports_write_and_valid_dates"
+)
+for _operation in [
+    ("/api/v1/scorecard-emails/", "get"),
+    ("/api/v1/scorecard-emails/", "post"),
+    ("/api/v1/scorecard-emails/{id}/", "get"),
+    ("/api/v1/scorecard-emails/{id}/", "put"),
+    ("/api/v1/scorecard-emails/{id}/", "patch"),
+    ("/api/v1/scorecard-emails/{id}/", "delete"),
+    ("/api/v1/scorecard-emails/{id}/send-now/", "post"),
+]:
+    SPECIFIC[_operation] = (
+        "tests/sla/test_api_emails.py::test_carrier_users_and_keys_neither_see_nor_manage_them"
+    )
+
+
 # Covered where the machinery already is (the socket needs a transactional database).
 ELSEWHERE = {
     "websocket": "tests/portal/test_events_socket.py::"

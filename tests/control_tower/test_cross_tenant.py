@@ -101,6 +101,15 @@ def _contact_preference(tenant):
         )[0]
 
 
+def _scorecard_email(tenant):
+    from carriers.sla.models import ScorecardEmail
+
+    with organization_scope(tenant.organization):
+        schedule = ScorecardEmail.objects.create(organization=tenant.organization)
+        schedule.recipients.set([tenant.members[Role.OPS_MANAGER]])
+    return schedule
+
+
 # How to make an object of the victim organization for each detail path.
 OBJECT_MAKERS = {
     "memberships": lambda t, **_: t.members[Role.DISPATCHER],
@@ -120,6 +129,8 @@ OBJECT_MAKERS = {
     "notifications": lambda t, **_: _notification(t),
     "notification-templates": lambda t, **_: _notification_template(t),
     "notification-contacts": lambda t, **_: _contact_preference(t),
+    # Reports (helper "api").
+    "scorecard-emails": lambda t, **_: _scorecard_email(t),
 }
 
 # A body that would be valid if the object were the caller's, so only the tenant check can
@@ -235,6 +246,8 @@ CREATE_CASES = {
         {"route": v["route"], "sequence": 1, "location": {"lat": -29.9, "lon": -71.2}},
         "route",
     ),
+    # Reports (helper "api"): the victim's carrier in a scheduled e-mail.
+    "scorecard-emails": lambda v, o: ({"name": "x", "carriers": [v["carrier"]]}, "carriers"),
 }
 # Creates with no foreign key: the organization in the payload must be ignored.
 CREATE_WITHOUT_FK = {
@@ -348,6 +361,25 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
     ("/api/v1/incidents/", "post"): "tests/exceptions/test_rule_incident.py::"
     "test_refusals_are_json_errors",
 }
+
+# Reports (issue 16, helper "api"): report endpoints take ids as parameters, not paths; another
+# organization's ids are refused like unknown ones and its rows never appear
+# (tests/sla/test_api*.py). The scorecard e-mails go through the generic cases above.
+for _report in (
+    "scorecard",
+    "trend",
+    "failure-reasons",
+    "exceptions",
+    "lateness",
+    "drilldown",
+    "planning-history",
+):
+    TESTED_ELSEWHERE[(f"/api/v1/reports/{_report}/", "get")] = (
+        "tests/sla/test_api.py::test_another_organization_sees_none_of_our_rows"
+    )
+TESTED_ELSEWHERE[("/api/v1/reports/recompute/", "post")] = (
+    "tests/sla/test_api_params.py::test_recompute_needs_reports_write_and_valid_dates"
+)
 
 
 def schema_operations() -> set[tuple[str, str]]:

@@ -123,7 +123,9 @@ class DrilldownAnswerSerializer(serializers.Serializer):
 
 
 class PlanningRowSerializer(serializers.Serializer):
-    key = serializers.CharField(help_text="The area cell, address or hour of day.")
+    area = serializers.CharField(required=False, help_text="With by=area: the grid cell.")
+    address = serializers.CharField(required=False, help_text="With by=address.")
+    hour = serializers.IntegerField(required=False, help_text="With by=hour: local hour 0-23.")
     count = serializers.IntegerField()
     dwell_mean_s = serializers.FloatField(allow_null=True)
     dwell_p50_s = serializers.FloatField(allow_null=True)

@@ -8,6 +8,8 @@ one is a 400 naming `format` instead of DRF's bare 404)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -34,8 +36,11 @@ from carriers.sla.api.serializers import (
 from carriers.sla.metrics import METRICS
 from carriers.sla.models import ScorecardEmail
 from carriers.sla.query import ReportQuery, query_string, report_query
+from carriers.sla.rollup.dirty import mark_dirty
+from carriers.sla.tasks import SLA_ROLLUP_DIRTY
 from carriers.sla.types import GROUPS
 from control_tower.api.base import TenantAPIView, TenantModelViewSet
+from control_tower.tenancy.enqueue import enqueue_on_commit
 from control_tower.tenancy.roles import Resource
 from tracking.errors import InvalidInput
 
@@ -395,8 +400,12 @@ class RecomputeView(TenantAPIView):
         body = RecomputeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         date_from, date_to = body.validated_data["date_from"], body.validated_data["date_to"]
-        organization_id = self.actor.organization.pk
-        transaction.on_commit(lambda: _enqueue_recompute(organization_id, date_from, date_to))
+        days = [date_from + timedelta(days=i) for i in range((date_to - date_from).days + 1)]
+        # Durable first: a dirty mark per day (the roll-up beat recomputes marked days), then
+        # a nudge to the worker after commit so it does not wait for the next beat.
+        with transaction.atomic():
+            mark_dirty(organization_id=self.actor.organization.pk, days=days)
+            enqueue_on_commit(SLA_ROLLUP_DIRTY)
         return Response(
             {
                 "date_from": date_from.isoformat(),
@@ -406,16 +415,6 @@ class RecomputeView(TenantAPIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
-
-
-def _enqueue_recompute(organization_id: int, date_from, date_to) -> None:
-    from carriers.sla.tasks import recompute_days
-
-    recompute_days.delay(
-        organization_id=organization_id,
-        date_from=date_from.isoformat(),
-        date_to=date_to.isoformat(),
-    )
 
 
 class ScorecardEmailViewSet(TenantModelViewSet):
