@@ -21,6 +21,8 @@ from portal.reports.view_models import (
     export_links,
     format_cell,
     has_data,
+    outcome_label,
+    outcome_links,
     period_words,
     quick_picks,
     scorecard_table,
@@ -206,7 +208,8 @@ def drilldown_page(
     context.update(
         metric=METRICS[metric],
         outcome=result.outcome,
-        outcome_label=(result.outcome or "").replace("_", " "),
+        outcome_label=outcome_label(metric, result.outcome),
+        outcomes=outcome_links(query, metric, result.outcome),
         result=result,
         columns=result.columns,
         rows=[

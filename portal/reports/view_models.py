@@ -12,6 +12,8 @@ from carriers.sla.metrics import METRICS, SCORECARD_COLUMNS, Metric, Unit
 from carriers.sla.query import ReportQuery, default_period, local_today, query_string
 from carriers.sla.types import MetricValue, Scorecard, ScorecardRow
 from control_tower.tenancy.actors import Actor
+from exceptions.models import AlertKind
+from tracking.models import FailureReason
 
 REPORTS_URL = "/reports/"
 DRILLDOWN_URL = "/reports/drilldown/"
@@ -81,6 +83,66 @@ def export_links(report: str, query: ReportQuery, **overrides) -> list[dict]:
         }
         for fmt, label in EXPORT_FORMATS
     ]
+
+
+# ---------------------------------------------------------------------------------- outcomes
+
+# Which rows a drill-down can list per metric (carriers/sla/drill.py answers them), with the
+# words the page shows: the drill-down page offers the siblings of the one shown, so a person
+# who opened "late" can look at "early" (both miss the window) without editing the URL.
+_PUNCTUALITY = [("late", "Late"), ("early", "Early"), ("on_time", "On time")]
+OUTCOME_CHOICES: dict[str, list[tuple[str, str]]] = {
+    **dict.fromkeys(
+        ("on_time_pct", "early_pct", "late_pct", "lateness_avg_min", "lateness_p90_min"),
+        _PUNCTUALITY,
+    ),
+    "first_attempt_pct": [
+        ("not_first_attempt", "First attempt failed"),
+        ("first_attempt", "Delivered on the first attempt"),
+    ],
+    "failed_attempts": [("failed", "Every reason"), *FailureReason.choices],
+    "exceptions_per_100": [("exception", "Every kind"), *AlertKind.choices],
+    "pod_compliance_pct": [("pod_missing", "Proof incomplete"), ("pod_ok", "Proof complete")],
+    "scan_compliance_pct": [("scan_missing", "Scans missing"), ("scan_ok", "Scans complete")],
+    "rating_avg": [("low_rating", "Rated 3 or less"), ("rated", "Every rating")],
+    **dict.fromkeys(
+        ("eta_mae_min", "eta_window_hit_pct"),
+        [("eta_off", "Outside the shown window"), ("eta", "Every ETA")],
+    ),
+    "sequence_adherence_pct": [
+        ("out_of_sequence", "Out of the planned order"),
+        ("in_sequence", "In the planned order"),
+    ],
+    "tracking_coverage_pct": [
+        ("low_coverage", "Below the coverage target"),
+        ("all", "Every route"),
+    ],
+}
+
+
+def outcome_label(metric: str, outcome: str | None) -> str:
+    return dict(OUTCOME_CHOICES.get(metric, [])).get(
+        outcome or "", (outcome or "").replace("_", " ")
+    )
+
+
+def outcome_links(query: ReportQuery, metric: str, current: str | None) -> list[dict]:
+    return [
+        {"label": label, "url": drill_url(query, metric, code), "current": code == current}
+        for code, label in OUTCOME_CHOICES.get(metric, [])
+    ]
+
+
+def cell_outcome(metric: Metric, row: ScorecardRow) -> str | None:
+    """The drill-down a cell opens. The on-time rate misses on both sides of the window: open
+    the early deliveries when there are early ones and no late ones (else the list is empty)."""
+    if metric.key != "on_time_pct":
+        return metric.drill_outcome
+    late = row.metrics.get("late_pct")
+    early = row.metrics.get("early_pct")
+    if (late is None or not late.value) and early is not None and early.value:
+        return "early"
+    return metric.drill_outcome
 
 
 # ---------------------------------------------------------------------------------- period
@@ -229,7 +291,7 @@ def _row(row: ScorecardRow, card: Scorecard, query: ReportQuery, *, total: bool)
     for key in SCORECARD_COLUMNS:
         metric = METRICS[key]
         value = row.metrics.get(key)
-        drill = drill_url(query, key, metric.drill_outcome, **narrowing)
+        drill = drill_url(query, key, cell_outcome(metric, row), **narrowing)
         cells.append(cell_for(metric, value, drill))
     return Row(
         label=row.label,

@@ -289,3 +289,18 @@ def test_every_grouping_renders_with_drill_downs_narrowed_to_its_rows(tenant, gr
         "driver": "metric=",
     }[group]
     assert re.search(r'<tbody>.*href="/reports/drilldown/\?[^"]*' + re.escape(expected), body, re.S)
+
+
+def test_every_outcome_the_drill_down_offers_is_one_the_selectors_answer(tenant):
+    from portal.reports.view_models import OUTCOME_CHOICES
+
+    build_history(tenant, days=1)
+    client = page_for(tenant.user(Role.OPS_MANAGER))
+    for metric, choices in OUTCOME_CHOICES.items():
+        for outcome, label in choices:
+            response = client.get(f"/reports/drilldown/?metric={metric}&outcome={outcome}")
+            assert response.status_code == 200, (metric, outcome)
+            assert label in text_of(response)
+    # The late list offers the early one next to it (both miss the window).
+    body = client.get("/reports/drilldown/?metric=on_time_pct&outcome=late").content.decode()
+    assert re.search(r'<a href="/reports/drilldown/\?[^"]*outcome=early[^"]*">Early</a>', body)

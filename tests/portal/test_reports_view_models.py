@@ -131,3 +131,15 @@ def test_drill_down_cells_are_text_in_the_organizations_zone():
     assert vm.format_cell(True, zone) == "yes" and vm.format_cell(12.345, zone) == "12.3"
     assert vm.format_cell(date(2026, 11, 4), zone) == "2026-11-04"
     assert vm.format_cell(7, zone) == "7" and vm.format_cell("late", zone) == "late"
+
+
+def test_the_on_time_cell_opens_the_early_deliveries_when_none_are_late():
+    row = ScorecardRow("carrier", "7", "Andes", 7, {
+        "on_time_pct": MetricValue("on_time_pct", 60.0),
+        "late_pct": MetricValue("late_pct", 0.0),
+        "early_pct": MetricValue("early_pct", 40.0),
+    })  # fmt: skip
+    assert vm.cell_outcome(METRICS["on_time_pct"], row) == "early"
+    row.metrics["late_pct"] = MetricValue("late_pct", 5.0)
+    assert vm.cell_outcome(METRICS["on_time_pct"], row) == "late"
+    assert vm.cell_outcome(METRICS["pod_compliance_pct"], row) == "pod_missing"
