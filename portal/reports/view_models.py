@@ -252,7 +252,7 @@ def trend(metric: Metric, value: MetricValue) -> dict | None:
     if value.delta is None or value.value is None or value.previous is None:
         return None
     delta = value.delta
-    arrow = "▲" if delta > 0 else "▼" if delta < 0 else "＝"
+    arrow = "▲" if delta > 0 else "▼" if delta < 0 else "="
     sign = "+" if delta > 0 else "−" if delta < 0 else "±"
     text = f"{sign}{format_value(metric, abs(delta), suffix=DELTA_SUFFIX)}"
     if delta == 0 or metric.higher_is_better is None:
