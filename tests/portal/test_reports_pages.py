@@ -304,3 +304,18 @@ def test_every_outcome_the_drill_down_offers_is_one_the_selectors_answer(tenant)
     # The late list offers the early one next to it (both miss the window).
     body = client.get("/reports/drilldown/?metric=on_time_pct&outcome=late").content.decode()
     assert re.search(r'<a href="/reports/drilldown/\?[^"]*outcome=early[^"]*">Early</a>', body)
+
+
+def test_the_pages_read_roll_ups_in_a_bounded_number_of_queries(
+    tenant, django_assert_max_num_queries
+):
+    build_history(tenant, days=3)
+    client = page_for(tenant.user(Role.OPS_MANAGER))
+    # Session, actor, filter choices, the scorecard and its previous period, four charts: a
+    # fixed number, whatever the number of carriers, days or stops.
+    with django_assert_max_num_queries(30):
+        assert client.get("/reports/").status_code == 200
+    with django_assert_max_num_queries(15):
+        assert client.get("/reports/drilldown/?metric=on_time_pct").status_code == 200
+    with django_assert_max_num_queries(25):
+        assert client.get("/reports/compare/").status_code == 200
