@@ -203,3 +203,33 @@ def test_an_event_marks_the_day_dirty_and_the_beat_task_updates_the_numbers(tena
     sla_rollup_dirty.delay()
     wait_for(lambda: deliveries() == 1.0, timeout=20)
     assert not DirtyDay.dangerously_unscoped.filter(organization=org, day=today).exists()
+
+
+def test_the_beat_entries_name_registered_tasks(settings):
+    from control_tower.celery import app
+
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"sla.rollup_dirty", "sla.rollup_yesterday"} <= names
+    assert {"sla.rollup_dirty", "sla.rollup_yesterday"} <= set(app.tasks)
+
+
+@pytest.mark.django_db
+def test_the_nightly_pass_recomputes_yesterday_in_the_local_small_hours(tenant):
+    from carriers.sla.rollup.dirty import recompute_yesterdays
+
+    org = tenant.organization
+    now = dt.datetime.now(org.zone)
+    yesterday = now.date() - dt.timedelta(days=1)
+    route = RouteFactory(
+        organization=org,
+        carrier=tenant.carrier,
+        date=yesterday,
+        status="completed",
+        started_at=now - dt.timedelta(days=1, hours=2),
+        completed_at=now - dt.timedelta(days=1, hours=1),
+    )
+    assert recompute_yesterdays(hour=(now.hour + 1) % 24) == 0  # not its hour: nothing
+    assert recompute_yesterdays(hour=now.hour) >= 1
+    with organization_scope(org):
+        assert DailyRollup.objects.get(day=yesterday, carrier=route.carrier).routes == 1
