@@ -227,6 +227,6 @@ def test_planning_history(world, ops):
 
 def test_a_scorecard_is_a_fixed_number_of_queries(world, ops, django_assert_max_num_queries):
     filters = ReportFilters(date_from=DAY, date_to=NEXT_DAY)
-    with organization_scope(world.organization), django_assert_max_num_queries(10):
+    with organization_scope(world.organization), django_assert_max_num_queries(6):
         card = selectors.scorecard(actor=ops, filters=filters)
     assert card.total.metrics["deliveries"].value == 7.0
