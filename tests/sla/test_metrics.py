@@ -223,3 +223,10 @@ def test_planning_history(world, ops):
     nine = next(row for row in by_hour if row["hour"] == 9)
     # S1 arrived 09:55 after leaving the hub at 09:00 and stayed 5 minutes.
     assert (nine["count"], nine["dwell_mean_s"], nine["transit_mean_s"]) == (1, 300.0, 3300.0)
+
+
+def test_a_scorecard_is_a_fixed_number_of_queries(world, ops, django_assert_max_num_queries):
+    filters = ReportFilters(date_from=DAY, date_to=NEXT_DAY)
+    with organization_scope(world.organization), django_assert_max_num_queries(6):
+        card = selectors.scorecard(actor=ops, filters=filters)
+    assert card.total.metrics["deliveries"].value == 7.0

@@ -47,8 +47,8 @@ def recompute_day(*, organization: Organization, day: dt.date) -> float:
     with transaction.atomic(), connection.cursor() as cursor:
         # Two recomputes of one day must not interleave their delete and insert.
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('sla_day'), %s)",
-            [organization.pk * 40000 + day.toordinal() % 40000],
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"sla_day:{organization.pk}:{day.isoformat()}"],
         )
         for statement in sql.DELETE:
             cursor.execute(statement, params)
