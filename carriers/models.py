@@ -44,6 +44,35 @@ SLA_POLICY_FIELDS = [
 ]
 
 
+# The scan type names (tracking.models.ScanType values, in that order): carriers sit below
+# tracking and cannot import it; a test keeps the two equal.
+SCAN_TYPE_NAMES: tuple[str, ...] = (
+    "picked_up",
+    "arrived_at_hub",
+    "loaded",
+    "out_for_delivery",
+    "delivered",
+    "attempt_failed",
+    "returned",
+    "exception",
+)
+
+
+def validate_required_scans(value: list[str]) -> list[str]:
+    """`sla_required_scans`: each a scan type name, none twice. Returns the problems found."""
+    problems = []
+    unknown = [name for name in value if name not in SCAN_TYPE_NAMES]
+    if unknown:
+        problems.append(
+            f"Unknown scan type(s): {', '.join(unknown)}. Choose from: "
+            f"{', '.join(SCAN_TYPE_NAMES)}."
+        )
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        problems.append(f"Each scan type at most once (repeated: {', '.join(repeated)}).")
+    return problems
+
+
 def default_required_scans() -> list[str]:
     """Scan types every delivered parcel must have, in this order (tracking.ScanType values;
     checked by the SLA app, which sits above tracking)."""

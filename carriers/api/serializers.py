@@ -1,6 +1,13 @@
 from rest_framework import serializers
 
-from carriers.models import SLA_POLICY_FIELDS, Carrier, Device, Driver, Vehicle
+from carriers.models import (
+    SLA_POLICY_FIELDS,
+    Carrier,
+    Device,
+    Driver,
+    Vehicle,
+    validate_required_scans,
+)
 from control_tower.api.serializers import TenantModelSerializer
 
 
@@ -20,6 +27,11 @@ class CarrierSerializer(TenantModelSerializer):
         ]
         read_only_fields = ["id", "created_at"]
         unique_in_organization = (("code",),)
+
+    def validate_sla_required_scans(self, value):
+        if problems := validate_required_scans(list(value)):
+            raise serializers.ValidationError(problems)
+        return value
 
 
 class DriverSerializer(TenantModelSerializer):

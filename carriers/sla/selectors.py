@@ -81,7 +81,7 @@ def _labels(actor, group: str, keys) -> dict:
     if group == "hub":
         return dict(visible_to(actor, Hub).filter(pk__in=keys).values_list("pk", "name"))
     if group == "driver":
-        return dict(Driver.objects.filter(pk__in=keys).values_list("pk", "name"))
+        return dict(visible_to(actor, Driver).filter(pk__in=keys).values_list("pk", "name"))
     if group == "service_type":
         return {k: ServiceType(k).label if k in ServiceType.values else k for k in keys}
     if group == "day":

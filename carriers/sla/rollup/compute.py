@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from carriers.sla.rollup import sql
-from carriers.sla.rollup.buckets import LATENESS_EDGES
+from carriers.sla.rollup.buckets import LATENESS_EDGES, OPEN_BUCKET
 from control_tower.models import Organization
 from tracking.models import FailureReason
 
@@ -34,6 +34,7 @@ def day_params(organization: Organization, day: dt.date) -> dict:
         "grid": float(settings.SLA_GRID_DEGREES),
         "reasons": list(FailureReason.values),
         "edges": LATENESS_EDGES,
+        "open_bucket": OPEN_BUCKET,
     }
 
 
@@ -46,8 +47,8 @@ def recompute_day(*, organization: Organization, day: dt.date) -> float:
     with transaction.atomic(), connection.cursor() as cursor:
         # Two recomputes of one day must not interleave their delete and insert.
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('sla_day'), %s)",
-            [organization.pk * 40000 + day.toordinal() % 40000],
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"sla_day:{organization.pk}:{day.isoformat()}"],
         )
         for statement in sql.DELETE:
             cursor.execute(statement, params)

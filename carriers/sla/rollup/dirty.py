@@ -32,7 +32,15 @@ PATTERNS = (
 )
 
 # Payload fields that carry the time of what happened (besides the event's own time).
-_TIME_FIELDS = ("occurred_at", "captured_at", "delivered_at", "started_at", "at")
+_TIME_FIELDS = (
+    "occurred_at",
+    "captured_at",
+    "delivered_at",
+    "started_at",
+    "at",
+    "actual_arrival",
+    "actual_departure",
+)
 
 
 def mark_dirty(*, organization_id: int, days) -> None:
@@ -71,6 +79,15 @@ def days_of(event: Event, zone) -> set[dt.date]:
     days = {timezone.localtime(t, zone).date() for t in times if t is not None}
     if event.type == "route.changed" and isinstance(event.payload.get("date"), str):
         days.add(dt.date.fromisoformat(event.payload["date"]))
+    route_id = event.payload.get("route") if event.type.startswith("stop.") else None
+    if isinstance(route_id, int):
+        # Stop and route facts sit on the route's service day.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT date FROM tracking_route WHERE organization_id = %s AND id = %s",
+                [event.organization_id, route_id],
+            )
+            days.update(row[0] for row in cursor.fetchall())
     shipment_id = event.payload.get("shipment")
     if event.aggregate_type == "shipment":
         shipment_id = event.payload.get("id", shipment_id)

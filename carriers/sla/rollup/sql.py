@@ -365,9 +365,9 @@ def _counts_sql() -> str:
         f"SELECT {_DIMS}, 'failure' AS family, reason AS code FROM sla_attemptfact "
         f"{_FACT_WHERE} AND outcome = 'failed' "
         f"UNION ALL SELECT {_DIMS}, 'alert', kind FROM sla_alertfact {_FACT_WHERE} "
-        # The bucket's lower edge (minutes): width_bucket over the fixed edges.
-        f"UNION ALL SELECT {_DIMS}, 'lateness', "
-        f"((%(edges)s::float8[])[width_bucket(lateness_min, %(edges)s::float8[])])::int::text "
+        # The bucket's code: the smallest edge at or above the lateness (buckets.py).
+        f"UNION ALL SELECT {_DIMS}, 'lateness', COALESCE((SELECT MIN(e) FROM "
+        f"unnest(%(edges)s::float8[]) e WHERE e >= lateness_min), %(open_bucket)s)::int::text "
         f"FROM sla_deliveryfact {_FACT_WHERE} AND punctuality = 'late'"
         f") c GROUP BY {_DIMS}, family, code"
     )
