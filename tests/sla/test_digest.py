@@ -175,3 +175,14 @@ def test_trends_are_said_in_words():
     assert digest.trend_text(MetricValue(key="x", value=None), on_time) == ""
     assert digest.format_value(None, "pct") == "—"
     assert digest.format_value(4.567, "stars") == "4.57"
+
+
+def test_the_admin_form_offers_only_our_members_and_carriers(tenant, other_tenant, client):
+    client.force_login(tenant.user(Role.OWNER))
+    page = client.get("/admin/sla/scorecardemail/add/")
+    assert page.status_code == 200
+    recipients = page.context["adminform"].form.fields["recipients"].queryset
+    carriers = page.context["adminform"].form.fields["carriers"].queryset
+    with organization_scope(tenant.organization):
+        assert {m.organization_id for m in recipients} == {tenant.organization.pk}
+        assert set(carriers) == {tenant.carrier}
