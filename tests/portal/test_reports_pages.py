@@ -244,6 +244,8 @@ def test_a_drill_down_needs_a_metric_and_a_page_number(tenant):
     assert client.get("/reports/drilldown/").status_code == 400
     response = client.get("/reports/drilldown/?metric=on_time_pct&page=0")
     assert response.status_code == 400 and "a page number from 1" in text_of(response)
+    response = client.get("/reports/drilldown/?metric=on_time_pct&outcome=bogus")
+    assert response.status_code == 400 and "Unknown outcome for on_time_pct" in text_of(response)
 
 
 def test_another_organizations_ids_are_refused(tenant, other_tenant):
