@@ -233,8 +233,9 @@ def line_chart(
             f'd="{" ".join(commands) or "M0 0"}" fill="none" stroke="{colour}" '
             f'stroke-width="2.5"{dash_attr}><title>{escape(one.label)}</title></path>'
         )
-        # A single-day point draws no line: mark each point so it shows.
-        for day, value in one.points:
+        # A point between two gaps draws no line: mark the points (on a month or less; past
+        # that the marks would only clutter and weigh the page).
+        for day, value in one.points if len(days) <= 31 else ():
             if value is not None:
                 body.append(
                     f'<circle cx="{x_of(day):.1f}" cy="{y_of(value):.1f}" r="3" fill="{colour}"/>'
