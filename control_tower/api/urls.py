@@ -57,5 +57,6 @@ urlpatterns = [
     path("", include("portal.api.urls")),
     path("", include("notifications.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("carriers.feeds.api.urls")),
     path("", include(router.urls)),
 ]
