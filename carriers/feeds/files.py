@@ -74,13 +74,16 @@ class Table:
 
 
 def file_kind(name: str, content: bytes, content_type: str = "") -> str:
-    """ "csv" or "xlsx"; anything else is refused with 415."""
-    lower = name.lower()
-    if lower.endswith(".xlsx") or content_type == XLSX_TYPE:
+    """ "csv" or "xlsx", from the file name's extension (the content type only when the name
+    has none); anything else is refused with 415."""
+    suffix = name.lower().rpartition(".")[2] if "." in name else ""
+    if not suffix:
+        suffix = "xlsx" if content_type == XLSX_TYPE else "csv" if content_type in CSV_TYPES else ""
+    if suffix == "xlsx":
         if not content.startswith(XLSX_MAGIC):
             raise FileRejected(f"{name} is not a valid .xlsx workbook.", fields={"file": [name]})
         return "xlsx"
-    if lower.endswith((".csv", ".txt")) or content_type in CSV_TYPES:
+    if suffix in ("csv", "txt"):
         if content.startswith(XLSX_MAGIC) or b"\x00" in content[:1024]:
             raise UnsupportedFileType(
                 f"{name} looks binary, not CSV text.", fields={"file": ["Upload a CSV or .xlsx."]}
@@ -173,8 +176,14 @@ def _csv_rows(content: bytes) -> list[tuple[int, list]]:
 
 
 def _xlsx_rows(content: bytes) -> list[tuple[int, list]]:
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+    try:
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+    except ImportError as exc:  # a server installed without the project's dependencies
+        raise UnsupportedFileType(
+            "This server cannot read Excel files (openpyxl is not installed); upload CSV.",
+            fields={"file": ["Upload CSV."]},
+        ) from exc
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
