@@ -23,6 +23,7 @@ from carriers.feeds.api.serializers import (
     InboundCarrierEventSerializer,
     ReprocessResultSerializer,
 )
+from carriers.feeds.errors import FeedConfigError
 from carriers.feeds.imports import feed_import_file
 from carriers.feeds.models import (
     CarrierFeed,
@@ -102,6 +103,12 @@ class CarrierFeedViewSet(
             partial=partial,
             context=self.get_serializer_context(),
         )
+        carrier = data.pop("carrier", None)
+        if carrier is not None and carrier.pk != feed.carrier_id:
+            raise FeedConfigError(
+                "A feed stays with its carrier (its events are that carrier's): create another.",
+                fields={"carrier": ["Cannot be changed."]},
+            )
         feed = services.feed_update(feed=feed, **data)
         return Response(CarrierFeedSerializer(feed).data)
 
@@ -144,13 +151,14 @@ class CarrierFeedViewSet(
         """Upload a manifest (creates shipments) or a status file (carrier events), CSV or
         .xlsx. Every row is checked first: any error → 400 `invalid_rows` listing
         `{line, column, message}`, nothing applied. `dry_run` checks and applies nothing."""
+        feed = self._active_feed()  # first: another carrier's feed is a 404, whatever the body
         data = _parse(ImportUploadSerializer, request.data)
         if data["kind"] == ImportKind.MANIFEST and not self.actor.can(Resource.SHIPMENTS, WRITE):
             raise PermissionDenied("Importing a manifest creates shipments: your role does not.")
         upload = data["file"]
         record = feed_import_file(
             actor=self.actor,
-            feed=self._active_feed(),
+            feed=feed,
             kind=data["kind"],
             name=upload.name,
             content=upload.read(),
