@@ -8,6 +8,11 @@ from carriers.feeds.adapters import ADAPTER_CHOICES
 from carriers.feeds.models import CarrierFeed, FeedImport, ImportKind, InboundCarrierEvent
 from control_tower.api.serializers import TenantModelSerializer
 
+# `result` and `kind` are plain strings in the schema: their choice sets share a name with
+# the scans' and the carriers' enums (values listed in the help texts).
+RESULT_HELP = "A scan result (applied, unchanged, recorded, illegal, unknown_barcode), or "
+RESULT_HELP += "unmapped (unknown code: flagged, not applied) or ignored (mapped to no scan)."
+
 
 class CarrierFeedSerializer(TenantModelSerializer):
     adapter = serializers.ChoiceField(choices=ADAPTER_CHOICES)
@@ -56,7 +61,7 @@ class EventOutcomeSerializer(serializers.Serializer):
     scan_type = serializers.CharField(allow_null=True)
     reason_code = serializers.CharField(allow_null=True)
     flagged = serializers.BooleanField(help_text="Unknown code: kept, not applied.")
-    result = serializers.CharField()
+    result = serializers.CharField(help_text=RESULT_HELP)
     duplicate = serializers.BooleanField()
     shipment = ShipmentRefSerializer(allow_null=True)
     detail = serializers.CharField(allow_blank=True)
@@ -71,6 +76,7 @@ class EventBatchResultSerializer(serializers.Serializer):
 
 
 class InboundCarrierEventSerializer(serializers.ModelSerializer):
+    result = serializers.CharField(read_only=True, help_text=RESULT_HELP)
     shipment_reference = serializers.CharField(
         source="shipment.reference", allow_null=True, default=None
     )
@@ -114,11 +120,15 @@ class ReprocessResultSerializer(serializers.Serializer):
 
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A .csv (UTF-8) or .xlsx file.")
-    kind = serializers.ChoiceField(choices=ImportKind.choices)
+    kind = serializers.CharField(
+        help_text=f"One of: {', '.join(ImportKind.values)} (manifest: creates shipments)."
+    )
     dry_run = serializers.BooleanField(default=False)
 
 
 class FeedImportSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(read_only=True, help_text="manifest or status.")
+
     class Meta:
         model = FeedImport
         fields = [
