@@ -54,3 +54,10 @@ class RowErrors(DomainError):
             fields={"rows": errors, **({"import": import_id} if import_id else {})},
         )
         self.errors = errors
+
+
+class SignatureInvalid(DomainError):
+    """The feed is signed and the body's signature is missing or wrong: nothing is stored."""
+
+    code = "invalid_signature"
+    status_code = 401

@@ -21,6 +21,8 @@ class CarrierFeed(TenantModel):
     adapter = models.CharField(max_length=32, choices=ADAPTER_CHOICES)
     config = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
+    # Optional: when set, every webhook body must carry its HMAC (carriers/feeds/signing.py).
+    signing_secret_encrypted = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

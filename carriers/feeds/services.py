@@ -21,6 +21,7 @@ from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
+from carriers.feeds import signing
 from carriers.feeds.adapters import (
     CarrierStatusEvent,
     adapter_named,
@@ -28,7 +29,7 @@ from carriers.feeds.adapters import (
     mapping_for,
     normalize,
 )
-from carriers.feeds.errors import FeedConfigError, PayloadError
+from carriers.feeds.errors import FeedConfigError, PayloadError, SignatureInvalid
 from carriers.feeds.models import (
     CarrierFeed,
     EventResult,
@@ -52,10 +53,18 @@ def _check_config(adapter: str, config) -> None:
 
 
 def feed_create(
-    *, actor: Actor, carrier: Carrier, name: str, adapter: str, config: dict, is_active: bool = True
+    *,
+    actor: Actor,
+    carrier: Carrier,
+    name: str,
+    adapter: str,
+    config: dict,
+    is_active: bool = True,
+    signing_secret: str = "",
 ) -> CarrierFeed:
     """A new feed for `carrier` (of the actor's organization, visible to the actor); the
-    config is validated for the adapter first (`FeedConfigError` names each problem)."""
+    config is validated for the adapter first (`FeedConfigError` names each problem). With a
+    `signing_secret`, webhook bodies must be signed (stored encrypted)."""
     _check_config(adapter, config)
     return CarrierFeed.objects.create(
         organization=actor.organization,
@@ -64,18 +73,41 @@ def feed_create(
         adapter=adapter,
         config=config,
         is_active=is_active,
+        signing_secret_encrypted=signing.encrypt(signing_secret),
     )
 
 
 def feed_update(*, feed: CarrierFeed, **changes) -> CarrierFeed:
-    """Change name, adapter, config or is_active; the resulting config is validated whole."""
+    """Change name, adapter, config, is_active or signing_secret ("" removes it); the
+    resulting config is validated whole."""
     adapter = changes.get("adapter", feed.adapter)
     config = changes.get("config", feed.config)
     _check_config(adapter, config)
+    if "signing_secret" in changes:
+        feed.signing_secret_encrypted = signing.encrypt(changes.pop("signing_secret"))
     for name, value in changes.items():
         setattr(feed, name, value)
     feed.save()
     return feed
+
+
+def feed_signature_header(feed: CarrierFeed) -> str:
+    return getattr(adapter_named(feed.adapter), "SIGNATURE_HEADER", signing.DEFAULT_HEADER)
+
+
+def feed_verify_signature(*, feed: CarrierFeed, body: bytes, headers) -> None:
+    """Nothing for an unsigned feed; otherwise `SignatureInvalid` (401) unless the adapter's
+    header holds base64(HMAC-SHA256(secret, raw body))."""
+    if not feed.signing_secret_encrypted:
+        return
+    header = feed_signature_header(feed)
+    secret = signing.decrypt(feed.signing_secret_encrypted)
+    if not signing.signature_matches(secret, body, headers.get(header)):
+        raise SignatureInvalid(
+            f"Missing or wrong {header} header (base64 HMAC-SHA256 of the raw body with the "
+            "feed's secret); nothing was stored.",
+            fields={header: ["Invalid signature."]},
+        )
 
 
 def feed_actor(actor: Actor, feed: CarrierFeed) -> Actor:
@@ -351,5 +383,7 @@ __all__ = [
     "events_reprocess",
     "feed_actor",
     "feed_create",
+    "feed_signature_header",
     "feed_update",
+    "feed_verify_signature",
 ]

@@ -273,3 +273,70 @@ def test_a_paused_feed_refuses_events(make_feed, carrier_client, tenant, api_cli
     response = carrier_client.post(events_url(feed), body, format="json")
     assert response.status_code == 409
     assert _counts() == (0, 0)
+
+
+def test_list_and_batch_query_counts_do_not_grow_with_rows(
+    tenant, make_feed, shipment_of, carrier_client, api_client_for, django_assert_max_num_queries
+):
+    feed = make_feed("native")
+    events = []
+    for n in range(30):
+        shipment_of(f"Q-{n}", status="out_for_delivery")
+        events.append(
+            {
+                "event_id": f"q{n}",
+                "barcode": f"Q-{n}",
+                "status": "delivered",
+                "occurred_at": "2026-11-20T10:00:00Z",
+            }
+        )
+    events.append({"barcode": "Q-0", "status": "mystery", "occurred_at": "2026-11-20T10:00:00Z"})
+    response = carrier_client.post(events_url(feed), {"events": events}, format="json")
+    assert response.status_code == 200 and response.json()["flagged"] == 1
+    ops = api_client_for(tenant.user(Role.OPS_MANAGER))
+    with django_assert_max_num_queries(12):
+        listed = ops.get("/api/v1/carrier-feed-events/?page_size=100")
+    assert listed.json()["count"] == 31
+    with django_assert_max_num_queries(12):
+        feeds = ops.get("/api/v1/carrier-feeds/")
+    assert feeds.json()["results"][0]["flagged_events"] == 1
+
+
+def test_a_signed_feed_needs_the_carriers_hmac(
+    tenant, make_feed, shipment_of, carrier_client, api_client_for
+):
+    import json
+
+    from carriers.feeds.signing import sign
+
+    feed = make_feed("aftership")
+    ops = api_client_for(tenant.user(Role.OPS_MANAGER))
+    patched = ops.patch(
+        f"/api/v1/carrier-feeds/{feed.pk}/", {"signing_secret": "s3cr3t"}, format="json"
+    ).json()
+    assert patched["signed"] is True and "signing_secret" not in patched
+    assert patched["signature_header"] == "aftership-hmac-sha256"
+    shipment_of("AF-0001", status="out_for_delivery")
+    body = json.dumps(recorded("aftership_delivered.json")).encode()
+
+    def post(signature=None):
+        headers = {"HTTP_AFTERSHIP_HMAC_SHA256": signature} if signature else {}
+        return carrier_client.post(
+            events_url(feed), body, content_type="application/json", **headers
+        )
+
+    for wrong in (None, "bm9wZQ==", sign("other secret", body)):
+        response = post(wrong)
+        assert response.status_code == 401, response.content
+        assert response.json()["error"] == "invalid_signature"
+    assert _counts() == (0, 0)
+    response = post(sign("s3cr3t", body))
+    assert response.status_code == 200
+    assert response.json()["results"][0]["result"] == "applied"
+    # Removing the secret makes the feed unsigned again.
+    assert (
+        ops.patch(
+            f"/api/v1/carrier-feeds/{feed.pk}/", {"signing_secret": ""}, format="json"
+        ).json()["signed"]
+        is False
+    )

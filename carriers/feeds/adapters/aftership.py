@@ -32,6 +32,8 @@ from tracking.models import ScanType as T
 
 NAME = "aftership"
 TITLE = "AfterShip tracking webhook (tracking_update)"
+# https://www.aftership.com/docs/tracking/webhook/webhook-signature
+SIGNATURE_HEADER = "aftership-hmac-sha256"
 
 STATUS_MAP: dict[str, str | None] = {
     # Tags (the fallback when a subtag is not listed).

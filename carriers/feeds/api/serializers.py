@@ -21,6 +21,16 @@ class CarrierFeedSerializer(TenantModelSerializer):
         help_text="Adapter config: status_map, reason_map, timezone, columns (file headers), "
         "and for generic_json events_path and fields (docs/CARRIER_FEEDS.md).",
     )
+    signing_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Optional: webhook bodies must then be signed (base64 HMAC-SHA256 of the raw "
+        "body) in the adapter's header; empty removes it. Never shown again.",
+    )
+    signed = serializers.SerializerMethodField()
+    signature_header = serializers.SerializerMethodField()
     events_url = serializers.SerializerMethodField()
     flagged_events = serializers.IntegerField(read_only=True, required=False, default=None)
 
@@ -33,6 +43,9 @@ class CarrierFeedSerializer(TenantModelSerializer):
             "adapter",
             "config",
             "is_active",
+            "signing_secret",
+            "signed",
+            "signature_header",
             "events_url",
             "flagged_events",
             "created_at",
@@ -40,6 +53,14 @@ class CarrierFeedSerializer(TenantModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         unique_in_organization = (("carrier", "name"),)
+
+    def get_signed(self, obj) -> bool:
+        return bool(obj.signing_secret_encrypted)
+
+    def get_signature_header(self, obj) -> str:
+        from carriers.feeds.services import feed_signature_header
+
+        return feed_signature_header(obj)
 
     def get_events_url(self, obj) -> str:
         return f"/api/v1/carrier-feeds/{obj.pk}/events/"

@@ -91,6 +91,7 @@ class CarrierFeedViewSet(
             adapter=data["adapter"],
             config=data.get("config") or {},
             is_active=data.get("is_active", True),
+            signing_secret=data.get("signing_secret", ""),
         )
         return Response(CarrierFeedSerializer(feed).data, status=status.HTTP_201_CREATED)
 
@@ -132,9 +133,10 @@ class CarrierFeedViewSet(
         code: flagged, not an error; `ignored` for a code mapped to nothing). A replay answers
         `duplicate: true` and changes nothing; a malformed body is a 400 naming the JSON path,
         and nothing is stored."""
-        outcomes = services.events_receive(
-            actor=self.actor, feed=self._active_feed(), payload=request.data
-        )
+        feed = self._active_feed()
+        # The raw bytes, before the parser reads the stream: the signature covers them.
+        services.feed_verify_signature(feed=feed, body=request.body, headers=request.headers)
+        outcomes = services.events_receive(actor=self.actor, feed=feed, payload=request.data)
         return Response(
             {
                 "received": len(outcomes),
