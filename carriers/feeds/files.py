@@ -151,6 +151,9 @@ def read_table(
 def _cell(value):
     if isinstance(value, str):
         return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        # Excel stores every number as a float: a barcode 7801234 must not become "7801234.0".
+        return int(value)
     return value
 
 

@@ -192,6 +192,7 @@ def test_xlsx_with_a_column_mapping(make_feed, dispatcher_client):
             ["Pedido", "Código", "Destinatario", "Dirección", "Comuna", "País", "parcel_count"],
             ["X-1", "XB-1", "Ana", "Calle 1", "La Serena", "CL", 2],
             ["X-2", "XB-2", "Luis", "Calle 2", "Coquimbo", "CL", 1],
+            ["X-3", 7801234.0, "Rosa", "Calle 3", "Coquimbo", "CL", 1.0],  # Excel numbers
         ]
     )
     response = _upload(dispatcher_client, feed, manifest, kind="manifest", name="manifest.xlsx")
@@ -202,15 +203,24 @@ def test_xlsx_with_a_column_mapping(make_feed, dispatcher_client):
             ["XB-1", "EN RUTA", dt.datetime(2026, 11, 20, 9, 0)],
             ["XB-1", "ENTREGADO", dt.datetime(2026, 11, 20, 10, 0)],
             ["XB-2", "EN RUTA", dt.datetime(2026, 11, 20, 9, 0)],
+            [7801234, "EN RUTA", dt.datetime(2026, 11, 20, 9, 5)],
         ]
     )
+    bad = _xlsx([["Código", "Estado", "Fecha"], ["XB-1", "EN RUTA", "ayer"]])
+    refused = _upload(dispatcher_client, feed, bad, kind="status", name="bad.xlsx")
+    assert refused.status_code == 400
+    assert refused.json()["fields"]["rows"] == [
+        {"line": 2, "column": "Fecha", "message": "Not an ISO-8601 time: 'ayer'."}
+    ]
     response = _upload(dispatcher_client, feed, statuses, kind="status", name="status.xlsx")
     assert response.status_code == 201, response.json()
     with dangerously_all_organizations():
         assert dict(Shipment.dangerously_unscoped.values_list("reference", "status")) == {
             "X-1": "delivered",
             "X-2": "out_for_delivery",
+            "X-3": "out_for_delivery",
         }
+        assert Shipment.dangerously_unscoped.get(reference="X-3").barcode == "7801234"
         assert Shipment.dangerously_unscoped.get(reference="X-1").parcel_count == 2
         scan = Scan.dangerously_unscoped.get(barcode="XB-1", scan_type="delivered")
         assert scan.occurred_at.isoformat() == "2026-11-20T13:00:00+00:00"

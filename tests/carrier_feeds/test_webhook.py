@@ -340,3 +340,35 @@ def test_a_signed_feed_needs_the_carriers_hmac(
         ).json()["signed"]
         is False
     )
+
+
+def test_generic_json_feed_end_to_end(tenant, shipment_of, carrier_client, api_client_for):
+    ops = api_client_for(tenant.user(Role.OPS_MANAGER))
+    created = ops.post(
+        "/api/v1/carrier-feeds/",
+        {
+            "carrier": tenant.carrier.pk,
+            "name": "regional courier",
+            "adapter": "generic_json",
+            "config": recorded("generic_json_config.json"),
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    feed_id = created.json()["id"]
+    assert created.json()["events_url"] == f"/api/v1/carrier-feeds/{feed_id}/events/"
+    shipment = shipment_of("GEN-0001")
+    response = carrier_client.post(
+        f"/api/v1/carrier-feeds/{feed_id}/events/",
+        recorded("generic_json_payload.json"),
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"]
+    assert [r["result"] for r in results] == ["ignored", "applied", "applied"]
+    assert [r["carrier_status_code"] for r in results] == ["LBL", "RT", "NE"]
+    assert results[2]["reason_code"] == "refused"
+    assert _status(shipment) == "attempt_failed"
+    with dangerously_all_organizations():
+        scan = Scan.dangerously_unscoped.get(shipment=shipment, scan_type="attempt_failed")
+    assert (scan.reason_code, scan.carrier_reason_code) == ("refused", "REC")
