@@ -62,6 +62,8 @@ def test_carrier_feeds_demo_is_idempotent(capsys):
     out = capsys.readouterr().out
     assert "Imported" in out and "20 shipments" in out
     assert "Delayed_042: unmapped (flagged)" in out
+    assert "AttemptFail_002 -> attempt_failed/not_home: applied" in out
+    assert "Delivered_001: duplicate, shipment delivered" in out
     assert "OutForDelivery_003: illegal, shipment delivered" in out
     assert "curl -X POST" in out and "Api-Key ctk_" in out
     with dangerously_all_organizations():

@@ -182,15 +182,25 @@ class Command(OrganizationCommand):
             )
         )
         counts: dict[str, int] = {}
+        fresh: set[str] = set()  # event keys stored by this run: a repeat of one is the retry
         for body in updates:
             outcome = services.events_receive(actor=actor, feed=feed, payload=body)[0].as_dict()
             label = "duplicate" if outcome["duplicate"] else outcome["result"]
             counts[label] = counts.get(label, 0) + 1
-            if outcome["duplicate"] or (outcome["result"] == "applied" and not outcome["flagged"]):
+            retry = outcome["duplicate"] and outcome["event_key"] in fresh
+            if not outcome["duplicate"]:
+                fresh.add(outcome["event_key"])
+            routine = outcome["result"] == "applied" and outcome["reason_code"] is None
+            if not retry and (outcome["duplicate"] or (routine and not outcome["flagged"])):
                 continue
             shipment = outcome["shipment"]
+            mapped = (
+                f" -> {outcome['scan_type']}/{outcome['reason_code']}"
+                if outcome["reason_code"] and not outcome["flagged"]
+                else ""
+            )
             self.stdout.write(
-                f"  {outcome['barcode']} {outcome['carrier_status_code']}: {label}"
+                f"  {outcome['barcode']} {outcome['carrier_status_code']}{mapped}: {label}"
                 + (" (flagged)" if outcome["flagged"] else "")
                 + (f", shipment {shipment['status']}" if shipment else "")
                 + (f": {outcome['detail']}" if outcome["detail"] else "")
