@@ -217,7 +217,7 @@ def events_apply(
             ).select_related("shipment")
         }
         rows: dict[int, InboundCarrierEvent] = {}
-        duplicates: dict[int, InboundCarrierEvent] = {}
+        duplicates: dict[int, InboundCarrierEvent | int] = {}  # int: a repeat in this body
         pending: dict[str, int] = {}
         for index, (event, key) in enumerate(zip(events, keys, strict=True)):
             if key in stored:
