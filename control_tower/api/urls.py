@@ -58,5 +58,6 @@ urlpatterns = [
     path("", include("notifications.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("carriers.sla.api.urls")),
+    path("", include("carriers.feeds.api.urls")),
     path("", include(router.urls)),
 ]

@@ -68,6 +68,10 @@ CARRIER_PATHS: dict[str, str | tuple[str, ...]] = {
     "sla.AlertFact": "carrier",
     "sla.DailyRollup": "carrier",
     "sla.RollupCount": "carrier",
+    # Carrier feeds: each feed, event and file import belongs to one carrier.
+    "carrier_feeds.CarrierFeed": "carrier",
+    "carrier_feeds.InboundCarrierEvent": "carrier",
+    "carrier_feeds.FeedImport": "carrier",
 }
 
 # Tenant models that carry no carrier: organization-wide data that carrier-bound actors and

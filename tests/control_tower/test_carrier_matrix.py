@@ -254,6 +254,26 @@ for _operation in [
         "tests/webhooks/test_api.py::test_carrier_matrix_endpoints_and_deliveries"
     )
 
+# Carrier feeds: feeds, their webhook and file imports, the event log and the imports log
+# (tests/carrier_feeds/test_access.py).
+for _operation in [
+    ("/api/v1/carrier-feeds/", "get"),
+    ("/api/v1/carrier-feeds/", "post"),
+    ("/api/v1/carrier-feeds/{id}/", "get"),
+    ("/api/v1/carrier-feeds/{id}/", "put"),
+    ("/api/v1/carrier-feeds/{id}/", "patch"),
+    ("/api/v1/carrier-feeds/{id}/", "delete"),
+    ("/api/v1/carrier-feeds/{id}/events/", "post"),
+    ("/api/v1/carrier-feeds/{id}/imports/", "post"),
+    ("/api/v1/carrier-feeds/{id}/reprocess/", "post"),
+    ("/api/v1/carrier-feed-events/", "get"),
+    ("/api/v1/carrier-feed-events/{id}/", "get"),
+    ("/api/v1/carrier-feed-events/{id}/reprocess/", "post"),
+    ("/api/v1/carrier-feed-imports/", "get"),
+    ("/api/v1/carrier-feed-imports/{id}/", "get"),
+]:
+    SPECIFIC[_operation] = "tests/carrier_feeds/test_access.py::test_carrier_matrix_feeds"
+
 
 # Reports (issue 16, helper "api"): a carrier user or carrier key gets only its carrier's rows
 # and a 400 naming `carrier` for another carrier's id; scheduled e-mails are the

@@ -110,8 +110,50 @@ def _scorecard_email(tenant):
     return schedule
 
 
+# --- carrier feeds (tests/carrier_feeds/) ---------------------------------------------------
+
+
+def _carrier_feed(tenant):
+    from carriers.feeds.services import feed_create
+
+    with organization_scope(tenant.organization):
+        return feed_create(
+            actor=actor_for_membership(tenant.members[Role.OWNER]),
+            carrier=tenant.carrier,
+            name=f"feed-{timezone.now().timestamp()}",
+            adapter="native",
+            config={},
+        )
+
+
+def _carrier_feed_event(tenant):
+    from carriers.feeds.services import events_receive
+
+    feed = _carrier_feed(tenant)
+    payload = {
+        "events": [{"barcode": "X", "status": "teleported", "occurred_at": "2026-11-20T10:00Z"}]
+    }
+    with organization_scope(tenant.organization):
+        owner = actor_for_membership(tenant.members[Role.OWNER])
+        return events_receive(actor=owner, feed=feed, payload=payload)[0].event
+
+
+def _carrier_feed_import(tenant):
+    from carriers.feeds.models import FeedImport
+
+    feed = _carrier_feed(tenant)
+    with organization_scope(tenant.organization):
+        return FeedImport.objects.create(
+            feed=feed, carrier=tenant.carrier, kind="status", file_name="s.csv", state="applied"
+        )
+
+
 # How to make an object of the victim organization for each detail path.
 OBJECT_MAKERS = {
+    # Carrier feeds.
+    "carrier-feeds": lambda t, **_: _carrier_feed(t),
+    "carrier-feed-events": lambda t, **_: _carrier_feed_event(t),
+    "carrier-feed-imports": lambda t, **_: _carrier_feed_import(t),
     "memberships": lambda t, **_: t.members[Role.DISPATCHER],
     "invitations": lambda t, **_: _invitation(t),
     "api-keys": lambda t, api_key_for, **_: _api_key(t, api_key_for),
@@ -200,6 +242,11 @@ def _shipment_body(carrier, hub, n=1):
 # Create operations: a payload that points at the victim's objects, and the field that must be
 # named in the 400.
 CREATE_CASES = {
+    # Carrier feeds: a feed for the victim's carrier.
+    "carrier-feeds": lambda v, o: (
+        {"carrier": v["carrier"], "name": "f", "adapter": "native"},
+        "carrier",
+    ),
     "invitations": lambda v, o: (
         {"email": "new@example.com", "role": "carrier_user", "carrier": v["carrier"]},
         "carrier",

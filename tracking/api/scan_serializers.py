@@ -69,6 +69,18 @@ class ScanItemSerializer(serializers.Serializer):
         help_text="Required for attempt_failed.",
     )
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    carrier_status_code = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The carrier's own status code, kept as sent (evidence).",
+    )
+    carrier_reason_code = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The carrier's own reason code, kept as sent.",
+    )
 
     def validate(self, attrs):
         problems = scan_item_problems(attrs)
@@ -149,6 +161,8 @@ class ScanSerializer(serializers.ModelSerializer):
             "hub_code",
             "location",
             "reason_code",
+            "carrier_status_code",
+            "carrier_reason_code",
             "note",
             "device",
             "api_key",

@@ -133,7 +133,8 @@ def scans_record(*, actor: Actor, items: list[dict]) -> list[ScanOutcome]:
 
     Items are validated dicts: `barcode` or `reference`, `scan_type`, `occurred_at` (aware),
     optional `event_id`, `location` (Point), `hub` (a Hub of the organization), `reason_code`,
-    `note`. A malformed item raises `InvalidInput` (400) before anything is written.
+    `note`, and the carrier's own `carrier_status_code` / `carrier_reason_code` (kept as
+    sent). A malformed item raises `InvalidInput` (400) before anything is written.
 
     One transaction. The batch's shipments are locked up front in primary-key order (so two
     batches touching the same parcels cannot deadlock); each scan then runs in its own
@@ -268,6 +269,8 @@ def _record_one(
         location=item.get("location"),
         hub=item.get("hub"),
         reason_code=item.get("reason_code") or "",
+        carrier_status_code=(item.get("carrier_status_code") or "")[:64],
+        carrier_reason_code=(item.get("carrier_reason_code") or "")[:64],
         note=(item.get("note") or "")[:500],
         result=ScanResult.UNKNOWN_BARCODE if shipment is None else ScanResult.RECORDED,
         detail=_UNKNOWN if shipment is None else "",
