@@ -64,7 +64,7 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
     zone = ZoneInfo(organization.time_zone)
     routes = (
         Route.objects.filter(date=day, status__in=ACTIVE_ROUTE_STATUSES)
-        .select_related("hub", "driver", "vehicle")
+        .select_related("hub", "driver", "vehicle", "carrier")
         .prefetch_related(
             Prefetch("stops", queryset=Stop.objects.order_by("sequence")),
             Prefetch("stops__shipments", queryset=Shipment.objects.order_by("id")),
@@ -93,6 +93,7 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
             zone=zone,
             interval_s=interval_s,
             may_start_late=route.status == RouteStatus.PLANNED,
+            carrier=route.carrier.code if route.carrier_id else "",
         )
         built.append((route, plans, timeline))
     return built
@@ -441,7 +442,7 @@ class Simulation:
             json={
                 "reason": stop.reason,
                 "occurred_at": at.isoformat(),
-                "note": "Simulated: nobody home",
+                "note": "Simulated failed attempt",
             },
             headers={"Authorization": f"Api-Key {self.api_key}"},
         )

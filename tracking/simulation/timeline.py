@@ -305,11 +305,14 @@ def route_timeline(
     zone: ZoneInfo,
     interval_s: int = 5,
     may_start_late: bool = False,
+    carrier: str = "",
 ) -> RouteTimeline:
     """Drive from `start_point` through the stops and back to the hub. `may_start_late`: the
-    route has not started yet, so the world may make it leave late."""
+    route has not started yet, so the world may make it leave late. `carrier`: the code of the
+    route's carrier, whose profile (world.PROFILES) shapes the day."""
     key = f"{day}:{code}"
-    delay = world.start_delay_s(key) if may_start_late else 0.0
+    profile = world.profile(carrier)
+    delay = world.start_delay_s(key, profile) if may_start_late else 0.0
     actual_start = start + timedelta(seconds=delay)
     timeline = RouteTimeline(route_id=route_id, code=code, start=actual_start)
     if delay:
@@ -321,10 +324,10 @@ def route_timeline(
     for leg, stop in enumerate([*stops, None], start=1):
         destination = hub if stop is None else stop.location
         path = route_path([here, destination])
-        factor, why = world.leg_factor(key, leg, t.astimezone(zone))
+        factor, why = world.leg_factor(key, leg, t.astimezone(zone), profile)
         stall = world.breakdown_s(key, leg)
         duration = max(path.duration_s * factor, 1.0)
-        offline = world.offline_window(key, leg)
+        offline = world.offline_window(key, leg, profile)
         samples = _drive(list(path.geometry.coords), t, duration, interval_s, offline)
         turn = None if stall else world.wrong_turn(key, leg)  # one mishap per leg
         detour = 0.0
@@ -379,8 +382,9 @@ def route_timeline(
             timeline.samples.append(Sample(arrival, hub.x, hub.y, 0.0, 0.0))
             break
         stop_key = f"{key}:{stop.sequence}"
-        delivered = world.at_home(stop_key)
-        dwell = world.dwell_s(stop_key, stop.address, stop.parcels) if delivered else 60.0
+        delivered = world.at_home(stop_key, profile)
+        reason = "" if delivered else world.failure_reason(stop_key, profile)
+        dwell = world.dwell_s(stop_key, stop.address, stop.parcels, profile) if delivered else 60.0
         longer = world.dwell_multiplier(stop_key) if delivered else 1.0
         departure = arrival + timedelta(seconds=dwell * longer)
         if longer > 1.0:
@@ -407,7 +411,7 @@ def route_timeline(
                     "sequence": stop.sequence,
                     "started_at": departure,
                     "ended_at": None,
-                    "reason": "not_home",
+                    "reason": reason,
                 }
             )
         if stop.window_end is not None and arrival > stop.window_end:
@@ -432,11 +436,11 @@ def route_timeline(
                 arrival=arrival,
                 departure=departure,
                 outcome="delivered" if delivered else "failed",
-                reason="" if delivered else "not_home",
+                reason=reason,
             )
         )
         t, here = departure, stop.location
-    outage = world.outage(key)
+    outage = world.outage(key, profile)
     if outage is not None and timeline.samples:
         span = (timeline.samples[-1].t - actual_start).total_seconds()
         quiet_from = actual_start + timedelta(seconds=outage[0] * span)
