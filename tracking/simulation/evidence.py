@@ -119,7 +119,7 @@ def eta_revisions(
             if truth.arrival <= computed:
                 continue
             horizon_h = (truth.arrival - computed).total_seconds() / 3600
-            sigma = profile.eta_error * (2.5 + 6.0 * horizon_h)  # minutes
+            sigma = profile.eta_error * (4.0 + 7.0 * horizon_h)  # minutes
             rng = world.rng("eta", timeline.code, truth.sequence, computed.isoformat())
             eta = truth.arrival + timedelta(minutes=rng.gauss(-0.25 * sigma, sigma))
             eta = max(eta, computed + timedelta(minutes=1))

@@ -121,9 +121,9 @@ PROFILES: dict[str, CarrierProfile] = {
     ),
     # Regional courier: slower, late starts, old phones losing GPS: it runs late.
     "elqui": CarrierProfile(
-        speed=1.3,
-        dwell=1.35,
-        late_start=4.5,
+        speed=1.4,
+        dwell=1.4,
+        late_start=5.0,
         late_start_scale=1.5,
         failures=1.1,
         reasons=(
@@ -133,7 +133,7 @@ PROFILES: dict[str, CarrierProfile] = {
             ("vehicle", 0.1),
         ),
         gaps=7.0,
-        skip_out_for_delivery_scan=0.01,
+        skip_out_for_delivery_scan=0.005,
         pod_photo_missing=0.004,
         pod_signature_missing=0.004,
         pod_far=0.004,
