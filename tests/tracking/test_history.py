@@ -14,7 +14,7 @@ from django.db import connection
 from control_tower.events.models import OutboxEvent
 from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
-from exceptions.models import Alert
+from exceptions.models import Alert, AlertState
 from notifications.models import Notification
 from tracking.ingest.partitions import existing_partitions
 from tracking.models import (
@@ -35,6 +35,7 @@ from tracking.models import (
     Stop,
     StopStatus,
 )
+from tracking.simulation.demo import plan_unplayed_day
 from tracking.simulation.history import replay_day
 from tracking.simulation.world import DEFAULT_PROFILE, PROFILES, World, WorldConfig, scaled
 from webhooks.models import WebhookDelivery
@@ -75,6 +76,7 @@ def _evidence(organization) -> tuple:
         _pings(organization, PAST),
         EtaRevision.objects.count(),
         DeliveryRating.objects.count(),
+        Alert.objects.count(),
     )
 
 
@@ -161,7 +163,13 @@ def test_a_history_day_records_the_evidence_every_metric_reads(history_day):
 def test_history_alerts_and_notifies_nobody_and_is_replayed_once(history_day):
     organization = history_day
     with organization_scope(organization):
-        assert not Alert.objects.exists()
+        # Alerts of the past are recorded resolved, dated when they happened; nobody was told.
+        assert not Alert.objects.exclude(state=AlertState.RESOLVED).exists()
+        for alert in Alert.objects.all():
+            assert alert.raised_at < alert.resolved_at <= alert.route.completed_at
+            assert alert.raised_at.date() >= PAST and alert.raised_at.date() < DAY
+        alerted = OutboxEvent.objects.filter(type__startswith="alert.")
+        assert not alerted.filter(backfill=False).exists()
         assert not Notification.objects.exists()
         assert not WebhookDelivery.objects.exists()
         # The past day's events are kept for reports, marked as backfill.
@@ -169,7 +177,7 @@ def test_history_alerts_and_notifies_nobody_and_is_replayed_once(history_day):
         assert scanned.exists() and not scanned.filter(backfill=False).exists()
         before = _evidence(organization)
     counts = replay_day(organization, PAST, World(WorldConfig(seed=42)))
-    assert counts["routes"] == counts["scans"] == counts["pings"] == counts["etas"] == 0
+    assert set(counts.values()) == {0}
     with organization_scope(organization):
         assert _evidence(organization) == before
 
@@ -219,3 +227,24 @@ def test_profiles_shape_a_replayed_day(history_day):
             per[code] = (hours / stops, fixes / hours)
         assert per["elqui"][0] > per["cqx"][0]
         assert per["elqui"][1] < per["cqx"][1]
+
+
+@pytest.mark.django_db
+def test_the_alerts_a_past_route_would_have_had_are_recorded_resolved(db):
+    """With late starts and long silences forced, a replayed day has its route_not_started
+    and signal_lost alerts, resolved, at the times the world says, counted as recorded."""
+    organization = plan_unplayed_day(PAST, 20)
+    world = World(WorldConfig(seed=3, late_start_probability=1.0, outage_probability=1.0))
+    counts = replay_day(organization, PAST, world)
+    assert counts["alerts"] > 0
+    with organization_scope(organization):
+        alerts = Alert.objects.all()
+        assert alerts.count() == counts["alerts"]
+        kinds = set(alerts.values_list("kind", flat=True))
+        assert {"route_not_started", "signal_lost"} <= kinds
+        for alert in alerts.filter(kind="route_not_started").select_related("route"):
+            assert alert.state == AlertState.RESOLVED
+            assert alert.started_at == alert.route.planned_start
+            assert alert.resolved_at == alert.route.started_at
+            assert alert.raised_at == alert.started_at + timedelta(minutes=20)
+        assert not Notification.objects.exists()

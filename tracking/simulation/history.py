@@ -16,6 +16,7 @@ Live days use the runner, over HTTP.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from io import BytesIO
 
@@ -46,7 +47,19 @@ from tracking.simulation import evidence
 from tracking.simulation.runner import _pod_images, build_timelines
 from tracking.simulation.world import CarrierProfile, World
 
-COUNTS = ("routes", "delivered", "failed", "scans", "pods", "pings", "etas", "ratings")
+COUNTS = ("routes", "delivered", "failed", "scans", "pods", "pings", "etas", "ratings", "alerts")
+
+# What higher layers record of a replayed route, registered from their apps' `ready()` (the
+# exceptions app: the alerts it would have had, exceptions/history.py). Each is called as
+# `recorder(organization=, route=, conditions=)` with the world's conditions of the route
+# (docs/SIMULATION.md "Injected conditions"), inside the route's transaction and `backfill()`,
+# and returns how many rows it wrote.
+_recorders: list[Callable[..., int]] = []
+
+
+def register_history_recorder(recorder: Callable[..., int]) -> None:
+    if recorder not in _recorders:
+        _recorders.append(recorder)
 
 
 def replay_day(organization, day: date, world: World, *, start: datetime | None = None) -> dict:
@@ -153,7 +166,11 @@ def _replay_route(
                     note="Simulated history",
                 )
                 counts["failed"] += 1
-        route_complete(route=Route.objects.get(pk=route.pk), actor=None, at=timeline.end)
+        route = route_complete(route=Route.objects.get(pk=route.pk), actor=None, at=timeline.end)
+        for recorder in _recorders:
+            counts["alerts"] += recorder(
+                organization=organization, route=route, conditions=timeline.conditions
+            )
     counts["routes"] += 1
     if device is not None:
         counts["pings"] += evidence.record_pings(world, organization, device, timeline)
