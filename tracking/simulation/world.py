@@ -140,12 +140,13 @@ PROFILES: dict[str, CarrierProfile] = {
         eta_error=2.2,
         stars=(50, 28, 12, 6, 4),
     ),
-    # Gig drivers: fast but uneven, more nobody-home failures, proofs taken from the kerb.
+    # Gig drivers: fast but uneven and often late to start, more nobody-home failures, proofs
+    # taken from the kerb.
     "rapidos": CarrierProfile(
         speed=0.95,
         noise=2.0,
         dwell=0.85,
-        late_start=1.5,
+        late_start=3.0,
         failures=3.0,
         reasons=(
             ("not_home", 0.6),
