@@ -21,7 +21,6 @@ from carriers.models import Device, Driver, Vehicle
 from tracking.geo import point_distance_m
 from tracking.ingest.image_sanitizer import sanitize_image
 from tracking.models import FailureReason, Route, ServiceType, ShipmentStatus
-from tracking.roads.routing import route_path
 from tracking.services.proof_of_delivery import PodInput, pod_capture
 from tracking.services.route_planning import VehicleShift, plan_routes
 from tracking.services.routes import route_plan_create, route_start
@@ -29,6 +28,7 @@ from tracking.services.shipments import shipment_transition, shipments_bulk_crea
 from tracking.services.stops import stop_complete, stop_fail
 from tracking.simulation.history import replay_day
 from tracking.simulation.runner import _pod_images
+from tracking.simulation.timeline import cached_legs, leg_path
 from tracking.simulation.world import World, WorldConfig
 
 SERVICE_TIME_S = 180
@@ -122,9 +122,10 @@ def history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
     """Plan a past day (once) and let the simulator's world play it out; routes replayed."""
     if Route.objects.filter(date=day).exists():
         return 0
-    with transaction.atomic():
-        plan_day(actor, day, zone, hubs, carriers, shipment_count, run_some=False, history=True)
-    return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
+    with cached_legs():  # the replay drives the legs the plan just routed
+        with transaction.atomic():
+            plan_day(actor, day, zone, hubs, carriers, shipment_count, run_some=False, history=True)
+        return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
 
 
 def plan_day(
@@ -370,7 +371,7 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number, traffic: float =
     stops, at, here, meters = [], day_start, hub.location, 0.0
     coords: list = []
     for shipment in order:
-        leg = route_path([here, shipment.location])
+        leg = leg_path(here, shipment.location)
         meters += leg.length_m
         coords.extend(leg.geometry.coords if not coords else leg.geometry.coords[1:])
         at = at + timedelta(seconds=leg.duration_s * traffic)
@@ -387,7 +388,7 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number, traffic: float =
         )
         at = at + timedelta(seconds=SERVICE_TIME_S)
         here = shipment.location
-    back = route_path([here, hub.location])
+    back = leg_path(here, hub.location)
     meters += back.length_m
     coords.extend(back.geometry.coords[1:])
     end = at + timedelta(seconds=back.duration_s * traffic)

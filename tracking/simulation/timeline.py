@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +22,32 @@ from django.contrib.gis.geos import Point
 from tracking.geo import distance_m
 from tracking.roads.routing import route_path
 from tracking.simulation.world import World, WorldConfig
+
+# Legs already routed in this history replay: the day's plan and its replay drive the same legs
+# (a leg costs a road-network query), and a long-lived process must not keep them (the network
+# may be reloaded), so the memo lives only inside `cached_legs()`.
+_legs: ContextVar[dict | None] = ContextVar("simulation_legs", default=None)
+
+
+@contextmanager
+def cached_legs() -> Iterator[None]:
+    token = _legs.set({})
+    try:
+        yield
+    finally:
+        _legs.reset(token)
+
+
+def leg_path(origin: Point, destination: Point):
+    """The fastest road path between two points (tracking/roads/routing.py `route_path`),
+    memoized inside `cached_legs()`. Read-only: callers must not change it."""
+    memo = _legs.get()
+    if memo is None:
+        return route_path([origin, destination])
+    key = (origin.x, origin.y, destination.x, destination.y)
+    if key not in memo:
+        memo[key] = route_path([origin, destination])
+    return memo[key]
 
 
 @dataclass(frozen=True)
@@ -323,7 +352,7 @@ def route_timeline(
     t, here = actual_start, start_point
     for leg, stop in enumerate([*stops, None], start=1):
         destination = hub if stop is None else stop.location
-        path = route_path([here, destination])
+        path = leg_path(here, destination)
         factor, why = world.leg_factor(key, leg, t.astimezone(zone), profile)
         stall = world.breakdown_s(key, leg)
         duration = max(path.duration_s * factor, 1.0)
