@@ -271,6 +271,7 @@ class Simulation:
         system starts the route (as it completes it at the end). Until a route runs, the rules
         that watch running routes (stalled, signal lost, off route, battery) cannot see it and
         `route_not_started` holds."""
+        profile = self.world.profile(vehicle.route.carrier.code)
         scans = [
             {
                 "barcode": barcode,
@@ -279,7 +280,10 @@ class Simulation:
                 "event_id": f"sim-{self.day}-{vehicle.route.code}-ofd-{barcode}"[:64],
             }
             for plan in self.plans[vehicle.route.pk]
-            for barcode in plan.barcodes
+            for shipment_id, barcode in zip(plan.shipment_ids, plan.barcodes, strict=True)
+            # Some carriers' drivers skip the scan (the same draw as in history).
+            if self.world.rng("ofd-scan", shipment_id).random()
+            >= profile.skip_out_for_delivery_scan
         ]
         if scans:
             self._post(

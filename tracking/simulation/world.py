@@ -121,7 +121,7 @@ PROFILES: dict[str, CarrierProfile] = {
     ),
     # Regional courier: slower, late starts, old phones losing GPS: it runs late.
     "elqui": CarrierProfile(
-        speed=1.4,
+        speed=1.5,
         dwell=1.4,
         late_start=5.0,
         late_start_scale=1.5,
@@ -140,13 +140,13 @@ PROFILES: dict[str, CarrierProfile] = {
         eta_error=2.2,
         stars=(50, 28, 12, 6, 4),
     ),
-    # Gig drivers: fast but uneven and often late to start, more nobody-home failures, proofs
-    # taken from the kerb.
+    # Gig drivers: quick at the door but uneven on the road and often late to start, more
+    # nobody-home failures, proofs taken from the kerb.
     "rapidos": CarrierProfile(
-        speed=0.95,
-        noise=2.0,
-        dwell=0.85,
-        late_start=3.0,
+        noise=2.5,
+        dwell=0.9,
+        late_start=4.0,
+        late_start_scale=1.6,
         failures=3.0,
         reasons=(
             ("not_home", 0.6),
