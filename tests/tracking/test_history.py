@@ -248,3 +248,18 @@ def test_the_alerts_a_past_route_would_have_had_are_recorded_resolved(db):
             assert alert.resolved_at == alert.route.started_at
             assert alert.raised_at == alert.started_at + timedelta(minutes=20)
         assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_legs_are_memoized_only_inside_a_replay():
+    from django.contrib.gis.geos import Point
+
+    from tracking.simulation.timeline import cached_legs, leg_path
+
+    a, b = Point(-71.25, -29.90, srid=4326), Point(-71.26, -29.91, srid=4326)
+    assert leg_path(a, b) is not leg_path(a, b)
+    with cached_legs():
+        first = leg_path(a, b)
+        assert leg_path(a, b) is first
+        assert first.length_m > 0
+    assert leg_path(a, b) is not first
