@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from control_tower.events.models import OutboxEvent
+from control_tower.events.relay import relay_pending
 from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
 from exceptions.models import Alert, AlertState
@@ -170,7 +171,20 @@ def test_history_alerts_and_notifies_nobody_and_is_replayed_once(history_day):
             assert alert.raised_at.date() >= PAST and alert.raised_at.date() < DAY
         alerted = OutboxEvent.objects.filter(type__startswith="alert.")
         assert not alerted.filter(backfill=False).exists()
-        assert not Notification.objects.exists()
+        past_shipments = Shipment.objects.filter(reference__startswith=f"CQX-{PAST:%Y%m%d}-")
+        assert not OutboxEvent.objects.filter(
+            backfill=False,
+            aggregate_type="shipment",
+            aggregate_id__in=[str(s.pk) for s in past_shipments],
+        ).exists()
+    # The relay hands every event to the subscribers (what the Celery task does): today's
+    # shipments get their messages, last week's customers none.
+    relay_pending(budget_s=60)
+    with organization_scope(organization):
+        assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+        assert not Notification.objects.filter(shipment__in=past_shipments).exists()
+        today = Shipment.objects.filter(reference__startswith=f"CQX-{DAY:%Y%m%d}-")
+        assert Notification.objects.filter(shipment__in=today).exists()
         assert not WebhookDelivery.objects.exists()
         # The past day's events are kept for reports, marked as backfill.
         scanned = OutboxEvent.objects.filter(type="scan.recorded")

@@ -18,6 +18,7 @@ from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
 
 from carriers.models import Device, Driver, Vehicle
+from control_tower.events import backfill
 from tracking.geo import point_distance_m
 from tracking.ingest.image_sanitizer import sanitize_image
 from tracking.models import FailureReason, Route, ServiceType, ShipmentStatus
@@ -123,7 +124,9 @@ def history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
     if Route.objects.filter(date=day).exists():
         return 0
     with cached_legs():  # the replay drives the legs the plan just routed
-        with transaction.atomic():
+        # A past day's shipments were created and received then: their events are history
+        # too (no tracking link is sent to last week's customers).
+        with backfill(), transaction.atomic():
             plan_day(actor, day, zone, hubs, carriers, shipment_count, run_some=False, history=True)
         return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
 
