@@ -277,3 +277,14 @@ def test_legs_are_memoized_only_inside_a_replay():
         assert leg_path(a, b) is first
         assert first.length_m > 0
     assert leg_path(a, b) is not first
+
+
+def test_some_drivers_visit_the_stops_in_their_own_order():
+    world = World(WorldConfig(seed=5))
+    planned = list(range(1, 31))
+    gig = world.visit_order("2026-03-01:CQB-04", planned, PROFILES["rapidos"])
+    assert sorted(gig) == planned and gig != planned
+    assert world.visit_order("2026-03-01:CQB-04", planned, PROFILES["rapidos"]) == gig
+    assert world.visit_order("2026-03-01:LSR-01", planned, PROFILES["cqx"]) == planned
+    # Only neighbours are swapped: no stop moves more than one place.
+    assert all(abs(stop - place) <= 1 for place, stop in enumerate(gig, start=1))

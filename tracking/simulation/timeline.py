@@ -348,6 +348,7 @@ def route_timeline(
         timeline.conditions.append(
             {"kind": "route_not_started", "started_at": start, "ended_at": actual_start}
         )
+    stops = world.visit_order(key, stops, profile)
     places = [hub, *(s.location for s in stops)]
     t, here = actual_start, start_point
     for leg, stop in enumerate([*stops, None], start=1):

@@ -71,6 +71,7 @@ class CarrierProfile:
         ("refused", 0.07),
     )
     gaps: float = 1.0  # multiplier on offline_probability and outage_probability
+    resequence: float = 0.0  # per pair of planned stops: the driver swaps them (own order)
     skip_out_for_delivery_scan: float = 0.0  # per parcel: the driver never scans it out
     pod_photo_missing: float = 0.0  # per proof of delivery
     pod_signature_missing: float = 0.0
@@ -133,6 +134,7 @@ PROFILES: dict[str, CarrierProfile] = {
             ("vehicle", 0.1),
         ),
         gaps=7.0,
+        resequence=0.05,
         skip_out_for_delivery_scan=0.005,
         pod_photo_missing=0.004,
         pod_signature_missing=0.004,
@@ -155,6 +157,7 @@ PROFILES: dict[str, CarrierProfile] = {
             ("access_denied", 0.13),
         ),
         gaps=1.5,
+        resequence=0.2,
         skip_out_for_delivery_scan=0.03,
         pod_photo_missing=0.02,
         pod_signature_missing=0.03,
@@ -263,6 +266,21 @@ class World:
         if rng.random() < self.config.long_dwell_probability:
             return rng.uniform(4.0, 6.0)
         return 1.0
+
+    def visit_order(self, route: str, stops: list, profile: CarrierProfile = DEFAULT_PROFILE):
+        """The order the driver really visits the planned stops in: now and then two
+        neighbours swapped (drivers who know the streets, or think they do)."""
+        order = list(stops)
+        if not profile.resequence:
+            return order
+        rng, index = self.rng("resequence", route), 0
+        while index < len(order) - 1:
+            if rng.random() < profile.resequence:
+                order[index], order[index + 1] = order[index + 1], order[index]
+                index += 2
+            else:
+                index += 1
+        return order
 
     def at_home(self, stop: str, profile: CarrierProfile = DEFAULT_PROFILE) -> bool:
         return self.rng("home", stop).random() >= scaled(
