@@ -23,3 +23,8 @@ class ExceptionsConfig(AppConfig):
             ("pod.captured", pod_far.on_pod_captured, "exceptions.pod_far"),
         ):
             subscribe(pattern, handler, name=name, backfill=False)
+        # Past days replayed for the demo get the alerts they would have had, resolved.
+        from exceptions.history import record_route_alerts
+        from tracking.simulation.history import register_history_recorder
+
+        register_history_recorder(record_route_alerts)

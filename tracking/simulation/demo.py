@@ -68,11 +68,21 @@ class HubSpec:
     address: str
     lat: float
     lon: float
+    region: str
 
 
 HUBS = [
-    HubSpec("LSR", "La Serena cross-dock", "Av. Balmaceda 2885, La Serena", -29.9045, -71.2489),
-    HubSpec("CQB", "Coquimbo dark store", "Av. Videla 520, Coquimbo", -29.9533, -71.3394),
+    HubSpec(
+        "LSR",
+        "La Serena cross-dock",
+        "Av. Balmaceda 2885, La Serena",
+        -29.9045,
+        -71.2489,
+        "La Serena",
+    ),
+    HubSpec(
+        "CQB", "Coquimbo dark store", "Av. Videla 520, Coquimbo", -29.9533, -71.3394, "Coquimbo"
+    ),
 ]
 
 # (carrier code, driver name, vehicle kind, plate, device kind)
@@ -250,7 +260,7 @@ def _ensure_carriers(organization) -> dict[str, Carrier]:
 def _ensure_hubs(organization) -> dict[str, Hub]:
     hubs = {}
     for spec in HUBS:
-        hubs[spec.code], _ = Hub.objects.get_or_create(
+        hub, _ = Hub.objects.get_or_create(
             organization=organization,
             code=spec.code,
             defaults={
@@ -258,8 +268,13 @@ def _ensure_hubs(organization) -> dict[str, Hub]:
                 "address": spec.address,
                 "kind": HubKind.HUB if spec.code == "LSR" else HubKind.DARK_STORE,
                 "location": Point(spec.lon, spec.lat, srid=4326),
+                "region": spec.region,
             },
         )
+        if not hub.region:  # a demo loaded before hubs had regions
+            hub.region = spec.region
+            hub.save(update_fields=["region"])
+        hubs[spec.code] = hub
     return hubs
 
 

@@ -11,16 +11,17 @@ import random
 from datetime import UTC, datetime, time, timedelta
 from datetime import date as Date
 from io import BytesIO
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from django.contrib.gis.geos import LineString, Point
 from django.db import transaction
 
 from carriers.models import Device, Driver, Vehicle
+from control_tower.events import backfill
 from tracking.geo import point_distance_m
 from tracking.ingest.image_sanitizer import sanitize_image
-from tracking.models import FailureReason, Route, ShipmentStatus
-from tracking.roads.routing import route_path
+from tracking.models import FailureReason, Route, ServiceType, ShipmentStatus
 from tracking.services.proof_of_delivery import PodInput, pod_capture
 from tracking.services.route_planning import VehicleShift, plan_routes
 from tracking.services.routes import route_plan_create, route_start
@@ -28,10 +29,21 @@ from tracking.services.shipments import shipment_transition, shipments_bulk_crea
 from tracking.services.stops import stop_complete, stop_fail
 from tracking.simulation.history import replay_day
 from tracking.simulation.runner import _pod_images
+from tracking.simulation.timeline import cached_legs, leg_path
 from tracking.simulation.world import World, WorldConfig
 
 SERVICE_TIME_S = 180
 ROUTE_START = time(9, 0)
+# History days plan legs at the free-flow time times this (the planner's usual allowance for
+# traffic), so the plan is one a good carrier keeps and a slow one does not.
+HISTORY_TRAFFIC_ALLOWANCE = 1.3
+# What was sold, by share of a day's shipments (history days; today's follow its windows).
+SERVICE_MIX = [
+    (ServiceType.SCHEDULED, 35),
+    (ServiceType.SAME_DAY, 20),
+    (ServiceType.NEXT_DAY, 25),
+    (ServiceType.STANDARD, 20),
+]
 
 # Delivery areas: (centre lat, lon, radius km, weight, city, hub code)
 AREAS = [
@@ -111,18 +123,35 @@ def history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
     """Plan a past day (once) and let the simulator's world play it out; routes replayed."""
     if Route.objects.filter(date=day).exists():
         return 0
-    with transaction.atomic():
-        plan_day(actor, day, zone, hubs, carriers, shipment_count, run_some=False)
-    return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
+    with cached_legs():  # the replay drives the legs the plan just routed
+        # A past day's shipments were created and received then: their events are history
+        # too (no tracking link is sent to last week's customers).
+        with backfill(), transaction.atomic():
+            plan_day(actor, day, zone, hubs, carriers, shipment_count, run_some=False, history=True)
+        return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
 
 
-def plan_day(actor, service_date, zone, hubs, carriers, shipment_count, *, run_some=True) -> None:
+def plan_day(
+    actor, service_date, zone, hubs, carriers, shipment_count, *, run_some=True, history=False
+) -> None:
+    """`history`: a past day whose scheduled deliveries got a window around their planned
+    time (`_plan_history_day`); otherwise windows are drawn before planning."""
     rng = random.Random(service_date.toordinal())  # noqa: S311 (repeatable demo data)
     day_start = _day_start(service_date, zone)
     items = [
         _shipment_item(rng, service_date, day_start, number, hubs, carriers)
         for number in range(1, shipment_count + 1)
     ]
+    if history:
+        _plan_history_day(actor, service_date, day_start, hubs, items)
+        return
+    shipments = _create_at_hub(actor, items, day_start)
+    routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments, solver=run_some)
+    if run_some:
+        _run_some_routes(actor, routes, rng)
+
+
+def _create_at_hub(actor, items: list[dict], day_start: datetime) -> list:
     shipments = shipments_bulk_create(actor=actor, items=items)
     for shipment in shipments:
         shipment_transition(
@@ -133,9 +162,55 @@ def plan_day(actor, service_date, zone, hubs, carriers, shipment_count, *, run_s
             source="scan",
             note="Demo: received at hub",
         )
-    routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments, solver=run_some)
-    if run_some:
-        _run_some_routes(actor, routes, rng)
+    return shipments
+
+
+def _plan_history_day(actor, service_date, day_start, hubs, items: list[dict]) -> None:
+    """A past day as a carrier would have sold and planned it: each shipment gets a service
+    type (SERVICE_MIX); the routes are planned first (on drafts), then a scheduled delivery's
+    two-hour window is the slot around its planned arrival that the customer was offered, a
+    same-day one has the first six hours, the others the whole day. So on-time rates measure
+    the carriers (late against a plan they could keep), not a random draw of windows that
+    half the deliveries would reach early."""
+    for item in items:
+        pick = random.Random(f"service:{item['reference']}")  # noqa: S311
+        item["service_type"] = pick.choices(
+            [kind for kind, _ in SERVICE_MIX], weights=[w for _, w in SERVICE_MIX]
+        )[0]
+        hours = 6 if item["service_type"] == ServiceType.SAME_DAY else 9
+        item["promised_window_start"] = day_start
+        item["promised_window_end"] = day_start + timedelta(hours=hours)
+    drafts = [
+        SimpleNamespace(
+            item=item,
+            location=item["location"],
+            hub_id=item["hub"].pk,
+            address_line1=item["address_line1"],
+            city=item["city"],
+            promised_window_start=None,
+            promised_window_end=None,
+        )
+        for item in items
+    ]
+    specs = _heuristic_specs(day_start, hubs, drafts, traffic=HISTORY_TRAFFIC_ALLOWANCE)
+    for spec in specs:
+        for stop in spec["stops"]:
+            item = stop["shipments"][0].item
+            if item["service_type"] == ServiceType.SCHEDULED:
+                offer = stop["planned_arrival"] - timedelta(
+                    minutes=random.Random(f"slot:{item['reference']}").uniform(40, 80)  # noqa: S311
+                )
+                begin = max(day_start, offer.replace(minute=offer.minute - offer.minute % 30))
+                begin = begin.replace(second=0, microsecond=0)
+                item["promised_window_start"] = begin
+                item["promised_window_end"] = begin + timedelta(hours=2)
+            stop["window_start"] = item["promised_window_start"]
+            stop["window_end"] = item["promised_window_end"]
+    shipments = {s.reference: s for s in _create_at_hub(actor, items, day_start)}
+    for spec in specs:
+        for stop in spec["stops"]:
+            stop["shipments"] = [shipments[d.item["reference"]] for d in stop["shipments"]]
+    route_plan_create(actor=actor, date=service_date, routes=specs)
 
 
 def _day_start(service_date: Date, zone: ZoneInfo) -> datetime:
@@ -175,10 +250,19 @@ def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict
         "parcel_count": rng.choice([1, 1, 1, 2, 3]),
         "promised_window_start": day_start + timedelta(hours=window[0]),
         "promised_window_end": day_start + timedelta(hours=window[1]),
+        "service_type": _service_for(window, reference),
         "delivery_instructions": rng.choice(
             ["", "", "", "Leave with the concierge.", "Call on arrival.", "Gate code 1942."]
         ),
     }
+
+
+def _service_for(window: tuple[int, int], reference: str) -> str:
+    """What a window of the day says was sold (its own draw: the day's other draws stay)."""
+    if window == (0, 9):
+        pick = random.Random(f"service:{reference}")  # noqa: S311
+        return ServiceType.NEXT_DAY if pick.random() < 0.5 else ServiceType.STANDARD
+    return ServiceType.SAME_DAY if window[0] <= 1 else ServiceType.SCHEDULED
 
 
 def _routes_for(
@@ -187,18 +271,30 @@ def _routes_for(
     """Today's plan comes from the VRP solver on the road network (what a dispatcher would
     run); history days use a quick heuristic (angular sectors, nearest neighbour), which keeps
     weeks of history to seconds a day."""
+    if solver:
+        return _solver_routes(actor, service_date, day_start, hubs, shipments, _drivers_plan())
+    specs = _heuristic_specs(day_start, hubs, shipments)
+    return route_plan_create(actor=actor, date=service_date, routes=specs)
+
+
+def _drivers_plan() -> dict:
+    """Which drivers work out of which hub, in order of use."""
     drivers = list(Driver.objects.select_related("carrier").order_by("external_id"))
-    vehicles = {v.carrier_id: [] for v in Vehicle.objects.all()}
-    for vehicle in Vehicle.objects.order_by("plate"):
-        vehicles[vehicle.carrier_id].append(vehicle)
     # La Serena (the bigger city) gets 6 routes, Coquimbo 4; fewer if there are few parcels.
-    plan = {
+    return {
         # Mixed so that even a small day has phones of each kind (app, OwnTracks, tracker).
         "LSR": [drivers[i] for i in (0, 7, 4, 1, 2, 5)],
         "CQB": [drivers[i] for i in (6, 3, 8, 9)],
     }
-    if solver:
-        return _solver_routes(actor, service_date, day_start, hubs, shipments, plan)
+
+
+def _heuristic_specs(day_start, hubs, shipments, *, traffic: float = 1.0) -> list[dict]:
+    """Route specs by angular sectors and nearest neighbour (`shipments`: anything with the
+    shipment's location, hub_id, address and window attributes)."""
+    plan = _drivers_plan()
+    vehicles = {v.carrier_id: [] for v in Vehicle.objects.all()}
+    for vehicle in Vehicle.objects.order_by("plate"):
+        vehicles[vehicle.carrier_id].append(vehicle)
     # Each driver in the vehicle of their phone, as the solver plans it: one vehicle is never on
     # two routes at once (the exception rules tell routes apart by their driver's and vehicle's
     # devices).
@@ -219,8 +315,10 @@ def _routes_for(
                 own_vehicle.get(driver.pk)
                 or vehicles[driver.carrier_id][index % len(vehicles[driver.carrier_id])]
             )
-            specs.append(_route_spec(hub, driver, vehicle, chunk, day_start, len(specs) + 1))
-    return route_plan_create(actor=actor, date=service_date, routes=specs)
+            specs.append(
+                _route_spec(hub, driver, vehicle, chunk, day_start, len(specs) + 1, traffic)
+            )
+    return specs
 
 
 def _phone_vehicles() -> dict:
@@ -264,7 +362,7 @@ def _solver_routes(actor, service_date, day_start, hubs, shipments, plan) -> lis
     return routes
 
 
-def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
+def _route_spec(hub, driver, vehicle, chunk, day_start, number, traffic: float = 1.0) -> dict:
     order, here = [], hub.location
     remaining = list(chunk)
     while remaining:
@@ -276,10 +374,10 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
     stops, at, here, meters = [], day_start, hub.location, 0.0
     coords: list = []
     for shipment in order:
-        leg = route_path([here, shipment.location])
+        leg = leg_path(here, shipment.location)
         meters += leg.length_m
         coords.extend(leg.geometry.coords if not coords else leg.geometry.coords[1:])
-        at = at + timedelta(seconds=leg.duration_s)
+        at = at + timedelta(seconds=leg.duration_s * traffic)
         stops.append(
             {
                 "location": shipment.location,
@@ -293,10 +391,10 @@ def _route_spec(hub, driver, vehicle, chunk, day_start, number) -> dict:
         )
         at = at + timedelta(seconds=SERVICE_TIME_S)
         here = shipment.location
-    back = route_path([here, hub.location])
+    back = leg_path(here, hub.location)
     meters += back.length_m
     coords.extend(back.geometry.coords[1:])
-    end = at + timedelta(seconds=back.duration_s)
+    end = at + timedelta(seconds=back.duration_s * traffic)
     return {
         "code": f"{hub.code}-{number:02d}",
         "hub": hub,

@@ -64,7 +64,7 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
     zone = ZoneInfo(organization.time_zone)
     routes = (
         Route.objects.filter(date=day, status__in=ACTIVE_ROUTE_STATUSES)
-        .select_related("hub", "driver", "vehicle")
+        .select_related("hub", "driver", "vehicle", "carrier")
         .prefetch_related(
             Prefetch("stops", queryset=Stop.objects.order_by("sequence")),
             Prefetch("stops__shipments", queryset=Shipment.objects.order_by("id")),
@@ -93,6 +93,7 @@ def build_timelines(organization, day: date, start: datetime, world: World, inte
             zone=zone,
             interval_s=interval_s,
             may_start_late=route.status == RouteStatus.PLANNED,
+            carrier=route.carrier.code if route.carrier_id else "",
         )
         built.append((route, plans, timeline))
     return built
@@ -270,6 +271,7 @@ class Simulation:
         system starts the route (as it completes it at the end). Until a route runs, the rules
         that watch running routes (stalled, signal lost, off route, battery) cannot see it and
         `route_not_started` holds."""
+        profile = self.world.profile(vehicle.route.carrier.code)
         scans = [
             {
                 "barcode": barcode,
@@ -278,7 +280,10 @@ class Simulation:
                 "event_id": f"sim-{self.day}-{vehicle.route.code}-ofd-{barcode}"[:64],
             }
             for plan in self.plans[vehicle.route.pk]
-            for barcode in plan.barcodes
+            for shipment_id, barcode in zip(plan.shipment_ids, plan.barcodes, strict=True)
+            # Some carriers' drivers skip the scan (the same draw as in history).
+            if self.world.rng("ofd-scan", shipment_id).random()
+            >= profile.skip_out_for_delivery_scan
         ]
         if scans:
             self._post(
@@ -441,7 +446,7 @@ class Simulation:
             json={
                 "reason": stop.reason,
                 "occurred_at": at.isoformat(),
-                "note": "Simulated: nobody home",
+                "note": "Simulated failed attempt",
             },
             headers={"Authorization": f"Api-Key {self.api_key}"},
         )

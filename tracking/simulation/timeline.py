@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +22,32 @@ from django.contrib.gis.geos import Point
 from tracking.geo import distance_m
 from tracking.roads.routing import route_path
 from tracking.simulation.world import World, WorldConfig
+
+# Legs already routed in this history replay: the day's plan and its replay drive the same legs
+# (a leg costs a road-network query), and a long-lived process must not keep them (the network
+# may be reloaded), so the memo lives only inside `cached_legs()`.
+_legs: ContextVar[dict | None] = ContextVar("simulation_legs", default=None)
+
+
+@contextmanager
+def cached_legs() -> Iterator[None]:
+    token = _legs.set({})
+    try:
+        yield
+    finally:
+        _legs.reset(token)
+
+
+def leg_path(origin: Point, destination: Point):
+    """The fastest road path between two points (tracking/roads/routing.py `route_path`),
+    memoized inside `cached_legs()`. Read-only: callers must not change it."""
+    memo = _legs.get()
+    if memo is None:
+        return route_path([origin, destination])
+    key = (origin.x, origin.y, destination.x, destination.y)
+    if key not in memo:
+        memo[key] = route_path([origin, destination])
+    return memo[key]
 
 
 @dataclass(frozen=True)
@@ -305,26 +334,30 @@ def route_timeline(
     zone: ZoneInfo,
     interval_s: int = 5,
     may_start_late: bool = False,
+    carrier: str = "",
 ) -> RouteTimeline:
     """Drive from `start_point` through the stops and back to the hub. `may_start_late`: the
-    route has not started yet, so the world may make it leave late."""
+    route has not started yet, so the world may make it leave late. `carrier`: the code of the
+    route's carrier, whose profile (world.PROFILES) shapes the day."""
     key = f"{day}:{code}"
-    delay = world.start_delay_s(key) if may_start_late else 0.0
+    profile = world.profile(carrier)
+    delay = world.start_delay_s(key, profile) if may_start_late else 0.0
     actual_start = start + timedelta(seconds=delay)
     timeline = RouteTimeline(route_id=route_id, code=code, start=actual_start)
     if delay:
         timeline.conditions.append(
             {"kind": "route_not_started", "started_at": start, "ended_at": actual_start}
         )
+    stops = world.visit_order(key, stops, profile)
     places = [hub, *(s.location for s in stops)]
     t, here = actual_start, start_point
     for leg, stop in enumerate([*stops, None], start=1):
         destination = hub if stop is None else stop.location
-        path = route_path([here, destination])
-        factor, why = world.leg_factor(key, leg, t.astimezone(zone))
+        path = leg_path(here, destination)
+        factor, why = world.leg_factor(key, leg, t.astimezone(zone), profile)
         stall = world.breakdown_s(key, leg)
         duration = max(path.duration_s * factor, 1.0)
-        offline = world.offline_window(key, leg)
+        offline = world.offline_window(key, leg, profile)
         samples = _drive(list(path.geometry.coords), t, duration, interval_s, offline)
         turn = None if stall else world.wrong_turn(key, leg)  # one mishap per leg
         detour = 0.0
@@ -379,8 +412,9 @@ def route_timeline(
             timeline.samples.append(Sample(arrival, hub.x, hub.y, 0.0, 0.0))
             break
         stop_key = f"{key}:{stop.sequence}"
-        delivered = world.at_home(stop_key)
-        dwell = world.dwell_s(stop_key, stop.address, stop.parcels) if delivered else 60.0
+        delivered = world.at_home(stop_key, profile)
+        reason = "" if delivered else world.failure_reason(stop_key, profile)
+        dwell = world.dwell_s(stop_key, stop.address, stop.parcels, profile) if delivered else 60.0
         longer = world.dwell_multiplier(stop_key) if delivered else 1.0
         departure = arrival + timedelta(seconds=dwell * longer)
         if longer > 1.0:
@@ -407,7 +441,7 @@ def route_timeline(
                     "sequence": stop.sequence,
                     "started_at": departure,
                     "ended_at": None,
-                    "reason": "not_home",
+                    "reason": reason,
                 }
             )
         if stop.window_end is not None and arrival > stop.window_end:
@@ -432,11 +466,11 @@ def route_timeline(
                 arrival=arrival,
                 departure=departure,
                 outcome="delivered" if delivered else "failed",
-                reason="" if delivered else "not_home",
+                reason=reason,
             )
         )
         t, here = departure, stop.location
-    outage = world.outage(key)
+    outage = world.outage(key, profile)
     if outage is not None and timeline.samples:
         span = (timeline.samples[-1].t - actual_start).total_seconds()
         quiet_from = actual_start + timedelta(seconds=outage[0] * span)

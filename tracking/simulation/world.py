@@ -8,7 +8,10 @@ same seed and start produce the same ground truth, whatever order things are com
 Knobs (`WorldConfig`, see docs/SIMULATION.md): time-of-day congestion, per-leg noise, random
 incidents, breakdowns (and whether the driver reports them from the app), GPS noise and bad
 fixes, phones going offline, customers not at home, dwell time by kind of address and parcel
-count.
+count. On top of the knobs, each carrier has a profile (`PROFILES`, by carrier code): how its
+drivers really work (speed, dwell, late starts, failed attempts and why, skipped scans, proofs
+of delivery, GPS gaps, what its ETAs are worth, how customers rate it), so the SLA scorecards
+of the demo's four carriers differ as real ones would.
 """
 
 from __future__ import annotations
@@ -45,11 +48,135 @@ class WorldConfig:
     outage_probability: float = 0.08  # per route: the phone is silent 12-25 min mid-route
     low_battery_probability: float = 0.08  # per route: the phone starts low and drains fast
     long_dwell_probability: float = 0.03  # per delivered stop: 4-6x the usual time at the door
+    # Carriers behave as their profile says (PROFILES); False: every carrier is DEFAULT_PROFILE.
+    carrier_profiles: bool = True
+
+
+@dataclass(frozen=True)
+class CarrierProfile:
+    """How one carrier's drivers really work. Multipliers apply to the world's knobs (so the
+    knobs still move every carrier); the rest are probabilities of the carrier's own habits."""
+
+    speed: float = 1.0  # travel time multiplier (>1: slower)
+    noise: float = 1.0  # multiplier on the spread of a leg's travel time
+    dwell: float = 1.0  # time at the door multiplier
+    late_start: float = 1.0  # multiplier on late_start_probability
+    late_start_scale: float = 1.0  # multiplier on how late a late start is
+    failures: float = 1.0  # multiplier on not_home_probability (all failed attempts)
+    # Why an attempt fails (FailureReason values, weights); not_home the usual one.
+    reasons: tuple[tuple[str, float], ...] = (
+        ("not_home", 0.75),
+        ("access_denied", 0.1),
+        ("address_not_found", 0.08),
+        ("refused", 0.07),
+    )
+    gaps: float = 1.0  # multiplier on offline_probability and outage_probability
+    resequence: float = 0.0  # per pair of planned stops: the driver swaps them (own order)
+    skip_out_for_delivery_scan: float = 0.0  # per parcel: the driver never scans it out
+    pod_photo_missing: float = 0.0  # per proof of delivery
+    pod_signature_missing: float = 0.0
+    pod_far: float = 0.0  # per proof: captured 200-700 m from the door (outside the geofence)
+    eta_error: float = 1.0  # multiplier on the error of the ETAs shown to customers
+    # Stars 5, 4, 3, 2, 1 (weights) of an on-time delivery; a late one loses a star.
+    stars: tuple[float, float, float, float, float] = (70, 20, 6, 2, 2)
+
+
+DEFAULT_PROFILE = CarrierProfile()
+
+
+def scaled(probability: float, multiplier: float) -> float:
+    """A knob's probability as a carrier with `multiplier` times the risk meets it: about
+    `probability * multiplier` when small, and a knob of 0 or 1 stays 0 or 1 (what the tests
+    and the evaluations set it to)."""
+    return 1.0 - (1.0 - probability) ** multiplier
+
+
+# The demo's carriers (tracking/simulation/demo.py CARRIERS); docs/SIMULATION.md has the table
+# and which SLA targets each one passes or breaches.
+PROFILES: dict[str, CarrierProfile] = {
+    # In-house fleet: good at everything.
+    "cqx": CarrierProfile(
+        late_start=0.4,
+        failures=0.7,
+        gaps=0.5,
+        skip_out_for_delivery_scan=0.003,
+        pod_photo_missing=0.003,
+        pod_signature_missing=0.003,
+        pod_far=0.003,
+        eta_error=0.8,
+        stars=(80, 15, 3, 1, 1),
+    ),
+    # 3PL: on time, but its drivers skip the out-for-delivery scan on ~10 % of parcels and
+    # forget the door photo now and then.
+    "andes3pl": CarrierProfile(
+        late_start=0.6,
+        failures=0.9,
+        reasons=(("not_home", 0.65), ("access_denied", 0.15), ("refused", 0.1), ("damaged", 0.1)),
+        gaps=0.8,
+        skip_out_for_delivery_scan=0.10,
+        pod_photo_missing=0.04,
+        pod_signature_missing=0.01,
+        pod_far=0.005,
+        eta_error=1.0,
+        stars=(78, 17, 3, 1, 1),
+    ),
+    # Regional courier: slower, late starts, old phones losing GPS: it runs late.
+    "elqui": CarrierProfile(
+        speed=1.5,
+        dwell=1.4,
+        late_start=5.0,
+        late_start_scale=1.5,
+        failures=1.1,
+        reasons=(
+            ("not_home", 0.55),
+            ("address_not_found", 0.2),
+            ("out_of_time", 0.15),
+            ("vehicle", 0.1),
+        ),
+        gaps=7.0,
+        resequence=0.05,
+        skip_out_for_delivery_scan=0.005,
+        pod_photo_missing=0.004,
+        pod_signature_missing=0.004,
+        pod_far=0.004,
+        eta_error=2.2,
+        stars=(50, 28, 12, 6, 4),
+    ),
+    # Gig drivers: quick at the door but uneven on the road and often late to start, more
+    # nobody-home failures, proofs taken from the kerb.
+    "rapidos": CarrierProfile(
+        noise=2.5,
+        dwell=0.9,
+        late_start=4.0,
+        late_start_scale=1.6,
+        failures=3.0,
+        reasons=(
+            ("not_home", 0.6),
+            ("refused", 0.12),
+            ("address_not_found", 0.15),
+            ("access_denied", 0.13),
+        ),
+        gaps=1.5,
+        resequence=0.2,
+        skip_out_for_delivery_scan=0.03,
+        pod_photo_missing=0.02,
+        pod_signature_missing=0.03,
+        pod_far=0.09,
+        eta_error=1.5,
+        stars=(45, 25, 15, 8, 7),
+    ),
+}
 
 
 class World:
     def __init__(self, config: WorldConfig):
         self.config = config
+
+    def profile(self, carrier: str | None) -> CarrierProfile:
+        """The carrier's profile (DEFAULT_PROFILE for an unknown carrier or without profiles)."""
+        if not self.config.carrier_profiles or not carrier:
+            return DEFAULT_PROFILE
+        return PROFILES.get(carrier, DEFAULT_PROFILE)
 
     def rng(self, *about) -> random.Random:
         """A generator for one thing of the world, independent of every other draw."""
@@ -61,10 +188,13 @@ class World:
         low, high = RUSH.get(int(hour), 1.0), RUSH.get(int(hour) + 1, 1.0)
         return low + (high - low) * (hour - int(hour))
 
-    def leg_factor(self, route: str, leg: int, local_start: datetime) -> tuple[float, str]:
+    def leg_factor(
+        self, route: str, leg: int, local_start: datetime, profile: CarrierProfile = DEFAULT_PROFILE
+    ) -> tuple[float, str]:
         """How much longer than free flow this leg really takes, and why."""
         rng = self.rng("leg", route, leg)
-        factor = self.congestion(local_start) * math.exp(rng.gauss(0, self.config.leg_noise_sigma))
+        sigma = self.config.leg_noise_sigma * profile.noise
+        factor = self.congestion(local_start) * math.exp(rng.gauss(0, sigma)) * profile.speed
         reason = "traffic"
         if rng.random() < self.config.incident_probability:
             factor *= rng.uniform(1.5, 3.0)
@@ -85,10 +215,12 @@ class World:
             return rng.uniform(60, 240)
         return None
 
-    def offline_window(self, route: str, leg: int) -> tuple[float, float] | None:
+    def offline_window(
+        self, route: str, leg: int, profile: CarrierProfile = DEFAULT_PROFILE
+    ) -> tuple[float, float] | None:
         """(start, end) as fractions of the leg during which the phone has no signal."""
         rng = self.rng("offline", route, leg)
-        if rng.random() < self.config.offline_probability:
+        if rng.random() < scaled(self.config.offline_probability, profile.gaps):
             start = rng.uniform(0.1, 0.6)
             return start, min(1.0, start + rng.uniform(0.2, 0.5))
         return None
@@ -104,16 +236,18 @@ class World:
             return rng.uniform(0.1, 0.4), rng.uniform(300, 720), rng.uniform(450, 900)
         return None
 
-    def start_delay_s(self, route: str) -> float:
+    def start_delay_s(self, route: str, profile: CarrierProfile = DEFAULT_PROFILE) -> float:
         rng = self.rng("late-start", route)
-        if rng.random() < self.config.late_start_probability:
-            return rng.uniform(1500, 3600)
+        if rng.random() < scaled(self.config.late_start_probability, profile.late_start):
+            return rng.uniform(1500, 3600) * profile.late_start_scale
         return 0.0
 
-    def outage(self, route: str) -> tuple[float, float] | None:
+    def outage(
+        self, route: str, profile: CarrierProfile = DEFAULT_PROFILE
+    ) -> tuple[float, float] | None:
         """(start as a fraction of the route's driving, seconds) of a long silence, or None."""
         rng = self.rng("outage", route)
-        if rng.random() < self.config.outage_probability:
+        if rng.random() < scaled(self.config.outage_probability, profile.gaps):
             return rng.uniform(0.15, 0.7), rng.uniform(720, 1500)
         return None
 
@@ -133,14 +267,39 @@ class World:
             return rng.uniform(4.0, 6.0)
         return 1.0
 
-    def at_home(self, stop: str) -> bool:
-        return self.rng("home", stop).random() >= self.config.not_home_probability
+    def visit_order(self, route: str, stops: list, profile: CarrierProfile = DEFAULT_PROFILE):
+        """The order the driver really visits the planned stops in: now and then two
+        neighbours swapped (drivers who know the streets, or think they do)."""
+        order = list(stops)
+        if not profile.resequence:
+            return order
+        rng, index = self.rng("resequence", route), 0
+        while index < len(order) - 1:
+            if rng.random() < profile.resequence:
+                order[index], order[index + 1] = order[index + 1], order[index]
+                index += 2
+            else:
+                index += 1
+        return order
 
-    def dwell_s(self, stop: str, address: str, parcels: int) -> float:
+    def at_home(self, stop: str, profile: CarrierProfile = DEFAULT_PROFILE) -> bool:
+        return self.rng("home", stop).random() >= scaled(
+            self.config.not_home_probability, profile.failures
+        )
+
+    def failure_reason(self, stop: str, profile: CarrierProfile = DEFAULT_PROFILE) -> str:
+        """Why a failed attempt failed (a FailureReason value), as the carrier's drivers say."""
+        reasons, weights = zip(*profile.reasons, strict=True)
+        return self.rng("why-failed", stop).choices(reasons, weights=weights)[0]
+
+    def dwell_s(
+        self, stop: str, address: str, parcels: int, profile: CarrierProfile = DEFAULT_PROFILE
+    ) -> float:
         rng = self.rng("dwell", stop)
         apartment = self.rng("address", address).random() < 0.35  # the building, not the visit
         base = self.config.dwell_apartment_s if apartment else self.config.dwell_house_s
-        return base * math.exp(rng.gauss(0, 0.3)) + self.config.dwell_per_parcel_s * parcels
+        usual = base * math.exp(rng.gauss(0, 0.3)) + self.config.dwell_per_parcel_s * parcels
+        return usual * profile.dwell
 
     def gps(self, *about, lon: float, lat: float) -> tuple[float, float, float, bool]:
         """(lon, lat, accuracy m, bad) as the phone reports a true position."""
