@@ -112,6 +112,15 @@ DEMO_WEBHOOK_PORT="${DEMO_WEBHOOK_PORT:-8099}"
 log "webhooks: the demo organization's endpoint -> http://127.0.0.1:$DEMO_WEBHOOK_PORT/hooks"
 "$PY" manage.py webhooks_demo --org demo --url "http://127.0.0.1:$DEMO_WEBHOOK_PORT/hooks" \
     --secret-file var/webhook_demo_secret
+# A 3PL that reports through its own system: an AfterShip-shaped status webhook and a CSV
+# manifest for andes3pl (docs/CARRIER_FEEDS.md), applied through the same scan service.
+log "carrier feeds: andes3pl's manifest import and status webhooks"
+"$PY" manage.py carrier_feeds_demo --org demo
+# The SLA roll-ups of the history and today (docs/SLA_METRICS.md); afterwards the worker keeps
+# them current from the event stream (dirty days every minute, yesterday again at night).
+log "SLA roll-ups of the last $((${DEMO_HISTORY_DAYS:-14} + 1)) days"
+"$PY" manage.py sla_rollup --org demo --days "$((${DEMO_HISTORY_DAYS:-14} + 1))"
+
 # The demo's live ETAs use what is learned from that history (travel factors by hour,
 # calibrated windows): trained in the background, a one-shot (not a service the demo waits on);
 # until it finishes the ETAs use the network priors.
@@ -192,10 +201,15 @@ start simulator "$PY" manage.py simulate_fleet --org demo --base-url "$BASE" --l
 TRACKING_LINKS="$("$PY" manage.py tracking_links --org demo --sample 3 --base-url "$BASE" 2>&1)" ||
     TRACKING_LINKS="(tracking links could not be issued: $TRACKING_LINKS)"
 
+# The scorecard link covers the history and today (where the 3PL's feed events landed).
+REPORTS_TO="$(date +%F)"
+REPORTS_FROM="$(date -d "-7 days" +%F 2>/dev/null || date +%F)"
+
 cat <<EOF
 
   Control tower is up:
     console   $BASE/console/   (dispatcher@demo.example / demo1234: the live map)
+    reports   $BASE/reports/?from=$REPORTS_FROM&to=$REPORTS_TO   (ops@demo.example / demo1234: carrier SLA scorecards; carrier@demo.example sees only its own)
     home      $BASE/   (log in with the accounts above)
     admin     $BASE/admin/
     API docs  $BASE/api/docs/

@@ -40,6 +40,13 @@ def test_owner_adds_a_carrier_in_their_organization(tenant, client):
             "sla_max_attempts": "3",
             "sla_scan_compliance_target_pct": "98",
             "sla_tracking_coverage_target_pct": "95",
+            # The policy targets the scorecards judge by (carriers/models.py SLA_POLICY_FIELDS).
+            "sla_pod_compliance_target_pct": "98",
+            "sla_required_scans": "out_for_delivery,delivered",
+            "sla_p90_lateness_target_min": "30",
+            "sla_eta_mae_target_min": "15",
+            "sla_exceptions_per_100_target": "10",
+            "sla_rating_target": "4.5",
         },
     )
     assert response.status_code == 302, response.content[:2000]
@@ -47,6 +54,7 @@ def test_owner_adds_a_carrier_in_their_organization(tenant, client):
 
     created = Carrier.dangerously_unscoped.get(code="new-co")
     assert created.organization_id == tenant.organization.pk
+    assert created.sla_required_scans == ["out_for_delivery", "delivered"]
 
 
 def test_foreign_key_choices_are_scoped(tenant, other_tenant, client):
