@@ -201,11 +201,18 @@ def _celery_quiet_before_flush(request, _django_db_marker):
     from tracking.eta.triggers import wait_until_published
 
     wait_until_published()  # the fast path's trigger thread: nothing in flight either
-    with app.connection_for_write() as connection:
-        app.control.purge(connection=connection)
-    deadline = time.monotonic() + 15
-    while (state.active_requests or state.reserved_requests) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # Purge again while waiting: a running task may queue its follow-up (the outbox relay
+    # re-queues itself when its time budget runs out, and the history of a test can give it
+    # thousands of events for the SLA roll-ups' subscriber), and that follow-up must not start.
+    deadline = time.monotonic() + 30
+    while True:
+        with app.connection_for_write() as connection:
+            app.control.purge(connection=connection)
+        if not (state.active_requests or state.reserved_requests):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
