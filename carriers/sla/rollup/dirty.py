@@ -89,8 +89,8 @@ def days_of(event: Event, zone) -> set[dt.date]:
             )
             days.update(row[0] for row in cursor.fetchall())
     shipment_id = event.payload.get("shipment")
-    if event.aggregate_type == "shipment":
-        shipment_id = event.payload.get("id", shipment_id)
+    if not isinstance(shipment_id, int) and event.aggregate_type == "shipment":
+        shipment_id = int(event.aggregate_id) if event.aggregate_id.isdigit() else None
     if isinstance(shipment_id, int):
         with connection.cursor() as cursor:
             cursor.execute(
@@ -122,7 +122,13 @@ def recompute_dirty(*, limit: int = 50) -> int:
     for organization_id, day, marked_at in rows:
         organization = organizations.get(organization_id)
         if organization is not None:
-            recompute_day(organization=organization, day=day)
+            try:
+                recompute_day(organization=organization, day=day)
+            except Exception:
+                # Keep the mark (retried next run) and go on: one bad day must not hold up
+                # every other organization's numbers.
+                log.exception("SLA recompute of %s %s failed", organization_id, day)
+                continue
             done += 1
         with connection.cursor() as cursor:
             cursor.execute(
