@@ -236,3 +236,22 @@ def test_a_scorecard_is_a_fixed_number_of_queries(world, ops, django_assert_max_
     with organization_scope(world.organization), django_assert_max_num_queries(6):
         card = selectors.scorecard(actor=ops, filters=filters)
     assert card.total.metrics["deliveries"].value == 7.0
+
+
+def test_the_service_day_is_local_and_ends_at_midnight(tenant, ops):
+    from tests.factories import ShipmentFactory
+    from tests.sla.builders import local, scan
+
+    org = tenant.organization
+    late_evening = ShipmentFactory(organization=org, carrier=tenant.carrier)
+    midnight = ShipmentFactory(organization=org, carrier=tenant.carrier)
+    scan(org, late_evening, "delivered", local(org, 23, 59))
+    scan(org, midnight, "delivered", local(org, 0, 0, NEXT_DAY))
+    for day in (DAY, NEXT_DAY):
+        recompute_day(organization=org, day=day)
+    with organization_scope(org):
+        days = dict(DeliveryFact.objects.values_list("shipment_id", "day"))
+    assert days == {late_evening.pk: DAY, midnight.pk: NEXT_DAY}
+    # Feed deliveries without a promised window: delivered, not judged.
+    values = _values(_card(ops, DAY).rows[0])
+    assert (values["deliveries"], values["on_time_pct"]) == (1.0, None)
