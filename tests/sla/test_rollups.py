@@ -276,3 +276,31 @@ def test_the_days_an_event_touches(tenant):
     with organization_scope(org):
         on_event(stop_event)
         assert set(DirtyDay.objects.values_list("day", flat=True)) == {DAY, NEXT_DAY}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_dirty_run_at_a_time(tenant):
+    import psycopg
+    from django.conf import settings as django_settings
+
+    from carriers.sla.rollup.dirty import mark_dirty, recompute_dirty
+
+    org = tenant.organization
+    mark_dirty(organization_id=org.pk, days=[DAY])
+    db = django_settings.DATABASES["default"]
+    other = psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        password=db["PASSWORD"] or None,
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(hashtext('sla_rollup_dirty'))")
+        assert recompute_dirty() == 0  # another run holds it: leave the days to it
+        other.execute("SELECT pg_advisory_unlock(hashtext('sla_rollup_dirty'))")
+    finally:
+        other.close()
+    assert recompute_dirty() == 1
+    assert not DirtyDay.dangerously_unscoped.filter(organization=org).exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from django.db import connection
 from django.utils import timezone
@@ -108,9 +109,24 @@ def on_event(event: Event) -> None:
     mark_dirty(organization_id=organization.pk, days=days_of(event, organization.zone))
 
 
-def recompute_dirty(*, limit: int = 50) -> int:
-    """Recompute up to `limit` dirty days (oldest mark first) and clear each mark unless it
-    was marked again meanwhile. Returns how many days were recomputed."""
+def recompute_dirty(*, limit: int = 50, budget_s: float = 45.0) -> int:
+    """Recompute dirty days, oldest mark first, until `limit` days or `budget_s` seconds, and
+    clear each mark unless it was marked again meanwhile. Only one run at a time (a session
+    advisory lock): a run that finds another one busy returns 0 at once, so a slow minute does
+    not make two workers recompute the same days. Returns how many days were recomputed."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext('sla_rollup_dirty'))")
+        if not cursor.fetchone()[0]:
+            return 0
+    try:
+        return _recompute_dirty(limit=limit, budget_s=budget_s)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext('sla_rollup_dirty'))")
+
+
+def _recompute_dirty(*, limit: int, budget_s: float) -> int:
+    began = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT organization_id, day, marked_at FROM sla_dirtyday ORDER BY marked_at LIMIT %s",
@@ -120,6 +136,8 @@ def recompute_dirty(*, limit: int = 50) -> int:
     organizations = {o.pk: o for o in Organization.objects.filter(pk__in={r[0] for r in rows})}
     done = 0
     for organization_id, day, marked_at in rows:
+        if time.monotonic() - began > budget_s:
+            break
         organization = organizations.get(organization_id)
         if organization is not None:
             try:
