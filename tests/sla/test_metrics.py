@@ -130,6 +130,10 @@ def test_previous_period_and_trend(world, ops):
     on_time = card.total.metrics["on_time_pct"]
     assert (on_time.value, on_time.previous, on_time.delta) == (0.0, 60.0, -60.0)
     assert card.previous_filters.date_from == DAY
+    # By day, each day is compared with the same day of the previous period.
+    by_day = _card(ops, NEXT_DAY, group="day")
+    assert [row.key for row in by_day.rows] == [NEXT_DAY.isoformat()]
+    assert by_day.rows[0].metrics["on_time_pct"].previous == 60.0
 
 
 def test_groupings(world, ops):
