@@ -54,24 +54,31 @@ def _key_text(value) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-def _sums(actor, filters: ReportFilters, field: str | None) -> tuple[dict, dict]:
-    """({group value: {counter: sum}}, {group value: {bucket lower edge: late count}}); the
-    group value is None for the total (field None). Two queries."""
+def _sums(actor, filters: ReportFilters, field: str) -> tuple[dict, dict]:
+    """({group value: {counter: sum}}, {group value: {lateness bucket: late count}}): two
+    queries over the roll-ups."""
     sums = {name: Sum(name) for name in COUNTERS}
     rollups = narrowed(actor, DailyRollup, filters)
     buckets = narrowed(actor, RollupCount, filters).filter(family="lateness")
-    if field is None:
-        totals = rollups.aggregate(**sums)
-        counters = {None: totals} if any(v is not None for v in totals.values()) else {}
-        hist: dict = defaultdict(dict)
-        for code, n in buckets.values_list("code").annotate(total=Sum("n")):
-            hist[None][int(code)] = n
-        return counters, hist
     counters = {row.pop(field): row for row in rollups.values(field).annotate(**sums)}
-    hist = defaultdict(dict)
+    hist: dict = defaultdict(dict)
     for value, code, n in buckets.values_list(field, "code").annotate(total=Sum("n")):
         hist[value][int(code)] = hist[value].get(int(code), 0) + n
     return counters, hist
+
+
+def _total(counters: dict, hist: dict) -> tuple[dict, dict]:
+    """The whole period from the group rows (every roll-up row is in exactly one group, the
+    null group included), so the total costs no query."""
+    total: dict = {}
+    for row in counters.values():
+        for name, value in row.items():
+            total[name] = total.get(name, 0) + (value or 0)
+    merged: dict = {}
+    for per_group in hist.values():
+        for code, n in per_group.items():
+            merged[code] = merged.get(code, 0) + n
+    return total, merged
 
 
 def _labels(actor, group: str, keys) -> dict:
@@ -111,17 +118,23 @@ def scorecard(
     """Every metric of `metrics.METRICS` per group row and in total, judged against each
     carrier's SLA policy (rows of other groups are judged against the targets of the carrier
     filter when exactly one is chosen, else not judged), with the previous period when
-    `compare`. Four queries per period plus the labels and the carriers' policies."""
+    `compare`. Two queries per period plus the labels and the carriers' policies."""
     field = _group_field(group)
     counters, hist = _sums(actor, filters, field)
-    total_counters, total_hist = _sums(actor, filters, None)
+    total_counters, total_hist = _total(counters, hist)
     previous_filters = filters.previous() if compare else None
     if previous_filters is not None:
         prev_counters, prev_hist = _sums(actor, previous_filters, field)
-        prev_total, prev_total_hist = _sums(actor, previous_filters, None)
+        prev_total, prev_total_hist = _total(prev_counters, prev_hist)
     keys = list(counters)
-    if previous_filters is not None:
+    if previous_filters is not None and group != "day":
+        # A group that had data only before (a carrier that stopped) still shows its trend.
         keys += [k for k in prev_counters if k not in counters]
+
+    def before_key(key):
+        # By day, a row's previous is the same day of the previous period.
+        return key - dt.timedelta(days=filters.days) if group == "day" else key
+
     carrier_ids = set(keys) if group == "carrier" else set()
     single = _single_carrier(actor, filters)
     if single is not None:
@@ -142,13 +155,13 @@ def scorecard(
 
     rows = []
     for key in keys:
-        previous = prev_counters.get(key, {}) if previous_filters is not None else None
+        previous = prev_counters.get(before_key(key), {}) if previous_filters else None
         values = build(
             key,
             counters.get(key, {}),
             hist.get(key, {}),
             previous,
-            prev_hist.get(key, {}) if previous_filters is not None else {},
+            prev_hist.get(before_key(key), {}) if previous_filters else {},
         )
         rows.append(
             ScorecardRow(
@@ -160,12 +173,10 @@ def scorecard(
             )
         )
     rows.sort(key=lambda row: (row.key if group == "day" else row.label.lower(), row.key))
-    total_values = metric_values(total_counters.get(None, {}), total_hist.get(None, {}))
+    total_values = metric_values(total_counters, total_hist)
     apply_targets(total_values, single_targets)
     if previous_filters is not None:
-        apply_previous(
-            total_values, metric_values(prev_total.get(None, {}), prev_total_hist.get(None, {}))
-        )
+        apply_previous(total_values, metric_values(prev_total, prev_total_hist))
     total = ScorecardRow(
         group=group, key="total", label="Total", carrier_id=single, metrics=total_values
     )
