@@ -21,6 +21,7 @@ Results: printed, and written to bench/results/sla_scorecard.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -47,6 +48,12 @@ def _arguments():
     parser.add_argument("--ping-every-s", type=int, default=180)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Measure the reports again in the database a --keep run left (no generation, "
+        "no roll-up; their figures are carried over from the last results file).",
+    )
     return parser.parse_args()
 
 
@@ -67,9 +74,10 @@ def parent(args) -> int:
 
     url = os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/control_tower")
     bench_url, name, admin_url = _bench_url(url)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
+    if not args.reuse:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
     env = {**os.environ, "DATABASE_URL": bench_url, CHILD: "1"}
     try:
         began = time.monotonic()
@@ -245,16 +253,22 @@ def child(args) -> int:
 
     from django.db import connection
 
-    from bench.results_file import write_results
     from carriers.models import Carrier, Device, Driver, Vehicle
-    from carriers.sla import selectors
     from carriers.sla.rollup import recompute_day
-    from carriers.sla.types import ReportFilters
     from control_tower.models import Organization
     from control_tower.tenancy.scope import organization_scope
     from tracking.models import Hub
 
     results: dict = {}
+    if args.reuse:
+        org = Organization.objects.get(slug="sla-bench")
+        previous = json.loads((ROOT / "bench/results/sla_scorecard.json").read_text())
+        keep = ("generated_", "generate_s", "rollup_")
+        results.update({k: v for k, v in previous.items() if k.startswith(keep)})
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT min(day), max(day) FROM sla_dailyrollup")
+            first, last = cursor.fetchone()
+        return _measure(args, org, first, last, results)
     org = Organization.objects.create(slug="sla-bench", name="SLA bench")
     zone = org.zone
     today = dt.datetime.now(zone).date()
@@ -334,6 +348,18 @@ def child(args) -> int:
     results["rollup_per_day_median_s"] = round(statistics.median(per_day), 2)
     results["rollup_per_day_max_s"] = round(max(per_day), 2)
     print(f"rolled up {len(per_day)} days in {results['rollup_total_s']} s", flush=True)
+    return _measure(args, org, first, last, results)
+
+
+def _measure(args, org, first, last, results: dict) -> int:
+    import datetime as dt
+
+    from django.db import connection
+
+    from bench.results_file import write_results
+    from carriers.sla import selectors
+    from carriers.sla.types import ReportFilters
+    from control_tower.tenancy.scope import organization_scope
 
     filters = ReportFilters(date_from=first, date_to=last)
 
@@ -370,6 +396,19 @@ def child(args) -> int:
         ):
             results[f"history_{key}"] = total[key].value
 
+        # Both periods with data: the last 45 days against the 45 before.
+        half = ReportFilters(
+            date_from=first + (last - first) / 2 + dt.timedelta(days=1), date_to=last
+        )
+
+        def halves():
+            card = selectors.scorecard(actor=None, filters=half)
+            assert card.total.metrics["deliveries"].previous
+
+        results["scorecard_45d_vs_previous_45d_ms"] = round(
+            statistics.median(timed(halves) for _ in range(args.repeat))
+        )
+
         def by_driver():
             selectors.scorecard(actor=None, filters=filters, group="driver")
 
@@ -391,7 +430,7 @@ def child(args) -> int:
         results["drilldown_late_page_ms"] = round(
             statistics.median(timed(drill) for _ in range(args.repeat))
         )
-    results["days"] = args.days
+    results["days"] = (last - first).days + 1
     results["carriers"] = args.carriers
     results["target_scorecard_ms"] = 1000
     write_results("sla_scorecard", results)

@@ -4,6 +4,7 @@ definitions are in docs/SLA_METRICS.md). Pure functions: no database."""
 from __future__ import annotations
 
 from carriers.sla.metrics import METRICS, judge
+from carriers.sla.models.rollups import COUNTERS
 from carriers.sla.rollup.buckets import percentile
 from carriers.sla.types import MetricValue
 
@@ -39,31 +40,76 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+# metric key -> how many rows its default drill-down lists (`MetricValue.numerator`), as a
+# function of the summed counters; None where the roll-up does not count them (a low-coverage
+# route, a low rating depend on a threshold the drill-down applies).
+DRILL_COUNTS = {
+    "on_time_pct": lambda s: s["late"],
+    "early_pct": lambda s: s["early"],
+    "late_pct": lambda s: s["late"],
+    "first_attempt_pct": lambda s: s["first_attempts"] - s["first_attempt_success"],
+    "lateness_avg_min": lambda s: s["late"],
+    "lateness_p90_min": lambda s: s["late"],
+    "failed_attempts": lambda s: s["failed_attempts"],
+    "exceptions_per_100": lambda s: s["alerts"],
+    "pod_compliance_pct": lambda s: s["pod_judged"] - s["pod_ok"],
+    "scan_compliance_pct": lambda s: s["scan_judged"] - s["scan_ok"],
+    "eta_mae_min": lambda s: s["eta_window_n"] - s["eta_window_hit"],
+    "eta_window_hit_pct": lambda s: s["eta_window_n"] - s["eta_window_hit"],
+    "sequence_adherence_pct": lambda s: s["seq_pairs"] - s["seq_in_order"],
+    "deliveries": lambda s: s["deliveries"],
+    "stops": lambda s: s["stops"],
+    "routes": lambda s: s["routes"],
+}
+# metric key -> the counter of the population it is computed over (`MetricValue.denominator`).
+DENOMINATORS = {
+    "on_time_pct": "judged",
+    "early_pct": "judged",
+    "late_pct": "judged",
+    "first_attempt_pct": "first_attempts",
+    "lateness_avg_min": "late",
+    "lateness_p90_min": "late",
+    "exceptions_per_100": "stops",
+    "pod_compliance_pct": "pod_judged",
+    "scan_compliance_pct": "scan_judged",
+    "tracking_coverage_pct": "routes",
+    "eta_mae_min": "eta_n",
+    "eta_window_hit_pct": "eta_window_n",
+    "rating_avg": "rating_n",
+    "stops_per_hour": "routes",
+    "parcels_per_route": "routes",
+    "km_per_stop": "distance_stops",
+    "sequence_adherence_pct": "seq_pairs",
+    "plan_time_deviation_min": "plan_dev_n",
+}
+
+
 def metric_values(sums: dict, lateness: dict[int, int]) -> dict[str, MetricValue]:
     """Every metric of METRICS from one group's summed counters and lateness histogram
-    ({bucket lower edge: count}). A ratio over nothing is None (no data), never 0."""
+    ({bucket code: count}). A ratio over nothing is None (no data), never 0; with no roll-up
+    row at all, counts are None too. `numerator` is how many rows the metric's default
+    drill-down lists (late deliveries for the on-time rate), `denominator` the population."""
+    counters = {name: int(sums.get(name) or 0) for name in COUNTERS}
     out: dict[str, MetricValue] = {}
     for key in METRICS:
         if key in RATIOS:
             num_name, den_name, scale = RATIOS[key]
             num, den = sums.get(num_name) or 0, sums.get(den_name) or 0
             value = _round(num / den * scale) if den else None
-            out[key] = MetricValue(
-                key=key,
-                value=value,
-                numerator=int(round(num)) if isinstance(num, int) else None,
-                denominator=int(round(den)) if isinstance(den, int) else None,
-            )
         elif key in COUNTS:
-            count = sums.get(COUNTS[key])
-            out[key] = MetricValue(key=key, value=None if not sums else float(count or 0))
+            value = None if not sums else float(sums.get(COUNTS[key]) or 0)
         elif key == "lateness_p90_min":
-            late = sum(lateness.values())
-            out[key] = MetricValue(
-                key=key, value=percentile(lateness, 0.9), numerator=late, denominator=late
-            )
+            value = percentile(lateness, 0.9)
         else:  # a metric added to METRICS without a formula here: shown as no data
-            out[key] = MetricValue(key=key, value=None)
+            value = None
+        drill = DRILL_COUNTS.get(key)
+        denominator = DENOMINATORS.get(key)
+        out[key] = MetricValue(
+            key=key,
+            value=value,
+            numerator=drill(counters) if drill and sums else None,
+            denominator=counters[denominator] if denominator and sums else None,
+        )
     return out
 
 

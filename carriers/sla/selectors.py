@@ -127,8 +127,14 @@ def scorecard(
         prev_counters, prev_hist = _sums(actor, previous_filters, field)
         prev_total, prev_total_hist = _total(prev_counters, prev_hist)
     keys = list(counters)
-    if previous_filters is not None:
+    if previous_filters is not None and group != "day":
+        # A group that had data only before (a carrier that stopped) still shows its trend.
         keys += [k for k in prev_counters if k not in counters]
+
+    def before_key(key):
+        # By day, a row's previous is the same day of the previous period.
+        return key - dt.timedelta(days=filters.days) if group == "day" else key
+
     carrier_ids = set(keys) if group == "carrier" else set()
     single = _single_carrier(actor, filters)
     if single is not None:
@@ -149,13 +155,13 @@ def scorecard(
 
     rows = []
     for key in keys:
-        previous = prev_counters.get(key, {}) if previous_filters is not None else None
+        previous = prev_counters.get(before_key(key), {}) if previous_filters else None
         values = build(
             key,
             counters.get(key, {}),
             hist.get(key, {}),
             previous,
-            prev_hist.get(key, {}) if previous_filters is not None else {},
+            prev_hist.get(before_key(key), {}) if previous_filters else {},
         )
         rows.append(
             ScorecardRow(

@@ -44,8 +44,10 @@ class MetricValue:
     status: str | None = None  # "pass" | "breach" | None (metrics.judge)
     previous: float | None = None  # the same metric over filters.previous()
     delta: float | None = None  # value - previous
-    numerator: int | None = None  # e.g. late deliveries (what a drill-down lists)
-    denominator: int | None = None  # e.g. deliveries with a promised window
+    # How many rows the metric's default drill-down lists (on-time rate: the late deliveries);
+    # None where the roll-up does not count them (scoring.DRILL_COUNTS).
+    numerator: int | None = None
+    denominator: int | None = None  # the population, e.g. deliveries with a promised window
 
 
 @dataclass

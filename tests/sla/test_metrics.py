@@ -92,7 +92,13 @@ def test_breaches_are_judged_against_the_carriers_policy(world, ops):
     assert metrics["lateness_p90_min"].status == "pass"  # 30 <= 30
     assert metrics["eta_mae_min"].status == "pass"  # 11.75 <= 15
     assert metrics["deliveries"].status is None  # a volume is never judged
-    assert (metrics["on_time_pct"].numerator, metrics["on_time_pct"].denominator) == (3, 5)
+    # The numerator is what the default drill-down lists: the one late delivery of five.
+    assert (metrics["on_time_pct"].numerator, metrics["on_time_pct"].denominator) == (1, 5)
+    assert (metrics["first_attempt_pct"].numerator, metrics["first_attempt_pct"].denominator) == (
+        2,
+        8,
+    )
+    assert metrics["scan_compliance_pct"].numerator == 4
 
 
 def test_reattempt_counts_on_the_day_it_happened(world, ops):
@@ -124,6 +130,10 @@ def test_previous_period_and_trend(world, ops):
     on_time = card.total.metrics["on_time_pct"]
     assert (on_time.value, on_time.previous, on_time.delta) == (0.0, 60.0, -60.0)
     assert card.previous_filters.date_from == DAY
+    # By day, each day is compared with the same day of the previous period.
+    by_day = _card(ops, NEXT_DAY, group="day")
+    assert [row.key for row in by_day.rows] == [NEXT_DAY.isoformat()]
+    assert by_day.rows[0].metrics["on_time_pct"].previous == 60.0
 
 
 def test_groupings(world, ops):
@@ -230,3 +240,22 @@ def test_a_scorecard_is_a_fixed_number_of_queries(world, ops, django_assert_max_
     with organization_scope(world.organization), django_assert_max_num_queries(6):
         card = selectors.scorecard(actor=ops, filters=filters)
     assert card.total.metrics["deliveries"].value == 7.0
+
+
+def test_the_service_day_is_local_and_ends_at_midnight(tenant, ops):
+    from tests.factories import ShipmentFactory
+    from tests.sla.builders import local, scan
+
+    org = tenant.organization
+    late_evening = ShipmentFactory(organization=org, carrier=tenant.carrier)
+    midnight = ShipmentFactory(organization=org, carrier=tenant.carrier)
+    scan(org, late_evening, "delivered", local(org, 23, 59))
+    scan(org, midnight, "delivered", local(org, 0, 0, NEXT_DAY))
+    for day in (DAY, NEXT_DAY):
+        recompute_day(organization=org, day=day)
+    with organization_scope(org):
+        days = dict(DeliveryFact.objects.values_list("shipment_id", "day"))
+    assert days == {late_evening.pk: DAY, midnight.pk: NEXT_DAY}
+    # Feed deliveries without a promised window: delivered, not judged.
+    values = _values(_card(ops, DAY).rows[0])
+    assert (values["deliveries"], values["on_time_pct"]) == (1.0, None)

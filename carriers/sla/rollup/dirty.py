@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from django.db import connection
 from django.utils import timezone
@@ -89,8 +90,8 @@ def days_of(event: Event, zone) -> set[dt.date]:
             )
             days.update(row[0] for row in cursor.fetchall())
     shipment_id = event.payload.get("shipment")
-    if event.aggregate_type == "shipment":
-        shipment_id = event.payload.get("id", shipment_id)
+    if not isinstance(shipment_id, int) and event.aggregate_type == "shipment":
+        shipment_id = int(event.aggregate_id) if event.aggregate_id.isdigit() else None
     if isinstance(shipment_id, int):
         with connection.cursor() as cursor:
             cursor.execute(
@@ -108,9 +109,24 @@ def on_event(event: Event) -> None:
     mark_dirty(organization_id=organization.pk, days=days_of(event, organization.zone))
 
 
-def recompute_dirty(*, limit: int = 50) -> int:
-    """Recompute up to `limit` dirty days (oldest mark first) and clear each mark unless it
-    was marked again meanwhile. Returns how many days were recomputed."""
+def recompute_dirty(*, limit: int = 50, budget_s: float = 45.0) -> int:
+    """Recompute dirty days, oldest mark first, until `limit` days or `budget_s` seconds, and
+    clear each mark unless it was marked again meanwhile. Only one run at a time (a session
+    advisory lock): a run that finds another one busy returns 0 at once, so a slow minute does
+    not make two workers recompute the same days. Returns how many days were recomputed."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext('sla_rollup_dirty'))")
+        if not cursor.fetchone()[0]:
+            return 0
+    try:
+        return _recompute_dirty(limit=limit, budget_s=budget_s)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext('sla_rollup_dirty'))")
+
+
+def _recompute_dirty(*, limit: int, budget_s: float) -> int:
+    began = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT organization_id, day, marked_at FROM sla_dirtyday ORDER BY marked_at LIMIT %s",
@@ -120,9 +136,17 @@ def recompute_dirty(*, limit: int = 50) -> int:
     organizations = {o.pk: o for o in Organization.objects.filter(pk__in={r[0] for r in rows})}
     done = 0
     for organization_id, day, marked_at in rows:
+        if time.monotonic() - began > budget_s:
+            break
         organization = organizations.get(organization_id)
         if organization is not None:
-            recompute_day(organization=organization, day=day)
+            try:
+                recompute_day(organization=organization, day=day)
+            except Exception:
+                # Keep the mark (retried next run) and go on: one bad day must not hold up
+                # every other organization's numbers.
+                log.exception("SLA recompute of %s %s failed", organization_id, day)
+                continue
             done += 1
         with connection.cursor() as cursor:
             cursor.execute(
