@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -167,6 +168,12 @@ class Carrier(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Forms (the admin) check the required scans with the same rule as the API.
+        super().clean()
+        if problems := validate_required_scans(list(self.sla_required_scans or [])):
+            raise ValidationError({"sla_required_scans": problems})
 
 
 class Driver(TenantModel):

@@ -57,6 +57,26 @@ def test_owner_adds_a_carrier_in_their_organization(tenant, client):
     assert created.sla_required_scans == ["out_for_delivery", "delivered"]
 
 
+def test_the_carrier_admin_refuses_unknown_required_scans(tenant, client):
+    client.force_login(tenant.user(Role.OWNER))
+    carrier = tenant.carrier
+    page = client.get(f"/admin/carriers/carrier/{carrier.pk}/change/")
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {
+        name: form[name].value() if not isinstance(form[name].value(), bool) else "on"
+        for name in form.fields
+        if form[name].value() not in (None, False)
+    }
+    data["sla_required_scans"] = "out_for_delivery,teleported,out_for_delivery"
+    response = client.post(f"/admin/carriers/carrier/{carrier.pk}/change/", data)
+    assert response.status_code == 200
+    assert b"Unknown scan type(s): teleported" in response.content
+    assert b"repeated: out_for_delivery" in response.content
+    carrier.refresh_from_db()
+    assert carrier.sla_required_scans == ["out_for_delivery", "delivered"]
+
+
 def test_foreign_key_choices_are_scoped(tenant, other_tenant, client):
     client.force_login(tenant.user(Role.OWNER))
     page = client.get("/admin/carriers/driver/add/")

@@ -143,4 +143,6 @@ class Scan(TenantModel):
         indexes = [
             models.Index(fields=["organization", "shipment", "occurred_at"]),
             models.Index(fields=["organization", "barcode"]),
+            # The SLA roll-up of a day reads that day's scans (carriers/sla/rollup).
+            models.Index(fields=["organization", "occurred_at"]),
         ]
