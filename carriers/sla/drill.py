@@ -9,6 +9,7 @@ from carriers.sla.models import AlertFact, AttemptFact, DeliveryFact, RouteFact,
 from carriers.sla.narrowing import narrowed
 from carriers.sla.types import ReportFilters
 from control_tower.tenancy.actors import Actor
+from exceptions.models import AlertKind
 from tracking.errors import InvalidInput
 from tracking.models import FailureReason
 
@@ -98,6 +99,39 @@ _SOURCES = {
     "stop": (StopFact, STOP_COLUMNS, "actual_arrival"),
     "route": (RouteFact, ROUTE_COLUMNS, "started_at"),
     "alert": (AlertFact, ALERT_COLUMNS, "started_at"),
+}
+
+
+# Which rows a drill-down can list per metric (`_condition` below answers them), with the
+# words the page shows: the drill-down page offers the siblings of the one shown, so a person
+# who opened "late" can look at "early" (both miss the window) without editing the URL.
+_PUNCTUALITY = [("late", "Late"), ("early", "Early"), ("on_time", "On time")]
+OUTCOME_CHOICES: dict[str, list[tuple[str, str]]] = {
+    **dict.fromkeys(
+        ("on_time_pct", "early_pct", "late_pct", "lateness_avg_min", "lateness_p90_min"),
+        _PUNCTUALITY,
+    ),
+    "first_attempt_pct": [
+        ("not_first_attempt", "First attempt failed"),
+        ("first_attempt", "Delivered on the first attempt"),
+    ],
+    "failed_attempts": [("failed", "Every reason"), *FailureReason.choices],
+    "exceptions_per_100": [("exception", "Every kind"), *AlertKind.choices],
+    "pod_compliance_pct": [("pod_missing", "Proof incomplete"), ("pod_ok", "Proof complete")],
+    "scan_compliance_pct": [("scan_missing", "Scans missing"), ("scan_ok", "Scans complete")],
+    "rating_avg": [("low_rating", "Rated 3 or less"), ("rated", "Every rating")],
+    **dict.fromkeys(
+        ("eta_mae_min", "eta_window_hit_pct"),
+        [("eta_off", "Outside the shown window"), ("eta", "Every ETA")],
+    ),
+    "sequence_adherence_pct": [
+        ("out_of_sequence", "Out of the planned order"),
+        ("in_sequence", "In the planned order"),
+    ],
+    "tracking_coverage_pct": [
+        ("low_coverage", "Below the coverage target"),
+        ("all", "Every route"),
+    ],
 }
 
 

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from carriers.sla.drill import OUTCOME_CHOICES
 from carriers.sla.metrics import METRICS, SCORECARD_COLUMNS, Metric, Unit
 from carriers.sla.query import ReportQuery, default_period, local_today, query_string
 from carriers.sla.types import MetricValue, Scorecard, ScorecardRow
 from control_tower.tenancy.actors import Actor
-from exceptions.models import AlertKind
-from tracking.models import FailureReason
 
 REPORTS_URL = "/reports/"
 DRILLDOWN_URL = "/reports/drilldown/"
@@ -87,37 +86,7 @@ def export_links(report: str, query: ReportQuery, **overrides) -> list[dict]:
 
 # ---------------------------------------------------------------------------------- outcomes
 
-# Which rows a drill-down can list per metric (carriers/sla/drill.py answers them), with the
-# words the page shows: the drill-down page offers the siblings of the one shown, so a person
-# who opened "late" can look at "early" (both miss the window) without editing the URL.
-_PUNCTUALITY = [("late", "Late"), ("early", "Early"), ("on_time", "On time")]
-OUTCOME_CHOICES: dict[str, list[tuple[str, str]]] = {
-    **dict.fromkeys(
-        ("on_time_pct", "early_pct", "late_pct", "lateness_avg_min", "lateness_p90_min"),
-        _PUNCTUALITY,
-    ),
-    "first_attempt_pct": [
-        ("not_first_attempt", "First attempt failed"),
-        ("first_attempt", "Delivered on the first attempt"),
-    ],
-    "failed_attempts": [("failed", "Every reason"), *FailureReason.choices],
-    "exceptions_per_100": [("exception", "Every kind"), *AlertKind.choices],
-    "pod_compliance_pct": [("pod_missing", "Proof incomplete"), ("pod_ok", "Proof complete")],
-    "scan_compliance_pct": [("scan_missing", "Scans missing"), ("scan_ok", "Scans complete")],
-    "rating_avg": [("low_rating", "Rated 3 or less"), ("rated", "Every rating")],
-    **dict.fromkeys(
-        ("eta_mae_min", "eta_window_hit_pct"),
-        [("eta_off", "Outside the shown window"), ("eta", "Every ETA")],
-    ),
-    "sequence_adherence_pct": [
-        ("out_of_sequence", "Out of the planned order"),
-        ("in_sequence", "In the planned order"),
-    ],
-    "tracking_coverage_pct": [
-        ("low_coverage", "Below the coverage target"),
-        ("all", "Every route"),
-    ],
-}
+# The drill-down outcomes of each metric, with their words: named once, in carriers/sla/drill.py.
 
 
 def outcome_label(metric: str, outcome: str | None) -> str:

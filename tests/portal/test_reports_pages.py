@@ -294,7 +294,7 @@ def test_every_grouping_renders_with_drill_downs_narrowed_to_its_rows(tenant, gr
 
 
 def test_every_outcome_the_drill_down_offers_is_one_the_selectors_answer(tenant):
-    from portal.reports.view_models import OUTCOME_CHOICES
+    from carriers.sla.drill import OUTCOME_CHOICES
 
     build_history(tenant, days=1)
     client = page_for(tenant.user(Role.OPS_MANAGER))
