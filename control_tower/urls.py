@@ -21,6 +21,7 @@ urlpatterns = [
     path("pod-files/<str:token>/", pod_files.pod_file, name="pod-file"),
     path("", include("portal.urls")),  # /console/
     path("n/", include("notifications.public_urls")),
+    path("driver/", include("driver_app.urls")),
     path("api/v1/", include("control_tower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

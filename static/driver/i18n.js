@@ -1,0 +1,33 @@
+/* The driver app's shared namespace (docs/DRIVER_APP.md): its configuration and its words,
+   both rendered into the page by the server as JSON (driver_app/pages.py). Plain scripts, no
+   build step; each file adds one part to window.CTD. */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("driver-config").textContent);
+  const catalog = JSON.parse(document.getElementById("driver-catalog").textContent);
+
+  /** The catalog's words for `key`, with `%(name)s` filled from `values`. */
+  function t(key, values) {
+    const text = catalog[key] || key;
+    return text.replace(/%\((\w+)\)s/g, function (_match, name) {
+      const value = values ? values[name] : undefined;
+      return value === undefined || value === null ? "" : String(value);
+    });
+  }
+
+  /** "14:05" in the organization's time zone (the phone's own when not known yet). */
+  function time(iso, timeZone) {
+    if (!iso) return "";
+    const options = { hour: "2-digit", minute: "2-digit", hour12: false };
+    if (timeZone) options.timeZone = timeZone;
+    try {
+      return new Intl.DateTimeFormat(config.language, options).format(new Date(iso));
+    } catch (_error) {  // an unknown zone name: the phone's clock is better than nothing
+      delete options.timeZone;
+      return new Intl.DateTimeFormat(config.language, options).format(new Date(iso));
+    }
+  }
+
+  window.CTD = { config: config, t: t, time: time };
+})();
