@@ -14,7 +14,9 @@
   const REFRESH_MS = 60000;
 
   const $ = (id) => document.getElementById(id);
-  const state = { session: null, today: null, savedAt: null, items: [], openId: null };
+  // `sent`: statuses the server has accepted but the route on screen predates ({key: {status,
+  // at}}), so a stop does not flick back to "pending" until the route is read again.
+  const state = { session: null, today: null, savedAt: null, items: [], openId: null, sent: {} };
 
   CTD.announce = function (text) {
     const region = $("announce");
@@ -136,6 +138,7 @@
 
   async function loadToday() {
     if (!state.session) return;
+    const asked = Date.now();
     let answer = null;
     try {
       answer = await outbox.call({ url: api.today }, "GET");
@@ -146,6 +149,9 @@
     if (answer && answer.status === 200 && answer.body && !answer.saved) {
       state.today = answer.body;
       state.savedAt = null;
+      Object.keys(state.sent).forEach(function (key) {
+        if (state.sent[key].at < asked) delete state.sent[key];
+      });
       await store.set("today", { body: answer.body, at: new Date().toISOString() });
     } else {
       const saved = await store.get("today");
@@ -160,25 +166,34 @@
     render();
   }
 
+  const AFTER = { arrive: "arrived", complete: "completed", pod: "completed", fail: "failed",
+    fail_pod: "failed", skip: "skipped" };
+
   /** Statuses the outbox will set once sent: {stops: {id: status}, routes: {id: status}}. */
   function pendingStatuses() {
     const result = { stops: {}, routes: {} };
-    const after = { arrive: "arrived", complete: "completed", pod: "completed",
-      fail: "failed", fail_pod: "failed", skip: "skipped" };
     state.items.forEach(function (item) {
       if (item.state === "rejected") return;
       if (item.kind === "start_route") result.routes[item.payload.route] = "in_progress";
-      if (after[item.kind]) result.stops[item.payload.stop] = after[item.kind];
+      if (AFTER[item.kind]) result.stops[item.payload.stop] = AFTER[item.kind];
     });
     return result;
   }
 
-  function effective(stop, pending) { return pending.stops[stop.id] || stop.status; }
+  function effective(stop, pending) {
+    const sent = state.sent["stop:" + stop.id];
+    return pending.stops[stop.id] || (sent && sent.status) || stop.status;
+  }
+
+  function routeStatus(route, pending) {
+    const sent = state.sent["route:" + route.id];
+    return pending.routes[route.id] || (sent && sent.status) || route.status;
+  }
 
   function activeRoute() {
     const routes = (state.today && state.today.routes) || [];
     const pending = pendingStatuses();
-    return routes.find((route) => (pending.routes[route.id] || route.status) !== "completed" &&
+    return routes.find((route) => routeStatus(route, pending) !== "completed" &&
       route.stops.some((stop) => !FINAL.includes(effective(stop, pending)))) ||
       routes[0] || null;
   }
@@ -276,23 +291,22 @@
   }
 
   function routeSection(route, pending, active) {
-    const status = pending.routes[route.id] || route.status;
+    const status = routeStatus(route, pending);
     const next = route === active ? nextStop(route) : null;
     const open = route === active ? openStop() : null;
-    const mapElement = el("div", { className: "map", id: "map-" + route.id, role: "region",
-      "aria-label": t("route_heading", { code: route.code }) });
     const section = el("section", { className: "card route", "data-route-id": String(route.id),
       "aria-labelledby": "route-heading-" + route.id },
     el("h2", { id: "route-heading-" + route.id, text: t("route_heading", { code: route.code }) }),
-    el("p", { className: "route-status", text: t("route_status_" + status) +
-      (pending.routes[route.id] ? " · " + t("waiting_suffix", { status: "" }).trim() : "") }),
+    el("p", { className: "route-status", "data-status": status,
+      "data-waiting": pending.routes[route.id] ? "true" : null,
+      text: pending.routes[route.id] ? t("waiting_suffix", { status: t("route_status_" + status) })
+        : t("route_status_" + status) }),
     status === "planned" ? el("button", { type: "button", className: "btn primary",
       "data-action": "start_route", "data-route": String(route.id), text: t("start_route") })
       : null,
-    mapElement,
     el("ol", { className: "stops", "aria-label": t("route_heading", { code: route.code }) },
       route.stops.map((stop) => stopItem(route, stop, pending, next, open))));
-    return { section: section, map: mapElement, next: next };
+    return { section: section, next: next };
   }
 
   function render() {
@@ -310,9 +324,10 @@
     const active = activeRoute();
     const drawn = routes.map((route) => routeSection(route, pending, active));
     container.replaceChildren(...drawn.map((part) => part.section));
-    // Only the route being worked gets a map (one Leaflet map on the page).
+    // The map shows the route being worked (one Leaflet map, kept across renders).
     const current = drawn[routes.indexOf(active)];
-    if (current && window.L) CTD.routeMap.draw(current.map, active, current.next && current.next.id);
+    $("map").hidden = !current || !window.L;
+    if (current && window.L) CTD.routeMap.draw($("map"), active, current.next && current.next.id);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -433,6 +448,12 @@
     if (item.kind === "scan") CTD.scanner.showResult(item, body, accepted);
     if (!accepted) CTD.announce(itemLabel(item) + ": " + itemState(item));
     if (item.kind === "ping") return;
+    if (accepted && AFTER[item.kind]) {
+      state.sent["stop:" + item.payload.stop] = { status: AFTER[item.kind], at: Date.now() };
+    }
+    if (accepted && item.kind === "start_route") {
+      state.sent["route:" + item.payload.route] = { status: "in_progress", at: Date.now() };
+    }
     clearTimeout(reloadSoon);
     reloadSoon = setTimeout(loadToday, 300);
   });
