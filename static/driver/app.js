@@ -61,7 +61,9 @@
 
   async function forgetRoute() {
     state.today = null;
+    state.sent = {};
     await store.remove("today");
+    await store.remove("sent");
     if (window.caches) await caches.delete("ct-driver-data");
   }
 
@@ -152,6 +154,7 @@
       Object.keys(state.sent).forEach(function (key) {
         if (state.sent[key].at < asked) delete state.sent[key];
       });
+      await store.set("sent", state.sent);
       await store.set("today", { body: answer.body, at: new Date().toISOString() });
     } else {
       const saved = await store.get("today");
@@ -454,6 +457,7 @@
     if (accepted && item.kind === "start_route") {
       state.sent["route:" + item.payload.route] = { status: "in_progress", at: Date.now() };
     }
+    store.set("sent", state.sent);
     clearTimeout(reloadSoon);
     reloadSoon = setTimeout(loadToday, 300);
   });
@@ -479,6 +483,7 @@
       showSignin("");
       return;
     }
+    state.sent = (await store.get("sent")) || {};
     outbox.setToken(state.session.token);
     showApp();
     const saved = await store.get("today");
