@@ -14,14 +14,17 @@ What decodes (proved by tests/e2e/test_fake_camera.py, ZXing `@zxing/library` 0.
               [ZXing.BarcodeFormat.CODE_128, ZXing.BarcodeFormat.QR_CODE]);
     hints.set(ZXing.DecodeHintType.TRY_HARDER, true);
     const reader = new ZXing.BrowserMultiFormatReader(hints, 200);  // ms between attempts
-    const controls = reader.decodeFromVideoDevice(null, videoElement, (result, error) => {
+    reader.decodeFromVideoDevice(null, videoElement, (result, error) => {
       if (result) { reader.reset(); use(result.getText(), result.getBarcodeFormat()); }
       // `error` is a ZXing.NotFoundException on every frame without a barcode: ignore it.
-    });
+    }).catch(showCameraError);  // a Promise: rejects when there is no camera or no permission
     // leaving the scanner: reader.reset() stops the camera tracks.
 
-- `videoElement` must be in the DOM; ZXing sets `srcObject`, `autoplay`, `muted`, `playsInline`
-  itself. `null` as device id = the default camera (`facingMode: "environment"` on a phone).
+- `videoElement` is a `<video>` in the page; ZXing sets its `srcObject` and plays it. `null` as
+  device id = the default camera (`facingMode: "environment"`, the back camera on a phone).
+- It works under a strict Content-Security-Policy (`default-src 'none'; script-src 'self'`, no
+  `media-src`, no `worker-src`, no `unsafe-eval`): ZXing needs no eval, and a camera stream in
+  `srcObject` is no fetch. The scanner script must be a file of the site, not inline.
 - The frame: 640×480 (1280×720 works the same), black bars on white, Code 128 at 3 px a
   module with a 10-module quiet zone each side, QR at 6 px a module with a 4-module quiet zone.
   Both are read about 0.4 s after the page starts the camera, with or without the hints: the

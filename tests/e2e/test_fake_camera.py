@@ -1,6 +1,7 @@
 """The fake camera works: a Chromium launched by `camera_browser_for` films the barcode the test
 generated, and the vendored ZXing, with the settings the driver app copies (see the docstring of
-tests/e2e/fake_camera.py), reads it back from `getUserMedia`, for Code 128 and for QR."""
+tests/e2e/fake_camera.py), reads it back from `getUserMedia`, for Code 128 and for QR, on a page
+whose Content-Security-Policy is as strict as the tracking page's."""
 
 from __future__ import annotations
 
@@ -10,32 +11,53 @@ from tests.e2e.conftest import TIMEOUT_MS
 from tests.e2e.fake_camera import barcode_image, write_y4m
 
 ZXING_URL = "/static/vendor/zxing/zxing-library-0.23.0.min.js"
+PAGE_PATH = "/__camera_test__/"
+SCRIPT_PATH = "/__camera_test__/scanner.js"
 
-# The scanner of the driver app, reduced to what decodes: the hints, the reader, the callback.
+# As strict as the tracking page's policy (portal/tracking_page/headers.py): if ZXing and the
+# camera work under it, the driver app's own policy need not loosen anything for the scanner.
+STRICT_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
 SCANNER_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>camera test</title>
-<script src="{ZXING_URL}"></script></head>
-<body><video id="camera" width="640" height="480"></video>
-<script>
-  window.scanned = null;
-  window.scanErrors = [];
-  const hints = new Map();
-  hints.set(ZXing.DecodeHintType.POSSIBLE_FORMATS,
-            [ZXing.BarcodeFormat.CODE_128, ZXing.BarcodeFormat.QR_CODE]);
-  hints.set(ZXing.DecodeHintType.TRY_HARDER, true);
-  const reader = new ZXing.BrowserMultiFormatReader(hints, 200);
-  reader.decodeFromVideoDevice(null, document.getElementById("camera"), (result, error) => {{
-    if (result) {{
-      const video = document.getElementById("camera");
-      window.scanned = {{text: result.getText(),
-                         format: ZXing.BarcodeFormat[result.getBarcodeFormat()],
-                         size: [video.videoWidth, video.videoHeight]}};
-      reader.reset();
-    }} else if (error && !(error instanceof ZXing.NotFoundException)) {{
-      window.scanErrors.push(String(error));
-    }}
-  }}).catch((error) => window.scanErrors.push(String(error)));
-</script></body></html>"""
+<script src="{ZXING_URL}"></script><script src="{SCRIPT_PATH}" defer></script></head>
+<body><video id="camera"></video></body></html>"""
+
+# The scanner of the driver app, reduced to what decodes: the hints, the reader, the callback.
+SCANNER_SCRIPT = """
+window.scanned = null;
+window.scanErrors = [];
+const hints = new Map();
+hints.set(ZXing.DecodeHintType.POSSIBLE_FORMATS,
+          [ZXing.BarcodeFormat.CODE_128, ZXing.BarcodeFormat.QR_CODE]);
+hints.set(ZXing.DecodeHintType.TRY_HARDER, true);
+const reader = new ZXing.BrowserMultiFormatReader(hints, 200);
+const video = document.getElementById("camera");
+reader.decodeFromVideoDevice(null, video, (result, error) => {
+  if (result) {
+    window.scanned = {text: result.getText(),
+                      format: ZXing.BarcodeFormat[result.getBarcodeFormat()],
+                      size: [video.videoWidth, video.videoHeight]};
+    reader.reset();
+  } else if (error && !(error instanceof ZXing.NotFoundException)) {
+    window.scanErrors.push(String(error));
+  }
+}).catch((error) => window.scanErrors.push(String(error)));
+"""
+
+
+def serve_scanner(route):
+    if route.request.url.endswith(SCRIPT_PATH):
+        route.fulfill(content_type="text/javascript", body=SCANNER_SCRIPT)
+    else:
+        route.fulfill(
+            content_type="text/html",
+            body=SCANNER_PAGE,
+            headers={"Content-Security-Policy": STRICT_CSP},
+        )
 
 
 def scan_with_fake_camera(camera_browser_for, live_server, text: str, symbology: str) -> dict:
@@ -43,17 +65,22 @@ def scan_with_fake_camera(camera_browser_for, live_server, text: str, symbology:
     context = chromium.new_context()
     # getUserMedia needs a secure context: http://127.0.0.1 is one, so the page is served on the
     # live server's origin (the test answers for it; ZXing itself comes from the static files).
-    page_url = f"{live_server.url}/__camera_test__"
-    context.route(
-        page_url, lambda route: route.fulfill(content_type="text/html", body=SCANNER_PAGE)
-    )
+    context.route(f"{live_server.url}/__camera_test__/**", serve_scanner)
     page = context.new_page()
-    page.goto(page_url)
+    csp_violations = []
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text and csp_violations.append(message.text)
+        ),
+    )
+    page.goto(f"{live_server.url}{PAGE_PATH}")
     page.wait_for_function(
         "() => window.scanned !== null || window.scanErrors.length > 0", timeout=TIMEOUT_MS
     )
     scanned, errors = page.evaluate("() => [window.scanned, window.scanErrors]")
     assert errors == []
+    assert csp_violations == []
     context.close()
     return scanned
 
