@@ -89,7 +89,7 @@ def scan_with_fake_camera(camera_browser_for, live_server, text: str, symbology:
     ("text", "symbology", "zxing_format"),
     [
         ("CT000077", "code128", "CODE_128"),
-        ("CT-DEMO-0042", "code128", "CODE_128"),
+        ("CQX202612060023", "code128", "CODE_128"),  # a demo parcel (demo_driver_route)
         ("CT000077", "qr", "QR_CODE"),
         ("https://demo.example/t/AbC123", "qr", "QR_CODE"),
     ],
