@@ -17,8 +17,10 @@ from django.core.management import call_command
 
 from carriers.models import Driver
 from control_tower.models import Membership, Organization
+from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
+from portal.selectors import console_routes
 from tracking.models import ProofOfDelivery, Route, RouteStatus, Stop
 from tracking.simulation.history import replay_day
 from tracking.simulation.person_route import PERSON_PIN, PERSON_STOPS
@@ -69,6 +71,11 @@ def test_the_demo_driver_has_one_planned_route_of_a_handful_of_stops(demo):
         others = Route.objects.filter(date=DAY).exclude(pk=route.pk)
         assert others.exists() and not others.filter(driver=driver).exists()
         assert not Stop.objects.filter(route__in=others, shipments__in=shipments).exists()
+        # The dispatcher's console lists it with the day's other routes.
+        dispatcher = actor_for_membership(
+            Membership.objects.get(user__email="dispatcher@demo.example")
+        )
+        assert route in console_routes(actor=dispatcher, today=DAY)
 
 
 def test_the_live_simulator_leaves_routes_of_drivers_with_a_login_to_them(demo, tmp_path):
