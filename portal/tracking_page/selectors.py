@@ -31,6 +31,7 @@ from tracking.models import (
     DevicePosition,
     FailureReason,
     PodFileKind,
+    PodOutcome,
     ProofOfDelivery,
     RouteStatus,
     Shipment,
@@ -305,7 +306,7 @@ def _pod(shipment: Shipment, *, zone, now: datetime) -> dict | None:
     from tracking.services.proof_of_delivery import pod_file_url
 
     pod = (
-        ProofOfDelivery.objects.filter(shipment_id=shipment.pk)
+        ProofOfDelivery.objects.filter(shipment_id=shipment.pk, outcome=PodOutcome.DELIVERED)
         .prefetch_related("files")
         .order_by("-captured_at")
         .first()
