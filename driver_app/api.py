@@ -7,6 +7,7 @@ only add what no other client needs.
 
 from __future__ import annotations
 
+from django.utils import translation
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -91,17 +92,19 @@ class DriverDeviceView(TenantAPIView):
 class SessionView(DriverDeviceView):
     # Signing itself out is the phone's own business, like reporting progress.
     resource = Resource.ROUTE_PROGRESS
+    def _signing_in(self) -> bool:
+        # Signing in is the one call without a token. (No request: the schema generator.)
+        request = getattr(self, "request", None)
+        return request is not None and request.method == "POST"
+
     def get_authenticators(self):
-        # Signing in is the one call without a token.
-        if self.request.method == "POST":
-            return []
-        return super().get_authenticators()
+        return [] if self._signing_in() else super().get_authenticators()
 
     def get_permissions(self):
-        return [AllowAny()] if self.request.method == "POST" else super().get_permissions()
+        return [AllowAny()] if self._signing_in() else super().get_permissions()
 
     def initial(self, request, *args, **kwargs):
-        if request.method == "POST":
+        if self._signing_in():
             return APIView.initial(self, request, *args, **kwargs)
         return super().initial(request, *args, **kwargs)
 
@@ -169,4 +172,8 @@ class TodayView(DriverDeviceView):
             "photo_required": carrier.sla_pod_photo_required,
             "signature_required": carrier.sla_pod_signature_required,
         }
-        return Response(driver_today(self.actor, carrier_pod_policy=policy))
+        # The app asks in the phone's language (Accept-Language); the site has no locale
+        # middleware, so the choice is made here, like the tracking page does.
+        with translation.override(translation.get_language_from_request(request)):
+            body = driver_today(self.actor, carrier_pod_policy=policy)
+        return Response(body)
