@@ -92,6 +92,7 @@ class DriverDeviceView(TenantAPIView):
 class SessionView(DriverDeviceView):
     # Signing itself out is the phone's own business, like reporting progress.
     resource = Resource.ROUTE_PROGRESS
+
     def _signing_in(self) -> bool:
         # Signing in is the one call without a token. (No request: the schema generator.)
         request = getattr(self, "request", None)

@@ -34,6 +34,7 @@ from tracking.models import (
     PodOutcome,
     ProofOfDelivery,
     RouteStatus,
+    SafePlace,
     Shipment,
     ShipmentEvent,
     ShipmentStatus,
@@ -323,10 +324,16 @@ def _pod(shipment: Shipment, *, zone, now: datetime) -> dict | None:
     return {
         "at": local_moment(pod.captured_at, zone=zone, now=now),
         "recipient_name": pod.recipient_name,
-        "left": pod.note,
+        "left": _where_left(pod),
         "photos": photos,
         "signature": signature,
     }
+
+
+def _where_left(pod: ProofOfDelivery) -> str:
+    """The safe place the driver chose (in the page's language), then their note."""
+    place = _(SafePlace(pod.left_at).label) if pod.left_at else ""
+    return " · ".join(part for part in (place, pod.note) if part)
 
 
 def _failure(stop: Stop | None, shipment: Shipment, *, zone, now) -> dict | None:
