@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "carriers.feeds.apps.CarrierFeedsConfig",
     "carriers.sla.apps.SlaConfig",
     "portal",
+    "driver_app",
 ]
 
 MIDDLEWARE = [

@@ -20,6 +20,8 @@ NOTE_MAX = 500
 class IncidentKind(models.TextChoices):
     BREAKDOWN = "breakdown", "Vehicle breakdown"
     ACCIDENT = "accident", "Accident"
+    # Something wrong with the vehicle that still moves (a warning light, a flat it can limp on).
+    VEHICLE = "vehicle", "Vehicle issue"
     OTHER = "other", "Other"
 
 
@@ -27,6 +29,7 @@ class IncidentKind(models.TextChoices):
 SEVERITY = {
     IncidentKind.BREAKDOWN: Severity.CRITICAL,
     IncidentKind.ACCIDENT: Severity.CRITICAL,
+    IncidentKind.VEHICLE: Severity.HIGH,
     IncidentKind.OTHER: Severity.HIGH,
 }
 

@@ -146,6 +146,11 @@ def stop_proofs(stop: Stop, shipments: list[Shipment], request) -> list[dict]:
                 "signature_url": signature_url,
                 "links_expire_at": photo_expires or signature_expires,
                 "outside_geofence": pod.outside_geofence,
+                # A failed attempt's evidence (the driver app's photo of a closed gate) is
+                # shown beside the proofs, labelled as what it is.
+                "outcome": pod.outcome,
+                "failure_reason": pod.get_failure_reason_display() if pod.failure_reason else "",
+                "left_at": pod.get_left_at_display() if pod.left_at else "",
             }
         )
     return proofs

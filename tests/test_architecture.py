@@ -8,8 +8,9 @@ imports under `if TYPE_CHECKING:` are left out (they never run). Importing `a.b.
 Layers, lowest first: `control_tower` (tenancy, errors, shared vocabulary), `carriers`,
 `tracking` (the domain), `exceptions`, the event consumers (`notifications`, `webhooks`, and
 the two apps inside `carriers/` that read deliveries: `carriers.feeds` and `carriers.sla`),
-and `portal` (the console and reports: a presentation layer). Only the project's wiring
-modules may reach up.
+and the two presentation apps on top, `portal` (the console, tracking page and reports) and
+`driver_app` (the driver's phone app), which do not import each other. Only the project's
+wiring modules may reach up.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ PACKAGES = (
     "notifications",
     "webhooks",
     "portal",
+    "driver_app",
 )
 
 # Modules whose job is to plug the apps together (URL tables, the ASGI app, Celery, settings).
@@ -254,5 +256,25 @@ def test_notifications_and_webhooks_are_independent():
         for module, targets in WRITTEN.items()
         for target in targets
         if {_app(module), _app(target)} == {"notifications", "webhooks"}
+    }
+    assert arrows == set()
+
+
+def test_nothing_below_imports_the_driver_app_and_the_two_faces_are_independent():
+    # The driver app is a client of the platform like the console: services never call it,
+    # and the console and the phone app share only what lies below them.
+    arrows = {
+        (module, target)
+        for module, targets in WRITTEN.items()
+        if _app(module) != "driver_app" and module not in WIRING
+        for target in targets
+        if _app(target) == "driver_app"
+    }
+    arrows |= {
+        (module, target)
+        for module, targets in WRITTEN.items()
+        if _app(module) == "driver_app"
+        for target in targets
+        if _app(target) == "portal"
     }
     assert arrows == set()

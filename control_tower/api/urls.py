@@ -53,6 +53,7 @@ urlpatterns = [
     path("routes/plan/", RoutePlanView.as_view(), name="routes-plan"),
     path("ingest/scans", ScanIngestView.as_view(), name="ingest-scans"),
     path("incidents/", include("exceptions.incident_urls")),
+    path("driver/", include("driver_app.api_urls")),
     # The dispatcher console (portal/api/urls.py), before the router: stops/<id>/reassign/.
     path("", include("portal.api.urls")),
     path("", include("notifications.api.urls")),

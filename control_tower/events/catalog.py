@@ -470,6 +470,9 @@ def pod_captured(pod, *, shipment) -> Event:
             "location": point(pod.location),
             "distance_m": None if pod.distance_m is None else round(pod.distance_m, 1),
             "outside_geofence": pod.outside_geofence,
+            "outcome": pod.outcome,
+            "failure_reason": pod.failure_reason,
+            "left_at": pod.left_at,
         },
     )
 

@@ -43,7 +43,7 @@ class Actor:
 
     def can(self, resource: str, action: str) -> bool:
         if self.device is not None:
-            return resource == Resource.TRACKING and action == WRITE
+            return device_may(self.device, resource, action)
         if self.api_key is not None:
             return scopes_allow(self.scopes, resource, action)
         return self.role is not None and role_allows(self.role, resource, action)
@@ -66,6 +66,17 @@ class Actor:
         if self.user is None:  # a command or a job acting for the organization
             return "system"
         return getattr(self.user, "email", "") or str(self.user)
+
+
+def device_may(device, resource: str, action: str) -> bool:
+    """What a device token may do: report (pings, scans, proofs, incidents). A phone bound to a
+    driver (the driver app) also reads that driver's routes and works them; which routes is
+    `visible_to`'s business (tenancy/carrier_scope.py), as for everyone."""
+    if resource == Resource.TRACKING and action == WRITE:
+        return True
+    if device.driver_id is None:
+        return False
+    return resource == Resource.ROUTE_PROGRESS or (resource == Resource.ROUTES and action == READ)
 
 
 def actor_for_api_key(raw_key: str) -> Actor | None:

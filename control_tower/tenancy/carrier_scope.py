@@ -125,6 +125,20 @@ def _is_driver(actor: Actor) -> bool:
     return actor.role == Role.DRIVER and actor.api_key is None and actor.device is None
 
 
+def _driver_narrowing(actor: Actor, label: str) -> str | None:
+    """The driver path to apply for `actor` on model `label`, `SHARED`, or None.
+
+    A person with the driver role is narrowed on every model (what has no driver path is
+    hidden). A device bound to a driver (their phone) keeps its carrier's reach for what it
+    reports (a parcel scanned at the hub may be on any route) but reads and works only its
+    driver's routes and stops."""
+    if _is_driver(actor):
+        return DRIVER_PATHS.get(label)
+    if actor.device is not None and actor.driver_id is not None and label in DRIVER_PATHS:
+        return DRIVER_PATHS[label]
+    return SHARED
+
+
 def _paths(path: str | tuple[str, ...]) -> tuple[str, ...]:
     return path if isinstance(path, tuple) else (path,)
 
@@ -147,14 +161,13 @@ def visible_to(actor: Actor | None, rows: type[Model] | QuerySet) -> QuerySet:
             queryset = queryset.filter(
                 reduce(or_, (Q(**{p: actor.carrier_id}) for p in _paths(path)))
             )
-    if _is_driver(actor):
-        path = DRIVER_PATHS.get(label)
-        if path is None or actor.driver_id is None:
-            # A driver with no driver record sees only what is shared.
-            return queryset if path == SHARED else queryset.none()
-        if path != SHARED:
-            queryset = queryset.filter(**{path: actor.driver_id})
-    return queryset
+    path = _driver_narrowing(actor, label)
+    if path == SHARED:
+        return queryset
+    if path is None or actor.driver_id is None:
+        # A driver with no driver record sees only what is shared.
+        return queryset.none()
+    return queryset.filter(**{path: actor.driver_id})
 
 
 def _follow(obj: Model, path: str):
@@ -184,10 +197,9 @@ def is_visible(actor: Actor | None, obj: Model | None) -> bool:
             return False
         if path != SHARED and not any(_follow(obj, p) == actor.carrier_id for p in _paths(path)):
             return False
-    if _is_driver(actor):
-        path = DRIVER_PATHS.get(label)
-        if path is None:
-            return False
-        if path != SHARED and (actor.driver_id is None or _follow(obj, path) != actor.driver_id):
-            return False
-    return True
+    path = _driver_narrowing(actor, label)
+    if path == SHARED:
+        return True
+    return (
+        path is not None and actor.driver_id is not None and _follow(obj, path) == actor.driver_id
+    )

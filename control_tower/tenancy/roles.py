@@ -24,6 +24,10 @@ class Resource(models.TextChoices):
     HUBS = "hubs"
     SHIPMENTS = "shipments"
     ROUTES = "routes"  # routes and stops
+    # Working a route from the road: start it, arrive at a stop, complete, fail or skip it.
+    # Separate from ROUTES so that a driver (and their phone) may report progress on their own
+    # routes without being able to create, edit or re-plan any.
+    ROUTE_PROGRESS = "route_progress"
     TRACKING = "tracking"  # pings, positions, scans, proof of delivery (custody: with shipments)
     # The dispatcher console (page, snapshot, details, search, live socket): read to watch,
     # write to reassign stops between routes. Rows are narrowed like everywhere else.
@@ -58,6 +62,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _R,
         Resource.SHIPMENTS: _RW,
         Resource.ROUTES: _RW,
+        Resource.ROUTE_PROGRESS: _RW,
         Resource.TRACKING: _RW,
         Resource.CONSOLE: _RW,
         Resource.ALERTS: _RW,
@@ -74,6 +79,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _RW,
         Resource.SHIPMENTS: _R,
         Resource.ROUTES: _R,
+        Resource.ROUTE_PROGRESS: _R,
         Resource.TRACKING: _R,
         Resource.CONSOLE: _R,
         Resource.ALERTS: _R,
@@ -94,6 +100,7 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _R,
         Resource.SHIPMENTS: _R,
         Resource.ROUTES: _R,
+        Resource.ROUTE_PROGRESS: _R,
         # Their own carrier's scans and proofs of delivery (narrowed like everything else).
         Resource.TRACKING: _RW,
         Resource.CONSOLE: _RW,
@@ -115,6 +122,8 @@ GRANTS: dict[str, dict[str, frozenset[str]]] = {
         Resource.HUBS: _R,
         Resource.SHIPMENTS: _NONE,
         Resource.ROUTES: _R,
+        # Their own routes only (tenancy/carrier_scope.py): start, arrive, complete, fail, skip.
+        Resource.ROUTE_PROGRESS: _RW,
         Resource.TRACKING: _NONE,
         # Their phone app is their view: the organization's live console is not for them.
         Resource.CONSOLE: _NONE,
@@ -160,7 +169,7 @@ def role_allows(role: str, resource: str, action: str) -> bool:
 
 # Resources that API keys reach through another resource's scopes (there is no key scope of
 # their own): a key reads the console with `routes:read` and reassigns with `routes:write`.
-KEY_SCOPE_OF = {Resource.CONSOLE: Resource.ROUTES}
+KEY_SCOPE_OF = {Resource.CONSOLE: Resource.ROUTES, Resource.ROUTE_PROGRESS: Resource.ROUTES}
 
 
 def scopes_allow(scopes: list[str] | frozenset[str], resource: str, action: str) -> bool:

@@ -31,8 +31,10 @@ from tracking.models import (
     DevicePosition,
     FailureReason,
     PodFileKind,
+    PodOutcome,
     ProofOfDelivery,
     RouteStatus,
+    SafePlace,
     Shipment,
     ShipmentEvent,
     ShipmentStatus,
@@ -305,7 +307,7 @@ def _pod(shipment: Shipment, *, zone, now: datetime) -> dict | None:
     from tracking.services.proof_of_delivery import pod_file_url
 
     pod = (
-        ProofOfDelivery.objects.filter(shipment_id=shipment.pk)
+        ProofOfDelivery.objects.filter(shipment_id=shipment.pk, outcome=PodOutcome.DELIVERED)
         .prefetch_related("files")
         .order_by("-captured_at")
         .first()
@@ -322,10 +324,16 @@ def _pod(shipment: Shipment, *, zone, now: datetime) -> dict | None:
     return {
         "at": local_moment(pod.captured_at, zone=zone, now=now),
         "recipient_name": pod.recipient_name,
-        "left": pod.note,
+        "left": _where_left(pod),
         "photos": photos,
         "signature": signature,
     }
+
+
+def _where_left(pod: ProofOfDelivery) -> str:
+    """The safe place the driver chose (in the page's language), then their note."""
+    place = _(SafePlace(pod.left_at).label) if pod.left_at else ""
+    return " · ".join(part for part in (place, pod.note) if part)
 
 
 def _failure(stop: Stop | None, shipment: Shipment, *, zone, now) -> dict | None:

@@ -672,7 +672,8 @@
     const proofs = (s.proofs || []).map((p) => {
       const imgs = [p.photo_url && `<a href="${esc(p.photo_url)}" target="_blank" rel="noopener"><img src="${esc(p.photo_url)}" alt="Delivery photo${p.recipient_name ? " (received by " + esc(p.recipient_name) + ")" : ""}"></a>`,
         p.signature_url && `<a href="${esc(p.signature_url)}" target="_blank" rel="noopener"><img src="${esc(p.signature_url)}" alt="Signature"></a>`].filter(Boolean).join("");
-      return `<figure>${imgs}<figcaption>${esc(fmtTime(p.captured_at))}${p.recipient_name ? " · " + esc(p.recipient_name) : ""}</figcaption></figure>`;
+      const what = p.outcome === "attempt_failed" ? ` · Failed attempt: ${esc(p.failure_reason)}` : (p.left_at ? " · " + esc(p.left_at) : "");
+      return `<figure>${imgs}<figcaption>${esc(fmtTime(p.captured_at))}${p.recipient_name ? " · " + esc(p.recipient_name) : ""}${what}</figcaption></figure>`;
     }).join("");
     const routeId = idOf(s.route);
     const routeSummary = state.routes.get(routeId);

@@ -140,7 +140,11 @@ RESOURCE_OF = {
     "api-keys": "api_keys",
     "alerts": "alerts",
 }
-ACTION_RESOURCE = {("stops", "reassign"): "console"}
+ACTION_RESOURCE = {
+    ("stops", "reassign"): "console",
+    **{("stops", a): "route_progress" for a in ("arrive", "complete", "fail", "skip")},
+    **{("routes", a): "route_progress" for a in ("start", "complete")},
+}
 
 
 def allowed(permissions, resource, action, method) -> bool:
@@ -304,6 +308,18 @@ for _operation in [
 ]:
     SPECIFIC[_operation] = (
         "tests/sla/test_api_emails.py::test_carrier_users_and_keys_neither_see_nor_manage_them"
+    )
+
+
+# The driver app's session and day belong to one driver's phone (narrower than a carrier).
+for _operation in [
+    ("/api/v1/driver/session/", "post"),
+    ("/api/v1/driver/session/", "get"),
+    ("/api/v1/driver/session/", "delete"),
+    ("/api/v1/driver/today/", "get"),
+]:
+    SPECIFIC[_operation] = (
+        "tests/driver_app/test_today.py::test_another_driver_carrier_or_organization_is_out_of_reach"
     )
 
 

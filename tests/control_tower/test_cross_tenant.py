@@ -409,6 +409,18 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
     "test_refusals_are_json_errors",
 }
 
+# The driver app: the phone's own session and day; another organization's driver, device and
+# routes are out of reach (tests/driver_app/test_today.py, test_session.py).
+for _operation in [
+    ("/api/v1/driver/session/", "post"),
+    ("/api/v1/driver/session/", "get"),
+    ("/api/v1/driver/session/", "delete"),
+    ("/api/v1/driver/today/", "get"),
+]:
+    TESTED_ELSEWHERE[_operation] = (
+        "tests/driver_app/test_today.py::test_another_driver_carrier_or_organization_is_out_of_reach"
+    )
+
 # Reports (issue 16, helper "api"): report endpoints take ids as parameters, not paths; another
 # organization's ids are refused like unknown ones and its rows never appear
 # (tests/sla/test_api*.py). The scorecard e-mails go through the generic cases above.

@@ -32,6 +32,9 @@ def capture(shipment, *, distance_m, outside):
         location=Point(-71.27, -29.91, srid=4326),
         distance_m=distance_m,
         outside_geofence=outside,
+        outcome="delivered",
+        failure_reason="",
+        left_at="front_door",
     )
     emit(catalog.pod_captured(pod, shipment=shipment))
     relay.relay_pending()

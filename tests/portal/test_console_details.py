@@ -159,6 +159,7 @@ def test_details_show_the_stop_its_route_a_timeline_and_proofs_with_working_link
 
     (proof,) = body["proofs"]
     assert proof["recipient_name"] == "Ana" and proof["captured_at"]
+    assert (proof["outcome"], proof["failure_reason"]) == ("delivered", "")
     anonymous = Client()  # the signed link is the authorization
     photo = anonymous.get(proof["photo_url"])
     assert photo.status_code == 200 and photo["Content-Type"] == "image/jpeg"

@@ -287,6 +287,20 @@ def test_after_delivery_the_proof_with_signed_links_and_no_driver(scoped):
     # A new build signs new links: the fingerprint ignores them, the socket sends nothing new.
     again = tracking_state(shipment=shipment, organization=org, language="en", now=NOW)
     assert state_fingerprint(again) == state_fingerprint(state)
+    # The driver app's safe place comes first, in the recipient's language; a failed attempt's
+    # evidence is never shown as the proof of delivery.
+    ProofOfDelivery.objects.filter(pk=pod.pk).update(left_at="reception")
+    ProofOfDelivery.objects.create(
+        organization=org,
+        idempotency_key="k2",
+        shipment=shipment,
+        captured_at=NOW - dt.timedelta(minutes=1),
+        outcome="attempt_failed",
+        failure_reason="not_home",
+    )
+    spanish = tracking_state(shipment=shipment, organization=org, language="es", now=NOW)
+    assert spanish["pod"]["left"] == "Recepción o conserjería · With the concierge"
+    assert spanish["pod"]["recipient_name"] == "Ana Pérez"
 
 
 def test_a_failed_attempt_says_why_and_what_happens_next(scoped):

@@ -22,7 +22,15 @@ from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking.ingest.auth import DEVICE_KEY_OR_SESSION
 from tracking.ingest.image_sanitizer import ImageRejected, sanitize_image
-from tracking.models import PodFile, ProofOfDelivery, Shipment, Stop
+from tracking.models import (
+    FailureReason,
+    PodFile,
+    PodOutcome,
+    ProofOfDelivery,
+    SafePlace,
+    Shipment,
+    Stop,
+)
 from tracking.services.proof_of_delivery import PodInput, pod_capture, pod_file_url
 
 
@@ -43,6 +51,23 @@ class PodUploadSerializer(serializers.Serializer):
         child=serializers.FileField(), required=False, help_text="JPEG, PNG or WebP; repeatable."
     )
     signature = serializers.FileField(required=False)
+    outcome = serializers.ChoiceField(
+        choices=PodOutcome.choices,
+        default=PodOutcome.DELIVERED,
+        help_text="attempt_failed: evidence of a failed attempt (the stop fails with `reason`).",
+    )
+    reason = serializers.ChoiceField(
+        choices=FailureReason.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Why the attempt failed (required with outcome=attempt_failed).",
+    )
+    left_at = serializers.ChoiceField(
+        choices=SafePlace.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Where the parcel was left (deliveries).",
+    )
 
     def validate(self, attrs):
         if ("shipment" in attrs) == ("shipment_reference" in attrs):
@@ -58,6 +83,17 @@ class PodUploadSerializer(serializers.Serializer):
         if not attrs.get("photos") and "signature" not in attrs:
             raise serializers.ValidationError(
                 {"photos": ["Send at least one photo or a signature."]}
+            )
+        failed = attrs["outcome"] == PodOutcome.ATTEMPT_FAILED
+        if failed and not attrs.get("reason"):
+            raise serializers.ValidationError(
+                {"reason": ["Say why the attempt failed (the failure reason taxonomy)."]}
+            )
+        if not failed and attrs.get("reason"):
+            raise serializers.ValidationError({"reason": ["Only for outcome=attempt_failed."]})
+        if failed and attrs.get("left_at"):
+            raise serializers.ValidationError(
+                {"left_at": ["Nothing is left after a failed attempt."]}
             )
         captured = attrs.get("captured_at")
         if captured and captured > timezone.now() + timedelta(minutes=10):
@@ -119,6 +155,9 @@ class ProofOfDeliverySerializer(serializers.ModelSerializer):
             "distance_m",
             "outside_geofence",
             "note",
+            "outcome",
+            "failure_reason",
+            "left_at",
             "files",
         ]
 
@@ -159,6 +198,9 @@ class PodUploadView(TenantAPIView):
                 location=location,
                 note=values.get("note", ""),
                 stop=stop,
+                outcome=values["outcome"],
+                failure_reason=values.get("reason", ""),
+                left_at=values.get("left_at", ""),
             ),
             photos=photos,
             signature=signature,

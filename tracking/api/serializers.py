@@ -343,6 +343,15 @@ class StopEventSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
+class StopSkipSerializer(StopEventSerializer):
+    reason = serializers.ChoiceField(
+        choices=FailureReason.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Why the stop is not visited (the failure reason taxonomy), kept on the stop.",
+    )
+
+
 # --- a day's plan in one call -----------------------------------------------------------
 
 

@@ -26,8 +26,10 @@ from tracking.api.serializers import (
     StopEventSerializer,
     StopFailSerializer,
     StopSerializer,
+    StopSkipSerializer,
 )
 from tracking.errors import NotFound
+from tracking.ingest.auth import DEVICE_KEY_OR_SESSION
 from tracking.models import Hub, Route, Shipment, ShipmentStatus, Stop, StopStatus
 from tracking.route_summary import route_summary, stop_fields
 from tracking.services.reassign import stop_reassign
@@ -169,6 +171,10 @@ class RouteViewSet(TenantModelViewSet):
 
     model = Route
     resource = Resource.ROUTES
+    # A driver's phone (device token) reads its driver's routes and works them (start,
+    # complete); everything else stays with people and API keys (control_tower.tenancy).
+    authentication_classes = DEVICE_KEY_OR_SESSION
+    action_resources = {"start": Resource.ROUTE_PROGRESS, "complete": Resource.ROUTE_PROGRESS}
     serializer_class = RouteSerializer
     filterset_class = RouteFilter
     search_fields = ["code"]
@@ -247,9 +253,17 @@ class ReassignBodySerializer(serializers.Serializer):
 class StopViewSet(TenantModelViewSet):
     model = Stop
     resource = Resource.ROUTES
+    authentication_classes = DEVICE_KEY_OR_SESSION
     # Moving a stop between routes is the console's write (carrier users may, between their
-    # own carrier's routes), not a routes write.
-    action_resources = {"reassign": Resource.CONSOLE}
+    # own carrier's routes), not a routes write. Arriving, completing, failing and skipping is
+    # progress on the road, which drivers and their phones may report on their own routes.
+    action_resources = {
+        "reassign": Resource.CONSOLE,
+        "arrive": Resource.ROUTE_PROGRESS,
+        "complete": Resource.ROUTE_PROGRESS,
+        "fail": Resource.ROUTE_PROGRESS,
+        "skip": Resource.ROUTE_PROGRESS,
+    }
     serializer_class = StopSerializer
     filterset_class = StopFilter
     search_fields = ["address", "shipments__reference", "shipments__barcode"]
@@ -355,12 +369,15 @@ class StopViewSet(TenantModelViewSet):
             }
         )
 
-    @extend_schema(request=StopEventSerializer, responses=StopSerializer)
+    @extend_schema(request=StopSkipSerializer, responses=StopSerializer)
     @action(detail=True, methods=["post"])
     def skip(self, request, pk=None):
-        body = StopEventSerializer(data=request.data)
+        body = StopSkipSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         stop = services.stop_skip(
-            stop=self.get_object(), actor=self.actor, note=body.validated_data.get("note", "")
+            stop=self.get_object(),
+            actor=self.actor,
+            note=body.validated_data.get("note", ""),
+            reason=body.validated_data.get("reason", ""),
         )
         return self._respond(stop)

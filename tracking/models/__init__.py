@@ -39,7 +39,7 @@ from tracking.models.plan import (
     StopShipment,
     StopStatus,
 )
-from tracking.models.pod import PodFile, PodFileKind, ProofOfDelivery
+from tracking.models.pod import PodFile, PodFileKind, PodOutcome, ProofOfDelivery, SafePlace
 from tracking.models.roads import OSM_ATTRIBUTION, RoadEdge, RoadNetwork, RoadNode
 
 __all__ = [
@@ -65,6 +65,8 @@ __all__ = [
     "PodFile",
     "PodFileKind",
     "ProofOfDelivery",
+    "PodOutcome",
+    "SafePlace",
     "OSM_ATTRIBUTION",
     "RoadEdge",
     "RoadNetwork",

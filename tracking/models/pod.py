@@ -7,6 +7,28 @@ from django.db import models
 from django.utils import timezone
 
 from control_tower.tenancy.models import TenantModel
+from tracking.models.plan import FailureReason
+
+
+class PodOutcome(models.TextChoices):
+    """What the evidence proves: a delivery, or a failed attempt at the door (the photo of a
+    closed gate is the driver's proof that they were there)."""
+
+    DELIVERED = "delivered", "Delivered"
+    ATTEMPT_FAILED = "attempt_failed", "Failed attempt"
+
+
+class SafePlace(models.TextChoices):
+    """Where a delivered parcel was left, as the driver app offers it."""
+
+    RECIPIENT = "recipient", "Handed to the recipient"
+    HOUSEHOLD = "household", "Handed to someone at the address"
+    NEIGHBOUR = "neighbour", "Left with a neighbour"
+    RECEPTION = "reception", "Reception or concierge"
+    FRONT_DOOR = "front_door", "At the front door"
+    MAILBOX = "mailbox", "In the mailbox or parcel locker"
+    BACK_DOOR = "back_door", "At the back door or garage"
+    OTHER = "other", "Somewhere else (see the note)"
 
 
 class ProofOfDelivery(TenantModel):
@@ -26,6 +48,15 @@ class ProofOfDelivery(TenantModel):
     distance_m = models.FloatField(null=True, help_text="From the delivery address.")
     outside_geofence = models.BooleanField(default=False)
     note = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=PodOutcome.choices, default=PodOutcome.DELIVERED
+    )
+    failure_reason = models.CharField(
+        max_length=32, choices=FailureReason.choices, blank=True, help_text="Failed attempts."
+    )
+    left_at = models.CharField(
+        max_length=16, choices=SafePlace.choices, blank=True, help_text="Where it was left."
+    )
 
     class Meta(TenantModel.Meta):
         ordering = ["-captured_at"]

@@ -32,6 +32,7 @@ class CustodyKind:
     POD = "pod"  # proof of delivery captured
     HANDOFF = "handoff"  # explicit handoff between custodians
     ROUTE = "route"  # put on or taken off a route's stop (the custodian does not change)
+    ATTEMPT = "attempt"  # evidence of a failed delivery attempt (the custodian does not change)
 
 
 class Custodian:

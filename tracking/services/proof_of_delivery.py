@@ -33,8 +33,10 @@ from tracking.geo import point_distance_m
 from tracking.ingest.image_sanitizer import CleanImage
 from tracking.models import (
     OPEN_STOP_STATUSES,
+    FailureReason,
     PodFile,
     PodFileKind,
+    PodOutcome,
     ProofOfDelivery,
     Shipment,
     Stop,
@@ -42,7 +44,7 @@ from tracking.models import (
 from tracking.models import ShipmentStatus as S
 from tracking.services.custody import Custodian, CustodyKind, custody_append
 from tracking.services.shipments import SHIPMENT_TRANSITIONS, shipment_transition
-from tracking.services.stops import stop_complete
+from tracking.services.stops import stop_complete, stop_fail
 
 FILE_SIGNING_SALT = "tracking.pod-file"
 logger = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ class PodInput:
     location: Point | None = None
     note: str = ""
     stop: Stop | None = None
+    outcome: str = PodOutcome.DELIVERED
+    failure_reason: str = ""  # with outcome=attempt_failed
+    left_at: str = ""  # a SafePlace, for deliveries
 
 
 def _pin_failures_key(shipment: Shipment) -> str:
@@ -117,7 +122,9 @@ def pod_capture(
     existing = ProofOfDelivery.objects.filter(idempotency_key=data.idempotency_key).first()
     if existing is not None:
         return _replay(existing, shipment), False
-    pin_verified = _check_pin(shipment, data.pin)
+    delivered = data.outcome == PodOutcome.DELIVERED
+    # A PIN proves a handover; a failed attempt hands nothing over.
+    pin_verified = _check_pin(shipment, data.pin) if delivered else None
     target = data.stop.location if data.stop is not None and data.stop.location else None
     target = shipment.location or target
     meters = point_distance_m(data.location, target) if data.location and target else None
@@ -139,6 +146,9 @@ def pod_capture(
                 distance_m=meters,
                 outside_geofence=outside,
                 note=data.note,
+                outcome=data.outcome,
+                failure_reason=data.failure_reason if not delivered else "",
+                left_at=data.left_at if delivered else "",
             )
             evidence = {}
             files = [(PodFileKind.PHOTO, image) for image in photos]
@@ -163,7 +173,10 @@ def pod_capture(
                 )
                 label = "signature" if kind == PodFileKind.SIGNATURE else f"photo-{number}"
                 evidence[label] = image.sha256
-            _deliver(actor, shipment, pod, data, evidence)
+            if delivered:
+                _deliver(actor, shipment, pod, data, evidence)
+            else:
+                _record_attempt(actor, shipment, pod, data, evidence)
             emit(catalog.pod_captured(pod, shipment=shipment))
     except IntegrityError:
         # The same key committed by a concurrent request: answer like a replay.
@@ -204,6 +217,7 @@ def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
             "pin_verified": pod.pin_verified,
             "distance_m": None if pod.distance_m is None else round(pod.distance_m, 1),
             "outside_geofence": pod.outside_geofence,
+            "left_at": pod.left_at,
         },
     }
     locked = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
@@ -234,6 +248,49 @@ def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
             "be delivered, so no proof of delivery was stored.",
             code="not_deliverable",
         )
+
+
+def _record_attempt(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
+    """Fail the attempt (through its stop when one is given, which fails every shipment of the
+    stop with the reason) and add the evidence to the chain; the custodian does not change."""
+    if data.stop is not None and data.stop.status in OPEN_STOP_STATUSES:
+        stop_fail(
+            stop=data.stop,
+            actor=actor,
+            reason=data.failure_reason,
+            at=data.captured_at,
+            note=data.note,
+        )
+    locked = Shipment.objects.select_for_update(of=("self",)).get(pk=shipment.pk)
+    if locked.status != S.ATTEMPT_FAILED:
+        if S.ATTEMPT_FAILED not in SHIPMENT_TRANSITIONS[locked.status]:
+            raise Conflict(
+                f"Shipment {locked.reference} is {locked.get_status_display().lower()}: no "
+                "delivery attempt can fail now, so no evidence was stored.",
+                code="not_attemptable",
+            )
+        shipment_transition(
+            shipment=locked,
+            to_status=S.ATTEMPT_FAILED,
+            actor=actor,
+            at=min(data.captured_at, timezone.now()),
+            source="pod",
+            note=FailureReason(data.failure_reason).label,
+        )
+    custody_append(
+        shipment=locked,
+        kind=CustodyKind.ATTEMPT,
+        actor=actor.label,
+        occurred_at=data.captured_at,
+        location=data.location,
+        evidence=evidence,
+        details={
+            "pod": pod.pk,
+            "reason": data.failure_reason,
+            "distance_m": None if pod.distance_m is None else round(pod.distance_m, 1),
+            "outside_geofence": pod.outside_geofence,
+        },
+    )
 
 
 def _remove(names: list[str]) -> None:

@@ -177,14 +177,22 @@ def stop_fail(
 
 
 @transaction.atomic
-def stop_skip(*, stop: Stop, actor: Actor | None, note: str = "") -> Stop:
-    """A dispatcher decides a pending stop will not be visited on this route."""
+def stop_skip(*, stop: Stop, actor: Actor | None, note: str = "", reason: str = "") -> Stop:
+    """A pending stop will not be visited on this route (a dispatcher's decision, or the
+    driver's from the road), optionally with a reason from the failure taxonomy."""
+    if reason and reason not in FailureReason.values:
+        raise InvalidInput(
+            "Unknown skip reason.",
+            fields={"reason": [f"Choose one of: {', '.join(FailureReason.values)}."]},
+        )
     stop = _lock(stop)
     if not _move(stop, StopStatus.SKIPPED):
         return stop
     stop.status = StopStatus.SKIPPED
     if note:
         stop.notes = note[:500]
-    stop.save(update_fields=["status", "notes", "updated_at"])
+    if reason:
+        stop.failure_reason = reason
+    stop.save(update_fields=["status", "notes", "failure_reason", "updated_at"])
     _announce(stop)
     return stop

@@ -162,6 +162,7 @@ LEFT JOIN LATERAL (
                    WHERE f.pod_id = pd.id AND f.kind = 'signature') AS has_signature
     FROM tracking_proofofdelivery pd
     WHERE pd.organization_id = a.organization_id AND pd.shipment_id = a.shipment_id
+      AND pd.outcome = 'delivered'
     ORDER BY pd.captured_at DESC, pd.id DESC LIMIT 1
 ) pod ON TRUE
 LEFT JOIN LATERAL (
