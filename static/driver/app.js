@@ -252,8 +252,9 @@
       className: "btn" + (primary ? " primary" : ""), "data-action": action,
       "data-stop": String(stop.id), text: label });
     if (status === "pending") buttons.append(button("arrive", t("arrived"), true));
-    buttons.append(button("deliver", t("deliver"), status === "arrived"),
-      button("fail", t("fail")), button("skip", t("skip")));
+    buttons.append(button("deliver", t("deliver"), status === "arrived"), button("fail", t("fail")));
+    // Skipping is deciding not to visit: once there, it is a delivery or a failed attempt.
+    if (status === "pending") buttons.append(button("skip", t("skip")));
     return [navigate, buttons];
   }
 
@@ -430,7 +431,7 @@
     const open = openStop();
     const route = activeRoute();
     const choices = (state.today && state.today.choices.scan_types) || [];
-    const atHub = !route || (route.status === "planned" && !pendingStatuses().routes[route.id]);
+    const atHub = !route || routeStatus(route, pendingStatuses()) === "planned";
     CTD.scanner.open(choices, atHub ? "loaded" : open ? "delivered" : "loaded");
   });
   $("problem-button").addEventListener("click", function () { CTD.forms.open("problem"); });

@@ -28,6 +28,7 @@ from carriers.services import device_revoke
 from control_tower.ratelimit import ratelimit_reset
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
+from exceptions.models import Alert
 from tests.e2e.conftest import LOCAL_HOSTS, REPO_ROOT, SCREENSHOT_DIR, TIMEOUT_MS
 from tests.factories import (
     DriverFactory,
@@ -37,6 +38,7 @@ from tests.factories import (
 )
 from tracking.ingest.vehicles import clear_route_cache
 from tracking.models import (
+    Ping,
     PodFile,
     ProofOfDelivery,
     Scan,
@@ -241,6 +243,16 @@ def all_sent(page: Page) -> None:
     expect(page.locator("#queue-count")).to_have_text("All sent", timeout=20_000)
 
 
+def eventually(page: Page, predicate, timeout_s: float = 20.0):
+    """Poll the database until `predicate()` is truthy, letting the page run meanwhile."""
+    for _ in range(int(timeout_s * 10)):
+        value = predicate()
+        if value:
+            return value
+        page.wait_for_timeout(100)
+    raise AssertionError("condition not met in time")
+
+
 def settled(page: Page, stop, status: str) -> None:
     """The server has the stop's new status: sent, and the route read again."""
     done = page.locator(
@@ -317,6 +329,17 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
     expect(page.locator(".route-status")).to_have_text("In progress", timeout=20_000)
     route.refresh_from_db()
     assert route.status == "in_progress"
+    # At the door of stop 1, stop 3's parcel: warned, nothing sent.
+    page.get_by_role("button", name="Scan", exact=True).click()
+    expect(page.locator("#scan-type")).to_have_value("delivered")
+    page.get_by_label("Or type the barcode").fill(parcels(third)[0].barcode)
+    page.get_by_role("button", name="Add").click()
+    expect(page.locator("#scan-warning")).to_contain_text(
+        "belongs to stop 3, not to the open stop 1"
+    )
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    page.get_by_role("button", name="Close").click()
+    assert Scan.objects.count() == 1
 
     # Stop 1: arrive, then the proof of delivery with a photo and a signature.
     stop_item(page, first).get_by_role("button", name="Arrived").click()
@@ -387,6 +410,16 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
         .order_by("occurred_at", "pk")
         .values_list("to_status", flat=True)
     )[-1:] == ["delivered"]
+    assert list(
+        ShipmentEvent.objects.filter(shipment=third_parcel, to_status="delivered").values_list(
+            "occurred_at", flat=True
+        )
+    ) == [third.actual_departure]
+    with organization_scope(tenant.organization):
+        assert custody_verify(Shipment.objects.get(pk=third_parcel.pk)).valid
+    # The phone's position went out too (while the app was open).
+    ping = Ping.objects.filter(device__driver=driver).latest("fix_time")
+    assert (round(ping.location.y, 3), round(ping.location.x, 3)) == (-29.905, -71.255)
     assert phone.csp_violations == []
     assert not [url for url in phone.blocked if "maps" not in url and "tile" not in url]
 
@@ -410,10 +443,26 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
     )
     assert answer.status_code == 404, answer.text
 
+    # Skip stop 1 with a reason; report a breakdown on the route.
+    stop_item(page, stops[0]).get_by_role("button", name="Skip").click()
+    page.get_by_role("dialog", name="Skip this stop").get_by_label("Reason").select_option(
+        "address_not_found"
+    )
+    page.get_by_role("button", name="Skip stop").click()
+    settled(page, stops[0], "skipped")
+    stops[0].refresh_from_db()
+    assert stops[0].status == "skipped" and stops[0].failure_reason == "address_not_found"
+    page.get_by_role("button", name="Report a problem").click()
+    page.get_by_label("What happened?").select_option("breakdown")
+    page.get_by_label("Details (optional)").fill("Flat tyre")
+    page.get_by_role("button", name="Send report").click()
+    alert = eventually(page, lambda: Alert.objects.filter(kind="incident", route=route).first())
+    assert alert.severity == "critical" and "Flat tyre" in str(alert.detail)
+
     device = Device.objects.get(driver=driver, kind="driver_app", revoked_at__isnull=True)
     with organization_scope(tenant.organization):
         device_revoke(device=device)
-    stop_item(page, stops[0]).get_by_role("button", name="Arrived").click()
+    stop_item(page, stops[1]).get_by_role("button", name="Arrived").click()
     expect(page.locator("#signin-screen")).to_be_visible()
     expect(page.locator("#signin-message")).to_contain_text("session was revoked")
     expect(page.locator("#signin-message")).to_contain_text("1 actions are kept")
