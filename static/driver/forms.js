@@ -11,6 +11,8 @@
   let stop = null;
   let photos = [];
   let failPhoto = null;
+  // Downscaling takes a moment: a form sent meanwhile waits for it (never goes without).
+  let reading = Promise.resolve();
 
   function options(select, pairs, blank) {
     const items = pairs.map((pair) => new Option(pair[1], pair[0]));
@@ -70,16 +72,19 @@
     $("pod-dialog").showModal();
   }
 
-  $("pod-photos").addEventListener("change", async function () {
+  $("pod-photos").addEventListener("change", function () {
     const status = $("pod-photo-status");
-    photos = photos.concat(await readPhotos(this, status));
-    thumbnails(photos);
-    status.textContent = t("photo_added", { n: photos.length });
+    reading = readPhotos(this, status).then(function (blobs) {
+      photos = photos.concat(blobs);
+      thumbnails(photos);
+      status.textContent = t("photo_added", { n: photos.length });
+    });
   });
   $("pod-signature-clear").addEventListener("click", signature.clear);
 
   $("pod-form").addEventListener("submit", async function (event) {
     event.preventDefault();
+    await reading;
     const policy = CTD.app.podPolicy();
     const error = $("pod-error");
     const pin = $("pod-pin").value.trim();
@@ -117,13 +122,15 @@
     $("fail-dialog").showModal();
   }
 
-  $("fail-photo").addEventListener("change", async function () {
-    const blobs = await readPhotos(this, $("fail-error"));
-    failPhoto = blobs.length ? blobs[0] : null;
+  $("fail-photo").addEventListener("change", function () {
+    reading = readPhotos(this, $("fail-error")).then(function (blobs) {
+      failPhoto = blobs.length ? blobs[0] : null;
+    });
   });
 
   $("fail-form").addEventListener("submit", async function (event) {
     event.preventDefault();
+    await reading;
     const reason = $("fail-reason").value;
     if (!reason) { $("fail-error").textContent = t("reason_required"); return; }
     const note = $("fail-note").value.trim();

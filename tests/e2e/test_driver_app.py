@@ -459,10 +459,23 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
     alert = eventually(page, lambda: Alert.objects.filter(kind="incident", route=route).first())
     assert alert.severity == "critical" and "Flat tyre" in str(alert.detail)
 
+    # Stop 2: a failed attempt with a photo of the closed gate (evidence, not a proof).
+    stop_item(page, stops[1]).get_by_role("button", name="Failed attempt").click()
+    dialog = page.get_by_role("dialog", name="Failed attempt")
+    dialog.get_by_label("Reason").select_option("access_denied")
+    dialog.get_by_label("Photo (optional)").set_input_files(photo_file())
+    page.get_by_role("button", name="Save failed attempt").click()
+    settled(page, stops[1], "failed")
+    stops[1].refresh_from_db()
+    assert stops[1].status == "failed" and stops[1].failure_reason == "access_denied"
+    evidence = ProofOfDelivery.objects.get(stop=stops[1])
+    assert evidence.outcome == "attempt_failed"
+    assert PodFile.objects.filter(pod=evidence, kind="photo").count() == 1
+
     device = Device.objects.get(driver=driver, kind="driver_app", revoked_at__isnull=True)
     with organization_scope(tenant.organization):
         device_revoke(device=device)
-    stop_item(page, stops[1]).get_by_role("button", name="Arrived").click()
+    stop_item(page, stops[2]).get_by_role("button", name="Arrived").click()
     expect(page.locator("#signin-screen")).to_be_visible()
     expect(page.locator("#signin-message")).to_contain_text("session was revoked")
     expect(page.locator("#signin-message")).to_contain_text("1 actions are kept")
