@@ -235,6 +235,13 @@
   function zone() { return state.today && state.today.organization &&
     state.today.organization.time_zone; }
 
+  /** The words for a code of the day's choices (failure reasons…), the code if unknown. */
+  function choiceLabel(name, value) {
+    const pairs = (state.today && state.today.choices && state.today.choices[name]) || [];
+    const pair = pairs.find((candidate) => candidate[0] === value);
+    return pair ? pair[1] : value;
+  }
+
   function statusText(status, waiting) {
     const text = t("status_" + status);
     return waiting ? t("waiting_suffix", { status: text }) : text;
@@ -289,8 +296,8 @@
     instructions.length ? el("p", { className: "instructions",
       text: t("instructions", { text: instructions.join(" · ") }) }) : null,
     stop.notes ? el("p", { className: "instructions", text: stop.notes }) : null,
-    stop.failure_reason ? el("p", { text: t("failure_reason", { text: stop.failure_reason }) })
-      : null,
+    stop.failure_reason ? el("p", { text: t("failure_reason", {
+      text: choiceLabel("failure_reasons", stop.failure_reason) }) }) : null,
     isOpen && !FINAL.includes(status) ? stopActions(route, stop, status) : null);
   }
 

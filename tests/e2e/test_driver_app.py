@@ -26,6 +26,7 @@ from playwright.sync_api import Page, expect
 from carriers.models import Device, Driver
 from carriers.services import device_revoke
 from control_tower.ratelimit import ratelimit_reset
+from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
 from exceptions.models import Alert
@@ -44,8 +45,10 @@ from tracking.models import (
     Scan,
     Shipment,
     ShipmentEvent,
+    Stop,
 )
 from tracking.services.custody import custody_verify
+from tracking.services.stops import stop_skip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -472,10 +475,30 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
     assert evidence.outcome == "attempt_failed"
     assert PodFile.objects.filter(pod=evidence, kind="photo").count() == 1
 
+    # The dispatcher skips stop 3 while the phone still shows it: the arrival is refused for
+    # good, kept under "needs attention" with the server's words until dismissed.
+    dispatcher = actor_for_membership(tenant.members[Role.DISPATCHER])
+    stop_skip(stop=Stop.objects.get(pk=stops[2].pk), actor=dispatcher, note="Shop closed")
+    stop_item(page, stops[2]).get_by_role("button", name="Arrived").click()
+    expect(page.locator("#queue-count")).to_have_text("All sent · 1 need attention")
+    page.locator("#queue-button").click()
+    refused = page.locator("#queue-list li.item-rejected")
+    expect(refused).to_contain_text("Arrived at stop 3")
+    expect(refused.locator(".item-state")).to_have_text(re.compile(r"^refused: .+"))
+    assert axe_violations(page) == []
+    shoot(page, "queue")
+    refused.get_by_role("button", name="Dismiss").click()
+    expect(page.locator("#queue-count")).to_have_text("All sent")
+    expect(stop_item(page, stops[2])).to_have_attribute("data-status", "skipped")
+    expect(stop_item(page, stops[0])).to_contain_text("Reason: Address problem")
+
+    # Revoked: the next call answers 401; back to sign-in, the report kept for later.
     device = Device.objects.get(driver=driver, kind="driver_app", revoked_at__isnull=True)
     with organization_scope(tenant.organization):
         device_revoke(device=device)
-    stop_item(page, stops[2]).get_by_role("button", name="Arrived").click()
+    page.get_by_role("button", name="Report a problem").click()
+    page.get_by_label("What happened?").select_option("other")
+    page.get_by_role("button", name="Send report").click()
     expect(page.locator("#signin-screen")).to_be_visible()
     expect(page.locator("#signin-message")).to_contain_text("session was revoked")
     expect(page.locator("#signin-message")).to_contain_text("1 actions are kept")
