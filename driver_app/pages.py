@@ -114,6 +114,7 @@ def js_catalog() -> dict[str, str]:
         "driver_of": _("%(driver)s · %(carrier)s"),
         "loading": _("Loading today's route…"),
         "no_routes": _("No route for you today."),
+        "route_failed": _("Could not load today's route: %(detail)s"),
         "route_heading": _("Route %(code)s"),
         "route_status_planned": _("Planned"),
         "route_status_in_progress": _("In progress"),

@@ -167,6 +167,10 @@
       }
     }
     render();
+    if (answer && answer.status >= 400 && !state.today) {
+      $("route-message").textContent = t("route_failed", {
+        detail: (answer.body && answer.body.detail) || answer.status });
+    }
   }
 
   const AFTER = { arrive: "arrived", complete: "completed", pod: "completed", fail: "failed",

@@ -194,6 +194,12 @@
         await retryLater(batch, message(answer));
         return false;
       }
+      if (outcome === "rejected" && head.kind === "ping") {
+        // Positions the server will never take are of no use to keep or to show.
+        for (const item of batch) await store.drop(item.seq);
+        emit("change");
+        return true;
+      }
       if (outcome === "rejected") {
         for (const item of batch) {
           item.state = "rejected";

@@ -35,6 +35,7 @@
   function stopCamera() {
     if (reader) reader.reset();  // stops the camera's tracks
     reader = null;
+    video.parentElement.hidden = true;
     cameraButton.textContent = t("start_camera");
   }
 
@@ -46,6 +47,7 @@
         [ZXing.BarcodeFormat.CODE_128, ZXing.BarcodeFormat.QR_CODE]);
       hints.set(ZXing.DecodeHintType.TRY_HARDER, true);
       reader = new ZXing.BrowserMultiFormatReader(hints, 200);
+      video.parentElement.hidden = false;
       cameraButton.textContent = t("stop_camera");
       CTD.announce(t("camera_on"));
       // `error` is a NotFoundException on every frame without a barcode: nothing to say.

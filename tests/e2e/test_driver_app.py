@@ -527,4 +527,9 @@ def test_spanish_phone(asgi_live_server, tenant, scoped, phone_for):
     expect(page.locator("#queue-count")).to_have_text("Todo enviado")
     expect(page.get_by_role("button", name="Llegué").first).to_be_visible()
     shoot(page, "es")
+    # Signing out revokes this phone's token and forgets the route.
+    page.get_by_role("button", name="Cerrar sesión").click()
+    expect(page.locator("#signin-message")).to_have_text("Cerraste la sesión.")
+    eventually(page, lambda: Device.objects.filter(revoked_at__isnull=False).exists())
+    assert page.evaluate("async () => (await caches.keys()).includes('ct-driver-data')") is False
     assert phone.csp_violations == []
