@@ -69,6 +69,7 @@
 
   /** The server said 401: the session is over (revoked, or signed out elsewhere). */
   async function signedOut() {
+    outbox.setToken(null);
     state.session = null;
     await store.remove("session");
     await forgetRoute();
@@ -138,15 +139,19 @@
   // Today's route: the server's answer + the outbox laid over it
   // ------------------------------------------------------------------------------------------
 
+  let lastLoad = 0;
+
   async function loadToday() {
     if (!state.session) return;
     const asked = Date.now();
+    const mine = ++lastLoad;
     let answer = null;
     try {
       answer = await outbox.call({ url: api.today }, "GET");
     } catch (_error) {
       answer = null;
     }
+    if (mine !== lastLoad) return;  // a later read is on its way: an older answer must not win
     if (answer && answer.status === 401) return signedOut();
     if (answer && answer.status === 200 && answer.body && !answer.saved) {
       state.today = answer.body;
@@ -324,6 +329,23 @@
     return { section: section, next: next };
   }
 
+  /** What has the focus in the route, to give it back after the list is drawn again. */
+  function focusKey() {
+    const active = document.activeElement;
+    if (!active || !$("routes").contains(active)) return null;
+    if (active.dataset.open) return '[data-open="' + active.dataset.open + '"]';
+    if (active.dataset.action) {
+      return '[data-action="' + active.dataset.action + '"][data-stop="' +
+        (active.dataset.stop || "") + '"]';
+    }
+    return null;
+  }
+
+  function restoreFocus(selector) {
+    const target = selector && $("routes").querySelector(selector);
+    if (target) target.focus();
+  }
+
   function render() {
     const container = $("routes");
     const message = $("route-message");
@@ -338,11 +360,17 @@
     const pending = pendingStatuses();
     const active = activeRoute();
     const drawn = routes.map((route) => routeSection(route, pending, active));
+    const focused = focusKey();
     container.replaceChildren(...drawn.map((part) => part.section));
+    restoreFocus(focused);
     // The map shows the route being worked (one Leaflet map, kept across renders).
     const current = drawn[routes.indexOf(active)];
     $("map").hidden = !current || !window.L;
-    if (current && window.L) CTD.routeMap.draw($("map"), active, current.next && current.next.id);
+    if (current && window.L) {
+      const shown = Object.assign({}, active, { stops: active.stops.map((stop) =>
+        Object.assign({}, stop, { status: effective(stop, pending) })) });
+      CTD.routeMap.draw($("map"), shown, current.next && current.next.id);
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -360,6 +388,8 @@
     if (item.state === "sending") return t("item_sending");
     return t("item_waiting");
   }
+
+  let outboxDrawn = null;
 
   async function renderOutbox() {
     state.items = await outbox.items();
@@ -380,7 +410,12 @@
       "data-dismiss": String(item.seq), text: t("dismiss") }) : null));
     if (pings.length) list.push(el("li", { text: t("positions_waiting", { n: pings.length }) }));
     $("queue-list").replaceChildren(...list);
-    render();
+    // A new position every 15 s must not redraw the route under the driver's finger.
+    const drawnKey = JSON.stringify(actions.map((item) => [item.seq, item.state]));
+    if (drawnKey !== outboxDrawn) {
+      outboxDrawn = drawnKey;
+      render();
+    }
   }
 
   // ------------------------------------------------------------------------------------------

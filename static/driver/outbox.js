@@ -18,6 +18,8 @@
   const PING_BATCH = 100;
   const RETRY_MAX_MS = 60000;
   const TIMER_MS = 10000;
+  const CALL_TIMEOUT_MS = 30000;
+  const UPLOAD_TIMEOUT_MS = 120000;
 
   let token = null;
   let running = false;
@@ -123,10 +125,19 @@
   async function call(request, method) {
     const headers = { Authorization: "Device " + token, "Accept-Language": CTD.config.language };
     if (request.json) headers["Content-Type"] = "application/json";
-    const response = await fetch(request.url, {
-      method: method || "POST", headers: headers, body: request.body, cache: "no-store",
-      credentials: "omit",
-    });
+    // A call that hangs on a weak network must not hold the outbox: give up, retry later.
+    const controller = new AbortController();
+    const timer = setTimeout(function () { controller.abort(); },
+      request.json === false ? UPLOAD_TIMEOUT_MS : CALL_TIMEOUT_MS);
+    let response;
+    try {
+      response = await fetch(request.url, {
+        method: method || "POST", headers: headers, body: request.body, cache: "no-store",
+        credentials: "omit", signal: controller.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
     let body = null;
     try { body = await response.json(); } catch (_error) { body = null; }
     // X-Driver-Offline: the service worker answered with its saved copy (sw.js).

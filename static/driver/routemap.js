@@ -7,6 +7,8 @@
   const CTD = window.CTD;
   let map = null;
   let layer = null;
+  let drawn = null;  // what is on the map: redrawn only when it changes
+  let framed = null;  // the route the view was fitted to: the driver's panning is left alone
 
   function ensure(element) {
     if (map) return map;
@@ -31,6 +33,9 @@
 
   /** Draw `route` into `element`; `nextId` is the stop to highlight. */
   function draw(element, route, nextId) {
+    const key = JSON.stringify([route.id, nextId, route.stops.map((s) => [s.id, s.status])]);
+    if (key === drawn) return;
+    drawn = key;
     ensure(element);
     layer.clearLayers();
     const stops = route.stops.filter((stop) => stop.lat != null && stop.lon != null);
@@ -52,7 +57,10 @@
     // For screen readers the list is the route; for tests, what the map holds.
     element.setAttribute("data-stops", String(stops.length));
     element.setAttribute("data-next", nextId == null ? "" : String(nextId));
-    if (bounds.length) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16 });
+    if (bounds.length && framed !== route.id) {
+      framed = route.id;
+      map.fitBounds(bounds, { padding: [24, 24], maxZoom: 16 });
+    }
     setTimeout(function () { map.invalidateSize(); }, 0);
   }
 
