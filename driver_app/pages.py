@@ -140,6 +140,7 @@ def js_catalog() -> dict[str, str]:
         "start_route": _("Start route"),
         "arrived": _("Arrived"),
         "deliver": _("Deliver"),
+        "complete_no_proof": _("Delivered, no proof"),
         "fail": _("Failed attempt"),
         "skip": _("Skip"),
         "queue_waiting": _("%(n)s waiting to send"),

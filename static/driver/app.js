@@ -268,7 +268,13 @@
       className: "btn" + (primary ? " primary" : ""), "data-action": action,
       "data-stop": String(stop.id), text: label });
     if (status === "pending") buttons.append(button("arrive", t("arrived"), true));
-    buttons.append(button("deliver", t("deliver"), status === "arrived"), button("fail", t("fail")));
+    buttons.append(button("deliver", t("deliver"), status === "arrived"));
+    const policy = (state.today && state.today.pod_policy) || {};
+    if (policy.photo_required === false && policy.signature_required === false) {
+      // The carrier asks for no proof: a delivery may be confirmed with one tap.
+      buttons.append(button("complete", t("complete_no_proof")));
+    }
+    buttons.append(button("fail", t("fail")));
     // Skipping is deciding not to visit: once there, it is a delivery or a failed attempt.
     if (status === "pending") buttons.append(button("skip", t("skip")));
     return [navigate, buttons];
@@ -459,7 +465,7 @@
     }
     const found = stopById(Number(button.getAttribute("data-stop")));
     if (!found) return;
-    if (action === "arrive") await stopAction("arrive", found.stop);
+    if (action === "arrive" || action === "complete") await stopAction(action, found.stop);
     else CTD.forms.open(action, found.stop);
   });
 

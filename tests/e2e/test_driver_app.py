@@ -23,7 +23,7 @@ from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from carriers.models import Device, Driver
+from carriers.models import Carrier, Device, Driver
 from carriers.services import device_revoke
 from control_tower.ratelimit import ratelimit_reset
 from control_tower.tenancy.actors import actor_for_membership
@@ -245,7 +245,8 @@ def stop_item(page: Page, stop):
 
 
 def all_sent(page: Page) -> None:
-    expect(page.locator("#queue-count")).to_have_text("All sent", timeout=20_000)
+    """Nothing waits in the outbox (in any language)."""
+    expect(page.locator("#queue-button.has-waiting")).to_have_count(0, timeout=20_000)
 
 
 def eventually(page: Page, predicate, timeout_s: float = 20.0):
@@ -511,7 +512,9 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
 
 def test_spanish_phone(asgi_live_server, tenant, scoped, phone_for):
     server = asgi_live_server
-    driver_world(tenant)
+    driver, _route, stops, _other = driver_world(tenant)
+    # This carrier asks for no proof of delivery: one tap confirms a delivery.
+    Carrier.objects.filter(pk=driver.carrier_id).update(sla_pod_photo_required=False)
     phone = phone_for(locale="es-CL")
     page = phone.page
     page.goto(f"{server.url}/driver/")
@@ -527,6 +530,10 @@ def test_spanish_phone(asgi_live_server, tenant, scoped, phone_for):
     expect(page.locator("#queue-count")).to_have_text("Todo enviado")
     expect(page.get_by_role("button", name="Llegué").first).to_be_visible()
     shoot(page, "es")
+    stop_item(page, stops[0]).get_by_role("button", name="Entregado, sin prueba").click()
+    settled(page, stops[0], "completed")
+    stops[0].refresh_from_db()
+    assert stops[0].status == "completed" and not ProofOfDelivery.objects.exists()
     # Signing out revokes this phone's token and forgets the route.
     page.get_by_role("button", name="Cerrar sesión").click()
     expect(page.locator("#signin-message")).to_have_text("Cerraste la sesión.")
