@@ -201,6 +201,12 @@ start simulator "$PY" manage.py simulate_fleet --org demo --base-url "$BASE" --l
 TRACKING_LINKS="$("$PY" manage.py tracking_links --org demo --sample 3 --base-url "$BASE" 2>&1)" ||
     TRACKING_LINKS="(tracking links could not be issued: $TRACKING_LINKS)"
 
+# DRV-001's route of today is left to a person (the simulator never drives it): the driver
+# app's login, the route and its parcels' barcodes, and a page of printable labels.
+DRIVER_ROUTE="$("$PY" manage.py demo_driver_route --org demo --base-url "$BASE" \
+    --sheet var/driver_parcels.html 2>&1)" ||
+    DRIVER_ROUTE="driver    $BASE/driver/   (the demo driver's route could not be listed: $DRIVER_ROUTE)"
+
 # The scorecard link covers the history and today (where the 3PL's feed events landed).
 REPORTS_TO="$(date +%F)"
 REPORTS_FROM="$(date -d "-7 days" +%F 2>/dev/null || date +%F)"
@@ -210,6 +216,7 @@ cat <<EOF
   Control tower is up:
     console   $BASE/console/   (dispatcher@demo.example / demo1234: the live map)
     reports   $BASE/reports/?from=$REPORTS_FROM&to=$REPORTS_TO   (ops@demo.example / demo1234: carrier SLA scorecards; carrier@demo.example sees only its own)
+$(printf '%s\n' "$DRIVER_ROUTE" | sed 's/^/    /')
     home      $BASE/   (log in with the accounts above)
     admin     $BASE/admin/
     API docs  $BASE/api/docs/

@@ -6,9 +6,11 @@ thread and database connection, so it only sees rows the test has committed.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,8 +35,9 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="package")
-def browser():
-    """One Chromium for the e2e tests.
+def e2e_playwright():
+    """The one Playwright (sync API) of the e2e tests; `browser` and the fake camera's browsers
+    (tests/e2e/fake_camera.py) are launched from it.
 
     Package scope, not session scope: while Playwright's sync API is started, its asyncio loop
     counts as running in the main thread, and that breaks tests outside this folder that run in
@@ -46,23 +49,50 @@ def browser():
     test's own setup and assertions (and pytest-django's flush), made synchronously in the test
     thread between Playwright calls, never from a coroutine inside Playwright's loop; the live
     server answers from its own thread. So the check protects nothing here and is switched off,
-    only while the browser runs.
+    only while Playwright runs.
     """
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     expect.set_options(timeout=TIMEOUT_MS)
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
+            yield playwright
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="package")
+def browser(e2e_playwright):
+    """One Chromium for the e2e tests."""
+    chromium = e2e_playwright.chromium.launch(
+        executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+    )
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def camera_browser_for(e2e_playwright, tmp_path):
+    """A factory: `camera_browser_for("CT000077", "code128")` (or `"qr"`) returns a Chromium
+    whose fake camera films that barcode (tests/e2e/fake_camera.py says which ZXing settings
+    read it). Every browser it made is closed after the test."""
+    # Imported here: fake_camera reads CHROMIUM_ARGS from this module.
+    from tests.e2e.fake_camera import barcode_image, camera_browser, write_y4m
+
+    numbers = itertools.count(1)
+    with ExitStack() as cleanup:
+
+        def make(text: str, symbology: str = "code128"):
+            image = barcode_image(text, symbology=symbology)
+            video = write_y4m(tmp_path / f"camera-{next(numbers)}.y4m", image)
+            chromium = camera_browser(e2e_playwright, video)
+            cleanup.callback(chromium.close)
+            return chromium
+
+        yield make
 
 
 @pytest.fixture

@@ -144,7 +144,9 @@ def load_demo(
             )
         if not Route.objects.filter(date=service_date).exists():
             with transaction.atomic():
-                plan_day(actor, service_date, zone, hubs, carriers, shipment_count)
+                plan_day(
+                    actor, service_date, zone, hubs, carriers, shipment_count, person_route=True
+                )
             report.created_day = True
         report.shipments = Shipment.objects.filter(
             reference__startswith=reference_prefix(service_date)

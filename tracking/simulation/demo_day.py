@@ -28,6 +28,13 @@ from tracking.services.routes import route_plan_create, route_start
 from tracking.services.shipments import shipment_transition, shipments_bulk_create
 from tracking.services.stops import stop_complete, stop_fail
 from tracking.simulation.history import replay_day
+from tracking.simulation.person_route import (
+    PERSON_DRIVER,
+    PERSON_HUB,
+    PERSON_START_AFTER,
+    person_route_code,
+    take_person_items,
+)
 from tracking.simulation.runner import _pod_images
 from tracking.simulation.timeline import cached_legs, leg_path
 from tracking.simulation.world import World, WorldConfig
@@ -132,10 +139,21 @@ def history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
 
 
 def plan_day(
-    actor, service_date, zone, hubs, carriers, shipment_count, *, run_some=True, history=False
+    actor,
+    service_date,
+    zone,
+    hubs,
+    carriers,
+    shipment_count,
+    *,
+    run_some=True,
+    history=False,
+    person_route=False,
 ) -> None:
     """`history`: a past day whose scheduled deliveries got a window around their planned
-    time (`_plan_history_day`); otherwise windows are drawn before planning."""
+    time (`_plan_history_day`); otherwise windows are drawn before planning. `person_route`:
+    a few of the day's shipments go on DRV-001's route, for a person to work in the driver app
+    (tracking/simulation/person_route.py), and the rest to the other drivers."""
     rng = random.Random(service_date.toordinal())  # noqa: S311 (repeatable demo data)
     day_start = _day_start(service_date, zone)
     items = [
@@ -145,8 +163,18 @@ def plan_day(
     if history:
         _plan_history_day(actor, service_date, day_start, hubs, items)
         return
+    chosen = take_person_items(items, hubs, day_start) if person_route else []
+    by_hand = {item["reference"] for item in chosen}
     shipments = _create_at_hub(actor, items, day_start)
-    routes = _routes_for(actor, service_date, day_start, hubs, carriers, shipments, solver=run_some)
+    leave_out: tuple[str, ...] = ()
+    if by_hand:
+        mine = [s for s in shipments if s.reference in by_hand]
+        if _person_route(actor, service_date, day_start, hubs, mine):
+            shipments = [s for s in shipments if s.reference not in by_hand]
+            leave_out = (PERSON_DRIVER,)
+    routes = _routes_for(
+        actor, service_date, day_start, hubs, shipments, solver=run_some, leave_out=leave_out
+    )
     if run_some:
         _run_some_routes(actor, routes, rng)
 
@@ -266,32 +294,70 @@ def _service_for(window: tuple[int, int], reference: str) -> str:
 
 
 def _routes_for(
-    actor, service_date, day_start, hubs, carriers, shipments, *, solver=True
+    actor, service_date, day_start, hubs, shipments, *, solver=True, leave_out=()
 ) -> list[Route]:
     """Today's plan comes from the VRP solver on the road network (what a dispatcher would
     run); history days use a quick heuristic (angular sectors, nearest neighbour), which keeps
-    weeks of history to seconds a day."""
+    weeks of history to seconds a day. Drivers in `leave_out` (external ids) get no route."""
+    plan = _drivers_plan(leave_out=leave_out)
     if solver:
-        return _solver_routes(actor, service_date, day_start, hubs, shipments, _drivers_plan())
-    specs = _heuristic_specs(day_start, hubs, shipments)
+        return _solver_routes(actor, service_date, day_start, hubs, shipments, plan)
+    specs = _heuristic_specs(day_start, hubs, shipments, plan=plan)
     return route_plan_create(actor=actor, date=service_date, routes=specs)
 
 
-def _drivers_plan() -> dict:
-    """Which drivers work out of which hub, in order of use."""
+def _drivers_plan(*, leave_out=()) -> dict:
+    """Which drivers work out of which hub, in order of use. A driver in `leave_out` gives
+    their place to the next colleague of the same carrier (a phone of the same kind)."""
     drivers = list(Driver.objects.select_related("carrier").order_by("external_id"))
     # La Serena (the bigger city) gets 6 routes, Coquimbo 4; fewer if there are few parcels.
-    return {
+    plan = {
         # Mixed so that even a small day has phones of each kind (app, OwnTracks, tracker).
         "LSR": [drivers[i] for i in (0, 7, 4, 1, 2, 5)],
         "CQB": [drivers[i] for i in (6, 3, 8, 9)],
     }
+    return {hub: _stand_ins(hub_drivers, leave_out) for hub, hub_drivers in plan.items()}
 
 
-def _heuristic_specs(day_start, hubs, shipments, *, traffic: float = 1.0) -> list[dict]:
+def _stand_ins(hub_drivers: list, leave_out) -> list:
+    kept = [driver for driver in hub_drivers if driver.external_id not in leave_out]
+    order: list = []
+    for driver in hub_drivers:
+        if driver.external_id in leave_out:
+            driver = next(
+                (d for d in kept if d.carrier_id == driver.carrier_id and d not in order), None
+            )
+        if driver is not None and driver not in order:
+            order.append(driver)
+    return order
+
+
+def _person_route(actor, service_date, day_start, hubs, shipments) -> Route | None:
+    """PERSON_DRIVER's route of `shipments` (tracking/simulation/person_route.py), in the
+    vehicle of their phone, leaving PERSON_START_AFTER after the others; None without that
+    driver (then the shipments go to the fleet)."""
+    driver = Driver.objects.filter(external_id=PERSON_DRIVER).select_related("carrier").first()
+    if driver is None or not shipments:
+        return None
+    spec = _route_spec(
+        hubs[PERSON_HUB],
+        driver,
+        _phone_vehicles().get(driver.pk),
+        shipments,
+        day_start + PERSON_START_AFTER,
+        0,
+    )
+    spec["code"] = person_route_code()
+    (route,) = route_plan_create(actor=actor, date=service_date, routes=[spec])
+    return route
+
+
+def _heuristic_specs(
+    day_start, hubs, shipments, *, traffic: float = 1.0, plan: dict | None = None
+) -> list[dict]:
     """Route specs by angular sectors and nearest neighbour (`shipments`: anything with the
     shipment's location, hub_id, address and window attributes)."""
-    plan = _drivers_plan()
+    plan = plan or _drivers_plan()
     vehicles = {v.carrier_id: [] for v in Vehicle.objects.all()}
     for vehicle in Vehicle.objects.order_by("plate"):
         vehicles[vehicle.carrier_id].append(vehicle)
@@ -422,7 +488,7 @@ def _run_some_routes(actor, routes: list[Route], rng) -> None:
                 if index == 0:
                     route_start(route=route, actor=actor, at=min(route.planned_start, now))
                 break
-            if index == 2 and route is routes[1]:
+            if index == 2 and len(routes) > 1 and route is routes[1]:
                 stop_fail(
                     stop=stop,
                     reason=FailureReason.NOT_HOME,

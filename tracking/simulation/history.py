@@ -44,6 +44,7 @@ from tracking.services.routes import route_complete, route_start
 from tracking.services.scans import scans_record
 from tracking.services.stops import stop_arrive, stop_complete, stop_fail
 from tracking.simulation import evidence
+from tracking.simulation.person_route import PERSON_PIN
 from tracking.simulation.runner import _pod_images, build_timelines
 from tracking.simulation.world import CarrierProfile, World
 
@@ -219,6 +220,8 @@ def _proofs(world: World, profile: CarrierProfile, actor, stop, shipments, truth
                 recipient_name=shipment.recipient_name,
                 location=location,
                 stop=stop,
+                # The demo's PIN parcels (a person's route nobody worked, played out later).
+                pin=PERSON_PIN if shipment.delivery_pin_hash else None,
             ),
             photos=[] if rng.random() < profile.pod_photo_missing else [photo],
             signature=None if rng.random() < profile.pod_signature_missing else signature,

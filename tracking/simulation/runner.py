@@ -27,7 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 
 from carriers.models import Device, DeviceKind
 from carriers.services import device_rotate_token
@@ -59,12 +59,36 @@ class Vehicle:
     buffer: list
 
 
-def build_timelines(organization, day: date, start: datetime, world: World, interval_s: int):
-    """(route, timeline) for every planned or running route of the day with stops left."""
+def worked_in_the_driver_app() -> Exists:
+    """The rule that leaves a route to a person: its driver signs in to the driver app (the
+    driver record is linked to a login with the driver role in the route's organization, as
+    driver@demo.example is to DRV-001). The live simulator never drives such a route, whatever
+    its status: the person does, from /driver/. History replays and the exceptions evaluation
+    play out days nobody works by hand, so they still play every route."""
+    return Exists(
+        Membership.objects.filter(
+            user=OuterRef("driver__user"), organization=OuterRef("organization"), role=Role.DRIVER
+        )
+    )
+
+
+def build_timelines(
+    organization,
+    day: date,
+    start: datetime,
+    world: World,
+    interval_s: int,
+    *,
+    leave_people_their_routes: bool = False,
+):
+    """(route, timeline) for every planned or running route of the day with stops left;
+    `leave_people_their_routes`: except those `worked_in_the_driver_app` (the live run)."""
     zone = ZoneInfo(organization.time_zone)
+    routes = Route.objects.filter(date=day, status__in=ACTIVE_ROUTE_STATUSES)
+    if leave_people_their_routes:
+        routes = routes.exclude(worked_in_the_driver_app())
     routes = (
-        Route.objects.filter(date=day, status__in=ACTIVE_ROUTE_STATUSES)
-        .select_related("hub", "driver", "vehicle", "carrier")
+        routes.select_related("hub", "driver", "vehicle", "carrier")
         .prefetch_related(
             Prefetch("stops", queryset=Stop.objects.order_by("sequence")),
             Prefetch("stops__shipments", queryset=Shipment.objects.order_by("id")),
@@ -180,7 +204,12 @@ class Simulation:
         """The ground truth only (deterministic for a seed and a start); nothing is sent."""
         with organization_scope(self.organization):
             self.timelines = build_timelines(
-                self.organization, self.day, self.start, self.world, self.interval_s
+                self.organization,
+                self.day,
+                self.start,
+                self.world,
+                self.interval_s,
+                leave_people_their_routes=True,
             )
         self.plans = {route.pk: plans for route, plans, _timeline in self.timelines}
         write_truth(self.truth_path, self.timelines)
