@@ -39,8 +39,9 @@ class VehicleAdmin(TenantAdmin):
 @admin.register(Device)
 class DeviceAdmin(TenantAdmin):
     list_display = ["name", "kind", "carrier", "driver", "vehicle", "last_seen_at", "revoked_at"]
-    list_filter = ["kind", "carrier"]
-    search_fields = ["name", "external_id", "token_prefix"]
+    # "Revoked: empty" lists the phones still signed in (driver app sessions included).
+    list_filter = ["kind", "carrier", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "external_id", "token_prefix", "driver__name"]
     list_select_related = ["carrier", "driver", "vehicle"]
     readonly_fields = ["token_prefix", "last_seen_at", "revoked_at", "created_at"]
     actions = ["revoke", "rotate"]

@@ -94,7 +94,9 @@ def _route(route: Route) -> dict:
             "lat": _coordinate(hub.location.y) if hub.location else None,
             "lon": _coordinate(hub.location.x) if hub.location else None,
         },
-        "vehicle": {"id": vehicle.pk, "name": vehicle.name} if vehicle else None,
+        "vehicle": (
+            {"id": vehicle.pk, "plate": vehicle.plate, "kind": vehicle.kind} if vehicle else None
+        ),
         "path": (
             [[_coordinate(y), _coordinate(x)] for x, y in geometry.coords] if geometry else []
         ),

@@ -21,6 +21,7 @@ from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
 from exceptions.services import alert_raise
 from tests.control_tower.test_cross_tenant import V1, classify, schema_operations
+from tests.driver_app import DRIVER_APP_ISOLATION_TEST, DRIVER_APP_OPERATIONS
 from tests.factories import (
     CarrierFactory,
     DeviceFactory,
@@ -312,15 +313,8 @@ for _operation in [
 
 
 # The driver app's session and day belong to one driver's phone (narrower than a carrier).
-for _operation in [
-    ("/api/v1/driver/session/", "post"),
-    ("/api/v1/driver/session/", "get"),
-    ("/api/v1/driver/session/", "delete"),
-    ("/api/v1/driver/today/", "get"),
-]:
-    SPECIFIC[_operation] = (
-        "tests/driver_app/test_today.py::test_another_driver_carrier_or_organization_is_out_of_reach"
-    )
+for _operation in DRIVER_APP_OPERATIONS:
+    SPECIFIC[_operation] = DRIVER_APP_ISOLATION_TEST
 
 
 # Covered where the machinery already is (the socket needs a transactional database).

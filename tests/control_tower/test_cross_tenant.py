@@ -15,6 +15,7 @@ from drf_spectacular.generators import SchemaGenerator
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import dangerously_all_organizations, organization_scope
+from tests.driver_app import DRIVER_APP_ISOLATION_TEST, DRIVER_APP_OPERATIONS
 from tests.factories import (
     DeviceFactory,
     DriverFactory,
@@ -411,15 +412,8 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
 
 # The driver app: the phone's own session and day; another organization's driver, device and
 # routes are out of reach (tests/driver_app/test_today.py, test_session.py).
-for _operation in [
-    ("/api/v1/driver/session/", "post"),
-    ("/api/v1/driver/session/", "get"),
-    ("/api/v1/driver/session/", "delete"),
-    ("/api/v1/driver/today/", "get"),
-]:
-    TESTED_ELSEWHERE[_operation] = (
-        "tests/driver_app/test_today.py::test_another_driver_carrier_or_organization_is_out_of_reach"
-    )
+for _operation in DRIVER_APP_OPERATIONS:
+    TESTED_ELSEWHERE[_operation] = DRIVER_APP_ISOLATION_TEST
 
 # Reports (issue 16, helper "api"): report endpoints take ids as parameters, not paths; another
 # organization's ids are refused like unknown ones and its rows never appear

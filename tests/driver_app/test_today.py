@@ -13,7 +13,7 @@ from django.utils import timezone
 from carriers.models import Driver
 from control_tower.tenancy.roles import Role
 from tests.driver_app.conftest import SIGN_IN, TODAY, phone, sign_in
-from tests.factories import DriverFactory, RouteFactory, stop_with_shipments
+from tests.factories import DriverFactory, RouteFactory, VehicleFactory, stop_with_shipments
 from tracking.models import Shipment, Stop
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +33,7 @@ def _route(tenant, driver, *, code="R-TODAY", day=None, status="planned", stops=
         date=day or timezone.localdate(timezone=org.zone),
         status=status,
         planned_geometry=LineString((-71.25, -29.9), (-71.26, -29.92), srid=4326),
+        vehicle=VehicleFactory(organization=org, carrier=driver.carrier, plate=f"V-{code}"[:20]),
     )
     for sequence in range(1, stops + 1):
         stop_with_shipments(
@@ -62,6 +63,8 @@ def test_the_day_lists_the_drivers_routes_with_everything_a_stop_needs(tenant):
     [day_route] = body["routes"]
     assert day_route["id"] == route.pk and day_route["code"] == "R-TODAY"
     assert day_route["path"] == [[-29.9, -71.25], [-29.92, -71.26]]
+    assert day_route["vehicle"]["plate"] == "V-R-TODAY"
+    assert day_route["hub"]["code"] == route.hub.code
     assert [s["sequence"] for s in day_route["stops"]] == [1, 2]
     stop = day_route["stops"][0]
     assert stop["address"] == "Calle Larga 12"

@@ -15,7 +15,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.gis.geos import Point
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, override_settings
 from PIL import Image
 
 from control_tower.tenancy.roles import Role, Scope
@@ -268,6 +268,19 @@ def test_the_pin_is_set_through_the_shipment_api_and_never_shown(tenant, api_cli
     )
     assert response.json()["pin_required"] is True and "delivery_pin" not in response.json()
     assert fresh(shipment).delivery_pin_hash.startswith(("pbkdf2", "md5", "argon2"))
+
+
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+def test_a_pin_hashed_by_the_production_hasher_fits(tenant, api_client_for):
+    # The tests hash with MD5 for speed; PBKDF2 hashes are ~90 characters and once overflowed
+    # the column (a 500 on setting a PIN in production).
+    client = api_client_for(tenant.user(Role.DISPATCHER))
+    shipment = ShipmentFactory(organization=tenant.organization, carrier=tenant.carrier)
+    response = client.patch(
+        f"/api/v1/shipments/{shipment.pk}/", {"delivery_pin": "482190"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert fresh(shipment).delivery_pin_hash.startswith("pbkdf2_sha256$")
 
 
 def test_the_geofence_is_the_organizations(phone, parcel, tenant):

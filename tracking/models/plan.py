@@ -99,10 +99,12 @@ class Shipment(TenantModel):
     promised_window_start = models.DateTimeField(null=True, blank=True)
     promised_window_end = models.DateTimeField(null=True, blank=True)
     delivery_pin_hash = models.CharField(
-        max_length=64,
+        # As long as a password hash (Django's PBKDF2 ones are about 90 characters).
+        max_length=128,
         blank=True,
         editable=False,
-        help_text="SHA-256 of the PIN the recipient gives the driver; empty: no PIN check.",
+        help_text="The PIN the recipient gives the driver, hashed like a password; empty: no "
+        "PIN check.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

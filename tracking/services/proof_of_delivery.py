@@ -203,6 +203,12 @@ def _replay(existing: ProofOfDelivery, shipment: Shipment) -> ProofOfDelivery:
     return existing
 
 
+def _how_far(pod: ProofOfDelivery) -> dict:
+    """How far from the address the evidence was captured, as the custody chain records it."""
+    meters = None if pod.distance_m is None else round(pod.distance_m, 1)
+    return {"distance_m": meters, "outside_geofence": pod.outside_geofence}
+
+
 def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
     """Deliver the shipment (through its stop when one is given) and add the POD to the chain."""
     if data.stop is not None and data.stop.status in OPEN_STOP_STATUSES:
@@ -215,8 +221,7 @@ def _deliver(actor, shipment, pod, data: PodInput, evidence: dict) -> None:
             "pod": pod.pk,
             "recipient_name": data.recipient_name,
             "pin_verified": pod.pin_verified,
-            "distance_m": None if pod.distance_m is None else round(pod.distance_m, 1),
-            "outside_geofence": pod.outside_geofence,
+            **_how_far(pod),
             "left_at": pod.left_at,
         },
     }
@@ -287,8 +292,7 @@ def _record_attempt(actor, shipment, pod, data: PodInput, evidence: dict) -> Non
         details={
             "pod": pod.pk,
             "reason": data.failure_reason,
-            "distance_m": None if pod.distance_m is None else round(pod.distance_m, 1),
-            "outside_geofence": pod.outside_geofence,
+            **_how_far(pod),
         },
     )
 
