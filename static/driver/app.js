@@ -323,6 +323,7 @@
     const section = el("section", { className: "card route", "data-route-id": String(route.id),
       "aria-labelledby": "route-heading-" + route.id },
     el("h2", { id: "route-heading-" + route.id, text: t("route_heading", { code: route.code }) }),
+    route.vehicle ? el("p", { className: "route-vehicle", text: route.vehicle.plate }) : null,
     el("p", { className: "route-status", "data-status": status,
       "data-waiting": pending.routes[route.id] ? "true" : null,
       text: pending.routes[route.id] ? t("waiting_suffix", { status: t("route_status_" + status) })

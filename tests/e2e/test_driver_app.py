@@ -35,6 +35,7 @@ from tests.factories import (
     DriverFactory,
     HubFactory,
     RouteFactory,
+    VehicleFactory,
     stop_with_shipments,
 )
 from tracking.ingest.vehicles import clear_route_cache
@@ -92,8 +93,7 @@ def driver_world(tenant):
             carrier=driver.carrier,
             hub=hub,
             driver=driver,
-            # No vehicle: driver_app/selectors.py reads `vehicle.name`, which Vehicle lacks
-            # (reported to the lead); with one the day answers 500.
+            vehicle=VehicleFactory(organization=org, carrier=driver.carrier, plate="VAN-7"),
             code="R-CQX-01",
             planned_start=now - dt.timedelta(minutes=10),
         )
@@ -300,6 +300,7 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
     # Sign in: today's stops in order, the next one highlighted, on the map too.
     sign_in(page, server, tenant.user(Role.DRIVER).email)
     expect(page.locator("#who")).to_contain_text("Pablo Rojas")
+    expect(page.locator(".route-vehicle")).to_have_text("VAN-7")
     items = page.locator("li.stop")
     expect(items).to_have_count(3)
     expect(items.locator(".address")).to_have_text(
