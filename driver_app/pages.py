@@ -22,10 +22,12 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from portal.tracking_page.headers import tile_origin
 from portal.tracking_page.languages import pick_language
+from tracking.models import ShipmentStatus
 
 # The scripts of the shell, in load order, and everything else the service worker keeps for
 # offline use. ZXing is loaded only when the camera opens, but cached with the rest.
@@ -95,10 +97,24 @@ def offline_version() -> str:
     return digest.hexdigest()[:16]
 
 
+# What a scan may leave a parcel as, in words (ShipmentStatus's labels are not translated).
+SHIPMENT_STATUS_WORDS = {
+    ShipmentStatus.INFO_RECEIVED: gettext_lazy("Info received"),
+    ShipmentStatus.AT_HUB: gettext_lazy("At hub"),
+    ShipmentStatus.OUT_FOR_DELIVERY: gettext_lazy("Out for delivery"),
+    ShipmentStatus.ATTEMPT_FAILED: gettext_lazy("Attempt failed"),
+    ShipmentStatus.DELIVERED: gettext_lazy("Delivered"),
+    ShipmentStatus.EXCEPTION: gettext_lazy("Exception"),
+    ShipmentStatus.RETURNED: gettext_lazy("Returned to sender"),
+    ShipmentStatus.CANCELLED: gettext_lazy("Cancelled"),
+}
+
+
 def js_catalog() -> dict[str, str]:
     """The script's words, in the active language. `%(name)s` placeholders are filled in by
     static/driver/i18n.js."""
     return {
+        **{f"shipment_{value}": str(words) for value, words in SHIPMENT_STATUS_WORDS.items()},
         "online": _("Online"),
         "offline": _("Offline: actions are kept and sent later"),
         "signing_in": _("Signing in…"),

@@ -245,10 +245,13 @@
     state.today.organization.time_zone; }
 
   /** The words for a code of the day's choices (failure reasons…), the code if unknown. */
-  function choiceLabel(name, value) {
-    const pairs = (state.today && state.today.choices && state.today.choices[name]) || [];
-    const pair = pairs.find((candidate) => candidate[0] === value);
-    return pair ? pair[1] : value;
+  function choiceLabel(names, value) {
+    const choices = (state.today && state.today.choices) || {};
+    for (const name of names) {
+      const pair = (choices[name] || []).find((candidate) => candidate[0] === value);
+      if (pair) return pair[1];
+    }
+    return value;
   }
 
   function statusText(status, waiting) {
@@ -312,7 +315,7 @@
       text: t("instructions", { text: instructions.join(" · ") }) }) : null,
     stop.notes ? el("p", { className: "instructions", text: stop.notes }) : null,
     stop.failure_reason ? el("p", { text: t("failure_reason", {
-      text: choiceLabel("failure_reasons", stop.failure_reason) }) }) : null,
+      text: choiceLabel(["failure_reasons", "skip_reasons"], stop.failure_reason) }) }) : null,
     isOpen && !FINAL.includes(status) ? stopActions(route, stop, status) : null);
   }
 

@@ -149,7 +149,8 @@
   function openSkip() {
     $("skip-form").reset();
     $("skip-stop").textContent = stopLine();
-    options($("skip-reason"), CTD.app.choices().failure_reasons || [], "—");
+    const choices = CTD.app.choices();
+    options($("skip-reason"), choices.skip_reasons || choices.failure_reasons || [], "—");
     $("skip-dialog").showModal();
   }
 

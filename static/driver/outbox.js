@@ -32,10 +32,11 @@
 
   function isoNow() { return new Date().toISOString(); }
 
-  /** Store a new action and try to send it at once. */
-  async function enqueue(kind, payload, files) {
+  /** Store a new action and try to send it at once; `id` is its client event id (made here
+      unless the caller needs it first). */
+  async function enqueue(kind, payload, files, id) {
     const item = {
-      id: crypto.randomUUID(),
+      id: id || crypto.randomUUID(),
       kind: kind,
       created_at: isoNow(),
       payload: payload,

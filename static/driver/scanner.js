@@ -102,9 +102,10 @@
     const payload = { barcode: barcode, scan_type: typeSelect.value,
       occurred_at: new Date().toISOString() };
     if (here) { payload.lat = here.lat; payload.lon = here.lon; }
-    const line = resultLine("scan_waiting", { barcode: barcode });
-    const item = await CTD.outbox.enqueue("scan", payload);
-    line.setAttribute("data-item", item.id);
+    // The line carries the scan's id before it is queued: the answer may come at once.
+    const id = crypto.randomUUID();
+    resultLine("scan_waiting", { barcode: barcode }).setAttribute("data-item", id);
+    await CTD.outbox.enqueue("scan", payload, null, id);
   }
 
   /** The server's answer for a scan (from the outbox), in words on its line. */
@@ -117,7 +118,7 @@
       line.className = "result-illegal";
       return;
     }
-    const status = answer.shipment ? answer.shipment.status.replace(/_/g, " ") : "";
+    const status = answer.shipment ? t("shipment_" + answer.shipment.status) : "";
     line.textContent = t("result_" + answer.result, { barcode: answer.barcode,
       status: status, detail: answer.detail });
     line.className = "result-" + answer.result;

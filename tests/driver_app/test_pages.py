@@ -42,6 +42,8 @@ def test_shell_speaks_spanish_from_accept_language_or_lang(client):
     assert "Iniciar sesión" in spanish
     catalog = json.loads(re.search(r'id="driver-catalog"[^>]*>(.*?)</script>', spanish).group(1))
     assert catalog["queue_waiting"] == "%(n)s esperando envío"
+    assert catalog["shipment_out_for_delivery"] == "En reparto"
+    assert all(value for value in catalog.values())
     english = client.get("/driver/?lang=en", HTTP_ACCEPT_LANGUAGE="es-CL").content.decode()
     assert '<html lang="en">' in english and "Sign in" in english
 
