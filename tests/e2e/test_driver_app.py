@@ -102,6 +102,7 @@ def driver_world(tenant):
             stop = stop_with_shipments(
                 route=route,
                 sequence=sequence,
+                count=2 if sequence == 1 else 1,  # one proof of delivery per parcel
                 address=f"Avenida del Mar {sequence}00",
                 location=Point(-71.25 - sequence * 0.005, -29.9 - sequence * 0.004, srid=4326),
                 window_start=now + dt.timedelta(hours=sequence),
@@ -361,15 +362,17 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
     shoot(page, "pod", full_page=False)
     page.get_by_role("button", name="Save delivery").click()
     settled(page, first, "completed")
-    pod = ProofOfDelivery.objects.get(shipment=first_parcel)
-    assert pod.stop_id == first.pk and pod.recipient_name == "Ana Number1"
-    files = {f.kind: f for f in PodFile.objects.filter(pod=pod)}
-    assert set(files) == {"photo", "signature"}
-    assert max(files["photo"].width, files["photo"].height) <= 1600
     first.refresh_from_db()
     assert first.status == "completed"
-    with organization_scope(tenant.organization):
-        assert custody_verify(Shipment.objects.get(pk=first_parcel.pk)).valid
+    for parcel in parcels(first):  # both parcels of the stop, each with its own proof
+        pod = ProofOfDelivery.objects.get(shipment=parcel)
+        assert pod.stop_id == first.pk and pod.recipient_name == "Ana Number1"
+        files = {f.kind: f for f in PodFile.objects.filter(pod=pod)}
+        assert set(files) == {"photo", "signature"}
+        assert max(files["photo"].width, files["photo"].height) <= 1600
+        assert Shipment.objects.get(pk=parcel.pk).status == "delivered"
+        with organization_scope(tenant.organization):
+            assert custody_verify(Shipment.objects.get(pk=parcel.pk)).valid
 
     # Stop 2: a failed attempt with a reason.
     expect(stop_item(page, second)).to_have_class(re.compile(r"\bnext\b"))
@@ -459,11 +462,31 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
     settled(page, stops[0], "skipped")
     stops[0].refresh_from_db()
     assert stops[0].status == "skipped" and stops[0].failure_reason == "address_not_found"
+    # The server fails once (503): the report waits, says why, and goes on "Send now".
+    failures = []
+
+    def unavailable_once(route_, request):
+        if failures:
+            route_.fallback()
+        else:
+            failures.append(request.url)
+            route_.fulfill(status=503, json={"detail": "Down for maintenance."})
+
+    phone.context.route("**/api/v1/incidents/", unavailable_once)
     page.get_by_role("button", name="Report a problem").click()
     page.get_by_label("What happened?").select_option("breakdown")
     page.get_by_label("Details (optional)").fill("Flat tyre")
     page.get_by_role("button", name="Send report").click()
+    expect(page.locator("#queue-count")).to_have_text("1 waiting to send")
+    page.locator("#queue-button").click()
+    expect(page.locator("#queue-list li.item-retrying .item-state")).to_have_text(
+        "will retry: Down for maintenance."
+    )
+    assert not Alert.objects.filter(kind="incident").exists()
+    page.get_by_role("button", name="Send now").click()
     alert = eventually(page, lambda: Alert.objects.filter(kind="incident", route=route).first())
+    all_sent(page)
+    page.locator("#queue-button").click()
     assert alert.severity == "critical" and "Flat tyre" in str(alert.detail)
 
     # Stop 2: a failed attempt with a photo of the closed gate (evidence, not a proof).
