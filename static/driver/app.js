@@ -241,8 +241,12 @@
     return null;
   }
 
-  function zone() { return state.today && state.today.organization &&
-    state.today.organization.time_zone; }
+  /** The organization's time zone: times on the route are the organization's, not the phone's. */
+  function zone() {
+    const organization = (state.today && state.today.organization) ||
+      (state.session && state.session.organization);
+    return organization && organization.time_zone;
+  }
 
   /** The words for a code of the day's choices (failure reasons…), the code if unknown. */
   function choiceLabel(names, value) {

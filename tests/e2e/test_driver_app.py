@@ -308,6 +308,9 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
         ["Avenida del Mar 100", "Avenida del Mar 200", "Avenida del Mar 300"]
     )
     expect(stop_item(page, first)).to_have_class(re.compile(r"\bnext\b"))
+    zone = tenant.organization.zone  # times in the organization's zone, not the phone's (UTC)
+    window = [first.window_start.astimezone(zone), first.window_end.astimezone(zone)]
+    expect(stop_item(page, first)).to_contain_text("Window {:%H:%M}–{:%H:%M}".format(*window))
     expect(page.locator("#map")).to_have_attribute("data-next", str(first.pk))
     expect(page.locator(".stop-marker")).to_have_count(3)
     expect(page.locator(".route-line")).to_have_count(1)
