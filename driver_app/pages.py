@@ -169,6 +169,7 @@ def js_catalog() -> dict[str, str]:
         "item_rejected": _("refused: %(error)s"),
         "dismiss": _("Dismiss"),
         "network_error": _("no connection"),
+        "other_driver": _("made by another driver on this phone; not sent"),
         "kind_start_route": _("Start route %(code)s"),
         "kind_arrive": _("Arrived at stop %(n)s"),
         "kind_complete": _("Completed stop %(n)s"),

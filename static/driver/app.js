@@ -69,7 +69,7 @@
 
   /** The server said 401: the session is over (revoked, or signed out elsewhere). */
   async function signedOut() {
-    outbox.setToken(null);
+    outbox.setSession(null);
     state.session = null;
     await store.remove("session");
     await forgetRoute();
@@ -115,7 +115,7 @@
     $("signin-password").value = "";
     state.session = answer;
     await store.set("session", answer);
-    outbox.setToken(answer.token);
+    outbox.setSession(answer);
     showApp();
     await loadToday();
   }
@@ -124,7 +124,7 @@
     const waiting = (await outbox.items()).filter((item) => item.kind !== "ping").length;
     if (waiting && !window.confirm(t("confirm_signout", { n: waiting }))) return;
     const token = state.session && state.session.token;
-    outbox.setToken(null);
+    outbox.setSession(null);
     state.session = null;
     await store.remove("session");
     await forgetRoute();
@@ -545,7 +545,7 @@
       return;
     }
     state.sent = (await store.get("sent")) || {};
-    outbox.setToken(state.session.token);
+    outbox.setSession(state.session);
     showApp();
     const saved = await store.get("today");
     if (saved) {

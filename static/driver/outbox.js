@@ -22,6 +22,7 @@
   const UPLOAD_TIMEOUT_MS = 120000;
 
   let token = null;
+  let driver = null;  // whose actions these are: the signed-in driver's id
   let running = false;
   let again = false;
   const listeners = { change: [], result: [], signedout: [] };
@@ -37,6 +38,7 @@
   async function enqueue(kind, payload, files, id) {
     const item = {
       id: id || crypto.randomUUID(),
+      driver: driver,
       kind: kind,
       created_at: isoNow(),
       payload: payload,
@@ -199,7 +201,7 @@
         head.state = "waiting";
         await store.put(head);
         token = null;
-        emit("signedout");
+        emit("signedout");  // the driver stays: the same person signs in again
         return false;
       }
       if (outcome === "retry") {
@@ -233,7 +235,24 @@
     return true;
   }
 
+  /** Actions made by another driver on this phone are never sent with this driver's token
+      (they would count as this driver's): kept aside, under "needs attention". */
+  async function setAsideOthers(items) {
+    const others = items.filter((item) => item.state !== "rejected" && item.driver !== driver);
+    for (const item of others) {
+      if (item.kind === "ping") {  // another driver's positions: of no use to anyone now
+        await store.drop(item.seq);
+        continue;
+      }
+      item.state = "rejected";
+      item.last_error = CTD.t("other_driver");
+      await store.put(item);
+    }
+    if (others.length) emit("change");
+  }
+
   async function drainOnce() {
+    await setAsideOthers(await store.items());
     for (;;) {
       if (!token) return;
       const waiting = (await store.items()).filter((item) => item.state !== "rejected");
@@ -287,7 +306,12 @@
     dismiss: dismiss,
     items: store.items,
     call: call,
-    setToken: function (value) { token = value; if (value) drain(); },
+    /** Who is signed in (null: nobody): the token to send with, the driver whose actions go. */
+    setSession: function (value) {
+      token = value ? value.token : null;
+      driver = value ? value.driver.id : null;
+      if (token) drain();
+    },
     on: function (name, listener) { listeners[name].push(listener); },
   };
 })();

@@ -534,6 +534,15 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
     expect(page.locator("#signin-message")).to_contain_text("1 actions are kept")
     assert axe_violations(page) == []
     shoot(page, "revoked")
+
+    # Signing in again: the same device (a new token), and the kept report goes out.
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("li.stop")).to_have_count(3)
+    all_sent(page)
+    assert Device.objects.filter(driver=driver).count() == 1
+    assert Device.objects.get(driver=driver).revoked_at is None
+    eventually(page, lambda: Alert.objects.get(pk=alert.pk).detail["incident"] == "other")
     assert phone.csp_violations == []
 
 
