@@ -43,6 +43,9 @@
   // ------------------------------------------------------------------------------------------
 
   function showSignin(text) {
+    // Nothing of the last driver's route stays in the page.
+    $("routes").replaceChildren();
+    $("map").hidden = true;
     $("app-screen").hidden = true;
     $("signin-screen").hidden = false;
     $("signin-message").textContent = text || "";

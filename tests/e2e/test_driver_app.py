@@ -34,6 +34,7 @@ from tests.e2e.conftest import LOCAL_HOSTS, REPO_ROOT, SCREENSHOT_DIR, TIMEOUT_M
 from tests.factories import (
     DriverFactory,
     HubFactory,
+    MembershipFactory,
     RouteFactory,
     VehicleFactory,
     stop_with_shipments,
@@ -62,6 +63,7 @@ PHONE = {"width": 360, "height": 740}
 HERE = {"latitude": -29.905, "longitude": -71.255}
 AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "correct horse battery staple"
+OTHER_EMAIL = "otro@acme.example.com"
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +117,14 @@ def driver_world(tenant):
                 status="out_for_delivery", recipient_name=f"Ana Number{sequence}"
             )
             stops.append(stop)
-        other_driver = DriverFactory(organization=org, carrier=driver.carrier, name="Otro")
+        other_user = MembershipFactory(
+            organization=org, role=Role.DRIVER, user__username=OTHER_EMAIL
+        ).user
+        other_user.set_password(PASSWORD)
+        other_user.save(update_fields=["password"])
+        other_driver = DriverFactory(
+            organization=org, carrier=driver.carrier, name="Otro", user=other_user
+        )
         other_route = RouteFactory(
             organization=org, carrier=driver.carrier, hub=hub, driver=other_driver, code="R-OTHER"
         )
@@ -575,4 +584,31 @@ def test_spanish_phone(asgi_live_server, tenant, scoped, phone_for):
     expect(page.locator("#signin-message")).to_have_text("Cerraste la sesión.")
     eventually(page, lambda: Device.objects.filter(revoked_at__isnull=False).exists())
     assert page.evaluate("async () => (await caches.keys()).includes('ct-driver-data')") is False
+
+    # Back in; an arrival offline, then signing out while still offline (confirmed: the
+    # arrival stays on the phone).
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    expect(page.locator("li.stop")).to_have_count(3)
+    phone.offline(True)
+    stop_item(page, stops[1]).get_by_role("button", name="Llegué").click()
+    expect(page.locator("#queue-count")).to_have_text("1 esperando envío")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cerrar sesión").click()
+    expect(page.locator("#signin-message")).to_have_text("Cerraste la sesión.")
+    phone.offline(False)
+
+    # Another driver on the same phone: their route only, and the first driver's arrival is
+    # set aside, never sent with their token.
+    page.get_by_label("Correo electrónico").fill(OTHER_EMAIL)
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.get_by_role("button", name="Iniciar sesión").click()
+    expect(page.locator(".address")).to_have_text(["Calle Ajena 9"])
+    expect(page.locator("#queue-count")).to_have_text("Todo enviado · 1 requieren atención")
+    page.locator("#queue-button").click()
+    expect(page.locator("#queue-list li.item-rejected .item-state")).to_contain_text(
+        "hecha por otro conductor en este teléfono"
+    )
+    stops[1].refresh_from_db()
+    assert stops[1].status == "pending"
     assert phone.csp_violations == []
