@@ -172,6 +172,17 @@ def axe_violations(page: Page) -> list[dict]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
+def small_targets(page: Page) -> list[str]:
+    """Visible controls smaller than 48 × 48 CSS px (a thumb's width, WCAG 2.5.5)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('button, a[href], input, select, textarea')]
+          .filter((el) => el.offsetParent !== null)
+          .map((el) => [el, el.getBoundingClientRect()])
+          .filter(([, box]) => box.width < 48 || box.height < 48)
+          .map(([el, box]) => `${el.outerHTML.slice(0, 80)} ${box.width}x${box.height}`)"""
+    )
+
+
 def photo_file() -> dict:
     """A 2000×1500 JPEG (the app must downscale it to 1600 px before queueing it)."""
     buffer = io.BytesIO()

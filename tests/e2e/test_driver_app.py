@@ -39,6 +39,7 @@ from tests.e2e.driver_phone import (
     shoot,
     sign,
     sign_in,
+    small_targets,
     stop_item,
 )
 from tracking.ingest.vehicles import clear_route_cache
@@ -117,6 +118,7 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
     navigate = stop_item(page, first).get_by_role("link", name="Google Maps")
     expect(navigate).to_have_attribute("href", re.compile(r"destination=-29\.904,-71\.255"))
     assert axe_violations(page) == []
+    assert small_targets(page) == []
     shoot(page, "route")
 
     # The load-out scan at the hub, from the camera, then start the route.
@@ -162,6 +164,7 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
     expect(page.locator("#pod-signature")).to_have_attribute("data-inked", "true")
     page.get_by_label("Received by (name)").fill("Ana Number1")
     assert axe_violations(page) == []
+    assert small_targets(page) == []
     shoot(page, "pod", full_page=False)
     page.get_by_role("button", name="Save delivery").click()
     settled(page, first, "completed")
