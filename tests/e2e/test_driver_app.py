@@ -14,6 +14,7 @@ import re
 
 import httpx
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -405,4 +406,43 @@ def test_spanish_phone(asgi_live_server, tenant, scoped, phone_for):
     )
     stops[1].refresh_from_db()
     assert stops[1].status == "pending"
+    assert phone.csp_violations == []
+
+
+def test_pin_delivery_refused_then_redone(asgi_live_server, tenant, scoped, phone_for):
+    server = asgi_live_server
+    _driver, _route, stops, _other = driver_world(tenant)
+    parcel = parcels(stops[0])[0]
+    Shipment.objects.filter(pk=parcel.pk).update(delivery_pin_hash=make_password("4821"))
+    phone = phone_for()
+    page = phone.page
+    sign_in(page, server, tenant.user(Role.DRIVER).email)
+    first = stop_item(page, stops[0])
+    expect(first).to_contain_text("PIN needed")
+    first.get_by_role("button", name="Arrived").click()
+
+    def deliver(pin: str) -> None:
+        first.get_by_role("button", name="Deliver").click()
+        page.locator("#pod-photos").set_input_files(photo_file())
+        page.get_by_label("PIN from the recipient").fill(pin)
+        page.get_by_role("button", name="Save delivery").click()
+
+    # Without a PIN the form says so; a wrong one is refused by the server and kept aside.
+    first.get_by_role("button", name="Deliver").click()
+    page.get_by_role("button", name="Save delivery").click()
+    expect(page.locator("#pod-error")).to_have_text("Take at least one photo.")
+    page.get_by_role("dialog", name="Proof of delivery").get_by_role(
+        "button", name="Cancel"
+    ).click()
+    deliver("0000")
+    expect(page.locator("#queue-count")).to_contain_text("1 need attention", timeout=20_000)
+    expect(first).to_have_attribute("data-status", "arrived")
+    page.locator("#queue-button").click()
+    expect(page.locator("#queue-list li.item-rejected")).to_contain_text("PIN does not match")
+    assert not ProofOfDelivery.objects.filter(shipment=parcel).exists()
+
+    deliver("4821")
+    settled(page, stops[0], "completed")
+    pod = ProofOfDelivery.objects.get(shipment=parcel)
+    assert pod.pin_verified is True
     assert phone.csp_violations == []
