@@ -20,6 +20,7 @@ from control_tower.errors import NotPermitted, TooManyAttempts
 from control_tower.ratelimit import client_ip, rate_limited
 from control_tower.tenancy.roles import Resource
 from control_tower.tenancy.scope import organization_scope
+from control_tower.web import pick_language
 from driver_app.selectors import driver_today
 from driver_app.services import driver_sign_in, driver_sign_out
 from tracking.ingest.auth import DeviceTokenAuthentication
@@ -173,8 +174,9 @@ class TodayView(DriverDeviceView):
             "photo_required": carrier.sla_pod_photo_required,
             "signature_required": carrier.sla_pod_signature_required,
         }
-        # The app asks in the phone's language (Accept-Language); the site has no locale
-        # middleware, so the choice is made here, like the tracking page does.
-        with translation.override(translation.get_language_from_request(request)):
+        # The app asks in the phone's language (`?lang=` or Accept-Language), like the
+        # tracking page (control_tower/web.py): the site has no locale middleware.
+        language = pick_language(request, default=self.actor.organization.default_language)
+        with translation.override(language):
             body = driver_today(self.actor, carrier_pod_policy=policy)
         return Response(body)

@@ -30,8 +30,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from control_tower.tenancy.scope import organization_scope
+from control_tower.web import supported
 from portal.tracking_page import privacy
-from portal.tracking_page.languages import supported
 from portal.tracking_page.live import Watcher, unwatch, watch
 from portal.tracking_page.selectors import state_fingerprint, tracking_read
 from tracking.services.tracking_links import link_resolve, link_view_limited

@@ -12,21 +12,12 @@ own form posts, and Django's CSRF check rightly refuses those.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit
 
-from django.conf import settings
+from control_tower.web import tile_origin
 
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(16)
-
-
-def tile_origin() -> str:
-    """The tile server's origin for img-src (`{s}` subdomains become a wildcard)."""
-    parts = urlsplit(settings.TRACKING_TILE_URL or "")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return ""
-    return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
 
 
 def content_security_policy(*, nonce: str | None, host: str, secure: bool) -> str:

@@ -28,9 +28,9 @@ from control_tower.errors import Conflict, DomainError, TooManyAttempts, error_b
 from control_tower.models import Organization
 from control_tower.ratelimit import client_ip
 from control_tower.tenancy.scope import organization_scope
+from control_tower.web import pick_language
 from portal.tracking_page.branding import brand_colors
 from portal.tracking_page.headers import new_nonce, tracking_headers
-from portal.tracking_page.languages import pick_language
 from portal.tracking_page.selectors import FINAL_STEP, local_time, tracking_state
 from tracking.errors import InvalidInput
 from tracking.models import ShipmentStatus
