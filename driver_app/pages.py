@@ -25,8 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from portal.tracking_page.headers import tile_origin
-from portal.tracking_page.languages import pick_language
+from control_tower.web import pick_language, tile_origin
 from tracking.models import ShipmentStatus
 
 # The scripts of the shell, in load order, and everything else the service worker keeps for
@@ -230,7 +229,7 @@ def _config(request, language: str) -> dict:
 
 @require_GET
 def driver_shell(request):
-    language = pick_language(request, link_language="", default=settings.LANGUAGE_CODE)
+    language = pick_language(request, default=settings.LANGUAGE_CODE)
     with translation.override(language):
         context = {
             "language": language,
@@ -266,7 +265,7 @@ def service_worker(request):
 
 @require_GET
 def manifest(request):
-    language = pick_language(request, link_language="", default=settings.LANGUAGE_CODE)
+    language = pick_language(request, default=settings.LANGUAGE_CODE)
     with translation.override(language):
         body = {
             "name": _("Control Tower Driver"),
