@@ -22,7 +22,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET
 
 from control_tower.web import pick_language, tile_origin
@@ -109,7 +109,18 @@ SHIPMENT_STATUS_WORDS = {
 }
 
 
-def js_catalog() -> dict[str, str]:
+def _plural(singular: str, plural: str, count: str) -> dict:
+    """A counted phrase: both forms in the active language and the placeholder that counts;
+    static/driver/i18n.js picks the form with the language's plural rules (Intl.PluralRules).
+    English and Spanish have two forms, "one" and "other"."""
+    return {
+        "one": ngettext(singular, plural, 1),
+        "other": ngettext(singular, plural, 2),
+        "count": count,
+    }
+
+
+def js_catalog() -> dict[str, str | dict]:
     """The script's words, in the active language. `%(name)s` placeholders are filled in by
     static/driver/i18n.js."""
     return {
@@ -122,7 +133,9 @@ def js_catalog() -> dict[str, str]:
             "Your session was revoked or has expired. Sign in again; actions not sent yet "
             "are kept and will be sent after you sign in."
         ),
-        "kept": _("%(n)s actions are kept on this phone."),
+        "kept": _plural(
+            "%(n)s action is kept on this phone.", "%(n)s actions are kept on this phone.", "n"
+        ),
         "signin_failed": _("Could not sign in: %(detail)s"),
         "signin_offline": _("No connection. Signing in needs the internet."),
         "choose_organization": _("You drive for several companies: type the company's code."),
@@ -146,7 +159,11 @@ def js_catalog() -> dict[str, str]:
         "waiting_suffix": _("%(status)s (waiting to send)"),
         "window": _("Window %(start)s–%(end)s"),
         "eta": _("Arrival %(start)s–%(end)s"),
-        "parcel_line": _("%(reference)s · %(barcode)s · %(count)s parcels · %(recipient)s"),
+        "parcel_line": _plural(
+            "%(reference)s · %(barcode)s · %(count)s parcel · %(recipient)s",
+            "%(reference)s · %(barcode)s · %(count)s parcels · %(recipient)s",
+            "count",
+        ),
         "pin_needed": _("PIN needed"),
         "instructions": _("Instructions: %(text)s"),
         "failure_reason": _("Reason: %(text)s"),
@@ -158,10 +175,12 @@ def js_catalog() -> dict[str, str]:
         "complete_no_proof": _("Delivered, no proof"),
         "fail": _("Failed attempt"),
         "skip": _("Skip"),
-        "queue_waiting": _("%(n)s waiting to send"),
+        "queue_waiting": _plural("%(n)s waiting to send", "%(n)s waiting to send", "n"),
         "queue_empty": _("All sent"),
-        "queue_attention": _("%(n)s need attention"),
-        "positions_waiting": _("%(n)s positions waiting to send"),
+        "queue_attention": _plural("%(n)s needs attention", "%(n)s need attention", "n"),
+        "positions_waiting": _plural(
+            "%(n)s position waiting to send", "%(n)s positions waiting to send", "n"
+        ),
         "item_waiting": _("waiting"),
         "item_sending": _("sending…"),
         "item_retrying": _("will retry: %(error)s"),

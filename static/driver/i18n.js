@@ -7,9 +7,16 @@
   const config = JSON.parse(document.getElementById("driver-config").textContent);
   const catalog = JSON.parse(document.getElementById("driver-catalog").textContent);
 
-  /** The catalog's words for `key`, with `%(name)s` filled from `values`. */
+  const plurals = new Intl.PluralRules(config.language);
+
+  /** The catalog's words for `key`, with `%(name)s` filled from `values`. A counted phrase
+      (`{one, other, count}`) takes the form the language's plural rules give its count. */
   function t(key, values) {
-    const text = catalog[key] || key;
+    let text = catalog[key] || key;
+    if (typeof text === "object") {
+      const n = Number(values ? values[text.count] : 0);
+      text = plurals.select(n) === "one" ? text.one : text.other;
+    }
     return text.replace(/%\((\w+)\)s/g, function (_match, name) {
       const value = values ? values[name] : undefined;
       return value === undefined || value === null ? "" : String(value);

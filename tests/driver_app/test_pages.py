@@ -41,7 +41,13 @@ def test_shell_speaks_spanish_from_accept_language_or_lang(client):
     assert '<html lang="es">' in spanish
     assert "Iniciar sesión" in spanish
     catalog = json.loads(re.search(r'id="driver-catalog"[^>]*>(.*?)</script>', spanish).group(1))
-    assert catalog["queue_waiting"] == "%(n)s esperando envío"
+    assert catalog["queue_waiting"]["other"] == "%(n)s esperando envío"
+    # Counted phrases carry both forms; the page picks one with the language's plural rules.
+    assert catalog["queue_attention"] == {
+        "one": "%(n)s requiere atención",
+        "other": "%(n)s requieren atención",
+        "count": "n",
+    }
     assert catalog["shipment_out_for_delivery"] == "En reparto"
     assert all(value for value in catalog.values())
     english = client.get("/driver/?lang=en", HTTP_ACCEPT_LANGUAGE="es-CL").content.decode()

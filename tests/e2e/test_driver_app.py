@@ -314,7 +314,7 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
     dispatcher = actor_for_membership(tenant.members[Role.DISPATCHER])
     stop_skip(stop=Stop.objects.get(pk=stops[2].pk), actor=dispatcher, note="Shop closed")
     stop_item(page, stops[2]).get_by_role("button", name="Arrived").click()
-    expect(page.locator("#queue-count")).to_have_text("All sent · 1 need attention")
+    expect(page.locator("#queue-count")).to_have_text("All sent · 1 needs attention")
     page.locator("#queue-button").click()
     refused = page.locator("#queue-list li.item-rejected")
     expect(refused).to_contain_text("Arrived at stop 3")
@@ -335,7 +335,7 @@ def test_only_own_route_and_revoked_session_returns_to_sign_in(
     page.get_by_role("button", name="Send report").click()
     expect(page.locator("#signin-screen")).to_be_visible()
     expect(page.locator("#signin-message")).to_contain_text("session was revoked")
-    expect(page.locator("#signin-message")).to_contain_text("1 actions are kept")
+    expect(page.locator("#signin-message")).to_contain_text("1 action is kept on this phone.")
     assert axe_violations(page) == []
     shoot(page, "revoked")
 
@@ -399,7 +399,7 @@ def test_spanish_phone(asgi_live_server, tenant, scoped, phone_for):
     page.get_by_label("Contraseña").fill(PASSWORD)
     page.get_by_role("button", name="Iniciar sesión").click()
     expect(page.locator(".address")).to_have_text(["Calle Ajena 9"])
-    expect(page.locator("#queue-count")).to_have_text("Todo enviado · 1 requieren atención")
+    expect(page.locator("#queue-count")).to_have_text("Todo enviado · 1 requiere atención")
     page.locator("#queue-button").click()
     expect(page.locator("#queue-list li.item-rejected .item-state")).to_contain_text(
         "hecha por otro conductor en este teléfono"
@@ -435,7 +435,7 @@ def test_pin_delivery_refused_then_redone(asgi_live_server, tenant, scoped, phon
         "button", name="Cancel"
     ).click()
     deliver("0000")
-    expect(page.locator("#queue-count")).to_contain_text("1 need attention", timeout=20_000)
+    expect(page.locator("#queue-count")).to_contain_text("1 needs attention", timeout=20_000)
     expect(first).to_have_attribute("data-status", "arrived")
     page.locator("#queue-button").click()
     expect(page.locator("#queue-list li.item-rejected")).to_contain_text("PIN does not match")
