@@ -219,7 +219,7 @@ def js_catalog() -> dict[str, str | dict]:
         "photo_required": _("Take at least one photo."),
         "signature_required": _("The recipient must sign."),
         "pin_required": _("Type the PIN the recipient gives you."),
-        "photo_added": _("%(n)s photos ready"),
+        "photo_added": _plural("%(n)s photo ready", "%(n)s photos ready", "n"),
         "photo_failed": _("This photo could not be read."),
         "reason_required": _("Choose a reason."),
         "confirm_signout": _("Sign out? %(n)s actions not sent yet stay on this phone."),
