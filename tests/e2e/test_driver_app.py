@@ -160,7 +160,7 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
     expect(stop_item(page, first)).to_have_attribute("data-status", "arrived")
     stop_item(page, first).get_by_role("button", name="Deliver").click()
     page.locator("#pod-photos").set_input_files(photo_file())
-    expect(page.locator("#pod-photo-status")).to_have_text("1 photos ready")
+    expect(page.locator("#pod-photo-status")).to_have_text("1 photo ready")
     sign(page)
     expect(page.locator("#pod-signature")).to_have_attribute("data-inked", "true")
     page.get_by_label("Received by (name)").fill("Ana Number1")
@@ -198,7 +198,7 @@ def test_route_scan_pod_failed_attempt_and_offline_outbox(
     stop_item(page, third).get_by_role("button", name="Arrived").click()
     stop_item(page, third).get_by_role("button", name="Deliver").click()
     page.locator("#pod-photos").set_input_files(photo_file())
-    expect(page.locator("#pod-photo-status")).to_have_text("1 photos ready")
+    expect(page.locator("#pod-photo-status")).to_have_text("1 photo ready")
     page.get_by_role("button", name="Save delivery").click()
     expect(page.locator("#queue-count")).to_have_text("2 waiting to send")
     expect(stop_item(page, third).locator(".stop-status")).to_have_text(
