@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from carriers.models import Driver
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
-from tests.e2e.conftest import LOCAL_HOSTS, REPO_ROOT, SCREENSHOT_DIR, TIMEOUT_MS
+from tests.e2e.conftest import LOCAL_HOSTS, SCREENSHOT_DIR, TIMEOUT_MS
 from tests.factories import (
     DriverFactory,
     HubFactory,
@@ -37,7 +37,6 @@ os.environ["PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS"] = "1"
 
 PHONE = {"width": 360, "height": 740}
 HERE = {"latitude": -29.905, "longitude": -71.255}
-AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "correct horse battery staple"
 OTHER_EMAIL = "otro@acme.example.com"
 
@@ -159,17 +158,6 @@ def shoot(page: Page, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOT_DIR / f"driver-{name}.png"
     page.screenshot(path=str(path), full_page=full_page, scale="css")
     return path
-
-
-def axe_violations(page: Page) -> list[dict]:
-    assert AXE.exists(), "run `npm ci` (scripts/bootstrap.sh) for axe-core"
-    page.evaluate(AXE.read_text() + "\n;true")
-    result = page.evaluate(
-        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a',"
-        " 'wcag21aa', 'best-practice']})).violations"
-        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))"
-    )
-    return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
 def small_targets(page: Page) -> list[str]:

@@ -30,7 +30,6 @@ from tests.e2e.driver_phone import (
     PASSWORD,
     Phone,
     all_sent,
-    axe_violations,
     device_token,
     driver_world,
     eventually,
@@ -43,6 +42,7 @@ from tests.e2e.driver_phone import (
     small_targets,
     stop_item,
 )
+from tests.e2e.test_tracking_page import axe_violations
 from tracking.ingest.vehicles import clear_route_cache
 from tracking.models import (
     Ping,
