@@ -312,9 +312,8 @@ for _operation in [
     )
 
 
-# The driver app's session and day belong to one driver's phone (narrower than a carrier).
-for _operation in DRIVER_APP_OPERATIONS:
-    SPECIFIC[_operation] = DRIVER_APP_ISOLATION_TEST
+# The driver app: the phone's own session and day (tests/driver_app).
+SPECIFIC.update(dict.fromkeys(DRIVER_APP_OPERATIONS, DRIVER_APP_ISOLATION_TEST))
 
 
 # Covered where the machinery already is (the socket needs a transactional database).

@@ -410,14 +410,10 @@ TESTED_ELSEWHERE: dict[tuple[str, str], str] = {
     "test_refusals_are_json_errors",
 }
 
-# The driver app: the phone's own session and day; another organization's driver, device and
-# routes are out of reach (tests/driver_app/test_today.py, test_session.py).
-for _operation in DRIVER_APP_OPERATIONS:
-    TESTED_ELSEWHERE[_operation] = DRIVER_APP_ISOLATION_TEST
-
-# Reports (issue 16, helper "api"): report endpoints take ids as parameters, not paths; another
-# organization's ids are refused like unknown ones and its rows never appear
-# (tests/sla/test_api*.py). The scorecard e-mails go through the generic cases above.
+# The driver app: the phone's own session and day (tests/driver_app).
+TESTED_ELSEWHERE.update(dict.fromkeys(DRIVER_APP_OPERATIONS, DRIVER_APP_ISOLATION_TEST))
+# Reports take ids as parameters, not paths: another organization's are refused like unknown
+# ones, its rows never appear (tests/sla/test_api*.py); scorecard e-mails: the generic cases.
 for _report in (
     "scorecard",
     "trend",
