@@ -6,6 +6,7 @@ See `.env.example` for the variables and their defaults.
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,10 +54,14 @@ INSTALLED_APPS = [
     "carriers.sla.apps.SlaConfig",
     "portal",
     "driver_app",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every page (docs/SECURITY.md); pages with their own (the
+    # tracking page, the driver app) keep theirs.
+    "control_tower.web.ContentSecurityPolicyMiddleware",
     # Serves /static/ from the ASGI server itself (no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -67,6 +72,29 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The site's Content-Security-Policy (django-csp): scripts and styles from this site, or inline
+# with the response's nonce; style *attributes* are allowed (Leaflet's markers and the console's
+# rotated vehicle icons set them); images also from `data:`, `blob:` and the map tile server
+# (added by control_tower.web.ContentSecurityPolicyMiddleware); connections to this site only
+# ('self' covers its websockets); no framing, no plugins, forms post here only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "manifest-src": [SELF],
+        "worker-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
 
 ROOT_URLCONF = "control_tower.urls"
 WSGI_APPLICATION = None
@@ -83,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "control_tower.tenancy.context_processors.organization",
+                "csp.context_processors.nonce",
             ],
         },
     },

@@ -1,9 +1,11 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.static import serve
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from control_tower import views
 from tracking.ingest import pod_files
@@ -24,7 +26,14 @@ urlpatterns = [
     path("driver/", include("driver_app.urls")),
     path("api/v1/", include("control_tower.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(
+            # Swagger UI injects its own <style> elements (its scripts need no exception).
+            SpectacularSwaggerSplitView.as_view(url_name="schema")
+        ),
+        name="api-docs",
+    ),
 ]
 
 if settings.DEBUG:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.utils.translation.trans_real import parse_accept_lang_header
 
@@ -45,3 +46,15 @@ def tile_origin() -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""
     return f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp with the policy of settings.CONTENT_SECURITY_POLICY, plus the map tile
+    server in img-src (a setting of its own, so the rule lives here once)."""
+
+    def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only=report_only)
+        origin = tile_origin()
+        if origin and not report_only:
+            parts.update = {**(parts.update or {}), "img-src": [origin]}
+        return parts

@@ -19,6 +19,8 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from csp.constants import SELF
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -113,6 +115,8 @@ def mail_list(request, directory: Path):
     )
 
 
+# The message's HTML part is shown in a sandboxed frame of this site (mail_html below).
+@csp_update({"frame-src": [SELF]})
 @_viewer
 def mail_detail(request, directory: Path, name: str):
     message = _read(directory, name)

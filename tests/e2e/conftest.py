@@ -125,6 +125,16 @@ def page(request, context) -> Page:
     """A page per test; its screenshot lands in test-artifacts/screenshots/<test name>.png
     whether the test passed or failed."""
     browser_page = context.new_page()
+    # Every page of the site runs under a Content-Security-Policy (docs/SECURITY.md): a
+    # violation (an inline script, a style block without the nonce, an image from elsewhere)
+    # fails the test that caused it.
+    violations: list[str] = []
+    browser_page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text and violations.append(message.text)
+        ),
+    )
     yield browser_page
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^\w.-]+", "_", request.node.name)
@@ -132,6 +142,7 @@ def page(request, context) -> Page:
         browser_page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True)
     except PlaywrightError as exc:  # a missing screenshot must not hide the test's own result
         warnings.warn(f"no screenshot for {request.node.nodeid}: {exc}", stacklevel=1)
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
 def login(page: Page, live_server, email: str, password: str):

@@ -335,10 +335,10 @@ def test_tiles_out_of_reach_streets_are_drawn_from_the_road_network(
     load_loop_network()
     open_console(page, asgi_live_server, world.acme.user(Role.DISPATCHER))
     # Tiles are requested from the internet and aborted (the context lets nothing out).
-    page.wait_for_function("ctConsole.state.streets.tileErrors > 0")
+    page.wait_for_function("() => ctConsole.state.streets.tileErrors > 0")
     assert any("tile.openstreetmap.org" in url for url in blocked_requests)
     expect(page.locator("#map-offline")).to_be_visible()
-    page.wait_for_function("ctConsole.state.streets.features > 0")
+    page.wait_for_function("() => ctConsole.state.streets.features > 0")
     assert page.locator(".leaflet-overlay-pane canvas").count() >= 1
     expect(page.locator(".leaflet-control-attribution")).to_contain_text(
         "© OpenStreetMap contributors"
@@ -347,4 +347,4 @@ def test_tiles_out_of_reach_streets_are_drawn_from_the_road_network(
     # Panning loads the streets of the new view (debounced).
     loads = page.evaluate("ctConsole.state.streets.loads")
     page.evaluate("ctConsole.map.panBy([120, 80], {animate: false})")
-    page.wait_for_function(f"ctConsole.state.streets.loads > {loads}")
+    page.wait_for_function(f"() => ctConsole.state.streets.loads > {loads}")

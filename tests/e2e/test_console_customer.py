@@ -124,7 +124,7 @@ def test_the_recipients_say_shows_up_in_the_open_console_within_2_s(asgi_live_se
     route_item(page, "R-NORTE").click()
     expect(details.locator("#route-title")).to_have_text("Route R-NORTE")
     page.wait_for_function(
-        f"ctConsole.state.openRoute && ctConsole.state.openRoute.id === {world.north.pk}"
+        f"() => ctConsole.state.openRoute && ctConsole.state.openRoute.id === {world.north.pk}"
     )
     expect(row).to_contain_text(f"not home since {shown}")
     expect(flag).to_have_count(1)
