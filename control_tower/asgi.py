@@ -10,9 +10,9 @@ django_asgi_app = get_asgi_application()  # before importing anything that touch
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from control_tower.tenancy.websocket import OrganizationWebsocketMiddleware  # noqa: E402
+from control_tower.ws_guard import WebsocketOriginAllowList  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 from tracking.ingest.fast import DeviceIngestApp  # noqa: E402
 
@@ -20,7 +20,8 @@ application = ProtocolTypeRouter(
     {
         # Device protocol endpoints are answered before Django (tracking/ingest/fast.py).
         "http": DeviceIngestApp(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
+        # The Origin allow-list runs first: a cross-site handshake never reaches the session.
+        "websocket": WebsocketOriginAllowList(
             AuthMiddlewareStack(OrganizationWebsocketMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }

@@ -59,5 +59,13 @@ class NotPermitted(DomainError):
 
 
 class TooManyAttempts(DomainError):
+    """429; the HTTP answer carries `Retry-After: retry_after_s` (every surface that maps this
+    error: the API handler, the tracking page)."""
+
     code = "too_many_attempts"
     status_code = 429
+    DEFAULT_RETRY_AFTER_S = 60
+
+    def __init__(self, detail: str, *, retry_after_s: int | None = None, **kwargs):
+        super().__init__(detail, **kwargs)
+        self.retry_after_s = max(1, int(retry_after_s or self.DEFAULT_RETRY_AFTER_S))

@@ -14,6 +14,7 @@ become the outage.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -21,7 +22,7 @@ import time
 import redis
 from django.conf import settings
 
-from control_tower.redis_clients import sync_redis
+from control_tower.redis_clients import async_redis, sync_redis
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +61,65 @@ def rate_limited(scope: str, key: str, *, limit: int, window_s: int) -> bool:
     return rate_hit(scope, key, window_s=window_s) > limit
 
 
+def rate_count(scope: str, key: str, *, window_s: int, now: float | None = None) -> int:
+    """The current window's count for (scope, key) without counting a hit (0 when Redis
+    could not be reached: fail open, as `rate_hit`)."""
+    now = time.time() if now is None else now
+    try:
+        value = sync_redis(timeout_s=REDIS_TIMEOUT_S).get(_redis_key(scope, key, window_s, now))
+    except redis.RedisError:
+        logger.exception("rate limit %s not read: Redis unavailable", scope)
+        return 0
+    return int(value or 0)
+
+
+async def rate_hit_async(scope: str, key: str, *, window_s: int) -> int:
+    """`rate_hit` for the event loop (the ingest fast path)."""
+    name = _redis_key(scope, key, window_s, time.time())
+    try:
+        pipe = async_redis().pipeline(transaction=True)
+        pipe.incr(name)
+        pipe.expire(name, window_s + 1)
+        count, _ = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
+    except (redis.RedisError, TimeoutError):
+        logger.exception("rate limit %s not counted: Redis unavailable", scope)
+        return 0
+    return int(count)
+
+
+async def rate_count_async(scope: str, key: str, *, window_s: int) -> int:
+    """`rate_count` for the event loop."""
+    name = _redis_key(scope, key, window_s, time.time())
+    try:
+        value = await asyncio.wait_for(async_redis().get(name), REDIS_TIMEOUT_S)
+    except (redis.RedisError, TimeoutError):
+        logger.exception("rate limit %s not read: Redis unavailable", scope)
+        return 0
+    return int(value or 0)
+
+
+def window_retry_after(window_s: int, now: float | None = None) -> int:
+    """Seconds until the current fixed window of `window_s` ends (at least 1): the honest
+    `Retry-After` of a limit counted in such windows."""
+    now = time.time() if now is None else now
+    return max(1, int(window_s - now % window_s + 0.999))
+
+
 def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or with `TRUSTED_PROXY_COUNT` proxies in front, the
     address that many entries from the right of X-Forwarded-For (the left ones are whatever
     the client wrote, so they are never trusted)."""
-    remote = request.META.get("REMOTE_ADDR", "") or ""
+    return client_ip_from(
+        request.META.get("REMOTE_ADDR", "") or "", request.META.get("HTTP_X_FORWARDED_FOR", "")
+    )
+
+
+def client_ip_from(remote: str, forwarded_for: str) -> str:
+    """`client_ip` from the raw values (the ASGI fast path has no Django request)."""
     hops = settings.TRUSTED_PROXY_COUNT
     if hops <= 0:
         return remote
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [p.strip() for p in forwarded_for.split(",")]
     forwarded = [p for p in forwarded if p]
     if len(forwarded) >= hops:
         return forwarded[-hops]

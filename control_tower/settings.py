@@ -3,6 +3,7 @@
 See `.env.example` for the variables and their defaults.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -29,6 +30,10 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-change-me"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Websocket Origins accepted besides http(s)://<ALLOWED_HOSTS entry> on the default ports
+# (control_tower/tenancy/origins.py): exact scheme://host[:port] values, e.g. a dev server's
+# "http://127.0.0.1:8000".
+WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "control_tower.apps.ControlTowerAdminConfig",
@@ -55,6 +60,7 @@ INSTALLED_APPS = [
     "portal",
     "driver_app",
     "csp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -68,9 +74,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "control_tower.cache_headers.NoStoreForSignedInMiddleware",
     "control_tower.tenancy.middleware.OrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes checks every login (the site's and the admin's both go through Django's
+# `authenticate`) before the password backend runs.
+AUTHENTICATION_BACKENDS = [
+    "control_tower.lockout.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 # The site's Content-Security-Policy (django-csp): scripts and styles from this site, or inline
@@ -262,9 +278,41 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="control-tower@localhost")
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# Login lockout (docs/security_access.md): AXES_FAILURE_LIMIT wrong passwords for one user
+# name from one client IP lock that pair out for AXES_COOLOFF_MINUTES; during the cool-off
+# even the right password is refused (429 page with Retry-After). Attempts are rows in
+# PostgreSQL (axes' database handler), so every web process sees the same count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "control_tower.ratelimit.client_ip"  # the same proxy rule as limits
+AXES_LOCKOUT_CALLABLE = "control_tower.lockout.lockout_response"
+
+# Failed API keys and device tokens (API, OsmAnd, OwnTracks): this many failures from one
+# client IP within the window block credentialed requests from it (429 with Retry-After) until
+# the window ends. Successes are not counted.
+AUTH_FAILURES_PER_IP = env.int("AUTH_FAILURES_PER_IP", default=30)
+AUTH_FAILURE_WINDOW_S = env.int("AUTH_FAILURE_WINDOW_S", default=300)
+
+# HTTPS=true (production behind TLS) switches on secure cookies, HSTS and the redirect; each
+# can still be set on its own. SECURE_PROXY_SSL_HEADER only when a proxy terminates TLS and
+# sets X-Forwarded-Proto (BEHIND_TLS_PROXY=true): otherwise a client could claim HTTPS.
+HTTPS = env.bool("HTTPS", default=False)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+# The header only makes the site eligible: listing it in browsers is a separate submission.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# /healthz answers plain HTTP for load balancers and container checks.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -113,13 +113,17 @@ def _invalid_invitation(request):
     return render(request, "invitation_invalid.html", {"detail": services.INVALID_LINK}, status=410)
 
 
+# Paths answered to programs, never to browsers: their errors are the JSON error body.
+MACHINE_PATH_PREFIXES = ("/api/", "/ingest/")
+
+
 def not_found(request, exception=None):
-    if request.path.startswith("/api/"):
+    if request.path.startswith(MACHINE_PATH_PREFIXES):
         return json_404(request, exception)
     return render(request, "404.html", status=404)
 
 
 def server_error(request):
-    if request.path.startswith("/api/"):
+    if request.path.startswith(MACHINE_PATH_PREFIXES):
         return json_500(request)
     return render(request, "500.html", status=500)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from carriers.models import DeviceKind
 from control_tower.api.base import TenantAPIView
 from control_tower.errors import NotPermitted, TooManyAttempts
-from control_tower.ratelimit import client_ip, rate_limited
+from control_tower.ratelimit import client_ip, rate_limited, window_retry_after
 from control_tower.tenancy.roles import Resource
 from control_tower.tenancy.scope import organization_scope
 from control_tower.web import pick_language
@@ -129,7 +129,10 @@ class SessionView(DriverDeviceView):
         ) or rate_limited(
             "driver-sign-in-email", email, limit=SIGN_IN_LIMIT, window_s=SIGN_IN_WINDOW_S
         ):
-            raise TooManyAttempts("Too many sign-in attempts; wait a few minutes.")
+            raise TooManyAttempts(
+                "Too many sign-in attempts; wait a few minutes.",
+                retry_after_s=window_retry_after(SIGN_IN_WINDOW_S),
+            )
         signed_in = driver_sign_in(
             email=email,
             password=values["password"],

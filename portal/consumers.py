@@ -10,7 +10,6 @@ import contextlib
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -25,6 +24,7 @@ from control_tower.realtime import (
 )
 from control_tower.tenancy.actors import Actor, actor_for_user
 from control_tower.tenancy.roles import READ, Resource
+from control_tower.ws_guard import JsonObjectFramesConsumer
 from portal.selectors import events_group_of
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _still_allowed(actor: Actor) -> bool:
     )
 
 
-class OrganizationEventsConsumer(AsyncJsonWebsocketConsumer):
+class OrganizationEventsConsumer(JsonObjectFramesConsumer):
     """Live events of the caller's organization. Carrier users join only their carrier's group,
     so they never receive other carriers' events. Memberships are re-checked every
     CONSOLE_MEMBERSHIP_RECHECK_S and at once when the membership service says it changed; a

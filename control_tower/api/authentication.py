@@ -8,6 +8,8 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from control_tower.auth_throttle import auth_failed, auth_retry_after
+from control_tower.ratelimit import client_ip
 from control_tower.tasks import api_key_record_use
 from control_tower.tenancy.actors import actor_for_api_key
 from control_tower.tenancy.enqueue import enqueue_on_commit
@@ -36,6 +38,19 @@ class ApiKeyUser(MachineUser):
         return f"api-key:{self.api_key.prefix}"
 
 
+def checked_credential(request, raw: str, resolve):
+    """`resolve(raw)` (an actor or None) behind the failed-credential limit of the client IP
+    (control_tower/auth_throttle.py): raises Throttled (429, Retry-After) while it is over."""
+    ip = client_ip(request)
+    wait = auth_retry_after(ip)
+    if wait is not None:
+        raise exceptions.Throttled(wait=wait, detail="Too many failed credentials from here.")
+    actor = resolve(raw)
+    if actor is None:
+        auth_failed(ip)
+    return actor
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Api-Key <key>` (or `X-Api-Key: <key>`). The key decides the organization."""
 
@@ -51,7 +66,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raw = value.strip()
         if raw is None:
             return None
-        actor = actor_for_api_key(raw)
+        actor = checked_credential(request, raw, actor_for_api_key)
         if actor is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
         self._record_use(actor.api_key)

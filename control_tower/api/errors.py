@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from control_tower.api.bulk import index_list_errors
-from control_tower.errors import DomainError, error_body
+from control_tower.errors import DomainError, TooManyAttempts, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,10 @@ def _as_fields(detail) -> dict:
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status_code)
+        if isinstance(exc, TooManyAttempts):
+            response["Retry-After"] = str(exc.retry_after_s)
+        return response
     if isinstance(exc, DjangoValidationError):
         fields = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

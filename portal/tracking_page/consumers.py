@@ -26,11 +26,11 @@ import logging
 import random
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from control_tower.tenancy.scope import organization_scope
 from control_tower.web import supported
+from control_tower.ws_guard import JsonObjectFramesConsumer
 from portal.tracking_page import privacy
 from portal.tracking_page.live import Watcher, unwatch, watch
 from portal.tracking_page.selectors import state_fingerprint, tracking_read
@@ -76,7 +76,7 @@ def _read(token: str, language: str | None):
     return state, keys, language
 
 
-class TrackingConsumer(AsyncJsonWebsocketConsumer, Watcher):
+class TrackingConsumer(JsonObjectFramesConsumer, Watcher):
     async def connect(self):
         self.token = self.scope["url_route"]["kwargs"]["token"]
         self.organization_id = None

@@ -19,6 +19,7 @@ from control_tower.api.authentication import (
     ApiKeyAuthentication,
     MachineUser,
     OrganizationSessionAuthentication,
+    checked_credential,
 )
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.secrets import secret_matches, split_prefix
@@ -103,7 +104,7 @@ class DeviceTokenAuthentication(authentication.BaseAuthentication):
             raw = value.strip()
         if raw is None:
             return None
-        actor = actor_for_device_token(raw)
+        actor = checked_credential(request, raw, actor_for_device_token)
         if actor is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked device token.")
         return DeviceUser(actor.device), actor

@@ -35,8 +35,10 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from carriers.device_auth import DEVICE_TOKEN_KIND, verified_refs
+from control_tower.auth_throttle import auth_failed_async, auth_retry_after_async
 from control_tower.errors import error_body
 from control_tower.events import emit_live_async
+from control_tower.ratelimit import client_ip_from
 from control_tower.tenancy.secrets import secret_matches, split_prefix
 from tracking.eta.triggers import eta_on_position_async
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
@@ -196,8 +198,12 @@ class DeviceIngestApp:
         if scope["method"] not in ("GET", "POST"):
             return 405, error_body("method_not_allowed", "Use GET or POST."), {"allow": "GET, POST"}
         token = scope["path"][len(OSMAND_PREFIX) : -1]
+        ip = _client_ip(scope, headers)
+        if (wait := await auth_retry_after_async(ip)) is not None:
+            return _throttled(wait)
         ref = await device_ref_for_token(token)
         if ref is None:
+            await auth_failed_async(ip)
             return 404, error_body("not_found", "Unknown device."), {}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -224,12 +230,16 @@ class DeviceIngestApp:
     async def owntracks(self, scope, headers, body):
         if scope["method"] != "POST":
             return 405, error_body("method_not_allowed", "Use POST."), {"allow": "POST"}
+        ip = _client_ip(scope, headers)
+        if (wait := await auth_retry_after_async(ip)) is not None:
+            return _throttled(wait)
         ref = None
         for credential in basic_credentials(headers.get("authorization", "")):
             ref = await device_ref_for_token(credential)
             if ref is not None:
                 break
         if ref is None:
+            await auth_failed_async(ip)
             detail = error_body("not_authenticated", "Unknown or revoked device token.")
             return 401, detail, {"www-authenticate": OWNTRACKS_CHALLENGE}
         now = timezone.now()
@@ -240,6 +250,17 @@ class DeviceIngestApp:
         if fixes:
             await pings_ingest_async(ref, fixes, source=PingSource.OWNTRACKS, received_at=now)
         return 200, [], {}
+
+
+def _client_ip(scope, headers) -> str:
+    remote = (scope.get("client") or ("", 0))[0] or ""
+    return client_ip_from(remote, headers.get("x-forwarded-for", ""))
+
+
+def _throttled(wait: int):
+    """Too many failed device tokens from this IP (control_tower/auth_throttle.py)."""
+    body = error_body("throttled", "Too many failed device tokens from here; wait.")
+    return 429, body, {"retry-after": str(wait)}
 
 
 def _host_allowed(host: str) -> bool:
