@@ -28,7 +28,8 @@ class TenantAPIMixin:
         if method not in self.http_method_names or not hasattr(self, method):
             # Before authentication and roles: a method this path never answers is 405 for
             # everyone (GET /api/v1/ingest/pings was a 403 for a device token).
-            raise exceptions.MethodNotAllowed(request.method)
+            # (The view's own answer, so a view can say what replaced the method.)
+            self.http_method_not_allowed(request, *args, **kwargs)
         super().initial(request, *args, **kwargs)  # authentication happens here
         self.actor = self._resolve_actor(request)
         self._scope_token = set_scope(self.actor.organization)
