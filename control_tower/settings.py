@@ -451,6 +451,9 @@ PING_DEFAULT_RETENTION_DAYS = 30  # when no organization exists yet
 PING_MAX_ACCURACY_M = env.float("PING_MAX_ACCURACY_M", default=100.0)  # worse is flagged
 PING_MAX_SPEED_MPS = env.float("PING_MAX_SPEED_MPS", default=60.0)  # faster implied is flagged
 PING_MAX_FUTURE_S = env.int("PING_MAX_FUTURE_S", default=300)  # clock skew tolerated
+# Later fix times are refused (400), not stored: below PING_PARTITIONS_AHEAD_DAYS, so no fix
+# lands in the default partition where retention would never reach it (tracking/ingest/fixes.py).
+PING_MAX_AHEAD_S = env.int("PING_MAX_AHEAD_S", default=24 * 3600)
 PING_MAX_ATTRIBUTES_BYTES = 2048  # raw protocol attributes kept per fix, beyond: dropped
 GPX_MAX_BYTES = env.int("GPX_MAX_BYTES", default=20 * 1024 * 1024)
 GPX_MAX_POINTS = env.int("GPX_MAX_POINTS", default=200_000)

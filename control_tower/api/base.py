@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.views import APIView
 
+from control_tower.api.parsers import StrictJSONParser
 from control_tower.errors import DomainError
 from control_tower.tenancy.actors import Actor, actor_for_user
 from control_tower.tenancy.carrier_scope import visible_to
@@ -21,6 +23,8 @@ from control_tower.tenancy.scope import reset_scope, set_scope
 class TenantAPIMixin:
     resource: str  # a control_tower.tenancy.roles.Resource
     actor: Actor
+    # DRF's defaults with its JSON parser replaced: no RecursionError or NaN from a body.
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser]
 
     def initial(self, request, *args, **kwargs):
         self._scope_token = None

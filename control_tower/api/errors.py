@@ -81,6 +81,8 @@ def exception_handler(exc, context):
     )
     if isinstance(exc, exceptions.ValidationError):
         body = error_body(code, default_detail, _as_fields(exc.detail))
+    elif isinstance(exc, exceptions.ParseError):  # the body as a whole could not be read
+        body = error_body(code, str(exc.detail), {"body": [str(exc.detail)]})
     else:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         body = error_body(code, default_detail or detail)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 from django.contrib.gis.geos import LineString, Point
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -92,8 +95,38 @@ __all__ = ["PointField", "LineStringField", "OpenApiTypes"]
 
 
 class FiniteFloatField(serializers.FloatField):
-    """A float that reads out as null when the stored value is Infinity or NaN (rows written
-    before device input was bounded): one bad fix must not turn a whole list into a 500."""
+    """A float that is finite both ways: "NaN" or "inf" in a form is refused (DRF's FloatField
+    takes them, and NaN passes min/max checks), and a stored Infinity or NaN (rows written
+    before device input was bounded) reads out as null, so one bad fix never fails a list."""
+
+    default_error_messages = {"non_finite": "A finite number is required."}
+
+    def to_internal_value(self, data):
+        number = super().to_internal_value(data)
+        if not math.isfinite(number):
+            self.fail("non_finite")
+        return number
 
     def to_representation(self, value):
         return finite_or_none(value)
+
+
+# Every date-time a client writes (route and stop plans, windows, scans, POD capture times):
+# a year such as 4845 is a typo or a fuzzer, and far-off values break date arithmetic later.
+DATETIME_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+DATETIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class SaneDateTimeField(serializers.DateTimeField):
+    """DRF's DateTimeField, refusing values outside [DATETIME_MIN, DATETIME_MAX)."""
+
+    default_error_messages = {
+        "outside_window": f"Must be between {DATETIME_MIN.year} and {DATETIME_MAX.year}."
+    }
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if not DATETIME_MIN <= aware < DATETIME_MAX:
+            self.fail("outside_window")
+        return parsed

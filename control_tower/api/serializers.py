@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import models
 from rest_framework import serializers
 from rest_framework.relations import ManyRelatedField, PrimaryKeyRelatedField
 
+from control_tower.api.fields import SaneDateTimeField
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.models import TenantModel
 from control_tower.tenancy.scope import get_scope
@@ -19,7 +21,13 @@ class TenantModelSerializer(serializers.ModelSerializer):
       further by `visible_to`, so another carrier's id is "does not exist" too.
     - `Meta.unique_in_organization = (("code",), ...)` gives a 400 on duplicates instead of a
       database error.
+    - Date-times are `SaneDateTimeField`s: a year such as 4845 is a 400 naming the field.
     """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: SaneDateTimeField,
+    }
 
     def get_fields(self):
         fields = super().get_fields()

@@ -216,7 +216,7 @@ TRACCAR = {
         (lambda loc: loc["battery"].update(level=-0.5), "0.battery.level"),
         (lambda loc: loc.update(odometer=1e30), "0.location.odometer"),
         (lambda loc: loc.update(timestamp=1e20), "0.location.timestamp"),
-        (lambda loc: loc.update(extras={"k": "\ud800"}), "0.attributes"),
+        (lambda loc: loc.update(extras={"k": "\ud800"}), "0.extras"),
     ],
 )
 def test_traccar_json_bad_values_are_400_naming_the_field(tenant, device_for, change, field):
@@ -241,7 +241,7 @@ OWNTRACKS = {"_type": "location", "lat": -29.9, "lon": -71.25, "tst": NOW, "vel"
         (json.dumps({**OWNTRACKS, "tst": 1e20}), "tst"),
         (json.dumps({**OWNTRACKS, "vel": 1e308}), "vel"),
         (json.dumps({**OWNTRACKS, "batt": -3}), "batt"),
-        (json.dumps({**OWNTRACKS, "tid": "r\u0000"}), "attributes"),
+        (json.dumps({**OWNTRACKS, "tid": "r\u0000"}), "tid"),
         (json.dumps(OWNTRACKS).replace('"vel": 30', '"vel": NaN'), "body"),
     ],
 )

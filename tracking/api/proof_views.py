@@ -16,7 +16,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from control_tower.api.base import TenantAPIView, TenantViewSet
-from control_tower.api.fields import PointField
+from control_tower.api.fields import FiniteFloatField, PointField, SaneDateTimeField
 from control_tower.errors import DomainError
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
@@ -43,9 +43,9 @@ class PodUploadSerializer(serializers.Serializer):
     )
     recipient_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     pin = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    lat = serializers.FloatField(required=False, min_value=-90, max_value=90)
-    lon = serializers.FloatField(required=False, min_value=-180, max_value=180)
-    captured_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+    lat = FiniteFloatField(required=False, min_value=-90, max_value=90)
+    lon = FiniteFloatField(required=False, min_value=-180, max_value=180)
+    captured_at = SaneDateTimeField(required=False, help_text="Default: now.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
     photos = serializers.ListField(
         child=serializers.FileField(), required=False, help_text="JPEG, PNG or WebP; repeatable."

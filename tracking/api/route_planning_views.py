@@ -7,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from control_tower.api.base import TenantAPIView
+from control_tower.api.fields import SaneDateTimeField
 from control_tower.tenancy.roles import Resource
 from tracking.api.serializers import RouteSerializer
 from tracking.services.route_planning import plan_routes_from_ids
@@ -15,8 +16,8 @@ from tracking.services.route_planning import plan_routes_from_ids
 class VehicleShiftSerializer(serializers.Serializer):
     vehicle = serializers.IntegerField()
     driver = serializers.IntegerField()
-    shift_start = serializers.DateTimeField()
-    shift_end = serializers.DateTimeField()
+    shift_start = SaneDateTimeField()
+    shift_end = SaneDateTimeField()
 
 
 class PlanRequestSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from control_tower.api.fields import PointField
+from control_tower.api.fields import PointField, SaneDateTimeField
 from tracking.models import CustodyEntry, FailureReason, Hub, Scan, ScanResult, ScanType
 from tracking.services.scans import scan_item_problems
 
@@ -59,7 +59,7 @@ class ScanItemSerializer(serializers.Serializer):
         max_length=64, required=False, help_text="Instead of barcode: the shipment reference."
     )
     scan_type = serializers.ChoiceField(choices=ScanType.choices)
-    occurred_at = serializers.DateTimeField(help_text="When it was scanned (ISO-8601).")
+    occurred_at = SaneDateTimeField(help_text="When it was scanned (ISO-8601).")
     location = PointField(required=False, allow_null=True)
     hub = HubRefField(required=False, allow_null=True)
     reason_code = serializers.ChoiceField(

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from carriers.models import Carrier, Driver, Vehicle
 from control_tower.api.bulk import BulkErrors, resolve_ids
-from control_tower.api.fields import LineStringField, PointField
+from control_tower.api.fields import LineStringField, PointField, SaneDateTimeField
 from control_tower.api.serializers import TenantModelSerializer
 from control_tower.tenancy.carrier_scope import visible_to
 from tracking.api.link_views import DeliveryRatingSerializer
@@ -200,7 +200,7 @@ class ShipmentBulkResultSerializer(serializers.Serializer):
 
 class ShipmentTransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ShipmentStatus.choices)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = SaneDateTimeField(required=False)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
@@ -334,12 +334,12 @@ class StopSerializer(TenantModelSerializer):
 
 class StopFailSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=FailureReason.choices)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = SaneDateTimeField(required=False)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
 class StopEventSerializer(serializers.Serializer):
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = SaneDateTimeField(required=False)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
@@ -366,9 +366,9 @@ class PlanStopSerializer(serializers.Serializer):
     )
     location = PointField(required=False, help_text="Defaults to the first shipment's location.")
     address = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    window_start = serializers.DateTimeField(required=False, allow_null=True)
-    window_end = serializers.DateTimeField(required=False, allow_null=True)
-    planned_arrival = serializers.DateTimeField(required=False, allow_null=True)
+    window_start = SaneDateTimeField(required=False, allow_null=True)
+    window_end = SaneDateTimeField(required=False, allow_null=True)
+    planned_arrival = SaneDateTimeField(required=False, allow_null=True)
     planned_service_s = serializers.IntegerField(min_value=0, required=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
@@ -379,8 +379,8 @@ class PlanRouteSerializer(serializers.Serializer):
     carrier = serializers.IntegerField()
     driver = serializers.IntegerField(required=False, allow_null=True)
     vehicle = serializers.IntegerField(required=False, allow_null=True)
-    planned_start = serializers.DateTimeField(required=False, allow_null=True)
-    planned_end = serializers.DateTimeField(required=False, allow_null=True)
+    planned_start = SaneDateTimeField(required=False, allow_null=True)
+    planned_end = SaneDateTimeField(required=False, allow_null=True)
     planned_geometry = LineStringField(required=False, allow_null=True)
     planned_distance_m = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     planned_duration_s = serializers.IntegerField(min_value=0, required=False, allow_null=True)

@@ -206,12 +206,8 @@ class DeviceIngestApp:
             await auth_failed_async(ip)
             return 404, error_body("not_found", "Unknown device."), {}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        form = (
-            dict(parse_qsl(body.decode("utf-8", "replace")))
-            if content_type == "application/x-www-form-urlencoded"
-            else {}
-        )
+        query = _pairs(scope.get("query_string", b""))
+        form = _pairs(body) if content_type == "application/x-www-form-urlencoded" else {}
         now = timezone.now()
         try:
             source, fixes = osmand_request_fixes(
@@ -284,6 +280,13 @@ async def _read_body(receive) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+def _pairs(raw: bytes) -> dict[str, str]:
+    """Query or form pairs. Bytes that are not UTF-8 become lone surrogates (surrogateescape),
+    which the parser refuses naming the key, rather than being silently replaced."""
+    text = raw.decode("utf-8", "surrogateescape")
+    return dict(parse_qsl(text, encoding="utf-8", errors="surrogateescape"))
 
 
 def _fix_error(exc: FixError) -> dict:

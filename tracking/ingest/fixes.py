@@ -12,9 +12,10 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 KNOTS_TO_MPS = 1852 / 3600
@@ -43,10 +44,16 @@ BOUNDS: dict[str, Bound] = {
     "battery_pct": Bound(0, 100, "%"),
     "odometer_m": Bound(0, 1e10, "m"),  # ten million km
 }
-# Fix times: GPS phones did not exist before, and a time beyond is a broken clock or a unit
-# mistake (a fix a few minutes in the future is only flagged, see PING_MAX_FUTURE_S).
+# Fix times: GPS phones did not exist before TIME_MIN; after `latest_fix_time()` (a day ahead
+# of the server clock) it is a broken clock or a unit mistake, and such a row would sit in the
+# default partition that retention never empties. Between PING_MAX_FUTURE_S and that, a fix is
+# stored and flagged `future`; older than retention, stored, flagged and deleted by retention.
 TIME_MIN = datetime(2000, 1, 1, tzinfo=UTC)
-TIME_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def latest_fix_time() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.PING_MAX_AHEAD_S)
+
 
 # Numbers as devices write them: ASCII digits, an optional fraction and exponent. Python's
 # float() would also take "1_0", "nan", "inf" and Unicode digits such as "١٠".
@@ -154,17 +161,18 @@ def parse_battery(
 def parse_time(value, field_name: str = "timestamp", *, epoch_unit: str = "auto") -> datetime:
     """Epoch seconds or milliseconds (numbers or digit strings; with `epoch_unit="auto"` below
     2^31 is seconds), or ISO-8601 (a time without offset is taken as UTC). Returns an aware
-    UTC datetime between TIME_MIN and TIME_MAX."""
+    UTC datetime between TIME_MIN and `latest_fix_time()`."""
     if isinstance(value, bool) or value is None or value == "":
         raise FixError(field_name, "A time is required.")
     parsed = None
+    latest = latest_fix_time()
     if isinstance(value, int | float) or isinstance(value, str) and _NUMBER.fullmatch(value):
         number = parse_number(value, field_name)
         if number < 0:
             raise FixError(field_name, f"Not a valid epoch time: {value!r}.")
         auto_ms = epoch_unit == "auto" and number >= EPOCH_SECONDS_LIMIT
         seconds = number / 1000 if epoch_unit == "ms" or auto_ms else number
-        if seconds >= TIME_MAX.timestamp():
+        if seconds > latest.timestamp():
             raise FixError(field_name, f"Epoch time out of range: {value!r}.")
         parsed = datetime.fromtimestamp(seconds, tz=UTC)
     elif isinstance(value, str) and len(value) <= 64 and value.isascii():
@@ -179,17 +187,25 @@ def parse_time(value, field_name: str = "timestamp", *, epoch_unit: str = "auto"
         if parsed is not None:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
+            if not TIME_MIN.year <= parsed.year <= latest.year:  # before the offset can overflow
+                raise _outside_window(field_name, parsed)
             parsed = parsed.astimezone(UTC)
     if parsed is None:
         shown = value[:64] if isinstance(value, str) else value
         raise FixError(
             field_name, f"Use epoch seconds, epoch milliseconds or ISO-8601, not {shown!r}."
         )
-    if not TIME_MIN <= parsed < TIME_MAX:
-        raise FixError(
-            field_name, f"Must be between {TIME_MIN.year} and {TIME_MAX.year} (got {parsed})."
-        )
+    if not TIME_MIN <= parsed <= latest:
+        raise _outside_window(field_name, parsed)
     return parsed
+
+
+def _outside_window(field_name: str, parsed: datetime) -> FixError:
+    return FixError(
+        field_name,
+        f"Must be after {TIME_MIN:%Y-%m-%d} and at most {settings.PING_MAX_AHEAD_S} s "
+        f"ahead of the server clock (got {parsed.isoformat()}).",
+    )
 
 
 def parse_bool(value, field_name: str) -> bool | None:
@@ -242,7 +258,8 @@ def check_text(value: str, field_name: str) -> str:
     return value
 
 
-def _check_json_strings(value, field_name: str, depth: int = 0) -> None:
+def check_json_text(value, field_name: str, depth: int = 0) -> None:
+    """`check_text` on every string (keys too) of a JSON value, finite numbers only."""
     if depth > 20:
         raise FixError(field_name, "Nested too deeply.")
     if isinstance(value, str):
@@ -250,20 +267,24 @@ def _check_json_strings(value, field_name: str, depth: int = 0) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(str(key), field_name)
-            _check_json_strings(item, field_name, depth + 1)
+            check_json_text(item, field_name, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _check_json_strings(item, field_name, depth + 1)
+            check_json_text(item, field_name, depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise FixError(field_name, "A finite number is required.")
 
 
-def bounded_attributes(attributes: dict, field_name: str = "attributes") -> dict:
+def bounded_attributes(attributes: dict, field_name: str | None = "attributes") -> dict:
     """Keep the protocol's extra attributes, but never more than a few KB per fix. Strings
-    must be storable (`check_text`), numbers finite."""
+    must be storable (`check_text`), numbers finite. `field_name` None: the attributes are
+    the device's own fields (OwnTracks `tid`, Traccar `device_id`), an error names the key."""
     if not attributes:
         return {}
-    _check_json_strings(attributes, field_name)
+    for key, item in attributes.items():
+        name = field_name or str(key)
+        check_text(str(key), name)
+        check_json_text(item, name, 1)
     kept, size = {}, 2
     for key in sorted(attributes):
         item = json.dumps({str(key)[:64]: attributes[key]}, default=str)

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+from django.conf import settings
+
+from control_tower.json_input import JsonInputError, json_loads
 from tracking.ingest.fixes import (
     KMH_TO_MPS,
     KNOTS_TO_MPS,
@@ -156,7 +158,7 @@ def parse_traccar_json(payload) -> list[Fix]:
     """`{"location": {"timestamp", "coords": {...}, "is_moving", "battery": {...}, ...},
     "device_id": "…"}`, or an array of those. Speed m/s; -1 = unknown (speed, heading,
     accuracy, altitude, battery level). No event id: the key is (device, timestamp)."""
-    items = payload if isinstance(payload, list) else [payload]
+    items = _capped(payload)
     fixes = []
     for index, item in enumerate(items):
         try:
@@ -166,6 +168,15 @@ def parse_traccar_json(payload) -> list[Fix]:
                 exc.field = f"{index}.{exc.field}"
             raise
     return fixes
+
+
+def _capped(payload) -> list:
+    """One message, or an array of at most PING_BATCH_MAX (the native batch's cap)."""
+    if not isinstance(payload, list):
+        return [payload]
+    if len(payload) > settings.PING_BATCH_MAX:
+        raise FixError("body", f"At most {settings.PING_BATCH_MAX} fixes per request.")
+    return payload
 
 
 def _traccar_item(item) -> Fix:
@@ -201,7 +212,9 @@ def _traccar_item(item) -> Fix:
         charging=parse_bool(battery.get("is_charging"), "battery.is_charging"),
         moving=parse_bool(location.get("is_moving"), "location.is_moving"),
         mock=bool(parse_bool(location.get("mock", coords.get("mock")), "mock")),
-        attributes=bounded_attributes({k: v for k, v in attributes.items() if v is not None}),
+        attributes=bounded_attributes(
+            {k: v for k, v in attributes.items() if v is not None}, field_name=None
+        ),
     )
 
 
@@ -214,7 +227,7 @@ def parse_owntracks(payload) -> list[Fix]:
     """Location messages become fixes; every other `_type` (lwt, transition, waypoint, card,
     status, …) is acknowledged and ignored. `tst` epoch seconds, `vel` km/h, `cog` degrees,
     `acc`/`alt` metres, `batt` %, `bs` 0 unknown / 1 unplugged / 2 charging / 3 full."""
-    messages = payload if isinstance(payload, list) else [payload]
+    messages = _capped(payload)
     fixes = []
     for message in messages:
         if not isinstance(message, dict):
@@ -244,7 +257,7 @@ def parse_owntracks(payload) -> list[Fix]:
                 altitude_m=measure(message.get("alt"), "alt", "altitude_m"),
                 battery_pct=parse_battery(message.get("batt"), "batt"),
                 charging=charging,
-                attributes=bounded_attributes(attributes),
+                attributes=bounded_attributes(attributes, field_name=None),
             )
         )
     return fixes
@@ -257,18 +270,14 @@ def parse_owntracks(payload) -> list[Fix]:
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
 def json_body(body: bytes):
-    """Strict JSON: NaN and Infinity (which Python's json accepts) are refused."""
+    """The API's strict loader (no NaN or Infinity, bounded nesting) on a capped body."""
     if len(body) > MAX_BODY_BYTES:
         raise FixError("body", "The body is larger than 1 MB.")
     try:
-        return json.loads(body or b"null", parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FixError("body", f"Not valid JSON: {exc}.") from None
+        return json_loads(body or b"null")
+    except JsonInputError as exc:
+        raise FixError("body", str(exc)) from None
 
 
 def osmand_request_fixes(
