@@ -66,7 +66,7 @@ def _may_be_blank(field) -> bool:
         return True
     # DRF drops `allow_blank` from read-only fields; the model field (followed through
     # relations for `source="user.email"`) still says it.
-    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    model = getattr(getattr(getattr(field, "parent", None), "Meta", None), "model", None)
     if not field.read_only or model is None or not field.source or field.source == "*":
         return False
     model_field = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 import schemathesis
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -65,3 +66,7 @@ def test_api_answers_as_its_schema_says(asgi_live_server, api_key_for):
             except (Exception, BaseExceptionGroup) as failure:  # reported all at once below
                 failures.append(f"{operation.label} [{mode.value}]: {failure}")
     assert not failures, f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)
+    # The run ended as it began, authenticated: a fuzzed DELETE did not revoke the key midway
+    # (which would have turned the rest of the run into 401s).
+    me = requests.get(f"{asgi_live_server.url}/api/v1/me/", headers=headers, timeout=10)
+    assert me.status_code == 200
