@@ -1,5 +1,5 @@
 """Schemathesis over the whole OpenAPI schema against the live ASGI app, as an owner's API key
-with every scope of one tenant: no server error, every response body and status code as the
+with every scope of one tenant (and the device-only operations as a device): no server error, every response body and status code as the
 schema documents them (docs/security_schema.md)."""
 
 from __future__ import annotations
@@ -48,6 +48,24 @@ def _fuzz(operation, mode, *, base_url: str, headers: dict) -> None:
     run()
 
 
+def _fuzz_all(schema, *, base_url: str, headers: dict) -> list[str]:
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                _fuzz(operation, mode, base_url=base_url, headers=headers)
+            except Unsatisfiable:
+                continue  # no invalid request exists (no parameters, no body): nothing to try
+            except (Exception, BaseExceptionGroup) as failure:  # reported all at once
+                failures.append(f"{operation.label} [{mode.value}]: {failure}")
+    return failures
+
+
+def _report(failures: list[str]) -> str:
+    return f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_api_answers_as_its_schema_says(asgi_live_server, api_key_for):
     # The schemathesis pytest plugin's lazy mode (from_fixture) does not run on pytest 9, and
@@ -55,18 +73,24 @@ def test_api_answers_as_its_schema_says(asgi_live_server, api_key_for):
     # walks every operation with schemathesis's own strategies and checks instead.
     tenant = build_tenant("fuzz")
     headers = {"Authorization": f"Api-Key {api_key_for(tenant)}"}
-    failures = []
-    for result in _schema().get_all_operations():
-        operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                _fuzz(operation, mode, base_url=asgi_live_server.url, headers=headers)
-            except Unsatisfiable:
-                continue  # no invalid request exists (no parameters, no body): nothing to try
-            except (Exception, BaseExceptionGroup) as failure:  # reported all at once below
-                failures.append(f"{operation.label} [{mode.value}]: {failure}")
-    assert not failures, f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)
+    failures = _fuzz_all(_schema(), base_url=asgi_live_server.url, headers=headers)
+    assert not failures, _report(failures)
     # The run ended as it began, authenticated: a fuzzed DELETE did not revoke the key midway
     # (which would have turned the rest of the run into 401s).
     me = requests.get(f"{asgi_live_server.url}/api/v1/me/", headers=headers, timeout=10)
     assert me.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_device_operations_answer_as_the_schema_says(asgi_live_server, device_for):
+    # An API key only gets 401/403 from the operations reserved to device tokens (the native
+    # batch, GPX, POD, scans, the driver app): fuzz those again as a registered device.
+    tenant = build_tenant("fuzz-device")
+    _device, token = device_for(tenant)
+    device_only = _schema().include(path_regex="^/api/v1/(ingest|driver)/")
+    failures = _fuzz_all(
+        device_only,
+        base_url=asgi_live_server.url,
+        headers={"Authorization": f"Device {token}"},
+    )
+    assert not failures, _report(failures)
