@@ -327,7 +327,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "control_tower.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "control_tower.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": [],
@@ -372,6 +372,11 @@ SPECTACULAR_SETTINGS = {
         "PingSourceEnum": "tracking.models.PingSource",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Error answers documented once for every operation (control_tower/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "control_tower.api.schema.add_error_responses",
+    ],
 }
 
 # Maps: the tile URL is a setting so depots without internet can point at their own server.

@@ -8,6 +8,8 @@ possible by construction.
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -18,6 +20,10 @@ from control_tower.errors import DomainError
 from control_tower.tenancy.actors import Actor, actor_for_user
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.scope import reset_scope, set_scope
+
+# Every tenant model's id (and a viewset's other lookups, e.g. a device id) is an integer that
+# fits PostgreSQL's bigint.
+_INTEGER_ID = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 
 class TenantAPIMixin:
@@ -95,6 +101,14 @@ class TenantViewSet(TenantAPIMixin, viewsets.GenericViewSet):
                 f"{cls.__name__} must not set queryset/get_queryset: override "
                 "optimize_queryset() instead, so the tenant scope cannot be bypassed."
             )
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # A path id that is no integer (`/alerts/null/`) names nothing: 404, as a missing id,
+        # rather than a ValueError from the query.
+        lookup = kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        if lookup is not None and not _INTEGER_ID.fullmatch(str(lookup)):
+            raise exceptions.NotFound()
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation, no request

@@ -9,8 +9,11 @@ exists. Narrowing the choices with `visible_to` makes both answers the same.
 
 from __future__ import annotations
 
-from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter
+from datetime import UTC, datetime
+
+from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter, utils
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ValidationError
 
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.models import TenantModel
@@ -30,3 +33,24 @@ class TenantFilterBackend(DjangoFilterBackend):
                 # Read when the form is built, after this.
                 item.queryset = visible_to(actor, model)
         return filterset
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise utils.translate_validation(filterset.errors)
+        _datetimes_in_utc(filterset.form.cleaned_data)
+        return filterset.qs
+
+
+def _datetimes_in_utc(cleaned: dict) -> None:
+    """`?created_after=0283-12-18T12:20:18+17:19` parses (Python allows offsets up to 24 h), but
+    PostgreSQL refuses offsets beyond ±15:59 with a DataError: send every time in UTC, and
+    refuse one that UTC cannot hold (year 1 with a positive offset)."""
+    for name, value in cleaned.items():
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            try:
+                cleaned[name] = value.astimezone(UTC)
+            except OverflowError:
+                raise ValidationError({name: ["This time is out of range."]}) from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.template import TemplateSyntaxError
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -42,6 +42,26 @@ from notifications.rendering import SAMPLE_CONTEXT, render_sources, template_sou
 from notifications.segments import sms_length
 from notifications.services.preferences import contact_preference_set
 from tracking.models import Shipment
+
+TEMPLATE_PREVIEW = inline_serializer(
+    "TemplatePreview",
+    {
+        "subject": serializers.CharField(),
+        "text": serializers.CharField(),
+        "html": serializers.CharField(),
+        "sms": inline_serializer(
+            "SmsLength",
+            {
+                "encoding": serializers.CharField(),
+                "units": serializers.IntegerField(),
+                "segments": serializers.IntegerField(),
+                "per_segment": serializers.IntegerField(),
+            },
+            required=False,
+            help_text="SMS only: the rendered text's length in segments.",
+        ),
+    },
+)
 
 
 class NotificationFilter(filters.FilterSet):
@@ -193,7 +213,7 @@ class NotificationTemplateViewSet(OrganizationPolicyOnly, TenantModelViewSet):
             )
         super().perform_create(serializer)
 
-    @extend_schema(request=TemplatePreviewSerializer)
+    @extend_schema(request=TemplatePreviewSerializer, responses=TEMPLATE_PREVIEW)
     @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
     def preview(self, request):
         """Render a trigger/channel/language (the override, the shipped template, or the

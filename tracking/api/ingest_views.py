@@ -19,6 +19,7 @@ from control_tower.api.fields import FiniteFloatField, PointField
 from control_tower.errors import DomainError, NotPermitted
 from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
+from tracking.api.ingest_schema import ping_batch_schema
 from tracking.ingest.auth import DEVICE_KEY_OR_SESSION, DeviceTokenAuthentication
 from tracking.ingest.fixes import FixError
 from tracking.ingest.gpx import GpxError, parse_gpx
@@ -47,7 +48,7 @@ class PingIngestView(TenantAPIView):
 
     @extend_schema(
         operation_id="ingest_pings",
-        request={"application/json": {"type": "array", "items": {"type": "object"}}},
+        request={"application/json": ping_batch_schema()},
         responses={200: INGEST_RESULT},
         description=(
             'A JSON array of up to PING_BATCH_MAX (default 1,000) fixes, or `{"pings": '
