@@ -1,12 +1,12 @@
 """The OpenAPI description of a native fix (`POST /api/v1/ingest/pings`), built from the
-validator's own tables (tracking/ingest/fixes.py BOUNDS, TIME_MIN/TIME_MAX) so the schema
+validator's own tables (tracking/ingest/fixes.py BOUNDS, TIME_MIN) so the schema
 cannot drift from what the parser accepts (docs/INGEST.md "Native fix fields")."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from tracking.ingest.fixes import BOUNDS, TIME_MAX, TIME_MIN
+from tracking.ingest.fixes import BOUNDS, TIME_MIN
 
 # Native field → (BOUNDS kind, description). Heading is taken modulo 360 after the check.
 _MEASURES = {
@@ -49,7 +49,8 @@ def native_fix_schema() -> dict:
                 {"type": "number", "minimum": 0},
             ],
             "description": "ISO-8601 (UTC when no offset), or epoch seconds / milliseconds "
-            f"(below 2^31: seconds); between {TIME_MIN.date()} and {TIME_MAX.date()}.",
+            f"(below 2^31: seconds); from {TIME_MIN.date()} to `PING_MAX_AHEAD_S` (a day) "
+            "ahead of the server clock.",
         },
         "lat": _bounded("lat", "Latitude, degrees (0,0 is refused: no fix yet).", nullable=False),
         "lon": _bounded("lon", "Longitude, degrees.", nullable=False),
