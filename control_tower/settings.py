@@ -278,7 +278,7 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="control-tower@localhost")
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-# Login lockout (docs/security_access.md): AXES_FAILURE_LIMIT wrong passwords for one user
+# Login lockout (docs/SECURITY.md): AXES_FAILURE_LIMIT wrong passwords for one user
 # name from one client IP lock that pair out for AXES_COOLOFF_MINUTES; during the cool-off
 # even the right password is refused (429 page with Retry-After). Attempts are rows in
 # PostgreSQL (axes' database handler), so every web process sees the same count.

@@ -1,5 +1,5 @@
 """What the OpenAPI schema says beyond drf-spectacular's defaults, in one place, so generated
-clients and fuzzers can trust it (docs/security_schema.md):
+clients and fuzzers can trust it (docs/SECURITY.md):
 
 - `AutoSchema`: a blank-able email, URL or pattern field also accepts and returns `""`; a file
   field reads out as `null` when no file is stored.

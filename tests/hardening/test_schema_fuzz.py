@@ -1,6 +1,6 @@
 """Schemathesis over the whole OpenAPI schema against the live ASGI app, as an owner's API key
 with every scope of one tenant (and the device-only operations as a device): no server error,
-every response body and status code as the schema documents them (docs/security_schema.md)."""
+every response body and status code as the schema documents them (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
