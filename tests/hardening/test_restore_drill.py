@@ -11,8 +11,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from tests.tracking.test_custody import delivered, dispatcher, parcel  # noqa: F401 (fixtures)
-from tracking.models import CustodyEntry
+from tests.tracking.test_custody import (  # noqa: F401 (fixtures)
+    delivered,
+    dispatcher,
+    parcel,
+    tamper,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,14 +34,6 @@ def test_a_backup_restores_and_its_custody_verifies(delivered, tmp_path):  # noq
 
 
 def test_an_altered_chain_fails_the_drill(delivered, tmp_path):  # noqa: F811
-    target = CustodyEntry.dangerously_unscoped.get(shipment=delivered, sequence=3)
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(
-                "UPDATE tracking_custodyentry SET actor = 'mallory' WHERE id = %s", [target.pk]
-            )
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
+    tamper(delivered, 3)
     with pytest.raises(CommandError, match="does not verify in the restored copy"):
         call_command("restore_drill", "--dump", str(tmp_path / "backup.dump"), stdout=StringIO())

@@ -147,10 +147,11 @@ def test_the_chain_after_a_day_of_events(delivered, dispatcher):
     }
 
 
-def test_tampering_is_detected_and_named(delivered, dispatcher):
-    target = CustodyEntry.dangerously_unscoped.get(shipment=delivered, sequence=4)
+def tamper(shipment, sequence: int) -> CustodyEntry:
+    """Rewrite one entry's actor as a superuser could: past the append-only trigger (switched
+    off for this session); only the hashes can tell."""
+    target = CustodyEntry.dangerously_unscoped.get(shipment=shipment, sequence=sequence)
     with connection.cursor() as cursor:
-        # A superuser can switch the append-only trigger off; the hashes still catch it.
         cursor.execute("SET session_replication_role = replica")
         try:
             cursor.execute(
@@ -158,6 +159,11 @@ def test_tampering_is_detected_and_named(delivered, dispatcher):
             )
         finally:
             cursor.execute("SET session_replication_role = DEFAULT")
+    return target
+
+
+def test_tampering_is_detected_and_named(delivered, dispatcher):
+    target = tamper(delivered, 4)
     assert dispatcher.get(url(delivered, "verify/")).json() == {
         "valid": False,
         "entries": 8,
