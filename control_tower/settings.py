@@ -150,11 +150,15 @@ if env.bool("DB_POOL", default=True):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
-        "timeout": 10,
+        # How long a request waits for a connection (all busy, or PostgreSQL away) before it is
+        # answered 503 with Retry-After (control_tower/unavailable.py).
+        "timeout": env.float("DB_POOL_TIMEOUT_S", default=10),
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Retry-After of the 503 answered while PostgreSQL is out of reach (control_tower/unavailable.py).
+DATABASE_RETRY_AFTER_S = env.int("DATABASE_RETRY_AFTER_S", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -191,7 +195,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a request when Redis is away: fail fast, the caller decides.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    # With late acks, a task whose worker died (killed, OOM, power) stays unacknowledged in
+    # Redis and is handed out again once this many seconds have passed since it was taken
+    # (docs/RELIABILITY.md "Faults"). Longer than any task runs, or a slow task would run twice
+    # at once (tasks are written to be run again safely). Countdowns stay well below it.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=900),
+    # Each worker looks for such tasks every 10 s (kombu's default looks every 100 s).
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULE: dict = {
     # Create tomorrow's ping partitions ahead, drop what is past retention (idempotent).
@@ -226,6 +242,13 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Task modules outside an app's tasks.py (autodiscovery reads tasks.py only).
 CELERY_IMPORTS = ("carriers.sla.digest",)
+
+# The outbox relay's tuning, when the environment sets it (the defaults and what each means are
+# in control_tower/events/settings.py): the lease decides how soon the rows of a relay that died
+# are taken over (docs/RELIABILITY.md "Faults").
+for _name in ("EVENTS_RELAY_LEASE_S", "EVENTS_RELAY_BUDGET_S", "EVENTS_RELAY_BATCH"):
+    if _name in env.ENVIRON:
+        globals()[_name] = env.float(_name) if _name.endswith("_S") else env.int(_name)
 
 # SLA scorecards (docs/SLA_METRICS.md): a GPS fix counts toward tracking coverage for this
 # many seconds; planning history groups stops by grid cells of this size (degrees).

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from control_tower import services
-from control_tower.api.errors import json_404, json_500
+from control_tower.api.errors import json_404, json_500, unavailable_response
 from control_tower.errors import DomainError, InvitationInvalid, NotPermitted
 from control_tower.redis_clients import sync_redis
 from control_tower.tenancy.actors import memberships_of
 from control_tower.tenancy.middleware import SESSION_KEY
+from control_tower.unavailable import database_unavailable, retry_after_s
 
 
 def healthz(request):
@@ -124,6 +127,22 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    """Django's handler500: called inside the `except` of the failed request, so the exception
+    is `sys.exc_info()`. An unreachable database is a 503 with Retry-After, not our bug."""
+    if database_unavailable(sys.exc_info()[1]):
+        if request.path.startswith(MACHINE_PATH_PREFIXES):
+            return unavailable_response()
+        # No template: rendering one may need the database (context processors, the user).
+        response = HttpResponse(UNAVAILABLE_PAGE, status=503, content_type="text/html")
+        response["Retry-After"] = str(retry_after_s())
+        return response
     if request.path.startswith(MACHINE_PATH_PREFIXES):
         return json_500(request)
     return render(request, "500.html", status=500)
+
+
+UNAVAILABLE_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Back in a moment</title>"
+    "<h1>Back in a moment</h1><p>The service is briefly unavailable. Nothing was lost; "
+    "reload the page in a few seconds.</p></html>"
+)

@@ -16,6 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from control_tower.api.bulk import index_list_errors
 from control_tower.errors import DomainError, TooManyAttempts, error_body
+from control_tower.unavailable import database_unavailable, retry_after_s, unavailable_body
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ def _as_fields(detail) -> dict:
 
 
 def exception_handler(exc, context):
+    if database_unavailable(exc):
+        return unavailable_response()
     if isinstance(exc, DomainError):
         response = Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status_code)
         if isinstance(exc, TooManyAttempts):
@@ -89,6 +92,13 @@ def exception_handler(exc, context):
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
             body["detail"] = detail
     response.data = body
+    return response
+
+
+def unavailable_response() -> JsonResponse:
+    """503 + Retry-After while PostgreSQL is out of reach (control_tower/unavailable.py)."""
+    response = JsonResponse(unavailable_body(), status=503)
+    response["Retry-After"] = str(retry_after_s())
     return response
 
 

@@ -40,6 +40,7 @@ from control_tower.errors import error_body
 from control_tower.events import emit_live_async
 from control_tower.ratelimit import client_ip_from
 from control_tower.tenancy.secrets import secret_matches, split_prefix
+from control_tower.unavailable import database_unavailable, retry_after_s, unavailable_body
 from tracking.eta.triggers import eta_on_position_async
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
 from tracking.ingest.fixes import FixError
@@ -99,6 +100,7 @@ async def pool() -> AsyncConnectionPool:
             min_size=1,
             max_size=pool_settings.get("max_size", 20),
             kwargs={"autocommit": True},
+            timeout=pool_settings.get("timeout", 10),
             open=False,
         )
         await existing.open(wait=False)
@@ -189,9 +191,14 @@ class DeviceIngestApp:
             return await _reply(send, 413, error_body("validation_error", "Body larger than 1 MB."))
         try:
             status, payload, extra = await handler(scope, headers, body)
-        except Exception:
-            logger.exception("ingest fast path failed on %s", path)
-            status, payload, extra = 500, error_body("server_error", "Internal error."), {}
+        except Exception as exc:
+            if database_unavailable(exc):  # the phone sends it again (a repeat is stored once)
+                logger.warning("ingest: database unavailable (%s)", type(exc).__name__)
+                status, payload = 503, unavailable_body()
+                extra = {"retry-after": str(retry_after_s())}
+            else:
+                logger.exception("ingest fast path failed on %s", path)
+                status, payload, extra = 500, error_body("server_error", "Internal error."), {}
         await _reply(send, status, payload, extra)
 
     async def osmand(self, scope, headers, body):
