@@ -337,7 +337,8 @@ class _LiveHub:
             await ready.wait()
             if self.subscribed.get(channel) is not ready:  # it failed, or everyone left
                 return await self.join(group, deliver)
-        if self.task is None:
+        if self.task is None or self.task.done():
+            # done(): a reader that died of something unforeseen is replaced, not waited on.
             self.task = asyncio.get_running_loop().create_task(self.run())
 
     async def leave(self, group: str, deliver) -> None:
@@ -373,7 +374,12 @@ class _LiveHub:
             channel = message["channel"].decode()
             raw = message["data"].decode()
             for deliver in list(self.members.get(channel, ())):
-                deliver(raw)
+                # This task is the process's only reader: one socket's failing callback must
+                # not silence every other socket (it used to end the task for good).
+                try:
+                    deliver(raw)
+                except Exception:  # noqa: BLE001
+                    logger.warning("a live socket failed to take a delta", exc_info=True)
 
 
 _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

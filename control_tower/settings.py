@@ -10,6 +10,8 @@ import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from control_tower.celery_queues import task_routes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -209,6 +211,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Opt-in: one queue per kind of work (control_tower/celery_queues.py, docs/SCALING.md).
+CELERY_QUEUES_PER_KIND = env.bool("CELERY_QUEUES_PER_KIND", default=False)
+CELERY_TASK_ROUTES = task_routes(CELERY_TASK_DEFAULT_QUEUE) if CELERY_QUEUES_PER_KIND else None
 CELERY_BEAT_SCHEDULE: dict = {
     # Create tomorrow's ping partitions ahead, drop what is past retention (idempotent).
     "ping-partitions": {"task": "tracking.maintain_ping_partitions", "schedule": 3600.0},
