@@ -13,12 +13,13 @@ PY := $(VENV)/bin/python
 export VENV
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap demo test lint bench stop clean
+.PHONY: help bootstrap demo test faults lint bench stop clean
 
 help:
 	@echo "Targets:"
 	@echo "  make demo       bootstrap, migrate, load demo data, run web + worker + beat (Ctrl-C stops)"
 	@echo "  make test       bootstrap, then run the test suite (PYTEST_ARGS=... for extra pytest args)"
+	@echo "  make faults     only the fault tests: PostgreSQL crash, Redis killed, worker killed (~5 min)"
 	@echo "  make lint       ruff check + ruff format --check"
 	@echo "  make bench      run the benchmarks (bench/run_all.py)"
 	@echo "  make stop       stop a demo started with DEMO_DETACH=1"
@@ -34,6 +35,10 @@ demo: bootstrap
 # pytest's own exit code is the result (5 = no tests collected also fails).
 test: bootstrap
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Part of `make test` too; this runs only them (docs/RELIABILITY.md "Faults").
+faults: bootstrap
+	$(VENV)/bin/pytest tests/faults -m faults $(PYTEST_ARGS)
 
 # Linting needs the virtualenv, not the database.
 lint:
