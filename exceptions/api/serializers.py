@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from control_tower.api.fields import SaneDateTimeField
 from exceptions.models import Alert
 from exceptions.representation import alert_data
 from exceptions.services import PERSON_RESOLUTION_CODES
@@ -69,7 +70,7 @@ class AlertAssignSerializer(AlertNoteSerializer):
 
 
 class AlertSnoozeSerializer(AlertNoteSerializer):
-    until = serializers.DateTimeField(help_text="When the alert wakes (at most 7 days ahead).")
+    until = SaneDateTimeField(help_text="When the alert wakes (at most 7 days ahead).")
 
 
 class AlertResolveSerializer(AlertNoteSerializer):

@@ -12,7 +12,13 @@ from django.db import connection
 from django.utils import timezone
 
 from control_tower.tenancy.roles import Role
-from tests.factories import DriverFactory, HubFactory, ShipmentFactory, VehicleFactory
+from tests.factories import (
+    DriverFactory,
+    HubFactory,
+    RouteFactory,
+    ShipmentFactory,
+    VehicleFactory,
+)
 from tests.tracking.asgi_client import AsgiClient
 from tracking.models import Route
 
@@ -150,3 +156,37 @@ def test_a_planning_shift_in_year_4845_is_refused(tenant, api_client_for):
     assert response.status_code == 400, response.content
     assert "shift_start" in json.dumps(response.json()["fields"])
     assert not Route.dangerously_unscoped.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_a_webhook_replay_since_an_absurd_year_is_refused(tenant, api_client_for, since):
+    client = api_client_for(tenant.user(Role.ADMIN))
+    endpoint = client.post(
+        "/api/v1/webhook-endpoints/",
+        {"name": "ops", "url": "https://hooks.example.com/in", "event_types": ["*"]},
+        format="json",
+    )
+    assert endpoint.status_code == 201, endpoint.content
+    response = client.post(
+        f"/api/v1/webhook-endpoints/{endpoint.json()['id']}/replay/",
+        {"since": since},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert "since" in response.json()["fields"]
+
+
+@pytest.mark.django_db
+def test_an_alert_snoozed_until_year_9999_is_refused(tenant, api_client_for):
+    from tests.exceptions.test_alerts_api import raise_on
+
+    alert = raise_on(RouteFactory(organization=tenant.organization, carrier=tenant.carrier))
+    client = api_client_for(tenant.user(Role.DISPATCHER))
+    response = client.post(
+        f"/api/v1/alerts/{alert.pk}/snooze/", {"until": "9999-12-31T23:59:59Z"}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "until" in response.json()["fields"]
+    alert.refresh_from_db()
+    assert alert.snoozed_until is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from control_tower.api.fields import SaneDateTimeField
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookSettings
 
 
@@ -74,7 +75,7 @@ class RotateSecretSerializer(serializers.Serializer):
 
 
 class ReplaySinceSerializer(serializers.Serializer):
-    since = serializers.DateTimeField()
+    since = SaneDateTimeField()
 
 
 class ReplayCountSerializer(serializers.Serializer):
