@@ -56,3 +56,18 @@ def test_network_trouble_is_told_from_other_failures():
     assert audit.looks_like_network_trouble("ConnectionError: Could not connect to PyPI's feed")
     assert audit.looks_like_network_trouble("npm error audit endpoint returned an error")
     assert not audit.looks_like_network_trouble("Invalid requirement: 'django=='")
+
+
+def test_ci_lets_an_unchecked_audit_pass_but_never_a_vulnerable_one(monkeypatch, capsys):
+    # .ci/run sets AUDIT_ALLOW_UNCHECKED=1: a service being down must not fail the job,
+    # a known vulnerability must.
+    monkeypatch.setenv("AUDIT_ALLOW_UNCHECKED", "1")
+    monkeypatch.setattr(audit, "audit_node", lambda: audit.CLEAN)
+    monkeypatch.setattr(audit, "audit_python", lambda: audit.UNCHECKED)
+    assert audit.main() == audit.CLEAN
+    assert "NOT AUDITED" in capsys.readouterr().out
+    monkeypatch.setattr(audit, "audit_python", lambda: audit.VULNERABLE)
+    assert audit.main() == audit.VULNERABLE
+    monkeypatch.delenv("AUDIT_ALLOW_UNCHECKED")
+    monkeypatch.setattr(audit, "audit_python", lambda: audit.UNCHECKED)
+    assert audit.main() == audit.UNCHECKED
