@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 export VENV
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap demo test faults lint bench stop clean
+.PHONY: help bootstrap demo test faults lint bench stop clean lock audit
 
 help:
 	@echo "Targets:"
@@ -25,6 +25,8 @@ help:
 	@echo "  make stop       stop a demo started with DEMO_DETACH=1"
 	@echo "  make clean      remove the virtualenv ($(VENV)) and var/"
 	@echo "  make bootstrap  system packages, virtualenv, PostgreSQL/PostGIS and Redis only"
+	@echo "  make lock       re-lock requirements/*.txt (hashed) from pyproject.toml (LOCK_ARGS=--upgrade)"
+	@echo "  make audit      known vulnerabilities in the locked Python and npm packages"
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -52,6 +54,16 @@ bench: bootstrap
 	else \
 		echo "bench/run_all.py does not exist yet: nothing to run"; \
 	fi
+
+# Needs the network (PyPI), not the virtualenv: pip-tools runs from its own (scripts/lock.sh).
+lock:
+	bash scripts/lock.sh
+
+# Fails when a locked version has a known vulnerability, and when a vulnerability service could
+# not be asked (not a pass); AUDIT_ALLOW_UNCHECKED=1 (CI, .ci/run) makes the latter a loud warning.
+audit:
+	SKIP_SERVICES=1 bash scripts/bootstrap.sh
+	$(PY) scripts/audit.py
 
 stop:
 	bash scripts/stop_demo.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bring a Debian 12 machine (or container) to the point where `make test` / `make demo` can run:
 #   1. system packages (PostGIS, pgRouting, GDAL, Redis, Chromium, OSM tools),
-#   2. the Python virtualenv with the project and its dev extras,
+#   2. the Python virtualenv: the locked dependencies (requirements/dev.txt), then the project,
 #   3. the services themselves (scripts/ensure_services.sh).
 # Idempotent, and fast on the second run: each step checks before it acts.
 #
@@ -143,16 +143,21 @@ setup_python() {
         log "creating virtualenv in $VENV"
         python3 -m venv "$VENV"
     fi
-    # The stamp is keyed on pyproject.toml: a dependency change re-runs pip, nothing else does.
-    local sum stamp
-    sum="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    # The stamp is keyed on the lock and pyproject.toml: a dependency change (or a re-lock)
+    # re-runs pip, nothing else does.
+    local lock=requirements/dev.txt sum stamp
+    [ -f "$lock" ] || die "$lock is missing: run \`make lock\`"
+    sum="$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
     stamp="$VENV/.installed-$sum"
     if [ -f "$stamp" ]; then
         log "python dependencies: up to date ($VENV)"
         return 0
     fi
-    log "installing the project and dev dependencies into $VENV"
-    "$VENV/bin/pip" install -e '.[dev]'
+    # Exactly the locked versions, each file checked against the lock's hashes (docs/SECURITY.md,
+    # "Supply chain"); then the project itself, whose dependencies the lock already holds.
+    log "installing the locked dependencies ($lock) and the project into $VENV"
+    "$VENV/bin/pip" install --require-hashes -r "$lock"
+    "$VENV/bin/pip" install --no-deps -e .
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 }
