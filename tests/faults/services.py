@@ -196,6 +196,13 @@ class Process:
             start_new_session=True,
         )  # fmt: skip
 
+    def alive(self) -> bool:
+        """True while it runs; raises with its last lines once it has exited (a crash at
+        start-up is reported at once, with its traceback, not as a time-out)."""
+        if self.popen.poll() is None:
+            return True
+        raise AssertionError(f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}")
+
     def kill(self) -> None:
         """SIGKILL to the whole group: no shutdown handler runs, nothing is acknowledged."""
         if self.popen.poll() is None:
@@ -224,7 +231,7 @@ def web(env: PlatformEnv, log_dir: Path, port: int) -> Process:
          "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
         env, log_dir,
     )  # fmt: skip
-    wait_until(lambda: _listening(port), timeout=60, what="uvicorn listening")
+    wait_until(lambda: process.alive() and _listening(port), timeout=60, what="uvicorn listening")
     return process
 
 
