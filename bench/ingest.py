@@ -8,7 +8,11 @@ Scenarios:
 1. single-fix OsmAnd requests (`GET /ingest/osmand/<token>/?...`, what Traccar Client sends):
    requests/s, p50/p99 latency;
 2. native batches of 100 and of 1,000 fixes (`POST /api/v1/ingest/pings`): pings/s;
-3. the storage layer alone (`pings_ingest` in-process, batches of 1,000): rows/s.
+3. the storage layer alone (`pings_ingest` in-process, batches of 1,000): rows/s;
+and first, in the same run, what PostgreSQL itself does with ping-shaped rows on this machine
+(bench/ingest_floor.py: the COPY floor and the one-row-per-transaction commit floor), with the
+ratios issue 19 sets targets for: batches of 1,000 and the storage layer against the COPY
+floor (≥ 0.40, ≥ 0.60), single fixes against the commit floor (≥ 0.20).
 Every acknowledged (2xx) fix has a unique key, so after each scenario the stored rows must
 equal the acknowledged fixes: the script reports `lost` (it must be 0).
 
@@ -42,6 +46,7 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
+from bench.ingest_floor import commit_floor, copy_floor  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 from carriers.models import Carrier, Device  # noqa: E402
 from carriers.services import device_create  # noqa: E402
@@ -303,6 +308,18 @@ def start_server(
     raise SystemExit("uvicorn did not start")
 
 
+def ratios(results: dict) -> dict:
+    """Each figure against its floor, measured in the same run (issue 19's targets)."""
+    copy, commit = results["floor_copy_rows_per_s"], results["floor_commit_rows_per_s"]
+    return {
+        "batch_1000_vs_copy_floor_ratio": round(results["batch_1000_pings_per_s"] / copy, 3),
+        "storage_vs_copy_floor_ratio": round(results["storage_batch_1000_rows_per_s"] / copy, 3),
+        "osmand_single_fix_vs_commit_floor_ratio": round(
+            results["osmand_single_fix_req_per_s"] / commit, 3
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=60, help="seconds per scenario")
@@ -316,6 +333,10 @@ def main() -> None:
 
     organization, devices = prepare(args.devices)
     results: dict = {}
+    floor_s = min(args.duration, 20)
+    print(f"floors: COPY and one row per transaction, {floor_s} s each …", flush=True)
+    results.update(copy_floor(floor_s))
+    results.update(commit_floor(floor_s))
     server = start_server(args)
     try:
         print(f"single-fix OsmAnd, {args.connections} connections, {args.duration} s …", flush=True)
@@ -328,6 +349,7 @@ def main() -> None:
         server.wait(timeout=20)
     print("storage layer alone …", flush=True)
     results.update(scenario_storage(args, organization, devices))
+    results.update(ratios(results))
     results.update(
         {
             "duration_s": args.duration,
