@@ -83,10 +83,13 @@ def flag_fixes(
     (they are late and will not move anything anyway)."""
     future_limit = received_at + timedelta(seconds=settings.PING_MAX_FUTURE_S)
     old_limit = received_at - timedelta(days=retention_days)
+    # Read once: a Django setting costs a lazy-object lookup per access, and a batch has
+    # thousands of fixes (it showed in the storage layer's profile).
+    max_accuracy_m, max_speed_mps = settings.PING_MAX_ACCURACY_M, settings.PING_MAX_SPEED_MPS
     for fix in fixes:
-        if fix.accuracy_m is not None and fix.accuracy_m > settings.PING_MAX_ACCURACY_M:
+        if fix.accuracy_m is not None and fix.accuracy_m > max_accuracy_m:
             fix.flags |= PingFlag.POOR_ACCURACY
-        if fix.speed_mps is not None and fix.speed_mps > settings.PING_MAX_SPEED_MPS:
+        if fix.speed_mps is not None and fix.speed_mps > max_speed_mps:
             # The device's own speed claim, judged like the speed implied between fixes.
             fix.flags |= PingFlag.IMPOSSIBLE_SPEED
         if fix.mock:
@@ -108,7 +111,7 @@ def flag_fixes(
         meters = distance_m(reference.lat, reference.lon, fix.lat, fix.lon)
         seconds = (fix.fix_time - reference.fix_time).total_seconds()
         slack = (reference.accuracy_m or 0) + (fix.accuracy_m or 0)
-        if meters - slack > settings.PING_MAX_SPEED_MPS * seconds:
+        if meters - slack > max_speed_mps * seconds:
             fix.flags |= PingFlag.IMPOSSIBLE_SPEED
             continue
         still = fix.moving is not True and (fix.speed_mps or 0) < JITTER_SPEED_MPS
