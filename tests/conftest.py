@@ -166,6 +166,23 @@ def celery_worker(django_db_setup):
         yield worker
 
 
+@pytest.fixture
+def published_tasks():
+    """Names of the Celery tasks this process published during the test, in order (the real
+    publish, read through Celery's own signal: a worker consuming the queue meanwhile does not
+    change what was sent)."""
+    from celery.signals import before_task_publish
+
+    names: list[str] = []
+
+    def record(sender=None, **_):
+        names.append(sender)
+
+    before_task_publish.connect(record, weak=False)
+    yield names
+    before_task_publish.disconnect(record)
+
+
 def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
     """Poll until `predicate()` is truthy (for work done by another process or thread)."""
     import time
@@ -198,6 +215,7 @@ def _celery_quiet_before_flush(request, _django_db_marker):
     from celery.worker import state
 
     from control_tower.celery import app
+    from control_tower.events.wakeup import forget_pending
     from tracking.eta.triggers import wait_until_published
 
     wait_until_published()  # the fast path's trigger thread: nothing in flight either
@@ -208,6 +226,7 @@ def _celery_quiet_before_flush(request, _django_db_marker):
     while True:
         with app.connection_for_write() as connection:
             app.control.purge(connection=connection)
+        forget_pending()  # a purged relay run must not keep the next test's commits waiting
         if not (state.active_requests or state.reserved_requests):
             break
         if time.monotonic() > deadline:

@@ -18,8 +18,7 @@ from django.db import transaction
 from control_tower.events.catalog import EVENT_TYPES, Event, merge_payloads
 from control_tower.events.models import OutboxEvent
 from control_tower.events.registry import live_async_handlers, live_handlers
-from control_tower.events.tasks import events_relay
-from control_tower.tenancy.enqueue import enqueue_on_commit
+from control_tower.events.wakeup import wake_relay_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ def emit(event: Event) -> Event:
             return pending.event
     if event_type.durable:
         OutboxEvent.dangerously_unscoped.bulk_create([OutboxEvent.from_event(event)])
-        enqueue_on_commit(events_relay)
+        wake_relay_on_commit()
     transaction.on_commit(_LiveDelivery(event))
     return event
 
@@ -113,7 +112,7 @@ def emit_many(events: list[Event]) -> None:
     rows = [OutboxEvent.from_event(e) for e in events if EVENT_TYPES[e.type].durable]
     if rows:
         OutboxEvent.dangerously_unscoped.bulk_create(rows)
-        enqueue_on_commit(events_relay)
+        wake_relay_on_commit()
     for event in events:
         transaction.on_commit(_LiveDelivery(event))
 

@@ -1,31 +1,25 @@
 """The relay's Celery tasks (thin: the work is in relay.py).
 
-`events_relay` is enqueued after every commit that wrote outbox rows (once per transaction)
-and by beat every few seconds as the safety net, and queues itself again when its budget ran
-out with rows left; `events_prune` runs hourly.
+`events_relay` is queued after a commit that wrote outbox rows when no run is waiting already
+(control_tower/events/wakeup.py), by beat every few seconds as the safety net, and by itself
+again when its budget ran out with rows left; `events_prune` runs hourly.
 """
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
-from control_tower.events import relay
-
-logger = logging.getLogger(__name__)
+from control_tower.events import relay, wakeup
 
 
 @shared_task(name="control_tower.events_relay", ignore_result=True)
 def events_relay() -> int:
+    wakeup.relay_starting()  # before the claim: a commit from now on queues the next run
     delivered, unfinished = relay.relay_within_budget()
     if unfinished:
         # More is waiting: run again, but at the back of the queue, so that a one-process
         # worker runs the dispatchers queued meanwhile instead of relaying for minutes.
-        try:
-            events_relay.apply_async(retry=False)
-        except Exception:  # noqa: BLE001 - beat's safety-net run picks the rest up
-            logger.warning("could not queue the next relay run; beat will", exc_info=True)
+        wakeup.wake_relay()  # unless a commit meanwhile queued one already; never raises
     return delivered
 
 

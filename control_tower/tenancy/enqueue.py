@@ -24,7 +24,7 @@ def enqueue_on_commit(task, **kwargs) -> None:
     saves work.)
     """
     name = task if isinstance(task, str) else task.name
-    if not _first_in_transaction((name, tuple(sorted(kwargs.items())))):
+    if not first_in_transaction((name, tuple(sorted(kwargs.items())))):
         return
 
     def send() -> None:
@@ -39,7 +39,7 @@ def enqueue_on_commit(task, **kwargs) -> None:
     transaction.on_commit(send)
 
 
-def _first_in_transaction(key) -> bool:
+def first_in_transaction(key) -> bool:
     """Whether `key` is new in the current transaction. The set is tied to the connection's
     list of commit callbacks: Django replaces that list after a commit or a rollback, so a new
     transaction (or one whose callbacks were rolled back) starts with an empty set."""

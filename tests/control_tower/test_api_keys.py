@@ -110,3 +110,13 @@ def test_last_use_is_recorded_by_the_worker(tenant, api_client_for, api_key_for,
         ).first()
     )
     assert timezone.now() - used.last_used_at < dt.timedelta(seconds=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_key_queues_one_last_use_write_while_the_queue_is_behind(
+    tenant, api_client_for, api_key_for, published_tasks
+):
+    client = api_client_for(key=api_key_for(tenant))
+    for _ in range(5):  # however far behind the queue is, one write is asked for
+        assert client.get("/api/v1/me/").status_code == 200
+    assert published_tasks.count("control_tower.api_key_record_use") == 1
