@@ -406,6 +406,11 @@ def api_key_for(organization) -> str:
     return raw
 
 
+def ack_ms(totals: dict, q: float) -> float | None:
+    acks = totals.get("acks")
+    return round(percentile(acks, q) * 1000, 1) if acks else None
+
+
 def report(
     args, organization, tally: Tally, samples: list[dict], platform: Platform
 ) -> tuple[dict, list]:
@@ -433,8 +438,9 @@ def report(
         "pings_stored": stored,
         "pings_lost": totals["ok"] - stored,
         "ping_errors": totals["errors"],
-        "ping_ack_p50_ms": round(percentile(totals.get("acks", []), 50) * 1000, 1),
-        "ping_ack_p99_ms": round(percentile(totals.get("acks", []), 99) * 1000, 1),
+        # None when the load was stopped while behind (its answer times are lost with it).
+        "ping_ack_p50_ms": ack_ms(totals, 50),
+        "ping_ack_p99_ms": ack_ms(totals, 99),
         "pings_per_s_target": round(args.vehicles / PERIOD_S),
         "pings_per_s_sent": round(tally.pings_sent / args.duration, 1),
         "websockets": args.sockets,
