@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 # Short timeouts: a page view must not wait on a slow Redis.
 REDIS_TIMEOUT_S = 0.5
+# A limit that could not be checked lets the request through (fail open) and says so at most
+# this often per process: under load a slow answer (often a starved event loop, not Redis) would
+# otherwise write a traceback per request (seen in the soak, docs/RELIABILITY.md).
+FAIL_OPEN_LOG_EVERY_S = 30.0
+_last_fail_open_log = 0.0
 
 
 def _redis_key(scope: str, key: str, window_s: int, now: float) -> str:
@@ -46,8 +51,8 @@ def rate_hit(scope: str, key: str, *, window_s: int, now: float | None = None) -
         pipe.incr(name)
         pipe.expire(name, window_s + 1)
         count, _ = pipe.execute()
-    except redis.RedisError:
-        logger.exception("rate limit %s not counted: Redis unavailable", scope)
+    except redis.RedisError as exc:
+        _fail_open(scope, "counted", exc)
         return 0
     return int(count)
 
@@ -67,8 +72,8 @@ def rate_count(scope: str, key: str, *, window_s: int, now: float | None = None)
     now = time.time() if now is None else now
     try:
         value = sync_redis(timeout_s=REDIS_TIMEOUT_S).get(_redis_key(scope, key, window_s, now))
-    except redis.RedisError:
-        logger.exception("rate limit %s not read: Redis unavailable", scope)
+    except redis.RedisError as exc:
+        _fail_open(scope, "read", exc)
         return 0
     return int(value or 0)
 
@@ -81,8 +86,8 @@ async def rate_hit_async(scope: str, key: str, *, window_s: int) -> int:
         pipe.incr(name)
         pipe.expire(name, window_s + 1)
         count, _ = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
-    except (redis.RedisError, TimeoutError):
-        logger.exception("rate limit %s not counted: Redis unavailable", scope)
+    except (redis.RedisError, TimeoutError) as exc:
+        _fail_open(scope, "counted", exc)
         return 0
     return int(count)
 
@@ -92,8 +97,8 @@ async def rate_count_async(scope: str, key: str, *, window_s: int) -> int:
     name = _redis_key(scope, key, window_s, time.time())
     try:
         value = await asyncio.wait_for(async_redis().get(name), REDIS_TIMEOUT_S)
-    except (redis.RedisError, TimeoutError):
-        logger.exception("rate limit %s not read: Redis unavailable", scope)
+    except (redis.RedisError, TimeoutError) as exc:
+        _fail_open(scope, "read", exc)
         return 0
     return int(value or 0)
 
@@ -135,3 +140,15 @@ def ratelimit_reset(scope: str | None = None) -> int:
     if names:
         client.delete(*names)
     return len(names)
+
+
+def _fail_open(scope: str, action: str, exc: BaseException) -> None:
+    global _last_fail_open_log
+    now = time.monotonic()
+    if now - _last_fail_open_log < FAIL_OPEN_LOG_EVERY_S:
+        return
+    _last_fail_open_log = now
+    logger.warning(
+        "rate limit %s not %s (let through): Redis did not answer within %s s (%s)",
+        scope, action, REDIS_TIMEOUT_S, type(exc).__name__,
+    )  # fmt: skip
