@@ -333,7 +333,7 @@ def main() -> None:
 
     organization, devices = prepare(args.devices)
     results: dict = {}
-    floor_s = min(args.duration, 20)
+    floor_s = min(args.duration, 10)
     print(f"floors: COPY and one row per transaction, {floor_s} s each …", flush=True)
     results.update(copy_floor(floor_s))
     results.update(commit_floor(floor_s))
