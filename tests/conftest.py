@@ -183,8 +183,9 @@ def published_tasks():
     before_task_publish.disconnect(record)
 
 
-def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
-    """Poll until `predicate()` is truthy (for work done by another process or thread)."""
+def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll until `predicate()` is truthy (for work done by another process or thread); its
+    value is returned. `what` names the condition in the failure message."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -193,7 +194,7 @@ def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 @pytest.fixture(autouse=True)

@@ -20,11 +20,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 import redis
+
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -35,16 +36,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def _as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -127,7 +118,7 @@ class PrivateRedis:
              "--appendonly", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_until(self.answers, timeout=10, what="redis-server started")
+        wait_for(self.answers, timeout=10, what="redis-server started")
 
     def kill(self) -> None:
         """SIGKILL: gone at once, with everything it held (the queue, the channel layer)."""
@@ -231,7 +222,7 @@ def web(env: PlatformEnv, log_dir: Path, port: int) -> Process:
          "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
         env, log_dir,
     )  # fmt: skip
-    wait_until(lambda: process.alive() and _listening(port), timeout=60, what="uvicorn listening")
+    wait_for(lambda: process.alive() and _listening(port), timeout=60, what="uvicorn listening")
     return process
 
 

@@ -12,8 +12,9 @@ import time
 import httpx
 import pytest
 
+from tests.conftest import wait_for
 from tests.faults.load import IngestLoad
-from tests.faults.services import free_port, wait_until, web
+from tests.faults.services import free_port, web
 
 pytestmark = pytest.mark.faults
 
@@ -36,7 +37,7 @@ def test_acknowledged_fixes_survive_a_database_crash_and_the_app_reconnects(scen
     load = IngestLoad(base, world["devices"], batch_devices=4, batch=20)
     load.start()
     try:
-        wait_until(lambda: len(load.acknowledged()) > 200, timeout=30, what="ingest under way")
+        wait_for(lambda: len(load.acknowledged()) > 200, timeout=30, what="ingest under way")
         crashed_at = time.monotonic()
         s.postgres.crash()
         # A dispatcher meanwhile: the API and the pages say the same, in their own format.
@@ -47,7 +48,7 @@ def test_acknowledged_fixes_survive_a_database_crash_and_the_app_reconnects(scen
         s.postgres.start()
         back_at = time.monotonic()
         # The app reconnects by itself: answers turn to 200 again without touching it.
-        recovered_at = wait_until(
+        recovered_at = wait_for(
             lambda: _first_success_after(load, back_at), timeout=30, what="ingest recovered"
         )
         time.sleep(3)

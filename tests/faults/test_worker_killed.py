@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from tests.faults.services import wait_until, worker
+from tests.conftest import wait_for
+from tests.faults.services import worker
 
 pytestmark = pytest.mark.faults
 
@@ -50,7 +51,7 @@ def test_a_relay_killed_mid_batch_runs_again_and_delivers_every_event_once(scena
 
     first = s.started(worker(s.env, s.log_dir, "worker-1"))
     started_at = time.monotonic()
-    wait_until(lambda: delivered(s) >= 200, timeout=120, what="relay under way")
+    wait_for(lambda: delivered(s) >= 200, timeout=120, what="relay under way")
     print(f"\n200 delivered {time.monotonic() - started_at:.1f} s after the worker started")
     first.kill()
     at_kill = delivered(s)
@@ -60,7 +61,7 @@ def test_a_relay_killed_mid_batch_runs_again_and_delivers_every_event_once(scena
 
     killed_at = time.monotonic()
     s.started(worker(s.env, s.log_dir, "worker-2"))
-    wait_until(lambda: delivered(s) == EVENTS, timeout=240, what="every event delivered")
+    wait_for(lambda: delivered(s) == EVENTS, timeout=240, what="every event delivered")
     print(
         f"delivered at the kill {at_kill} of {EVENTS}; "
         f"all {time.monotonic() - killed_at:.1f} s later"
@@ -82,7 +83,7 @@ def test_a_relay_killed_mid_batch_runs_again_and_delivers_every_event_once(scena
         (0,)
     ]
     # The task that was killed was run again and finished: nothing is held any more.
-    wait_until(
+    wait_for(
         lambda: "control_tower.events_relay" not in queued_task_names(s)[1],
         timeout=30,
         what="the run that was killed, run again and acknowledged",
