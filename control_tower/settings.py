@@ -245,6 +245,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The weekly scorecard e-mails whose weekday and hour have come (idempotent claim).
     "sla-scorecard-emails": {"task": "sla.send_scorecard_emails", "schedule": 15 * 60.0},
 }
+# A periodic run that waited in the queue past its own interval is dropped when a worker takes
+# it (`expires`): the next one is due anyway. Without it, a worker that falls behind finds
+# hundreds of identical safety-net runs queued (the soak: 409 relay runs, 226 of each
+# dispatcher, docs/RELIABILITY.md).
+for _entry in CELERY_BEAT_SCHEDULE.values():
+    _entry.setdefault("options", {})["expires"] = _entry["schedule"]
 # Task modules outside an app's tasks.py (autodiscovery reads tasks.py only).
 CELERY_IMPORTS = ("carriers.sla.digest",)
 
