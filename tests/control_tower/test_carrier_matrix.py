@@ -178,7 +178,7 @@ DETAIL_BODIES = {
     ("stops", "post", "fail"): {"reason": "not_home"},
     ("stops", "post", "reassign"): {"route": "own-route"},
     ("alerts", "post", "assign"): {"assignee": 1},
-    ("alerts", "post", "snooze"): {"until": "2999-01-01T00:00:00Z"},
+    ("alerts", "post", "snooze"): {"until": "2099-01-01T00:00:00Z"},
     ("alerts", "post", "resolve"): {"resolution_code": "fixed"},
 }
 # Operations whose callers or shapes the generic cases do not fit: each has a test below.

@@ -193,7 +193,7 @@ DETAIL_BODIES = {
     ("stops", "patch"): {"address": "x"},
     ("stops", "post", "fail"): {"reason": "not_home"},
     ("alerts", "post", "assign"): {"assignee": 1},
-    ("alerts", "post", "snooze"): {"until": "2999-01-01T00:00:00Z"},
+    ("alerts", "post", "snooze"): {"until": "2099-01-01T00:00:00Z"},
     ("alerts", "post", "resolve"): {"resolution_code": "fixed"},
     ("notification-templates", "put"): {
         "trigger": "delivered",
