@@ -216,6 +216,7 @@ cat <<EOF
   Control tower is up:
     console   $BASE/console/   (dispatcher@demo.example / demo1234: the live map)
     reports   $BASE/reports/?from=$REPORTS_FROM&to=$REPORTS_TO   (ops@demo.example / demo1234: carrier SLA scorecards; carrier@demo.example sees only its own)
+    ETAs      $BASE/reports/eta/?from=$REPORTS_FROM&to=$REPORTS_TO   (ops@demo.example: how accurate the ETAs shown were)
 $(printf '%s\n' "$DRIVER_ROUTE" | sed 's/^/    /')
     home      $BASE/   (log in with the accounts above)
     admin     $BASE/admin/

@@ -40,14 +40,18 @@ def default_period(actor: Actor, days: int = DEFAULT_REPORT_DAYS) -> tuple[date,
     return end - timedelta(days=days - 1), end
 
 
-def report_query(*, actor: Actor, params) -> ReportQuery:
+def report_query(
+    *, actor: Actor, params, groups: tuple[str, ...] = GROUPS, default_group: str = "carrier"
+) -> ReportQuery:
     """Parse `params` (a QueryDict or a dict of lists/strings). Raises `InvalidInput` (400
     `validation_error`) naming every bad parameter. Ids of carriers, hubs and drivers the actor
     cannot see are refused like unknown ones (a carrier user cannot ask for another carrier).
 
     Parameters: `from`, `to` (ISO dates, inclusive; default the last 7 complete days), `carrier`,
     `hub`, `driver` (ids, repeatable or comma-separated), `region`, `service_type` (repeatable),
-    `group` (one of GROUPS), `compare` (true/false, default true), `metric` (a METRICS key)."""
+    `group` (one of `groups`, default `default_group`: the SLA reports' GROUPS and "carrier"
+    unless a report groups otherwise, e.g. ETA accuracy), `compare` (true/false, default
+    true), `metric` (a METRICS key)."""
     problems: dict[str, list[str]] = {}
     default_from, default_to = default_period(actor)
     date_from = _date(params, "from", default_from, problems)
@@ -65,9 +69,9 @@ def report_query(*, actor: Actor, params) -> ReportQuery:
     unknown = [value for value in service_types if value not in ServiceType.values]
     if unknown:
         problems["service_type"] = [f"Choose from: {', '.join(ServiceType.values)}."]
-    group = _one(params, "group") or "carrier"
-    if group not in GROUPS:
-        problems["group"] = [f"Choose one of: {', '.join(GROUPS)}."]
+    group = _one(params, "group") or default_group
+    if group not in groups:
+        problems["group"] = [f"Choose one of: {', '.join(groups)}."]
     compare_text = (_one(params, "compare") or "true").lower()
     if compare_text not in ("true", "false", "1", "0", "yes", "no"):
         problems["compare"] = ["Use true or false."]

@@ -95,6 +95,9 @@ def common_context(*, actor: Actor, query: ReportQuery, url: str = REPORTS_URL) 
         "rollup_command": f"{ROLLUP_COMMAND} --org {actor.organization.slug} "
         f"--from {filters.date_from} --to {filters.date_to}",
         "compare_url": COMPARE_URL + "?" + query_string(query),
+        # The other reports' tabs keep the period and narrowing, not what only this one reads
+        # (the ETA accuracy page groups by other things than the scorecard).
+        "tab_qs": query_string(query, group=None, metric=None, compare=None),
     }
 
 

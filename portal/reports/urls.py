@@ -1,4 +1,5 @@
-"""/reports/: the scorecard, the drill-down behind any number, two periods side by side."""
+"""/reports/: the scorecard, the drill-down behind any number, two periods side by side, the
+ETA accuracy."""
 
 from django.urls import path
 
@@ -8,4 +9,5 @@ urlpatterns = [
     path("", views.scorecard, name="reports"),
     path("drilldown/", views.drilldown, name="reports-drilldown"),
     path("compare/", views.compare, name="reports-compare"),
+    path("eta/", views.eta_accuracy, name="reports-eta-accuracy"),
 ]

@@ -9,10 +9,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import QueryDict
 from django.shortcuts import render
 
+from carriers.sla.eta_accuracy import accuracy_query
 from carriers.sla.query import report_query
 from control_tower.errors import DomainError
 from control_tower.tenancy.roles import READ, Resource
-from portal.reports import pages
+from portal.reports import eta_page, pages
 from portal.reports.view_models import previous_of
 from tracking.errors import InvalidInput
 
@@ -98,3 +99,15 @@ def compare(request):
     except DomainError as error:
         return _error_page(request, error)
     return render(request, "portal/reports/compare.html", context)
+
+
+@login_required
+def eta_accuracy(request):
+    """How accurate the ETAs shown were, by horizon and by hour, hub, carrier, driver or day."""
+    actor = _reader(request)
+    try:
+        query = accuracy_query(actor=actor, params=request.GET)
+        context = eta_page.eta_accuracy_page(actor=actor, query=query)
+    except DomainError as error:
+        return _error_page(request, error)
+    return render(request, "portal/reports/eta_accuracy.html", context)

@@ -295,6 +295,9 @@ for _report in (
     SPECIFIC[(f"/api/v1/reports/{_report}/", "get")] = (
         "tests/sla/test_api.py::test_a_carrier_user_and_key_see_only_their_carrier"
     )
+SPECIFIC[("/api/v1/reports/eta-accuracy/", "get")] = (
+    "tests/sla/test_eta_accuracy.py::test_a_carrier_user_and_key_see_only_their_carrier"
+)
 SPECIFIC[("/api/v1/reports/recompute/", "post")] = (
     "tests/sla/test_api_params.py::test_recompute_needs_reports_write_and_valid_dates"
 )

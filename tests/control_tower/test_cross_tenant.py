@@ -426,6 +426,9 @@ for _report in (
     TESTED_ELSEWHERE[(f"/api/v1/reports/{_report}/", "get")] = (
         "tests/sla/test_api.py::test_another_organization_sees_none_of_our_rows"
     )
+TESTED_ELSEWHERE[("/api/v1/reports/eta-accuracy/", "get")] = (
+    "tests/sla/test_eta_accuracy.py::test_another_organization_sees_none_of_our_rows"
+)
 TESTED_ELSEWHERE[("/api/v1/reports/recompute/", "post")] = (
     "tests/sla/test_api_params.py::test_recompute_needs_reports_write_and_valid_dates"
 )

@@ -1,7 +1,8 @@
 """The ops manager's /reports/ pages in Chromium, on real roll-ups (a few days of routes built
 with the factories, rolled up by the SLA code): open the scorecard, filter by carrier, see the
 breach, drill down from the late rate to the late stops, open the console's deep link to one,
-download the Excel; a carrier user sees only its carrier. No serious accessibility issue."""
+download the Excel; a carrier user sees only its carrier; the ETA accuracy page. No serious
+accessibility issue."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.e2e.conftest import SCREENSHOT_DIR, login
 from tests.e2e.test_tracking_page import axe_violations
 from tests.factories import PASSWORD
 from tests.portal.test_reports_pages import build_history
+from tests.sla.test_eta_accuracy import build as build_accuracy_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,3 +92,41 @@ def test_a_carrier_user_sees_only_its_carrier(asgi_live_server, tenant, page):
     page.locator("#scorecard tbody td a").first.click()
     page.wait_for_url(re.compile(r"/reports/drilldown/"))
     assert "Andes" not in page.content()
+
+
+def test_the_eta_accuracy_page_from_the_scorecard_tab_to_a_carrier(asgi_live_server, tenant, page):
+    """The ops manager opens ETA accuracy from the reports' tabs, reads the table by horizon
+    and the coverage chart, groups by carrier, narrows to one; no serious accessibility issue.
+    A carrier user sees only its own carrier there too."""
+    world = build_accuracy_world(tenant)
+    server = asgi_live_server.url
+    login(page, asgi_live_server, tenant.user(Role.OPS_MANAGER).username, PASSWORD)
+    page.goto(f"{server}/reports/?from={world.day}&to={world.day}")
+    page.get_by_role("link", name="ETA accuracy").click()
+    page.wait_for_url(re.compile(r"/reports/eta/\?"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("ETA accuracy")
+    horizons = page.locator("#by-horizon tbody tr")
+    expect(horizons).to_have_count(5)
+    expect(page.locator("#by-horizon tr[data-horizon='120+']")).to_contain_text("-10.0 min")
+    expect(page.locator("#coverage-chart svg")).to_be_visible()
+    assert page.locator("#coverage-chart path.series").count() == 5
+    assert axe_violations(page) == []
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "reports_eta_accuracy.png"), full_page=True)
+
+    page.locator("select[name=group]").select_option(label="Carrier")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"/reports/eta/\?.*group=carrier"))
+    expect(page.locator("#by-group tbody tr")).to_have_count(2)
+    page.locator("select[name=carrier]").select_option(label="Rival 3PL")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(rf"carrier={world.rival.pk}"))
+    expect(page.locator("#by-group tbody tr")).to_have_count(1)
+    expect(page.locator("#overall-summary")).to_contain_text("3 samples")
+
+    page.context.clear_cookies()
+    login(page, asgi_live_server, tenant.user(Role.CARRIER_USER).username, PASSWORD)
+    page.goto(f"{server}/reports/eta/?from={world.day}&to={world.day}&group=carrier")
+    expect(page.locator("#by-group tbody tr")).to_have_count(1)
+    expect(page.locator("#by-group")).to_contain_text("Own Fleet")
+    assert "Rival 3PL" not in page.content()

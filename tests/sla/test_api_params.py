@@ -20,6 +20,7 @@ GET_REPORTS = [
     "lateness",
     "drilldown",
     "planning-history",
+    "eta-accuracy",
 ]
 
 

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from carriers.sla.api import views
+from carriers.sla.api import eta_accuracy, views
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -24,6 +24,11 @@ urlpatterns = [
         "reports/planning-history/",
         views.PlanningHistoryView.as_view(),
         name="reports-planning-history",
+    ),
+    path(
+        "reports/eta-accuracy/",
+        eta_accuracy.EtaAccuracyView.as_view(),
+        name="reports-eta-accuracy",
     ),
     path("reports/recompute/", views.RecomputeView.as_view(), name="reports-recompute"),
     path("", include(router.urls)),
