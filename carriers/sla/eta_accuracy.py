@@ -32,7 +32,7 @@ from carriers.sla.query import ReportQuery, report_query
 from carriers.sla.types import ReportFilters
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import visible_to
-from tracking.eta.engine import HORIZON_BUCKETS, horizon_bucket
+from tracking.eta.checkpoints import checkpoints
 from tracking.models import Hub, Stop
 
 # How an accuracy report can be grouped, besides by horizon (always).
@@ -40,7 +40,6 @@ ACCURACY_GROUPS = ("hour", "hub", "carrier", "driver", "day")
 # The window is a P10–P90 interval: it should hold the arrival this often (docs/ETA.md).
 TARGET_COVERAGE = (0.75, 0.85)
 DEFAULT_GROUP = "hour"
-OPEN_BUCKET_FACTOR = 1.5  # the checkpoint of the open-ended bucket: 1.5 × its lower edge
 
 
 def accuracy_query(*, actor: Actor, params) -> ReportQuery:
@@ -49,15 +48,6 @@ def accuracy_query(*, actor: Actor, params) -> ReportQuery:
     return report_query(
         actor=actor, params=params, groups=ACCURACY_GROUPS, default_group=DEFAULT_GROUP
     )
-
-
-def checkpoints() -> list[tuple[str, float]]:
-    """(bucket name, minutes before the arrival) for each horizon bucket of the engine."""
-    points = []
-    for low, high in HORIZON_BUCKETS:
-        minutes = (low + high) / 2 if high is not None else low * OPEN_BUCKET_FACTOR
-        points.append((horizon_bucket(minutes), minutes))
-    return points
 
 
 @dataclass

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
-from carriers.sla.eta_accuracy import checkpoints, eta_accuracy
+from carriers.sla.eta_accuracy import eta_accuracy
 from carriers.sla.query import local_today
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role, Scope
 from control_tower.tenancy.scope import organization_scope
 from tests.factories import CarrierFactory, DriverFactory, HubFactory, RouteFactory, StopFactory
+from tracking.eta.checkpoints import checkpoints
 from tracking.models import EtaRevision
 
 pytestmark = pytest.mark.django_db
