@@ -220,6 +220,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Recompute ETAs of routes whose vehicle reported since (debounced "on new pings").
     "eta-retrain": {"task": "tracking.eta_retrain", "schedule": 24 * 3600.0},
     "eta-sweep": {"task": "tracking.eta_sweep", "schedule": float(env.int("ETA_SWEEP_S", 15))},
+    # The ETA windows follow the arrivals of the last days (adaptive conformal, docs/ETA.md).
+    "eta-conformal": {
+        "task": "tracking.eta_conformal",
+        "schedule": float(env.int("ETA_CONFORMAL_S", 900)),
+    },
     # The outbox relay's safety net (it is also enqueued after each commit that wrote events).
     "events-relay": {
         "task": "control_tower.events_relay",

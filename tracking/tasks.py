@@ -12,6 +12,7 @@ from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
 from control_tower.tenancy.tasks import organization_task
 from tracking.eta.calibration import train_and_calibrate
+from tracking.eta.conformal_store import conformal_calibrate
 from tracking.eta.recompute import route_eta_update, routes_needing_eta
 from tracking.eta.triggers import ETA_UPDATE_ROUTE, routes_claim
 from tracking.ingest.partitions import maintain_ping_partitions as _maintain
@@ -80,3 +81,16 @@ def eta_retrain() -> int:
             model, _calibration = train_and_calibrate(organization)
             trained += model is not None
     return trained
+
+
+@shared_task(name="tracking.eta_conformal", ignore_result=True)
+def eta_conformal() -> int:
+    """Every ETA_CONFORMAL_S seconds (beat): each organization's adaptive conformal windows on
+    the ETAs shown over the last days against the actual arrivals (tracking/eta/conformal.py),
+    stored as its newest calibration when they changed. Returns how many organizations have
+    conformal windows."""
+    stored = 0
+    for organization in Organization.objects.filter(is_active=True):
+        with organization_scope(organization):
+            stored += conformal_calibrate(organization) is not None
+    return stored

@@ -93,3 +93,15 @@ def test_the_command_stores_and_lists_the_windows(tenant):
     assert "conformal, alpha" in text
     with organization_scope(organization):
         assert EtaCalibration.objects.filter(organization=organization).count() == 1
+
+
+def test_the_scheduled_task_covers_every_active_organization_in_its_own_scope(tenant, other_tenant):
+    from tracking.tasks import eta_conformal
+
+    with organization_scope(tenant.organization):
+        _history(tenant.organization, stops=80, bias_min=1.0, seed=5)
+    assert eta_conformal.apply().get() == 1  # the other organization has no arrivals
+    with organization_scope(tenant.organization):
+        assert EtaCalibration.objects.filter(organization=tenant.organization).count() == 1
+    with organization_scope(other_tenant.organization):
+        assert not EtaCalibration.objects.filter(organization=other_tenant.organization).exists()
