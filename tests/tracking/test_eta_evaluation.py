@@ -45,3 +45,10 @@ def test_every_method_is_measured_on_the_held_out_days_and_the_replay_is_repeata
         row = first[method]["0-15"]
         assert 0 <= row["mae_min"] <= row["p90_abs_min"]
         assert ("p10_p90_coverage_pct" in row) == (method in WITH_WINDOWS)
+    # The conformal windows sit on the live ETAs: the same errors, other windows.
+    for bucket, row in first["live"].items():
+        conformal_row = first["live_conformal"][bucket]
+        assert conformal_row["n"] == row["n"]
+        if row["n"]:
+            assert conformal_row["p90_abs_min"] == row["p90_abs_min"]
+            assert abs(conformal_row["mae_min"] - row["mae_min"]) <= 0.01

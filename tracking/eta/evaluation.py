@@ -16,7 +16,12 @@ Methods:
   and windows calibrated by predicted horizon, both learned from the days before the held-out
   ones (tracking/eta/learning.py, tracking/eta/calibration.py), never from them;
 - `learned`: the quantile regressors trained on the days before the held-out ones
-  (tracking/eta/learning.py), not used live.
+  (tracking/eta/learning.py), not used live;
+- `live_conformal`: the `live` ETAs with adaptive conformal windows (tracking/eta/conformal.py)
+  run online over the held-out days: a prediction gets the window of its predicted-horizon
+  bucket from the arrivals already known at its moment (the `live` calibrated window while a
+  bucket has fewer than conformal.MIN_SAMPLES), and each arrival feeds the buckets of the
+  predictions made for it. Its ETAs are `live`'s: only the coverage and widths differ.
 
 Every method knows what the platform knows at that moment: where the vehicle is and, when it
 stands at a stop, since when (the dwell still to come delays everything after it).
@@ -31,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.gis.geos import Point
 
+from tracking.eta import conformal
 from tracking.eta.engine import (
     HORIZON_BUCKETS,
     dwell_s,
@@ -46,8 +52,16 @@ from tracking.simulation.world import World
 
 BUCKETS = HORIZON_BUCKETS
 bucket_of = horizon_bucket
-METHODS = ["static_plan", "straight_line", "free_flow", "network_prior", "live", "learned"]
-WITH_WINDOWS = {"network_prior", "live", "learned"}
+METHODS = [
+    "static_plan",
+    "straight_line",
+    "free_flow",
+    "network_prior",
+    "live",
+    "live_conformal",
+    "learned",
+]
+WITH_WINDOWS = {"network_prior", "live", "live_conformal", "learned"}
 
 
 @dataclass
@@ -135,6 +149,7 @@ def evaluate_days(
         calibration=calibration,
     )
     tallies = {m: {bucket_of(lo): Tally() for lo, _hi in BUCKETS} for m in METHODS}
+    shown: list[_Shown] = []  # the live predictions, for the conformal windows
     for day in days:
         routes = Route.objects.filter(date=day).select_related("hub").order_by("code")
         for route in routes:
@@ -145,9 +160,48 @@ def evaluate_days(
             while moment < max(replay.arrival.values()):
                 ahead = [i for i, s in enumerate(replay.stops) if replay.arrival[s.pk] > moment]
                 predictions = _predictions(replay, moment, ahead, known)
-                _count(tallies, replay, moment, ahead, predictions)
+                _count(tallies, replay, moment, ahead, predictions, shown)
                 moment += timedelta(seconds=step_s)
+    _count_conformal(tallies["live_conformal"], shown)
     return {m: {b: t.summary() for b, t in by_bucket.items()} for m, by_bucket in tallies.items()}
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """One `live` prediction: when it was made, for which arrival, and its window."""
+
+    moment: datetime
+    truth_at: datetime
+    eta: datetime
+    low: datetime
+    high: datetime
+
+
+def _count_conformal(tallies: dict[str, Tally], shown: list[_Shown]) -> None:
+    """Replay the live predictions in time order with ACI windows: a prediction's window comes
+    from the arrivals before its moment; an arrival feeds its predictions' residuals."""
+    states: dict[str, conformal.BucketState] = {}
+    arrivals = sorted(shown, key=lambda p: (p.truth_at, p.moment))
+    fed = 0
+    for prediction in sorted(shown, key=lambda p: (p.moment, p.truth_at)):
+        while fed < len(arrivals) and arrivals[fed].truth_at <= prediction.moment:
+            done = arrivals[fed]
+            bucket = bucket_of((done.eta - done.moment).total_seconds() / 60)
+            state = states.setdefault(bucket, conformal.BucketState())
+            state.observe((done.truth_at - done.eta).total_seconds())
+            fed += 1
+        predicted = bucket_of((prediction.eta - prediction.moment).total_seconds() / 60)
+        state = states.get(predicted)
+        offsets = state.window() if state is not None else None
+        low, high = prediction.low, prediction.high
+        if offsets is not None:
+            low = max(prediction.moment, prediction.eta + timedelta(seconds=offsets[0]))
+            high = max(prediction.moment, prediction.eta + timedelta(seconds=offsets[1]))
+        horizon = (prediction.truth_at - prediction.moment).total_seconds() / 60
+        tally = tallies[bucket_of(horizon)]
+        tally.errors_min.append((prediction.eta - prediction.truth_at).total_seconds() / 60)
+        tally.covered.append(low <= prediction.truth_at <= high)
+        tally.widths_min.append((high - low).total_seconds() / 60)
 
 
 def _replay(route: Route, world: World, day: date, known: _Known) -> _Replay | None:
@@ -229,8 +283,16 @@ def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Kn
     return predictions
 
 
-def _count(tallies: dict, replay: _Replay, moment: datetime, ahead: list[int], predictions):
-    """Each prediction's error against the true arrival, in the bucket of its horizon."""
+def _count(
+    tallies: dict,
+    replay: _Replay,
+    moment: datetime,
+    ahead: list[int],
+    predictions,
+    shown: list[_Shown],
+):
+    """Each prediction's error against the true arrival, in the bucket of its horizon; the
+    live ones are also kept in `shown` (the conformal windows replay them afterwards)."""
     for position, index in enumerate(ahead):
         stop = replay.stops[index]
         truth_at = replay.arrival[stop.pk]
@@ -247,6 +309,8 @@ def _count(tallies: dict, replay: _Replay, moment: datetime, ahead: list[int], p
             if method in WITH_WINDOWS:
                 tally.covered.append(low <= truth_at <= high)
                 tally.widths_min.append((high - low).total_seconds() / 60)
+            if method == "live":
+                shown.append(_Shown(moment, truth_at, eta, low, high))
 
 
 def markdown_table(results: dict) -> str:
