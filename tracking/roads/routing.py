@@ -121,8 +121,7 @@ def travel_matrix(points: list[Point]) -> TravelMatrix:
 
     snaps = graph.snap([p.x for p in points], [p.y for p in points])
     nodes = [s.index for s in snaps]
-    times = graph.times_from(nodes)[:, nodes]
-    lengths = graph.lengths_from(nodes)[:, nodes]
+    times, lengths = graph.matrices(nodes)
     access = np.array([s.distance_m for s in snaps])
     access_pairs = access[:, None] + access[None, :]
     durations_np = times + access_pairs / ACCESS_SPEED_MPS
