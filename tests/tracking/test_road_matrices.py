@@ -145,3 +145,16 @@ def test_matrices_equal_the_whole_graph_on_awkward_shapes(edges, size):
             dijkstra(full_l, indices=nodes)[:, nodes],
         )
         assert_same(core.matrices(nodes), expected)
+
+
+def test_a_bounded_path_search_finds_the_same_path(coquimbo):
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        source, target = (int(n) for n in rng.choice(coquimbo.snappable, 2))
+        whole_path = coquimbo.path(source, target)
+        seconds = float(coquimbo.times_from([source])[0][target])
+        # Large enough, too small (falls back to the whole graph): the same path either way.
+        assert coquimbo.path(source, target, bound_s=seconds + 60) == whole_path
+        assert coquimbo.path(source, target, bound_s=1) == whole_path
+        _coords, _metres, along = coquimbo.path_geometry(whole_path)
+        assert along == pytest.approx(seconds)

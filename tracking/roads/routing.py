@@ -150,7 +150,7 @@ def route_path(points: list[Point]) -> Path:
     for (a, b), (snap_a, snap_b) in zip(
         zip(points, points[1:], strict=False), zip(snaps, snaps[1:], strict=False), strict=True
     ):
-        nodes = graph.path(snap_a.index, snap_b.index)
+        nodes = graph.path(snap_a.index, snap_b.index, bound_s=_leg_bound_s(a, b))
         if not nodes:
             leg = straight_line_path([a, b])
             coords.extend(leg.geometry.coords)
@@ -176,6 +176,12 @@ _leg_cache = LocalCache(maxsize=200_000, ttl_s=None)
 LEG_BOUND_SPEED_MPS = 20 / 3.6
 
 
+def _leg_bound_s(a: Point, b: Point) -> float:
+    """How far a search for the leg a → b looks first (the whole graph after that): a generous
+    bound, three times the crow-flies distance at a slow urban speed."""
+    return 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
+
+
 def leg_durations(points: list[Point]) -> list[float]:
     """Fastest travel time (s) of each consecutive leg points[i] → points[i+1]: what an ETA
     needs (one Dijkstra per leg not seen before, instead of a full matrix)."""
@@ -195,9 +201,7 @@ def leg_durations(points: list[Point]) -> list[float]:
         key = (graph.slug, graph.loaded_at, snap_a.index, snap_b.index)
         seconds = _leg_cache.get(key)
         if seconds is None:
-            # A generous bound: three times the crow-flies distance at a slow urban speed.
-            bound = 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
-            seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=bound)
+            seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=_leg_bound_s(a, b))
             _leg_cache.set(key, seconds)
         if math.isinf(seconds):
             legs.append(float(straight_line_matrix([a, b]).durations_s[0][1]))
