@@ -158,3 +158,18 @@ def test_a_bounded_path_search_finds_the_same_path(coquimbo):
         assert coquimbo.path(source, target, bound_s=1) == whole_path
         _coords, _metres, along = coquimbo.path_geometry(whole_path)
         assert along == pytest.approx(seconds)
+
+
+def test_a_route_path_bounded_by_its_matrix_times_is_the_same(coquimbo):
+    from tracking.roads.routing import route_path
+
+    rng = random.Random(3)
+    points = [
+        Point(-71.2489 + rng.uniform(-0.03, 0.03), -29.9045 + rng.uniform(-0.03, 0.03), srid=4326)
+        for _ in range(12)
+    ]
+    durations = travel_matrix(points).durations_s
+    legs = [durations[i][i + 1] for i in range(len(points) - 1)]
+    bounded, default = route_path(points, legs_s=legs), route_path(points)
+    assert bounded.geometry.coords == default.geometry.coords
+    assert (bounded.length_m, bounded.duration_s) == (default.length_m, default.duration_s)

@@ -138,19 +138,27 @@ def travel_matrix(points: list[Point]) -> TravelMatrix:
     return TravelMatrix(durations, distances, f"road:{graph.slug}")
 
 
-def route_path(points: list[Point]) -> Path:
+def route_path(points: list[Point], *, legs_s: list[float] | None = None) -> Path:
     """The fastest path through the points in order, on the road network covering them (from
-    each point to its street and back), else straight lines."""
+    each point to its street and back), else straight lines. `legs_s`: each leg's travel time
+    when the caller knows it (from `travel_matrix`): each path search stops there, not at the
+    generous default bound (the path is the same)."""
     graph = _graph(points)
     if graph is None or len(points) < 2:
         return straight_line_path(points)
     snaps = graph.snap([p.x for p in points], [p.y for p in points])
     coords: list[tuple[float, float]] = []
     length = seconds = 0.0
-    for (a, b), (snap_a, snap_b) in zip(
-        zip(points, points[1:], strict=False), zip(snaps, snaps[1:], strict=False), strict=True
+    for number, ((a, b), (snap_a, snap_b)) in enumerate(
+        zip(
+            zip(points, points[1:], strict=False),
+            zip(snaps, snaps[1:], strict=False),
+            strict=True,
+        )
     ):
-        nodes = graph.path(snap_a.index, snap_b.index, bound_s=_leg_bound_s(a, b))
+        # A matrix time is rounded and includes the access legs: +1 s keeps it an upper bound.
+        bound = legs_s[number] + 1 if legs_s is not None else _leg_bound_s(a, b)
+        nodes = graph.path(snap_a.index, snap_b.index, bound_s=bound)
         if not nodes:
             leg = straight_line_path([a, b])
             coords.extend(leg.geometry.coords)

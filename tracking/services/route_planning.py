@@ -401,7 +401,11 @@ def _route_specs(solution, hub, date, vehicles, groups, matrix, clock) -> tuple[
             met += in_window
             stop_specs.append(stop)
         start, end = clock.at(times["start"]), clock.at(times["end"])
-        path = route_path([hub.location, *(s["location"] for s in stop_specs), hub.location])
+        visits = [0, *(step["location_index"] for step in steps), 0]
+        path = route_path(
+            [hub.location, *(s["location"] for s in stop_specs), hub.location],
+            legs_s=[matrix.durations_s[a][b] for a, b in zip(visits, visits[1:], strict=False)],
+        )
         specs.append(
             {
                 "code": codes[number],
