@@ -1,13 +1,13 @@
 """Improving VROOM's plan with PyVRP (hybrid genetic search), for a fixed time budget.
 
 Measured on bench/planning.py's 200 stops × 10 vans (bench/planning_compare.py): VROOM at its
-exploration level 3 took ~3 s for a plan ~3-4 % longer to drive than PyVRP's after 60 s, and
-its level 5 is not much better. PyVRP from VROOM's quick (level 0) plan gets within ~1 % of its
-own 60 s result in about a second. VROOM keeps the parts it does well and fast: a feasible
-first plan (cut short after 0.2 s) and what cannot be served, with the reason;
-PyVRP then reorders and reassigns the served stops, and serves a stop VROOM left out when it
-can. The result replaces VROOM's only when PyVRP finds a feasible plan that serves more stops,
-or as many and drives less, so it is never worse.
+exploration level 3 took ~3 s (quiet machine) for a plan ~3-4 % longer to drive than PyVRP's
+after 60 s, and its level 5 (~7 s) is still ~3 % longer. PyVRP from VROOM's quick plan got
+within 1.8 % of its own 60 s result in a second, on a loaded machine. VROOM keeps what it
+does well and fast: a feasible first plan (cut short after 0.1 s) and what cannot be served,
+with the reason; PyVRP then reorders and reassigns the served stops, and serves a stop VROOM
+left out when it can. The result replaces VROOM's only when PyVRP finds a feasible plan that
+serves more stops, or as many and drives less, so it is never worse.
 
 Both minimise driving time: PyVRP is given the travel durations as its "distance".
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Search time per stop, capped: small plans settle in a fraction of a second.
-SECONDS_PER_STOP = 0.005
-MAX_SECONDS = 1.0
+SECONDS_PER_STOP = 0.006
+MAX_SECONDS = 1.2
 NO_LIMIT = 1 << 30
 MISSED_STOP_PRIZE = 10_000_000  # s of driving: more than any route could add to serve a stop
 

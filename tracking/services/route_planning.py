@@ -44,7 +44,7 @@ from tracking.services.stop_shipments import (
 # VROOM now only gives the first plan, which PyVRP improves (route_improvement.py): the
 # quickest level is enough (bench/planning_compare.py).
 EXPLORATION_LEVEL = 0
-VROOM_TIMEOUT = timedelta(seconds=0.2)
+VROOM_TIMEOUT = timedelta(seconds=0.1)
 PLANNABLE_STATUSES = (ShipmentStatus.INFO_RECEIVED, ShipmentStatus.AT_HUB)
 
 __all__ = ["Infeasible", "PlanResult", "VehicleShift", "plan_routes", "plan_routes_from_ids"]
