@@ -173,3 +173,11 @@ def test_a_route_path_bounded_by_its_matrix_times_is_the_same(coquimbo):
     bounded, default = route_path(points, legs_s=legs), route_path(points)
     assert bounded.geometry.coords == default.geometry.coords
     assert (bounded.length_m, bounded.duration_s) == (default.length_m, default.duration_s)
+
+
+def test_distances_are_computed_on_first_use_only(coquimbo):
+    points = [Point(-71.2489, -29.9045, srid=4326), Point(-71.3394, -29.9533, srid=4326)]
+    matrix = travel_matrix(points)
+    assert callable(matrix._distances)  # not computed yet
+    distances = matrix.distances_m
+    assert matrix.distances_m is distances and distances[0][1] > 10_000

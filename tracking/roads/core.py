@@ -124,6 +124,10 @@ class CoreGraph:
         """Fastest times (s) and shortest lengths (m) between `nodes` (indices of the whole
         graph, inside its main component), as `len(nodes)`² arrays: equal to Dijkstra's on the
         whole graph."""
+        return self.matrix(nodes, "time"), self.matrix(nodes, "length")
+
+    def matrix(self, nodes: list[int], metric: str) -> np.ndarray:
+        """One of `matrices`: "time" (s) or "length" (m)."""
         wanted = np.asarray(nodes, dtype=np.int64)
         points = np.unique(wanted)
         trees = np.unique(self.tree_of[points][self.tree_of[points] >= 0])
@@ -159,11 +163,11 @@ class CoreGraph:
             sources, targets, seconds, metres = self.trees[tree]
             parts.append((index[sources], index[targets], seconds, metres))
         sources, targets, seconds, metres = (np.concatenate(c) for c in zip(*parts, strict=True))
+        weights = {"time": seconds, "length": metres}[metric]
         size = self.core_count + len(extra)
         ask = index[wanted]
-        times = dijkstra(_graph(sources, targets, seconds, size), directed=True, indices=ask)
-        lengths = dijkstra(_graph(sources, targets, metres, size), directed=True, indices=ask)
-        return times[:, ask], lengths[:, ask]
+        found = dijkstra(_graph(sources, targets, weights, size), directed=True, indices=ask)
+        return found[:, ask]
 
 
 def _peel_dead_ends(size: int, pairs: np.ndarray, inside: np.ndarray):

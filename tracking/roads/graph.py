@@ -101,6 +101,10 @@ class RoadGraph:
         time (tracking/roads/core.py)."""
         return self.core.matrices(nodes)
 
+    def matrix(self, nodes: list[int], metric: str) -> np.ndarray:
+        """One of `matrices`: "time" or "length"."""
+        return self.core.matrix(nodes, metric)
+
     def time_between(self, source: int, target: int, *, bound_s: float) -> float:
         """Fastest time source → target. Searches only as far as `bound_s` first (a street leg
         between neighbouring stops settles in a few hundred nodes, not the whole city: ~0.4 ms

@@ -21,11 +21,22 @@ STRAIGHT_LINE_DETOUR = 1.3  # streets are longer than the crow flies
 STRAIGHT_LINE_SPEED_MPS = 25 / 3.6
 
 
-@dataclass(frozen=True)
 class TravelMatrix:
-    durations_s: list[list[int]]
-    distances_m: list[list[int]]
-    source: str  # "road:<network slug>" or "straight_line"
+    """Durations (s) and distances (m), n×n, and where they come from ("road:<network slug>"
+    or "straight_line"). Distances may be given as a function, run on first use: most callers
+    (ETAs, reassigning) only read durations, and on a road network the distances are a second
+    search of the same cost."""
+
+    def __init__(self, durations_s: list[list[int]], distances_m, source: str):
+        self.durations_s = durations_s
+        self._distances = distances_m
+        self.source = source
+
+    @property
+    def distances_m(self) -> list[list[int]]:
+        if callable(self._distances):
+            self._distances = self._distances()
+        return self._distances
 
 
 @dataclass(frozen=True)
@@ -121,21 +132,28 @@ def travel_matrix(points: list[Point]) -> TravelMatrix:
 
     snaps = graph.snap([p.x for p in points], [p.y for p in points])
     nodes = [s.index for s in snaps]
-    times, lengths = graph.matrices(nodes)
     access = np.array([s.distance_m for s in snaps])
     access_pairs = access[:, None] + access[None, :]
-    durations_np = times + access_pairs / ACCESS_SPEED_MPS
-    distances_np = lengths + access_pairs
-    unreachable = np.isinf(times)
-    if unreachable.any():
-        fallback = straight_line_matrix(points)
-        durations_np[unreachable] = np.array(fallback.durations_s)[unreachable]
-        distances_np[unreachable] = np.array(fallback.distances_m)[unreachable]
-    np.fill_diagonal(durations_np, 0)
-    np.fill_diagonal(distances_np, 0)
-    durations = np.rint(durations_np).astype(int).tolist()
-    distances = np.rint(distances_np).astype(int).tolist()
-    return TravelMatrix(durations, distances, f"road:{graph.slug}")
+
+    def on_roads(metric: str, access_m, fallback) -> list[list[int]]:
+        found = graph.matrix(nodes, metric)
+        values = found + access_m
+        unreachable = np.isinf(found)
+        if unreachable.any():
+            values[unreachable] = np.array(fallback())[unreachable]
+        np.fill_diagonal(values, 0)
+        return np.rint(values).astype(int).tolist()
+
+    durations = on_roads(
+        "time",
+        access_pairs / ACCESS_SPEED_MPS,
+        lambda: straight_line_matrix(points).durations_s,
+    )
+    return TravelMatrix(
+        durations,
+        lambda: on_roads("length", access_pairs, lambda: straight_line_matrix(points).distances_m),
+        f"road:{graph.slug}",
+    )
 
 
 def route_path(points: list[Point], *, legs_s: list[float] | None = None) -> Path:
