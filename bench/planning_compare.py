@@ -1,7 +1,8 @@
 """The planner's solver against a stronger one on the same problem: bench/planning.py's 200
 stops × 10 vans (same stops, windows, capacities, shifts and Coquimbo travel times), solved by
-VROOM as tracking/services/route_planning.py does (at each exploration level) and by PyVRP
-(hybrid genetic search) for 60 s.
+the planner as tracking/services/route_planning.py runs it (VROOM's quick plan improved by PyVRP
+for up to 1.2 s), by VROOM alone at each exploration level (the planner before: level 3) and by
+PyVRP (iterated local search) for 60 s, the reference.
 
     .venv/bin/python bench/planning_compare.py [--pyvrp-seconds 60] [--levels 0,1,2,3,4,5]
 

@@ -1,4 +1,4 @@
-"""Improving VROOM's plan with PyVRP (hybrid genetic search), for a fixed time budget.
+"""Improving VROOM's plan with PyVRP (iterated local search, PyVRP 0.14), for a fixed time budget.
 
 Measured on bench/planning.py's 200 stops × 10 vans (bench/planning_compare.py): VROOM at its
 exploration level 3 took ~3 s (quiet machine) for a plan ~3-4 % longer to drive than PyVRP's
