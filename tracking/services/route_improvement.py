@@ -3,7 +3,7 @@
 Measured on bench/planning.py's 200 stops × 10 vans (bench/planning_compare.py): VROOM at its
 exploration level 3 took ~3 s (quiet machine) for a plan ~3-4 % longer to drive than PyVRP's
 after 60 s, and its level 5 (~7 s) is still ~3 % longer. PyVRP from VROOM's quick plan got
-within 1.8 % of its own 60 s result in a second, on a loaded machine. VROOM keeps what it
+within 1.8-1.9 % of its own 60 s result in 1-1.2 s, on a loaded machine. VROOM keeps what it
 does well and fast: a feasible first plan (cut short after 0.1 s) and what cannot be served,
 with the reason; PyVRP then reorders and reassigns the served stops, and serves a stop VROOM
 left out when it can. The result replaces VROOM's only when PyVRP finds a feasible plan that
