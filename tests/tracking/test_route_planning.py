@@ -78,6 +78,21 @@ def plan(tenant, hub, fleet_shifts, **kwargs):
 def test_capacities_and_windows_are_respected(tenant, depot):
     hub, shipments, fleet = depot
     result = plan(tenant, hub, shifts(fleet))
+    assert result.totals["matrix"] == "straight_line"
+    assert_valid_plan(tenant, result)
+
+
+def test_on_the_road_network_the_plan_is_valid_too(tenant, depot):
+    """Road travel times (the contracted graph's matrix), VROOM then PyVRP, and street
+    geometry searched leg by leg within the matrix times."""
+    call_command("load_road_network", "--demo", "coquimbo", "--if-missing", "--no-progress")
+    hub, shipments, fleet = depot
+    result = plan(tenant, hub, shifts(fleet))
+    assert result.totals["matrix"] == "road:coquimbo"
+    assert_valid_plan(tenant, result)
+
+
+def assert_valid_plan(tenant, result):
     assert result.unassigned == []
     assert result.totals["shipments"] == 24 and result.totals["windows_met_pct"] == 100.0
     with organization_scope(tenant.organization):

@@ -21,11 +21,22 @@ STRAIGHT_LINE_DETOUR = 1.3  # streets are longer than the crow flies
 STRAIGHT_LINE_SPEED_MPS = 25 / 3.6
 
 
-@dataclass(frozen=True)
 class TravelMatrix:
-    durations_s: list[list[int]]
-    distances_m: list[list[int]]
-    source: str  # "road:<network slug>" or "straight_line"
+    """Durations (s) and distances (m), n×n, and where they come from ("road:<network slug>"
+    or "straight_line"). Distances may be given as a function, run on first use: most callers
+    (ETAs, reassigning) only read durations, and on a road network the distances are a second
+    search of the same cost."""
+
+    def __init__(self, durations_s: list[list[int]], distances_m, source: str):
+        self.durations_s = durations_s
+        self._distances = distances_m
+        self.source = source
+
+    @property
+    def distances_m(self) -> list[list[int]]:
+        if callable(self._distances):
+            self._distances = self._distances()
+        return self._distances
 
 
 @dataclass(frozen=True)
@@ -121,37 +132,51 @@ def travel_matrix(points: list[Point]) -> TravelMatrix:
 
     snaps = graph.snap([p.x for p in points], [p.y for p in points])
     nodes = [s.index for s in snaps]
-    times = graph.times_from(nodes)[:, nodes]
-    lengths = graph.lengths_from(nodes)[:, nodes]
     access = np.array([s.distance_m for s in snaps])
     access_pairs = access[:, None] + access[None, :]
-    durations_np = times + access_pairs / ACCESS_SPEED_MPS
-    distances_np = lengths + access_pairs
-    unreachable = np.isinf(times)
-    if unreachable.any():
-        fallback = straight_line_matrix(points)
-        durations_np[unreachable] = np.array(fallback.durations_s)[unreachable]
-        distances_np[unreachable] = np.array(fallback.distances_m)[unreachable]
-    np.fill_diagonal(durations_np, 0)
-    np.fill_diagonal(distances_np, 0)
-    durations = np.rint(durations_np).astype(int).tolist()
-    distances = np.rint(distances_np).astype(int).tolist()
-    return TravelMatrix(durations, distances, f"road:{graph.slug}")
+
+    def on_roads(metric: str, access_m, fallback) -> list[list[int]]:
+        found = graph.matrix(nodes, metric)
+        values = found + access_m
+        unreachable = np.isinf(found)
+        if unreachable.any():
+            values[unreachable] = np.array(fallback())[unreachable]
+        np.fill_diagonal(values, 0)
+        return np.rint(values).astype(int).tolist()
+
+    durations = on_roads(
+        "time",
+        access_pairs / ACCESS_SPEED_MPS,
+        lambda: straight_line_matrix(points).durations_s,
+    )
+    return TravelMatrix(
+        durations,
+        lambda: on_roads("length", access_pairs, lambda: straight_line_matrix(points).distances_m),
+        f"road:{graph.slug}",
+    )
 
 
-def route_path(points: list[Point]) -> Path:
+def route_path(points: list[Point], *, legs_s: list[float] | None = None) -> Path:
     """The fastest path through the points in order, on the road network covering them (from
-    each point to its street and back), else straight lines."""
+    each point to its street and back), else straight lines. `legs_s`: each leg's travel time
+    when the caller knows it (from `travel_matrix`): each path search stops there, not at the
+    generous default bound (the path is the same)."""
     graph = _graph(points)
     if graph is None or len(points) < 2:
         return straight_line_path(points)
     snaps = graph.snap([p.x for p in points], [p.y for p in points])
     coords: list[tuple[float, float]] = []
     length = seconds = 0.0
-    for (a, b), (snap_a, snap_b) in zip(
-        zip(points, points[1:], strict=False), zip(snaps, snaps[1:], strict=False), strict=True
+    for number, ((a, b), (snap_a, snap_b)) in enumerate(
+        zip(
+            zip(points, points[1:], strict=False),
+            zip(snaps, snaps[1:], strict=False),
+            strict=True,
+        )
     ):
-        nodes = graph.path(snap_a.index, snap_b.index)
+        # A matrix time is rounded and includes the access legs: +1 s keeps it an upper bound.
+        bound = legs_s[number] + 1 if legs_s is not None else _leg_bound_s(a, b)
+        nodes = graph.path(snap_a.index, snap_b.index, bound_s=bound)
         if not nodes:
             leg = straight_line_path([a, b])
             coords.extend(leg.geometry.coords)
@@ -177,6 +202,12 @@ _leg_cache = LocalCache(maxsize=200_000, ttl_s=None)
 LEG_BOUND_SPEED_MPS = 20 / 3.6
 
 
+def _leg_bound_s(a: Point, b: Point) -> float:
+    """How far a search for the leg a → b looks first (the whole graph after that): a generous
+    bound, three times the crow-flies distance at a slow urban speed."""
+    return 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
+
+
 def leg_durations(points: list[Point]) -> list[float]:
     """Fastest travel time (s) of each consecutive leg points[i] → points[i+1]: what an ETA
     needs (one Dijkstra per leg not seen before, instead of a full matrix)."""
@@ -196,9 +227,7 @@ def leg_durations(points: list[Point]) -> list[float]:
         key = (graph.slug, graph.loaded_at, snap_a.index, snap_b.index)
         seconds = _leg_cache.get(key)
         if seconds is None:
-            # A generous bound: three times the crow-flies distance at a slow urban speed.
-            bound = 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
-            seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=bound)
+            seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=_leg_bound_s(a, b))
             _leg_cache.set(key, seconds)
         if math.isinf(seconds):
             legs.append(float(straight_line_matrix([a, b]).durations_s[0][1]))

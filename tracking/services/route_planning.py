@@ -25,6 +25,12 @@ from control_tower.tenancy.carrier_scope import visible_to
 from tracking.errors import Infeasible, InvalidInput, ItemErrors
 from tracking.models import Hub, Route, Shipment, ShipmentStatus, StopShipment
 from tracking.roads.routing import route_path, travel_matrix
+from tracking.services.route_improvement import (
+    JobSpec,
+    VehicleSpec,
+    improvement_budget_s,
+    plan_improve,
+)
 from tracking.services.routes import route_plan_create
 from tracking.services.shipments import FINAL_STATUSES
 from tracking.services.stop_shipments import (
@@ -34,8 +40,11 @@ from tracking.services.stop_shipments import (
 )
 
 # VROOM search effort, 0-5. Measured on 200 stops / 10 vans (bench/planning.py): level 3 solves
-# in ~3 s for 21.5 h of driving, level 5 in ~7 s for 21.3 h.
-EXPLORATION_LEVEL = 3
+# in ~3 s for 21.5 h of driving, level 5 in ~7 s for 21.3 h, both a few % longer than PyVRP's.
+# VROOM now only gives the first plan, which PyVRP improves (route_improvement.py): the
+# quickest level is enough (bench/planning_compare.py).
+EXPLORATION_LEVEL = 0
+VROOM_TIMEOUT = timedelta(seconds=0.1)
 PLANNABLE_STATUSES = (ShipmentStatus.INFO_RECEIVED, ShipmentStatus.AT_HUB)
 
 __all__ = ["Infeasible", "PlanResult", "VehicleShift", "plan_routes", "plan_routes_from_ids"]
@@ -202,11 +211,10 @@ def plan_routes(
     matrix = travel_matrix([hub.location] + [group[0].location for group in groups])
     clock = _SolverClock(min(shift.shift_start for shift in vehicles))
     latest_end = max(clock.seconds(shift.shift_end) for shift in vehicles)
-    problem = _problem(
+    solve_started = time.perf_counter()
+    solution = _solve(
         groups, vehicles, matrix, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
     )
-    solve_started = time.perf_counter()
-    solution = problem.solve(exploration_level=EXPLORATION_LEVEL, nb_threads=2).to_dict()
     solve_ms = (time.perf_counter() - solve_started) * 1000
 
     result = PlanResult()
@@ -263,14 +271,69 @@ def _stops_by_address(shipments: list[Shipment]) -> list[list[Shipment]]:
     return list(stops.values())
 
 
-def _problem(
-    groups, vehicles, matrix, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
-):
-    """The VROOM problem: one vehicle per shift (capacity in parcels), one job per stop (its
-    parcels, its service time, the window all its shipments allow)."""
+def _solve(
+    groups,
+    vehicles,
+    matrix,
+    clock,
+    latest_end,
+    service_s,
+    per_parcel_s,
+    max_stops_per_route,
+    *,
+    improve_s: float | None = None,
+) -> dict:
+    """VROOM's quick plan, then PyVRP's improvement of it (tracking/services/
+    route_improvement.py) for `improve_s` seconds (by default, by the number of stops)."""
+    fleet, jobs = _specs(
+        groups, vehicles, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
+    )
+    solution = _problem(fleet, jobs, matrix).solve(
+        exploration_level=EXPLORATION_LEVEL, nb_threads=2, timeout=VROOM_TIMEOUT
+    )
+    return plan_improve(
+        solution.to_dict(),
+        durations=matrix.durations_s,
+        distances=matrix.distances_m,
+        vehicles=fleet,
+        jobs=jobs,
+        seconds=improvement_budget_s(len(jobs)) if improve_s is None else improve_s,
+    )
+
+
+def _specs(
+    groups, vehicles, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
+) -> tuple[list[VehicleSpec], dict[int, JobSpec]]:
+    """One vehicle per shift (capacity in parcels), one job per stop (its parcels, its service
+    time, the window all its shipments allow), in solver seconds; job `i` is at matrix
+    index `i` (0 is the hub)."""
+    fleet = [
+        VehicleSpec(
+            capacity=shift.vehicle.capacity_parcels,
+            start=clock.seconds(shift.shift_start),
+            end=clock.seconds(shift.shift_end),
+            max_tasks=max_stops_per_route,
+        )
+        for shift in vehicles
+    ]
+    jobs = {}
+    for index, group in enumerate(groups, start=1):
+        parcels = sum(s.parcel_count for s in group)
+        ((start, end),) = _windows(group, clock.seconds, latest_end)
+        jobs[index] = JobSpec(
+            location=index,
+            parcels=parcels,
+            service=service_s + per_parcel_s * (parcels - 1),
+            start=start,
+            end=end,
+        )
+    return fleet, jobs
+
+
+def _problem(fleet: list[VehicleSpec], jobs: dict[int, JobSpec], matrix):
+    """The VROOM problem of `_specs`."""
     import vroom
 
-    seconds = clock.seconds
     problem = vroom.Input()
     problem.set_durations_matrix(profile="car", matrix_input=matrix.durations_s)
     problem.set_distances_matrix(profile="car", matrix_input=matrix.distances_m)
@@ -280,23 +343,21 @@ def _problem(
                 index,
                 start=0,
                 end=0,
-                capacity=[shift.vehicle.capacity_parcels],
-                time_window=vroom.TimeWindow(seconds(shift.shift_start), seconds(shift.shift_end)),
-                **({"max_tasks": max_stops_per_route} if max_stops_per_route else {}),
+                capacity=[vehicle.capacity],
+                time_window=vroom.TimeWindow(vehicle.start, vehicle.end),
+                **({"max_tasks": vehicle.max_tasks} if vehicle.max_tasks else {}),
             )
-            for index, shift in enumerate(vehicles)
+            for index, vehicle in enumerate(fleet)
         ]
     )
-    for index, group in enumerate(groups, start=1):
-        parcels = sum(s.parcel_count for s in group)
-        windows = _windows(group, seconds, latest_end)
+    for index, job in jobs.items():
         problem.add_job(
             vroom.Job(
                 index,
-                location=index,
-                delivery=[parcels],
-                default_service=service_s + per_parcel_s * (parcels - 1),
-                time_windows=[vroom.TimeWindow(a, b) for a, b in windows],
+                location=job.location,
+                delivery=[job.parcels],
+                default_service=job.service,
+                time_windows=[vroom.TimeWindow(job.start, job.end)],
             )
         )
     return problem
@@ -340,7 +401,11 @@ def _route_specs(solution, hub, date, vehicles, groups, matrix, clock) -> tuple[
             met += in_window
             stop_specs.append(stop)
         start, end = clock.at(times["start"]), clock.at(times["end"])
-        path = route_path([hub.location, *(s["location"] for s in stop_specs), hub.location])
+        visits = [0, *(step["location_index"] for step in steps), 0]
+        path = route_path(
+            [hub.location, *(s["location"] for s in stop_specs), hub.location],
+            legs_s=[matrix.durations_s[a][b] for a, b in zip(visits, visits[1:], strict=False)],
+        )
         specs.append(
             {
                 "code": codes[number],
