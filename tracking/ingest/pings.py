@@ -276,8 +276,13 @@ WRITE_ONE_ONLY = _write_statement(False, INSERT_ONE_PING)
 
 def dedupe(fixes: list[Fix]) -> list[Fix]:
     """One fix per idempotency key (the first), as the unique constraint would keep."""
-    keys = {(fix.fix_time, fix.event_id) for fix in fixes}
-    if len(keys) == len(fixes):  # the usual case: nothing repeated, keep the list as it is
+    previous = None
+    for fix in fixes:  # the usual case, fix times strictly increasing: nothing can repeat
+        when = fix.fix_time
+        if previous is not None and when <= previous:
+            break
+        previous = when
+    else:
         return fixes
     seen: dict[tuple, Fix] = {}
     for fix in fixes:
