@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg.errors import UniqueViolation
+from psycopg.errors import DeadlockDetected, UniqueViolation
 
 from carriers.models import Device
 from control_tower.events import emit
@@ -443,7 +443,9 @@ def _store_by_copy(ref: DeviceRef, fixes, candidate, source, received_at) -> tup
             )
             cursor.execute(FOLLOW_WITH_POSITION if candidate else FOLLOW_TOUCH_ONLY, params)
             (position,) = cursor.fetchone()
-    except UniqueViolation:
+    except (UniqueViolation, DeadlockDetected):
+        # A stored key (a replay), or two overlapping batches of one device copied at once in
+        # opposite orders: rolled back, and ON CONFLICT DO NOTHING stores what is new.
         return None, None
     return len(fixes), position
 
