@@ -3,12 +3,20 @@ clients, then the rows counted in PostgreSQL.
 
     .venv/bin/python bench/ingest.py                 # 60 s per scenario (what PERFORMANCE.md uses)
     .venv/bin/python bench/ingest.py --duration 10   # a quick look
+    .venv/bin/python bench/ingest.py --duration 10 --only batches   # floors + one scenario
 
 Scenarios:
 1. single-fix OsmAnd requests (`GET /ingest/osmand/<token>/?...`, what Traccar Client sends):
    requests/s, p50/p99 latency;
 2. native batches of 100 and of 1,000 fixes (`POST /api/v1/ingest/pings`): pings/s;
-3. the storage layer alone (`pings_ingest` in-process, batches of 1,000): rows/s;
+3. the storage layer alone (`pings_ingest` in-process, batches of 1,000): rows/s. Since issue
+   19 the inputs (Fix objects, 20 devices per process, tracks starting three hours ago so the
+   rows land in today's and yesterday's partitions like live traffic) are built before the
+   clock starts, and the layer runs in as many processes as the COPY floor uses connections
+   (one per core; `--storage-processes`), each storing `--storage-batches` batches: rows/s =
+   all rows / the slowest process's time. The same in one process is reported too
+   (`storage_batch_1000_one_process_rows_per_s`). Before issue 19 it was one process building
+   each batch inside the timed loop, on one device, for min(duration, 30) s;
 and first, in the same run, what PostgreSQL itself does with ping-shaped rows on this machine
 (bench/ingest_floor.py: the COPY floor and the one-row-per-transaction commit floor), with the
 ratios issue 19 sets targets for: batches of 1,000 and the storage layer against the COPY
@@ -250,22 +258,96 @@ def scenario_batches(args, organization, devices, size: int) -> dict:
     }
 
 
-def scenario_storage(args, organization, devices) -> dict:
-    device = devices[0][0]
-    device.organization = organization
-    track = Track(datetime.now(UTC) - timedelta(days=3), 0)
+STORAGE_BATCH = 1000
+STORAGE_DEVICES = 20  # per process: each device's track spans a couple of hours, not days
+
+
+def storage_batches(first_device: int, batches: int) -> list[tuple[int, list[Fix]]]:
+    """The storage scenario's input, built before the clock starts: `batches` batches of
+    STORAGE_BATCH fixes, round-robin over STORAGE_DEVICES devices from `first_device`, each
+    device's clean track starting three hours ago (today's and yesterday's daily partitions,
+    as live traffic; every fix unique, none flagged). Returns (device index, fixes) pairs."""
+    start = datetime.now(UTC) - timedelta(hours=3)
+    tracks = {n: Track(start, n) for n in range(first_device, first_device + STORAGE_DEVICES)}
+    made = []
+    for number in range(batches):
+        index = first_device + number % STORAGE_DEVICES
+        fixes = []
+        for _ in range(STORAGE_BATCH):
+            when, lat, lon = tracks[index].next()
+            fixes.append(Fix(fix_time=when, lat=lat, lon=lon, accuracy_m=6, speed_mps=10))
+        made.append((index, fixes))
+    return made
+
+
+def store_batches(devices: dict, batches) -> tuple[int, float]:
+    """(rows stored, seconds) for `pings_ingest` over the prepared batches."""
     rows = 0
-    stop = time.perf_counter() + min(args.duration, 30)
     started = time.perf_counter()
-    with organization_scope(organization):
-        while time.perf_counter() < stop:
-            fixes = []
-            for _ in range(1000):
-                when, lat, lon = track.next()
-                fixes.append(Fix(fix_time=when, lat=lat, lon=lon, accuracy_m=6, speed_mps=10))
+    for index, fixes in batches:
+        device = devices[index]
+        with organization_scope(device.organization):
             rows += pings_ingest(device=device, fixes=fixes, source="native").stored
-    elapsed = time.perf_counter() - started
-    return {"storage_batch_1000_rows_per_s": round(rows / elapsed)}
+    return rows, time.perf_counter() - started
+
+
+def _devices_by_index(ids: dict[int, int]) -> dict:
+    found = Device.dangerously_unscoped.select_related("organization").in_bulk(ids.values())
+    return {index: found[pk] for index, pk in ids.items()}
+
+
+def _storage_process(ids, first_device, batches, barrier, results) -> None:
+    """One storage process (spawned: its own Django, its own connection)."""
+    from django.db import connections
+
+    devices = _devices_by_index(ids)
+    prepared = storage_batches(first_device, batches)
+    barrier.wait()
+    results.put(store_batches(devices, prepared))
+    connections.close_all()
+
+
+def scenario_storage(args, organization, devices) -> dict:
+    """The storage layer alone (`pings_ingest`, batches of 1,000), inputs built before the
+    clock starts, in as many processes as the COPY floor has connections (one per core), each
+    process with its own devices; rows/s = all rows / the slowest process's time. Also the
+    same in one process, for comparison with figures before issue 19 (which built the inputs
+    inside the timed loop, in one process, on one device)."""
+    import multiprocessing
+
+    processes = args.storage_processes or os.cpu_count() or 2
+    batches = args.storage_batches
+    if len(devices) < (processes + 1) * STORAGE_DEVICES:
+        raise SystemExit(f"--devices must be at least {(processes + 1) * STORAGE_DEVICES}")
+    ids = {n: device.pk for n, (device, _token) in enumerate(devices)}
+
+    def own(first: int) -> dict:
+        return {n: ids[n] for n in range(first, first + STORAGE_DEVICES)}
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(
+            target=_storage_process,
+            args=(own(n * STORAGE_DEVICES), n * STORAGE_DEVICES, batches, barrier, results),
+        )
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+    rows = sum(r for r, _ in outcomes)
+    slowest = max(s for _, s in outcomes)
+    first = processes * STORAGE_DEVICES
+    one_rows, one_s = store_batches(_devices_by_index(own(first)), storage_batches(first, batches))
+    return {
+        "storage_batch_1000_rows_per_s": round(rows / slowest),
+        "storage_processes": processes,
+        "storage_rows": rows,
+        "storage_batch_1000_one_process_rows_per_s": round(one_rows / one_s),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,13 +393,35 @@ def start_server(
 def ratios(results: dict) -> dict:
     """Each figure against its floor, measured in the same run (issue 19's targets)."""
     copy, commit = results["floor_copy_rows_per_s"], results["floor_commit_rows_per_s"]
-    return {
-        "batch_1000_vs_copy_floor_ratio": round(results["batch_1000_pings_per_s"] / copy, 3),
-        "storage_vs_copy_floor_ratio": round(results["storage_batch_1000_rows_per_s"] / copy, 3),
-        "osmand_single_fix_vs_commit_floor_ratio": round(
-            results["osmand_single_fix_req_per_s"] / commit, 3
-        ),
+    pairs = {
+        "batch_1000_vs_copy_floor_ratio": ("batch_1000_pings_per_s", copy),
+        "storage_vs_copy_floor_ratio": ("storage_batch_1000_rows_per_s", copy),
+        "osmand_single_fix_vs_commit_floor_ratio": ("osmand_single_fix_req_per_s", commit),
     }
+    return {  # a scenario left out (--only) has no ratio
+        name: round(results[key] / floor, 3)
+        for name, (key, floor) in pairs.items()
+        if key in results
+    }
+
+
+def scenarios_through_http(args, organization, devices) -> dict:
+    results = {}
+    server = start_server(args)
+    try:
+        if args.only in (None, "osmand"):
+            print(
+                f"single-fix OsmAnd, {args.connections} connections, {args.duration} s …",
+                flush=True,
+            )
+            results.update(scenario_osmand(args, organization, devices))
+        for size in (100, 1000) if args.only in (None, "batches") else ():
+            print(f"native batches of {size}, {args.batch_connections} connections …", flush=True)
+            results.update(scenario_batches(args, organization, devices, size))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return results
 
 
 def main() -> None:
@@ -329,6 +433,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument(
+        "--storage-processes", type=int, default=0, help="default: one per core, as the floor"
+    )
+    parser.add_argument(
+        "--storage-batches", type=int, default=150, help="batches of 1,000 per process"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["storage", "osmand", "batches"],
+        help="only the floors and this scenario (a quick look; before/after comparisons)",
+    )
     args = parser.parse_args()
 
     organization, devices = prepare(args.devices)
@@ -337,18 +452,11 @@ def main() -> None:
     print(f"floors: COPY and one row per transaction, {floor_s} s each …", flush=True)
     results.update(copy_floor(floor_s))
     results.update(commit_floor(floor_s))
-    server = start_server(args)
-    try:
-        print(f"single-fix OsmAnd, {args.connections} connections, {args.duration} s …", flush=True)
-        results.update(scenario_osmand(args, organization, devices))
-        for size in (100, 1000):
-            print(f"native batches of {size}, {args.batch_connections} connections …", flush=True)
-            results.update(scenario_batches(args, organization, devices, size))
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-    print("storage layer alone …", flush=True)
-    results.update(scenario_storage(args, organization, devices))
+    if args.only != "storage":
+        results.update(scenarios_through_http(args, organization, devices))
+    if args.only in (None, "storage"):
+        print("storage layer alone …", flush=True)
+        results.update(scenario_storage(args, organization, devices))
     results.update(ratios(results))
     results.update(
         {
@@ -357,7 +465,8 @@ def main() -> None:
             "devices": args.devices,
         }
     )
-    write_results("ingest", results)
+    # A partial run (--only) must not replace the full run's figures.
+    write_results(f"ingest_only_{args.only}" if args.only else "ingest", results)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,10 @@ from control_tower.tenancy.carrier_scope import visible_to
 from control_tower.tenancy.roles import Resource
 from tracking.api.ingest_schema import ping_batch_schema
 from tracking.ingest.auth import DEVICE_KEY_OR_SESSION, DeviceTokenAuthentication
-from tracking.ingest.fixes import FixError
 from tracking.ingest.gpx import GpxError, parse_gpx
 from tracking.ingest.gpx_import import gpx_store
 from tracking.ingest.pings import pings_ingest
-from tracking.ingest.protocols import parse_native
+from tracking.ingest.protocols import parse_native_many
 from tracking.models import DevicePosition, Ping, PingSource
 
 INGEST_RESULT = inline_serializer(
@@ -68,12 +67,7 @@ class PingIngestView(TenantAPIView):
             raise _invalid("pings", "Send a non-empty JSON array of fixes.")
         if len(items) > settings.PING_BATCH_MAX:
             raise _invalid("pings", f"At most {settings.PING_BATCH_MAX} fixes per request.")
-        fixes, errors = [], {}
-        for index, item in enumerate(items):
-            try:
-                fixes.append(parse_native(item))
-            except FixError as exc:
-                errors[str(index)] = {exc.field: [exc.message]}
+        fixes, errors = parse_native_many(items)
         if errors:
             first = next(iter(errors))
             raise DomainError(

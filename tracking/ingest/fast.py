@@ -44,6 +44,7 @@ from control_tower.unavailable import database_unavailable, retry_after_s, unava
 from tracking.eta.triggers import eta_on_position_async
 from tracking.ingest.auth import OWNTRACKS_CHALLENGE, basic_credentials
 from tracking.ingest.fixes import FixError
+from tracking.ingest.group import committer
 from tracking.ingest.pings import (
     CURRENT_POSITION,
     DeviceRef,
@@ -62,6 +63,9 @@ from tracking.ingest.vehicles import vehicle_moved_event, vehicle_route_async
 from tracking.models import PingSource
 
 logger = logging.getLogger(__name__)
+
+# Single fixes through group commit (tracking/ingest/group.py); False: one request, one write.
+GROUP_COMMIT = True
 
 OSMAND_PREFIX = "/ingest/osmand/"
 OWNTRACKS_PATH = "/ingest/owntracks/"
@@ -141,18 +145,24 @@ async def device_ref_for_token(raw: str) -> DeviceRef | None:
 
 async def pings_ingest_async(ref: DeviceRef, fixes, *, source: str, received_at) -> IngestResult:
     """`pings.pings_ingest` on an async connection: the same plan, the same two round trips;
-    the push happens after the (autocommitted) write."""
+    the push happens after the (autocommitted) write. A single fix (most requests) is stored
+    with the others arriving at the same moment (group commit, tracking/ingest/group.py)."""
     fixes = dedupe(fixes)
     if not fixes:
         return IngestResult(0, 0, 0, 0, False)
-    async with (await pool()).connection() as conn:
-        cursor = await conn.execute(CURRENT_POSITION, [ref.id])
-        plan = plan_write(
-            ref, fixes, await cursor.fetchone(), source=source, received_at=received_at
+    if len(fixes) == 1 and GROUP_COMMIT:  # answered after its group's commit (group.py)
+        result, event = await committer(pool).store(
+            ref, fixes[0], source=source, received_at=received_at
         )
-        cursor = await conn.execute(plan.statement, plan.params)
-        stored, position = await cursor.fetchone()
-    result, event = plan_outcome(ref, plan, stored, position)
+    else:
+        async with (await pool()).connection() as conn:
+            cursor = await conn.execute(CURRENT_POSITION, [ref.id])
+            plan = plan_write(
+                ref, fixes, await cursor.fetchone(), source=source, received_at=received_at
+            )
+            cursor = await conn.execute(plan.statement, plan.params)
+            stored, position = await cursor.fetchone()
+        result, event = plan_outcome(ref, plan, stored, position)
     if event is not None:
         vehicle_id, route_id = await vehicle_route_async(ref, pool=pool)
         if vehicle_id is not None:

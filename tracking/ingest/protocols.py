@@ -8,18 +8,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 
 from django.conf import settings
 
 from control_tower.json_input import JsonInputError, json_loads
 from tracking.ingest.fixes import (
+    _NUMBER,
+    BOUNDS,
     KMH_TO_MPS,
     KNOTS_TO_MPS,
+    MAX_INTEGER,
+    TIME_MIN,
+    Bound,
     Fix,
     FixError,
     bounded_attributes,
     check_text,
+    latest_fix_time,
     measure,
     parse_battery,
     parse_bool,
@@ -85,6 +92,127 @@ def parse_native(item) -> Fix:
         moving=parse_bool(item.get("moving"), "moving"),
         mock=bool(parse_bool(item.get("mock"), "mock")),
         attributes=bounded_attributes(attributes),
+    )
+
+
+def parse_native_many(items: list) -> tuple[list[Fix], dict[str, dict]]:
+    """`parse_native` on each item: (fixes, {index: {field: [message]}} for the bad ones).
+
+    A batch of a thousand fixes spent ~35 µs per fix in `parse_native` (the general parsers
+    accept strings, epochs, "-1", attributes…); what our driver app sends is plain JSON
+    numbers, ISO times with an offset and no attributes. `_plain_native` takes that shape in a
+    few microseconds and returns None for anything else, which then goes through
+    `parse_native` itself: the same Fix, or the same error (tests/tracking/
+    test_ingest_native_fast.py checks both on generated input)."""
+    fixes, errors = [], {}
+    latest = latest_fix_time()  # once per batch, not once per fix
+    for index, item in enumerate(items):
+        fix = _plain_native(item, latest)
+        if fix is None:
+            try:
+                fix = parse_native(item)
+            except FixError as exc:
+                errors[str(index)] = {exc.field: [exc.message]}
+                continue
+        fixes.append(fix)
+    return fixes, errors
+
+
+_NUMBER_TYPES = (int, float)  # exactly: bool is an int subclass but not a number here
+_NATIVE_MEASURES = (
+    ("accuracy", BOUNDS["accuracy_m"]),
+    ("speed", BOUNDS["speed_mps"]),
+    ("heading", BOUNDS["heading_deg"]),
+    ("altitude", BOUNDS["altitude_m"]),
+    ("battery", BOUNDS["battery_pct"]),
+)
+_LAT, _LON = BOUNDS["lat"], BOUNDS["lon"]
+
+
+def _plain_number(value, bound: Bound) -> float | None:
+    """`measure`'s result for a JSON number inside `bound`, else `_NOT_PLAIN`."""
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):
+            return _NOT_PLAIN
+    elif kind is int:
+        if abs(value) > MAX_INTEGER:
+            return _NOT_PLAIN
+        value = float(value)
+    else:
+        return _NOT_PLAIN
+    value = value * 1.0  # as measure(): number * scale
+    if not bound.minimum <= value <= bound.maximum:
+        return _NOT_PLAIN
+    return value
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_native(item, latest: datetime) -> Fix | None:
+    """The Fix `parse_native(item)` would return, if `item` has the plain shape (see
+    `parse_native_many`); None otherwise (including every invalid item)."""
+    if type(item) is not dict or not item.keys() <= NATIVE_FIELDS or item.get("attributes"):
+        return None
+    event_id = item.get("event_id") or ""
+    if (
+        type(event_id) is not str
+        or len(event_id) > 64
+        or not event_id.isascii()
+        or "\x00" in event_id
+    ):
+        return None
+    when = item.get("time")
+    if type(when) is not str or len(when) > 64 or not when.isascii() or _NUMBER.fullmatch(when):
+        return None  # (a string of digits is an epoch time: parse_time's case)
+    try:
+        parsed = datetime.fromisoformat(when)
+    except ValueError:
+        return None
+    # parse_time's checks, in its order: an offset (naive times go the long way), the year
+    # window before converting, then the exact window.
+    if parsed.tzinfo is None or not TIME_MIN.year <= parsed.year <= latest.year:
+        return None
+    parsed = parsed.astimezone(UTC)
+    if not TIME_MIN <= parsed <= latest:
+        return None
+    lat = _plain_number(item.get("lat"), _LAT)
+    lon = _plain_number(item.get("lon"), _LON)
+    if lat is _NOT_PLAIN or lon is _NOT_PLAIN or (lat == 0 and lon == 0):
+        return None
+    measured = []
+    for name, bound in _NATIVE_MEASURES:
+        value = item.get(name)
+        if value is None:
+            measured.append(None)
+            continue
+        value = _plain_number(value, bound)
+        if value is _NOT_PLAIN:
+            return None
+        measured.append(value)
+    accuracy, speed, heading, altitude, battery = measured
+    flags = []
+    for name in ("charging", "moving", "mock"):
+        value = item.get(name)
+        if value is not None and type(value) is not bool:
+            return None
+        flags.append(value)
+    charging, moving, mock = flags
+    return Fix(
+        fix_time=parsed,
+        lat=lat,
+        lon=lon,
+        event_id=event_id,
+        accuracy_m=accuracy,
+        speed_mps=speed,
+        heading_deg=None if heading is None else heading % 360,
+        altitude_m=altitude,
+        battery_pct=None if battery is None else round(battery),
+        charging=charging,
+        moving=moving,
+        mock=bool(mock),
+        attributes={},
     )
 
 
