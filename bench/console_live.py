@@ -7,7 +7,8 @@ dispatcher websockets connected; then the snapshot endpoint for those 2,000 vehi
 
 Latency is measured from the moment the ping request is written on the client's socket (the
 send time: the fast path publishes before it answers, so the delta can beat the 2xx) to the
-moment the matching `vehicle.moved` arrives on a websocket, for every socket. A ping with no
+moment the matching position (an item of a `vehicles.moved` batch) arrives on a websocket, for
+every socket. A ping with no
 matching message on a socket by the end counts as lost; `seq` gaps and out-of-order numbers are
 counted per socket. Every vehicle pings once per 5 s, above the 1 s coalescing window, so every
 ping must come through (no message is legitimately coalesced away).
@@ -201,7 +202,7 @@ class Sent:
 
 
 async def listen(url, cookie, origin, sent: Sent, results: dict, stop: asyncio.Event):
-    latencies, gaps, disorder, received, late = [], 0, 0, 0, 0
+    latencies, gaps, disorder, received, late, frames = [], 0, 0, 0, 0, 0
     seen: set = set()
     async with websockets.connect(
         url, additional_headers={"Cookie": cookie, "Origin": origin}, max_queue=None
@@ -223,22 +224,29 @@ async def listen(url, cookie, origin, sent: Sent, results: dict, stop: asyncio.E
                 elif seq <= last_seq:
                     disorder += 1
                 last_seq = max(last_seq, seq)
-            if message["type"] != "vehicle.moved":
+            if message["type"] == "vehicles.moved":  # a batch (docs/REALTIME.md)
+                items = message["data"]["items"]
+            elif message["type"] == "vehicle.moved":  # one vehicle (before batching)
+                items = [message["data"]]
+            else:
                 continue
-            received += 1
-            key = (message["data"]["id"], round(message["data"]["lat"], 6))
-            started = sent.at.get(key)
-            if started is None:
-                late += 1  # a ping sent before the measurement (warm-up)
-                continue
-            seen.add(key)
-            latencies.append(now - started)
+            frames += 1
+            for item in items:
+                received += 1
+                key = (item["id"], round(item["lat"], 6))
+                started = sent.at.get(key)
+                if started is None:
+                    late += 1  # a ping sent before the measurement (warm-up)
+                    continue
+                seen.add(key)
+                latencies.append(now - started)
     results["sockets"].append(
         {
             "latencies": latencies,
             "gaps": gaps,
             "disorder": disorder,
             "received": received,
+            "frames": frames,
             "seen": seen,
             "unmatched": late,
         }
@@ -302,6 +310,7 @@ async def live(args, devices, cookie) -> dict:
         "delta_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "delta_max_ms": round(max(latencies, default=0) * 1000, 1),
         "messages_received": sum(s["received"] for s in results["sockets"]),
+        "position_frames_received": sum(s["frames"] for s in results["sockets"]),
         "messages_expected": len(expected) * args.sockets,
         "messages_lost": lost,
         "seq_gaps": sum(s["gaps"] for s in results["sockets"]),
