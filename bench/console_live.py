@@ -272,7 +272,27 @@ async def ping_load(args, devices, sent: Sent, measure_from: float, stop_at: flo
     )
 
 
-async def live(args, devices, cookie) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its direct children (uvicorn's workers), from
+    /proc: on a machine shared with other work, CPU per ping is steadier than latency."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(child) for child in children]
+    except OSError:
+        pass
+    total = 0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+async def live(args, devices, cookie, server_pid: int) -> dict:
     url = f"ws://{args.host}:{args.port}/ws/v1/events/"
     origin = f"http://{args.host}:{args.port}"
     sent, stop = Sent(), asyncio.Event()
@@ -288,8 +308,10 @@ async def live(args, devices, cookie) -> dict:
                 raise task.exception()
     now = time.perf_counter()
     measure_from = now + args.warmup
+    cpu_before = cpu_seconds(server_pid)
     totals = await ping_load(args, devices, sent, measure_from, measure_from + args.duration)
     await asyncio.sleep(3)  # let the last deltas arrive
+    server_cpu = cpu_seconds(server_pid) - cpu_before
     stop.set()
     await asyncio.gather(*listeners)
 
@@ -311,11 +333,21 @@ async def live(args, devices, cookie) -> dict:
         "delta_max_ms": round(max(latencies, default=0) * 1000, 1),
         "messages_received": sum(s["received"] for s in results["sockets"]),
         "position_frames_received": sum(s["frames"] for s in results["sockets"]),
+        "positions_per_frame": round(
+            sum(s["received"] for s in results["sockets"])
+            / max(1, sum(s["frames"] for s in results["sockets"])),
+            1,
+        ),
         "messages_expected": len(expected) * args.sockets,
         "messages_lost": lost,
         "seq_gaps": sum(s["gaps"] for s in results["sockets"]),
         "seq_out_of_order": sum(s["disorder"] for s in results["sockets"]),
         "resyncs": sum(1 for s in results["sockets"] if s["gaps"]),
+        "ping_ack_p50_ms": round(percentile(totals["acks"], 50) * 1000, 1),
+        "ping_ack_p99_ms": round(percentile(totals["acks"], 99) * 1000, 1),
+        # Pings and their deltas to every socket, warm-up and drain included.
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_ms_per_ping": round(server_cpu * 1000 / max(1, totals["ok"]), 3),
         "load_duration_s": args.duration,
         "warmup_s": args.warmup,
     }
@@ -382,7 +414,7 @@ def main() -> None:
             f"{args.duration} s …",
             flush=True,
         )
-        results = asyncio.run(live(args, devices, cookie))
+        results = asyncio.run(live(args, devices, cookie, server.pid))
     finally:
         server.terminate()
         server.wait(timeout=20)
