@@ -301,7 +301,10 @@ async def live(args, devices, cookie, server_pid: int) -> dict:
         asyncio.create_task(listen(url, cookie, origin, sent, results, stop))
         for _ in range(args.sockets)
     ]
+    deadline = time.perf_counter() + 60  # a socket that never says hello fails the run
     while results["ready"] < args.sockets:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {results['ready']} of {args.sockets} sockets said hello")
         await asyncio.sleep(0.05)
         for task in listeners:
             if task.done() and task.exception():
