@@ -13,6 +13,12 @@ matching message on a socket by the end counts as lost; `seq` gaps and out-of-or
 counted per socket. Every vehicle pings once per 5 s, above the 1 s coalescing window, so every
 ping must come through (no message is legitimately coalesced away).
 
+`server_cpu_ms_per_ping` (the server's CPU time over the load, from /proc, per accepted ping)
+is the figure to compare on a shared machine, where latency mostly measures the neighbours.
+`--no-ws-deflate` serves the sockets without permessage-deflate (on by default in uvicorn and
+asked for by browsers and the `websockets` client): with it, every socket compresses every
+frame on its own.
+
 Results: printed, and written to bench/results/console_live.json (flat keys, unit in the name).
 """
 
@@ -400,6 +406,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=40, help="ping HTTP connections")
     parser.add_argument("--snapshots", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--no-ws-deflate",
+        dest="ws_deflate",
+        action="store_false",
+        help="serve websockets without permessage-deflate (each socket compresses every frame)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8098)
     args = parser.parse_args()
@@ -410,7 +422,11 @@ def main() -> None:
     # The ETA recomputes the pings trigger go to a queue of their own that no worker reads
     # (this benchmark measures the live path), emptied at the end: a demo's worker on the
     # same Redis never inherits them.
-    server = start_server(args, env={"CELERY_TASK_DEFAULT_QUEUE": BENCH_QUEUE})
+    env = {"CELERY_TASK_DEFAULT_QUEUE": BENCH_QUEUE}
+    if not args.ws_deflate:
+        # uvicorn reads its options from UVICORN_* variables too: no per-socket compression.
+        env["UVICORN_WS_PER_MESSAGE_DEFLATE"] = "false"
+    server = start_server(args, env=env)
     try:
         print(
             f"{args.vehicles} vehicles every {PERIOD_S:.0f} s, {args.sockets} websockets, "
@@ -424,6 +440,7 @@ def main() -> None:
     print(f"snapshot × {args.snapshots} …", flush=True)
     results.update(snapshot(args, cookie))
     results.update({"uvicorn_workers": args.workers, "measured_on": datetime.now(UTC).date()})
+    results["websocket_permessage_deflate"] = args.ws_deflate
     results["measured_on"] = str(results["measured_on"])
     write_results("console_live", results)
     park_running_routes(organization)
