@@ -143,11 +143,13 @@ def prepare(vehicles: int) -> tuple[Organization, list[tuple[int, str]], object]
 
 
 def ensure_routes(organization, carrier, hub, fleet, today: date) -> None:
-    if Route.objects.filter(date=today).count() >= len(fleet):
-        # The previous run parked them (bench/world.py): running again for this run.
-        Route.objects.filter(date=today).update(status="in_progress")
+    # The previous run parked them (bench/world.py): running again for this run.
+    Route.objects.filter(date=today).update(status="in_progress")
+    routed = set(Route.objects.filter(date=today).values_list("vehicle_id", flat=True))
+    if all(vehicle.pk in routed for vehicle in fleet):
         return
-    print(f"creating {len(fleet)} routes of {STOPS_PER_ROUTE} stops for {today} …", flush=True)
+    # A larger fleet than the last run's: routes for the new vehicles only (codes by position).
+    print(f"creating routes of {STOPS_PER_ROUTE} stops for {today} …", flush=True)
     drivers = list(Driver.objects.order_by("pk")[: len(fleet)])
     now = timezone.now()
     routes = Route.objects.bulk_create(
@@ -165,6 +167,7 @@ def ensure_routes(organization, carrier, hub, fleet, today: date) -> None:
             ),
         )
         for i, vehicle in enumerate(fleet)
+        if vehicle.pk not in routed
     )
     Stop.objects.bulk_create(
         (
