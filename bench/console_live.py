@@ -7,10 +7,17 @@ dispatcher websockets connected; then the snapshot endpoint for those 2,000 vehi
 
 Latency is measured from the moment the ping request is written on the client's socket (the
 send time: the fast path publishes before it answers, so the delta can beat the 2xx) to the
-moment the matching `vehicle.moved` arrives on a websocket, for every socket. A ping with no
+moment the matching position (an item of a `vehicles.moved` batch) arrives on a websocket, for
+every socket. A ping with no
 matching message on a socket by the end counts as lost; `seq` gaps and out-of-order numbers are
 counted per socket. Every vehicle pings once per 5 s, above the 1 s coalescing window, so every
 ping must come through (no message is legitimately coalesced away).
+
+`server_cpu_ms_per_ping` (the server's CPU time over the load, from /proc, per accepted ping)
+is the figure to compare on a shared machine, where latency mostly measures the neighbours.
+`--no-ws-deflate` serves the sockets without permessage-deflate (on by default in uvicorn and
+asked for by browsers and the `websockets` client): with it, every socket compresses every
+frame on its own.
 
 Results: printed, and written to bench/results/console_live.json (flat keys, unit in the name).
 """
@@ -136,11 +143,13 @@ def prepare(vehicles: int) -> tuple[Organization, list[tuple[int, str]], object]
 
 
 def ensure_routes(organization, carrier, hub, fleet, today: date) -> None:
-    if Route.objects.filter(date=today).count() >= len(fleet):
-        # The previous run parked them (bench/world.py): running again for this run.
-        Route.objects.filter(date=today).update(status="in_progress")
+    # The previous run parked them (bench/world.py): running again for this run.
+    Route.objects.filter(date=today).update(status="in_progress")
+    routed = set(Route.objects.filter(date=today).values_list("vehicle_id", flat=True))
+    if all(vehicle.pk in routed for vehicle in fleet):
         return
-    print(f"creating {len(fleet)} routes of {STOPS_PER_ROUTE} stops for {today} …", flush=True)
+    # A larger fleet than the last run's: routes for the new vehicles only (codes by position).
+    print(f"creating routes of {STOPS_PER_ROUTE} stops for {today} …", flush=True)
     drivers = list(Driver.objects.order_by("pk")[: len(fleet)])
     now = timezone.now()
     routes = Route.objects.bulk_create(
@@ -158,6 +167,7 @@ def ensure_routes(organization, carrier, hub, fleet, today: date) -> None:
             ),
         )
         for i, vehicle in enumerate(fleet)
+        if vehicle.pk not in routed
     )
     Stop.objects.bulk_create(
         (
@@ -201,7 +211,7 @@ class Sent:
 
 
 async def listen(url, cookie, origin, sent: Sent, results: dict, stop: asyncio.Event):
-    latencies, gaps, disorder, received, late = [], 0, 0, 0, 0
+    latencies, gaps, disorder, received, late, frames = [], 0, 0, 0, 0, 0
     seen: set = set()
     async with websockets.connect(
         url, additional_headers={"Cookie": cookie, "Origin": origin}, max_queue=None
@@ -223,22 +233,29 @@ async def listen(url, cookie, origin, sent: Sent, results: dict, stop: asyncio.E
                 elif seq <= last_seq:
                     disorder += 1
                 last_seq = max(last_seq, seq)
-            if message["type"] != "vehicle.moved":
+            if message["type"] == "vehicles.moved":  # a batch (docs/REALTIME.md)
+                items = message["data"]["items"]
+            elif message["type"] == "vehicle.moved":  # one vehicle (before batching)
+                items = [message["data"]]
+            else:
                 continue
-            received += 1
-            key = (message["data"]["id"], round(message["data"]["lat"], 6))
-            started = sent.at.get(key)
-            if started is None:
-                late += 1  # a ping sent before the measurement (warm-up)
-                continue
-            seen.add(key)
-            latencies.append(now - started)
+            frames += 1
+            for item in items:
+                received += 1
+                key = (item["id"], round(item["lat"], 6))
+                started = sent.at.get(key)
+                if started is None:
+                    late += 1  # a ping sent before the measurement (warm-up)
+                    continue
+                seen.add(key)
+                latencies.append(now - started)
     results["sockets"].append(
         {
             "latencies": latencies,
             "gaps": gaps,
             "disorder": disorder,
             "received": received,
+            "frames": frames,
             "seen": seen,
             "unmatched": late,
         }
@@ -264,7 +281,27 @@ async def ping_load(args, devices, sent: Sent, measure_from: float, stop_at: flo
     )
 
 
-async def live(args, devices, cookie) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its direct children (uvicorn's workers), from
+    /proc: on a machine shared with other work, CPU per ping is steadier than latency."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(child) for child in children]
+    except OSError:
+        pass
+    total = 0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+async def live(args, devices, cookie, server_pid: int) -> dict:
     url = f"ws://{args.host}:{args.port}/ws/v1/events/"
     origin = f"http://{args.host}:{args.port}"
     sent, stop = Sent(), asyncio.Event()
@@ -273,15 +310,20 @@ async def live(args, devices, cookie) -> dict:
         asyncio.create_task(listen(url, cookie, origin, sent, results, stop))
         for _ in range(args.sockets)
     ]
+    deadline = time.perf_counter() + 60  # a socket that never says hello fails the run
     while results["ready"] < args.sockets:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {results['ready']} of {args.sockets} sockets said hello")
         await asyncio.sleep(0.05)
         for task in listeners:
             if task.done() and task.exception():
                 raise task.exception()
     now = time.perf_counter()
     measure_from = now + args.warmup
+    cpu_before = cpu_seconds(server_pid)
     totals = await ping_load(args, devices, sent, measure_from, measure_from + args.duration)
     await asyncio.sleep(3)  # let the last deltas arrive
+    server_cpu = cpu_seconds(server_pid) - cpu_before
     stop.set()
     await asyncio.gather(*listeners)
 
@@ -302,11 +344,22 @@ async def live(args, devices, cookie) -> dict:
         "delta_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "delta_max_ms": round(max(latencies, default=0) * 1000, 1),
         "messages_received": sum(s["received"] for s in results["sockets"]),
+        "position_frames_received": sum(s["frames"] for s in results["sockets"]),
+        "positions_per_frame": round(
+            sum(s["received"] for s in results["sockets"])
+            / max(1, sum(s["frames"] for s in results["sockets"])),
+            1,
+        ),
         "messages_expected": len(expected) * args.sockets,
         "messages_lost": lost,
         "seq_gaps": sum(s["gaps"] for s in results["sockets"]),
         "seq_out_of_order": sum(s["disorder"] for s in results["sockets"]),
         "resyncs": sum(1 for s in results["sockets"] if s["gaps"]),
+        "ping_ack_p50_ms": round(percentile(totals["acks"], 50) * 1000, 1),
+        "ping_ack_p99_ms": round(percentile(totals["acks"], 99) * 1000, 1),
+        # Pings and their deltas to every socket, warm-up and drain included.
+        "server_cpu_s": round(server_cpu, 2),
+        "server_cpu_ms_per_ping": round(server_cpu * 1000 / max(1, totals["ok"]), 3),
         "load_duration_s": args.duration,
         "warmup_s": args.warmup,
     }
@@ -356,6 +409,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=40, help="ping HTTP connections")
     parser.add_argument("--snapshots", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--no-ws-deflate",
+        dest="ws_deflate",
+        action="store_false",
+        help="serve websockets without permessage-deflate (each socket compresses every frame)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8098)
     args = parser.parse_args()
@@ -366,20 +425,25 @@ def main() -> None:
     # The ETA recomputes the pings trigger go to a queue of their own that no worker reads
     # (this benchmark measures the live path), emptied at the end: a demo's worker on the
     # same Redis never inherits them.
-    server = start_server(args, env={"CELERY_TASK_DEFAULT_QUEUE": BENCH_QUEUE})
+    env = {"CELERY_TASK_DEFAULT_QUEUE": BENCH_QUEUE}
+    if not args.ws_deflate:
+        # uvicorn reads its options from UVICORN_* variables too: no per-socket compression.
+        env["UVICORN_WS_PER_MESSAGE_DEFLATE"] = "false"
+    server = start_server(args, env=env)
     try:
         print(
             f"{args.vehicles} vehicles every {PERIOD_S:.0f} s, {args.sockets} websockets, "
             f"{args.duration} s …",
             flush=True,
         )
-        results = asyncio.run(live(args, devices, cookie))
+        results = asyncio.run(live(args, devices, cookie, server.pid))
     finally:
         server.terminate()
         server.wait(timeout=20)
     print(f"snapshot × {args.snapshots} …", flush=True)
     results.update(snapshot(args, cookie))
     results.update({"uvicorn_workers": args.workers, "measured_on": datetime.now(UTC).date()})
+    results["websocket_permessage_deflate"] = args.ws_deflate
     results["measured_on"] = str(results["measured_on"])
     write_results("console_live", results)
     park_running_routes(organization)

@@ -484,6 +484,8 @@ CONSOLE_KEY_PREFIX = env.str(
 )  # Redis keys of sequence numbers and coalescing
 CONSOLE_COALESCE_WINDOW_S = env.float("CONSOLE_COALESCE_WINDOW_S", default=1.0)  # per vehicle
 CONSOLE_COALESCE_TICK_S = 0.1  # how often a flusher looks for parked positions
+# Positions offered on one event loop within this long go out as one message per organization.
+CONSOLE_BATCH_TICK_S = env.float("CONSOLE_BATCH_TICK_S", default=0.025)
 CONSOLE_MEMBERSHIP_RECHECK_S = env.float("CONSOLE_MEMBERSHIP_RECHECK_S", default=30.0)
 CONSOLE_ROUTE_CACHE_S = env.float("CONSOLE_ROUTE_CACHE_S", default=30.0)  # vehicle → route
 

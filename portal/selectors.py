@@ -4,16 +4,17 @@ carrier narrows everything for carrier users. The organization scope does the te
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from control_tower.numbers import finite_or_none
 from control_tower.realtime import carrier_group, group_seq, organization_group
 from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.carrier_scope import visible_to
+from portal.snapshot_sql import snapshot_lists
 from tracking.models import (
     ATTEMPTED_STOP_STATUSES,
     DevicePosition,
@@ -24,18 +25,7 @@ from tracking.models import (
     Stop,
     StopStatus,
 )
-from tracking.route_summary import (
-    Latitude,
-    Longitude,
-    iso,
-    last_fix,
-    newest_by,
-    positions,
-    route_rows,
-    route_summary,
-    stop_is_late,
-    summary_of_row,
-)
+from tracking.route_summary import Latitude, Longitude, iso, route_summary, stop_is_late
 
 # The one route summary lives in tracking/route_summary.py; kept here under its old name for
 # the callers that read it from the console's selectors.
@@ -60,74 +50,13 @@ def console_routes(*, actor: Actor, today) -> object:
     return visible_to(actor, Route).filter(Q(date=today) | Q(status=RouteStatus.IN_PROGRESS))
 
 
-def _positions(actor: Actor) -> list[dict]:
-    return positions(visible_to(actor, DevicePosition))
-
-
-def _route_preference(row: dict, today) -> tuple:
-    # The vehicle's route "now": in progress first, then today's planned, then the rest.
-    return (
-        row["status"] == RouteStatus.IN_PROGRESS,
-        row["date"] == today and row["status"] == RouteStatus.PLANNED,
-        row["date"],
-    )
-
-
-def _vehicle(vehicle: dict, route: dict | None, position: dict | None) -> dict:
-    speed = position["speed_mps"] if position else None
-    return {
-        "id": vehicle["id"],
-        "label": vehicle["plate"],
-        "carrier": vehicle["carrier_id"],
-        "route": route["id"] if route else None,
-        "driver": route["driver_id"] if route else None,
-        "driver_name": route["driver__name"] if route else None,
-        "lat": _coordinate(position["lat"]) if position else None,
-        "lon": _coordinate(position["lon"]) if position else None,
-        "heading": finite_or_none(position["heading_deg"]) if position else None,
-        "speed_kmh": finite_or_none(None if speed is None else speed * 3.6, digits=1),
-        "battery": position["battery_pct"] if position else None,
-        "fix_time": iso(position["fix_time"]) if position else None,
-    }
-
-
-def console_snapshot(*, actor: Actor, now: datetime | None = None) -> dict:
-    """Everything the live map needs at load (the contract: docs/REALTIME.md). `seq` is read
-    before any query, so every delta numbered after it may be applied on top."""
-    from carriers.models import Carrier, Vehicle
+def _snapshot_head(*, actor: Actor, now: datetime) -> dict:
+    """The snapshot but its vehicles and routes. `seq` is read before any query, so every delta
+    numbered after it may be applied on top."""
+    from carriers.models import Carrier
 
     seq = group_seq(events_group_of(actor))
-    now = now or timezone.now()
     organization = actor.organization
-    today = now.astimezone(organization.zone).date()
-
-    carriers = visible_to(actor, Carrier).order_by("name")
-    vehicles = visible_to(actor, Vehicle).filter(is_active=True).order_by("plate")
-
-    rows = route_rows(console_routes(actor=actor, today=today))
-    found = _positions(actor)
-    by_vehicle = newest_by(found, "vehicle")
-    by_driver = newest_by(found, "driver")
-
-    route_of_vehicle: dict[int, dict] = {}
-    for row in rows:
-        vehicle_id = row["vehicle_id"]
-        if vehicle_id is None:
-            continue
-        current = route_of_vehicle.get(vehicle_id)
-        if current is None or _route_preference(row, today) > _route_preference(current, today):
-            route_of_vehicle[vehicle_id] = row
-
-    vehicle_list = []
-    for vehicle in vehicles.values("id", "plate", "carrier_id"):
-        route = route_of_vehicle.get(vehicle["id"])
-        candidates = [by_vehicle.get(vehicle["id"])]
-        if route is not None:  # a phone bound to the driver, not the vehicle
-            candidates.append(by_driver.get(route["driver_id"]))
-        found = [c for c in candidates if c is not None]
-        position = max(found, key=lambda c: c["fix_time"]) if found else None
-        vehicle_list.append(_vehicle(vehicle, route, position))
-
     return {
         "v": SNAPSHOT_VERSION,
         "seq": seq,
@@ -138,7 +67,7 @@ def console_snapshot(*, actor: Actor, now: datetime | None = None) -> dict:
             "time_zone": organization.time_zone,
             "brand_color": organization.primary_color or None,
         },
-        "carriers": list(carriers.values("id", "code", "name")),
+        "carriers": list(visible_to(actor, Carrier).order_by("name").values("id", "code", "name")),
         "hubs": [
             {
                 "id": hub["id"],
@@ -153,9 +82,30 @@ def console_snapshot(*, actor: Actor, now: datetime | None = None) -> dict:
             .values("id", "code", "name")
             .annotate(lat=Latitude("location"), lon=Longitude("location"))
         ],
-        "vehicles": vehicle_list,
-        "routes": [summary_of_row(row, last_fix(row, by_vehicle, by_driver)) for row in rows],
     }
+
+
+def console_snapshot_json(*, actor: Actor, now: datetime | None = None) -> bytes:
+    """Everything the live map needs at load (the contract: docs/REALTIME.md), as the response
+    body: the vehicles and routes are written by PostgreSQL (portal/snapshot_sql.py), the rest
+    here. Three queries whatever the fleet size."""
+    from carriers.models import Vehicle
+
+    now = now or timezone.now()
+    head = _snapshot_head(actor=actor, now=now)
+    vehicles_json, routes_json = snapshot_lists(
+        routes=console_routes(actor=actor, today=now.astimezone(actor.organization.zone).date()),
+        positions=visible_to(actor, DevicePosition),
+        vehicles=visible_to(actor, Vehicle).filter(is_active=True),
+        today=now.astimezone(actor.organization.zone).date(),
+    )
+    text = json.dumps(head, separators=(",", ":"), ensure_ascii=False)
+    return f'{text[:-1]},"vehicles":{vehicles_json},"routes":{routes_json}}}'.encode()
+
+
+def console_snapshot(*, actor: Actor, now: datetime | None = None) -> dict:
+    """`console_snapshot_json` as a dict (for callers that read it rather than send it)."""
+    return json.loads(console_snapshot_json(actor=actor, now=now))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,11 +2,11 @@
 
 The event catalog's live handlers of the console (portal/events.py, portal/live.py) already
 turn every committed `shipment.status_changed`, `stop.status_changed`, `stop.eta_changed`,
-`route.changed` and `vehicle.moved` into a delta on the organization's group
-(control_tower/realtime.py). Tracking pages reuse those deltas instead of publishing their own:
-no extra Redis work per ping, whatever the number of open pages. Each process subscribes once
-per organization that has an open tracking socket, parses each delta once, and hands it to
-the sockets that watch its shipment, stop, route or vehicle.
+`route.changed` and `vehicle.moved` (batched: `vehicles.moved`) into a delta on the
+organization's group (control_tower/realtime.py). Tracking pages reuse those deltas instead
+of publishing their own: no extra Redis work per ping, whatever the number of open pages. Each
+process subscribes once per organization that has an open tracking socket, parses each delta
+once, and hands it to the sockets that watch its shipment, stop, route or vehicle.
 
 The deltas are server-side input only: a tracking socket never forwards them. It re-reads its
 own view model (`selectors.tracking_state`) or, for a position, sends the vehicle's place only
@@ -74,13 +74,12 @@ class OrganizationListener:
             kind, data = message["type"], message["data"]
         except (ValueError, KeyError, TypeError):
             return
+        if kind == "vehicles.moved":  # a batch: one item per vehicle that moved in the tick
+            for item in data.get("items", ()):
+                self._vehicle(item)
+            return
         if kind == "vehicle.moved":
-            route, vehicle = data.get("route"), data.get("id")
-            for watcher in list(self.watchers):
-                if (route is not None and route == watcher.route_id) or (
-                    vehicle is not None and vehicle == watcher.vehicle_id
-                ):
-                    watcher.on_vehicle(data)
+            self._vehicle(data)
             return
         if kind in STOP_TYPES:
             matches = _by_keys(self.watchers, stop_id=data.get("id"), route_id=data.get("route"))
@@ -92,6 +91,14 @@ class OrganizationListener:
             return
         for watcher in matches:
             watcher.on_change()
+
+    def _vehicle(self, data: dict) -> None:
+        route, vehicle = data.get("route"), data.get("id")
+        for watcher in list(self.watchers):
+            if (route is not None and route == watcher.route_id) or (
+                vehicle is not None and vehicle == watcher.vehicle_id
+            ):
+                watcher.on_vehicle(data)
 
 
 def _by_keys(watchers, *, stop_id=None, route_id=None) -> list:

@@ -884,12 +884,20 @@
     if (state.openVehicleId === v.id) renderVehicleDetails();
   }
 
+  function vehicleMoved(d) {
+    const v = state.vehicles.get(d.id) || { id: d.id, label: `Vehicle ${d.id}` };
+    Object.assign(v, d);
+    state.vehicles.set(d.id, v);
+    movedVehicles.add(d.id);
+  }
   const handlers = {
-    "vehicle.moved"(d) {
-      const v = state.vehicles.get(d.id) || { id: d.id, label: `Vehicle ${d.id}` };
-      Object.assign(v, d);
-      state.vehicles.set(d.id, v);
-      movedVehicles.add(d.id);
+    // Positions arrive batched: every vehicle that moved in one server tick (docs/REALTIME.md).
+    "vehicles.moved"(d) {
+      for (const item of d.items || []) vehicleMoved(item);
+      scheduleMovedFlush();
+    },
+    "vehicle.moved"(d) { // one vehicle (the message before batching)
+      vehicleMoved(d);
       scheduleMovedFlush();
     },
     "stop.status"(d) {

@@ -42,16 +42,17 @@ def etas_updated(scenario, route_id: int):
 
 
 def moved_on(socket, vehicle_lat: float, timeout: float) -> bool:
-    """Whether a `vehicle.moved` at `vehicle_lat` arrives on `socket` within `timeout`."""
+    """Whether a position at `vehicle_lat` (in a `vehicles.moved` batch) arrives on `socket`
+    within `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             message = json.loads(socket.recv(timeout=max(0.05, deadline - time.monotonic())))
         except TimeoutError:
             return False
-        if message.get("type") == "vehicle.moved" and round(message["data"]["lat"], 6) == round(
-            vehicle_lat, 6
-        ):
+        if message.get("type") != "vehicles.moved":  # positions come batched
+            continue
+        if any(round(i["lat"], 6) == round(vehicle_lat, 6) for i in message["data"]["items"]):
             return True
     return False
 

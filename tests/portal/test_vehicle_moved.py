@@ -1,5 +1,6 @@
 """`vehicle.moved` over the real channels_redis layer: keyed by vehicle, coalesced per vehicle
-(leading edge at once, the newest position on the trailing edge), carrier-narrowed."""
+(leading edge at once, the newest position on the trailing edge), carrier-narrowed, sent as
+items of `vehicles.moved` batches (tests/portal/test_vehicles_batched.py: the batching)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,18 @@ def osmand(i: int) -> dict:
     }
 
 
+def items(messages: list[dict]) -> list[dict]:
+    """The positions the `vehicles.moved` batches among `messages` carry, in order."""
+    return [item for m in messages if m["type"] == "vehicles.moved" for item in m["data"]["items"]]
+
+
+async def only_item(socket) -> dict:
+    """The next message, which must be a batch of one position."""
+    message = await socket.receive_json_from(timeout=5)
+    assert message["type"] == "vehicles.moved" and len(message["data"]["items"]) == 1, message
+    return message["data"]["items"][0]
+
+
 async def collect(socket, *, seconds: float) -> list[dict]:
     """Everything that arrives within `seconds` (receive_nothing does not cancel the app, a
     receive timeout would)."""
@@ -72,12 +85,12 @@ def test_a_burst_of_pings_yields_at_most_two_messages_the_last_one_newest(tenant
                 assert response.status_code == 200
         assert time.monotonic() - started < 1.0
         messages = await collect(socket, seconds=2.5)
-        moved = [m for m in messages if m["type"] == "vehicle.moved"]
+        moved = items(messages)
         assert 1 <= len(moved) <= 2
-        assert all(m["data"]["id"] == vehicle.pk for m in moved)
-        assert moved[-1]["data"]["lat"] == pytest.approx(-29.9045 + 9 * 0.0001)
-        assert moved[-1]["data"]["speed_kmh"] == 18.5  # OsmAnd sends knots
-        assert moved[-1]["data"]["battery"] == 80
+        assert all(m["id"] == vehicle.pk for m in moved)
+        assert moved[-1]["lat"] == pytest.approx(-29.9045 + 9 * 0.0001)
+        assert moved[-1]["speed_kmh"] == 18.5  # OsmAnd sends knots
+        assert moved[-1]["battery"] == 80
         first = hello["data"]["seq"] + 1
         assert [m["seq"] for m in messages] == list(range(first, first + len(messages)))
         await socket.disconnect()
@@ -111,10 +124,9 @@ def test_a_driver_only_phone_moves_the_vehicle_of_the_drivers_route_today(
         assert (await socket.connect())[0]
         await socket.receive_json_from(timeout=5)  # hello
         await database_sync_to_async(post)()
-        event = await socket.receive_json_from(timeout=5)
-        assert event["type"] == "vehicle.moved"
-        assert event["data"]["id"] == vehicle.pk and event["data"]["route"] == route.pk
-        assert event["data"]["lat"] == pytest.approx(-29.91)
+        item = await only_item(socket)  # the sync path sends a batch of one
+        assert item["id"] == vehicle.pk and item["route"] == route.pk
+        assert item["lat"] == pytest.approx(-29.91)
         await socket.disconnect()
 
     async_to_sync(run)()
@@ -136,8 +148,7 @@ def test_a_carrier_user_gets_only_their_carriers_vehicles(tenant, device_for):
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             await c.get(f"/ingest/osmand/{their_token}/", params=osmand(0))
             await c.get(f"/ingest/osmand/{our_token}/", params=osmand(0))
-        event = await socket.receive_json_from(timeout=5)
-        assert event["type"] == "vehicle.moved" and event["data"]["id"] == ours.pk
+        assert (await only_item(socket))["id"] == ours.pk
         assert await socket.receive_nothing(timeout=0.5)
         await socket.disconnect()
         await fast.close_pools()
@@ -152,10 +163,10 @@ def test_a_parked_position_is_sent_once_whatever_the_number_of_flushers(tenant, 
     organization_id = tenant.organization.pk
     cookie = session_cookie(tenant.user(Role.DISPATCHER))
 
-    async def offer(lat):
-        return await realtime.publish_coalesced_now(
+    def offer(lat):
+        return realtime.publish_coalesced_sync_now(
             organization_id=organization_id,
-            event="vehicle.moved",
+            batch_type="vehicles.moved",
             key=424242,
             data={"id": 424242, "lat": lat},
         )
@@ -164,14 +175,14 @@ def test_a_parked_position_is_sent_once_whatever_the_number_of_flushers(tenant, 
         socket = communicator(cookie)
         assert (await socket.connect())[0]
         await socket.receive_json_from(timeout=5)  # hello
-        assert await offer(1.0) is True  # leading edge
-        assert await offer(2.0) is False  # parked
-        assert await offer(3.0) is False  # replaces the parked one
+        assert offer(1.0) is True  # leading edge
+        assert offer(2.0) is False  # parked
+        assert offer(3.0) is False  # replaces the parked one
         await asyncio.sleep(0.4)
         sent = await asyncio.gather(*(realtime.flush_due() for _ in range(5)))
         assert sum(sent) <= 1  # the socket's own flusher may have claimed it already
         messages = await collect(socket, seconds=1.0)
-        assert [m["data"]["lat"] for m in messages] == [1.0, 3.0]
+        assert [m["lat"] for m in items(messages)] == [1.0, 3.0]
         await socket.disconnect()
 
     async_to_sync(run)()

@@ -192,7 +192,7 @@ def test_the_position_is_pushed_to_the_organization_socket(tenant, other_tenant,
     from tests.factories import VehicleFactory
     from tests.portal.test_events_socket import communicator, session_cookie
 
-    # The console is keyed by vehicle (vehicle.moved, docs/REALTIME.md).
+    # The console is keyed by vehicle (vehicles.moved, docs/REALTIME.md).
     vehicle = VehicleFactory(organization=tenant.organization, carrier=tenant.carrier)
     device, token = device_for(tenant, vehicle=vehicle)
     _theirs, their_token = device_for(other_tenant)
@@ -207,9 +207,10 @@ def test_the_position_is_pushed_to_the_organization_socket(tenant, other_tenant,
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             await c.get(f"/ingest/osmand/{their_token}/", params=QUERY)
             await c.get(f"/ingest/osmand/{token}/", params=QUERY)
-        event = await socket.receive_json_from(timeout=5)
-        assert event["type"] == "vehicle.moved" and event["data"]["id"] == vehicle.pk
-        assert event["data"]["lat"] == -29.9045
+        event = await socket.receive_json_from(timeout=5)  # a batch of one position
+        assert event["type"] == "vehicles.moved"
+        [item] = event["data"]["items"]
+        assert item["id"] == vehicle.pk and item["lat"] == -29.9045
         assert await socket.receive_nothing(timeout=0.5)
         await socket.disconnect()
         await fast.close_pools()

@@ -411,7 +411,7 @@ def test_a_new_position_is_pushed_to_the_organization_only(
     from tests.portal.test_events_socket import communicator, session_cookie
 
     dev, _ = device
-    # The console is keyed by vehicle (vehicle.moved, docs/REALTIME.md).
+    # The console is keyed by vehicle (vehicles.moved, docs/REALTIME.md).
     vehicle = VehicleFactory(organization=tenant.organization, carrier=tenant.carrier)
     Device.dangerously_unscoped.filter(pk=dev.pk).update(vehicle=vehicle)
     _theirs, their_token = device_for(other_tenant)
@@ -424,10 +424,11 @@ def test_a_new_position_is_pushed_to_the_organization_only(
         await socket.receive_json_from(timeout=5)  # hello
         await database_sync_to_async(post)(device_client_for(their_token), track(2))
         await database_sync_to_async(post)(phone, track(2))
-        event = await socket.receive_json_from(timeout=5)
-        assert event["type"] == "vehicle.moved"
-        assert event["data"]["id"] == vehicle.pk
-        assert event["data"]["lat"] == pytest.approx(-29.8997)
+        event = await socket.receive_json_from(timeout=5)  # a batch of one position
+        assert event["type"] == "vehicles.moved"
+        [item] = event["data"]["items"]
+        assert item["id"] == vehicle.pk
+        assert item["lat"] == pytest.approx(-29.8997)
         assert await socket.receive_nothing(timeout=0.5)
         await socket.disconnect()
 
