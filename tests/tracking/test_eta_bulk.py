@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ from tracking.eta.triggers import ETA_BURST, ETA_UPDATE_ROUTE, routes_mark_due
 from tracking.ingest.fixes import Fix
 from tracking.ingest.pings import pings_ingest
 from tracking.models import EtaRevision, Route, Stop
+from tracking.roads import routing
 
 
 def ping(device, now, lon, lat, ago_s=5):
@@ -128,17 +130,30 @@ def one_by_one(route_ids, now) -> dict[int, int]:
 
 
 def both_ways(route_ids, now):
-    """(moved, stored) by the one-route path, then, from the same state, by the bulk path."""
+    """(moved, stored) by the one-route path, then, from the same state, by the bulk path (each
+    computing its legs afresh: the per-process leg cache is shared)."""
     savepoint = transaction.savepoint()
+    routing._leg_cache.clear()
     single = one_by_one(route_ids, now), stored(route_ids)
     transaction.savepoint_rollback(savepoint)
+    routing._leg_cache.clear()
     bulk = routes_eta_update(loaded(route_ids), now=now), stored(route_ids)
     return single, bulk
 
 
+@pytest.fixture(params=["road network", "straight lines"])
+def roads(request, db):
+    """Legs on the Coquimbo road network (snapped, cached, bounded searches), or without any
+    network (straight lines): both ways through the leg computation."""
+    if request.param == "road network":
+        call_command("load_road_network", "--demo", "coquimbo", "--if-missing", "--no-progress")
+        routing.forget_networks()
+    return request.param
+
+
 @pytest.mark.django_db
 def test_bulk_stores_the_same_etas_revisions_and_events_as_one_route_at_a_time(
-    tenant, other_tenant
+    tenant, other_tenant, roads
 ):
     now = datetime.now(UTC).replace(microsecond=0)
     route_ids, (with_fix, phone) = world(tenant, other_tenant, now)

@@ -203,7 +203,8 @@ def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     )
     if not stops:
         return []
-    return etas_from(route, stops, _position(route, now), now)
+    here = _position(route, now)
+    return etas_from(route, stops, leg_durations([here, *(s.location for s in stops)]), now)
 
 
 # The stop fields the estimate reads (route_etas and the bulk recompute load only these).
@@ -219,11 +220,12 @@ STOP_FIELDS = (
 )
 
 
-def etas_from(route: Route, stops: list[Stop], here, now: datetime) -> list[StopEta]:
-    """The route's ETAs from its open stops (in sequence) and where the vehicle is: the part of
-    a recompute that reads nothing of the route's own from the database (one recompute and the
-    bulk one in tracking/eta/bulk.py share it, so both give the same windows)."""
-    durations = leg_durations([here, *(s.location for s in stops)])
+def etas_from(route: Route, stops: list, durations: list[float], now: datetime) -> list[StopEta]:
+    """The route's ETAs from its open stops (in sequence; anything with the Stop fields the
+    estimate reads) and the travel time of each leg from where the vehicle is through them:
+    the part of a recompute that reads nothing of the route's own from the database (one
+    recompute and the bulk one in tracking/eta/bulk.py share it, so both give the same
+    windows)."""
     legs = [
         0.0 if stop.status == StopStatus.ARRIVED else durations[index]
         for index, stop in enumerate(stops)
