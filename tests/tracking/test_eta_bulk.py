@@ -227,3 +227,37 @@ def test_the_burst_task_takes_every_due_route_in_one_go_on_a_real_worker(
     revisions = EtaRevision.dangerously_unscoped
     assert revisions.filter(organization=other_tenant.organization).count() == 3
     assert revisions.filter(organization=tenant.organization).count() == 15
+
+
+@pytest.mark.django_db
+def test_stop_to_stop_legs_are_shared_between_processes_and_equal_routings():
+    from django.contrib.gis.geos import Point
+
+    from control_tower.redis_clients import sync_redis
+    from tracking.eta.legs import XY, legs_many, shared_key
+    from tracking.roads.graph import graph_for
+
+    call_command("load_road_network", "--demo", "coquimbo", "--if-missing", "--no-progress")
+    routing.forget_networks()
+    points = [XY(-71.2480, -29.9040), *(XY(lon, lat) for lon, lat in ETA_POINTS)]
+    graph = graph_for(routing.network_covering([Point(p.x, p.y) for p in points]))
+    redis, key = sync_redis(), shared_key(graph)
+    redis.delete(key)
+    try:
+        routing._leg_cache.clear()
+        [legs] = legs_many([points])
+        routing._leg_cache.clear()
+        assert legs == routing.leg_durations([Point(p.x, p.y, srid=4326) for p in points])
+        # The stop-to-stop legs went to Redis; the vehicle's own leg did not.
+        shared = redis.hgetall(key)
+        assert len(shared) == len(ETA_POINTS) - 1
+        # Another process (an empty local cache) takes them from there instead of searching.
+        field = next(iter(shared))
+        redis.hset(key, field, "1000.0")
+        routing._leg_cache.clear()
+        [again] = legs_many([points])
+        assert again != legs and again[0] == legs[0]
+        assert any(abs(leg - 1000.0) < 300 for leg in again[1:])
+    finally:
+        redis.delete(key)
+        routing._leg_cache.clear()
