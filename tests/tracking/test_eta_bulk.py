@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from control_tower.events.models import OutboxEvent
+from control_tower.redis_clients import sync_redis
 from control_tower.tenancy.scope import organization_scope
 from tests.conftest import wait_for
 from tests.factories import (
@@ -27,7 +28,13 @@ from tests.factories import (
 from tracking.eta.bulk import active_routes, routes_eta_update
 from tracking.eta.learned import forget_learned
 from tracking.eta.recompute import route_eta_update
-from tracking.eta.triggers import ETA_BURST, ETA_UPDATE_ROUTE, routes_mark_due
+from tracking.eta.triggers import (
+    ETA_BURST,
+    ETA_UPDATE_ROUTE,
+    burst_pending_key,
+    due_key,
+    routes_mark_due,
+)
 from tracking.ingest.fixes import Fix
 from tracking.ingest.pings import pings_ingest
 from tracking.models import EtaRevision, Route, Stop
@@ -216,6 +223,8 @@ def test_the_burst_task_takes_every_due_route_in_one_go_on_a_real_worker(
     now = timezone.now()
     ours = [running_route_with_phone(tenant, shipments=False)[0] for _ in range(5)]
     theirs = running_route_with_phone(other_tenant, shipments=False)[0]
+    for organization in (tenant.organization, other_tenant.organization):  # an earlier session's
+        sync_redis().delete(due_key(organization.pk), burst_pending_key(organization.pk))
     routes_mark_due(
         organization_id=tenant.organization.pk, route_ids=[r.pk for r in ours], received_at=now
     )
@@ -227,7 +236,7 @@ def test_the_burst_task_takes_every_due_route_in_one_go_on_a_real_worker(
         ids = [r.pk for r in routes]
         return not Stop.dangerously_unscoped.filter(route_id__in=ids, eta__isnull=True).exists()
 
-    assert wait_for(lambda: all_stored([*ours, theirs]), timeout=15, what="ETAs stored")
+    assert wait_for(lambda: all_stored([*ours, theirs]), timeout=30, what="ETAs stored")
     # One task per organization, none per route.
     assert published_tasks.count(ETA_BURST) == 2
     assert ETA_UPDATE_ROUTE not in published_tasks

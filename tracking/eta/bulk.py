@@ -29,15 +29,17 @@ from control_tower.events import catalog, emit_many
 from control_tower.tenancy.scope import organization_scope
 from tracking.eta.engine import OPEN, StopEta, etas_from
 from tracking.eta.legs import XY, legs_many
+from tracking.eta.recompute import ETA_MATERIAL_SHARE
 from tracking.models import ACTIVE_ROUTE_STATUSES, DevicePosition, Route, Stop
 
 # The largest batch one store statement takes: ~2,000 stop rows locked and written at once,
 # a few hundred milliseconds of work, so a concurrent stop event waits at most that long.
 BATCH_MAX = 200
 
-# recompute.STORE_ETAS for many routes: the route of each stop travels with it (a stop must still
-# belong to the route it was estimated for), rows are locked in id order (two batches, or a batch
-# and a one-route recompute, never wait for each other in a circle), and the method is per row.
+# recompute.STORE_ETAS for many routes, with the same materiality rule: the route of each stop
+# travels with it (a stop must still belong to the route it was estimated for), rows are locked
+# in id order (two batches, or a batch and a one-route recompute, never wait for each other in a
+# circle), and the method is per row.
 # Times travel as microseconds since the epoch (exact), and every column as one comma-separated
 # string: psycopg adapting ~6,000 datetimes per batch cost more than the statement itself, and
 # its list adaptation still checks every element against a regular expression.
@@ -54,8 +56,13 @@ WITH new AS (
     ) AS new(id, route, eta_us, earliest_us, latest_us, method)
 ),
 old AS (
-    SELECT s.id, s.route_id, s.sequence, s.eta, s.eta_latest
+    SELECT s.id, s.route_id, s.sequence, shown.eta AS shown_eta, shown.latest AS shown_latest
     FROM tracking_stop s JOIN new ON new.id = s.id AND new.route = s.route_id
+    LEFT JOIN LATERAL (
+        SELECT r.eta, r.latest FROM tracking_etarevision r
+        WHERE r.organization_id = %(organization)s AND r.stop_id = s.id
+        ORDER BY r.computed_at DESC, r.id DESC LIMIT 1
+    ) shown ON true
     WHERE s.organization_id = %(organization)s AND s.status = ANY(%(open)s)
     ORDER BY s.id
     FOR UPDATE OF s
@@ -67,9 +74,11 @@ stored AS (
     FROM new JOIN old ON old.id = new.id
     WHERE s.id = new.id AND s.organization_id = %(organization)s
     RETURNING s.id, old.route_id, old.sequence, new.eta, new.earliest, new.latest, new.method,
-        old.eta IS NULL
-        OR abs(extract(epoch FROM old.eta - new.eta)) > %(threshold)s
-        OR abs(extract(epoch FROM old.eta_latest - new.latest)) > %(threshold)s AS material
+        old.shown_eta IS NULL
+        OR abs(extract(epoch FROM old.shown_eta - new.eta)) > greatest(
+            %(threshold)s, %(share)s * extract(epoch FROM new.eta - %(now)s))
+        OR abs(extract(epoch FROM old.shown_latest - new.latest)) > greatest(
+            %(threshold)s, %(share)s * extract(epoch FROM new.eta - %(now)s)) AS material
 ),
 revisions AS (
     INSERT INTO tracking_etarevision
@@ -217,6 +226,7 @@ def _store(organization_id: int, routes: dict[int, Route], etas: dict[int, list[
         "open": list(OPEN),
         "now": now,
         "threshold": settings.ETA_MATERIAL_CHANGE_S,
+        "share": ETA_MATERIAL_SHARE,
     }
     # Derived data, redone on the next ping or sweep: as for one route, its commit need not
     # wait for the WAL, and only in a transaction of our own.
