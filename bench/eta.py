@@ -5,7 +5,9 @@ what ping → stored ETA latency the 15 s sweep can promise on this machine.
 
 Creates its own organization (`bench-eta`) with routes of 10 stops each around La Serena on the
 Coquimbo road network, a device per route with a fresh position, then times
-`route_eta_update` for every route (what `tracking.eta_sweep` does), in one process.
+`route_eta_update` for every route (the one-route recompute: stop events, plan changes), and
+`routes_eta_update` on the same routes in batches of --batch (what `tracking.eta_burst` and
+`tracking.eta_sweep` run), interleaved (one-route, bulk, one-route, bulk), in one process.
 Writes bench/results/eta.json.
 """
 
@@ -38,6 +40,7 @@ from carriers.device_auth import DEVICE_TOKEN_KIND  # noqa: E402
 from carriers.models import Carrier, Device, Driver  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
 from control_tower.tenancy.secrets import issue_secret  # noqa: E402
+from tracking.eta.bulk import BATCH_MAX, routes_eta_update  # noqa: E402
 from tracking.eta.recompute import route_eta_update  # noqa: E402
 from tracking.models import DevicePosition, Hub, Route, Stop  # noqa: E402
 
@@ -130,6 +133,7 @@ def build(organization, count: int, rng: random.Random) -> tuple[list[Route], li
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--routes", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=BATCH_MAX, help="routes per bulk recompute")
     args = parser.parse_args()
     organization = benchmark_organization("bench-eta", "ETA benchmark")
     rng = random.Random(3)
@@ -147,8 +151,24 @@ def main() -> None:
                 timings.append(time.perf_counter() - begin)
             return timings, time.perf_counter() - started
 
+        def bulk():
+            timings = []
+            started = time.perf_counter()
+            loaded = list(Route.objects.filter(pk__in=ids).select_related("hub", "organization"))
+            for start in range(0, len(loaded), args.batch):
+                begin = time.perf_counter()
+                routes_eta_update(loaded[start : start + args.batch])
+                timings.append(time.perf_counter() - begin)
+            return timings, time.perf_counter() - started
+
         _cold, cold_total = sweep()  # first sweep: every stop-to-stop leg computed
-        timings, total = sweep()  # steady state: only position → next stop is new
+        # Steady state (only position -> next stop is new), interleaved: one-route, bulk, twice.
+        timings, total = sweep()
+        batches, bulk_total = bulk()
+        timings_2, total_2 = sweep()
+        batches_2, bulk_total_2 = bulk()
+    total, bulk_total = min(total, total_2), min(bulk_total, bulk_total_2)
+    batches = batches if sum(batches) <= sum(batches_2) else batches_2
     cuts = statistics.quantiles(timings, n=100)
     sweep_s = 15
     results = {
@@ -159,6 +179,12 @@ def main() -> None:
         "route_recompute_p50_ms": round(cuts[49] * 1000, 1),
         "route_recompute_p95_ms": round(cuts[94] * 1000, 1),
         "routes_per_s_one_worker": round(args.routes / total, 1),
+        "bulk_batch_routes": args.batch,
+        "bulk_recompute_all_routes_s": round(bulk_total, 2),
+        "bulk_route_recompute_mean_ms": round(bulk_total / args.routes * 1000, 2),
+        "bulk_batch_max_ms": round(max(batches) * 1000, 1),
+        "bulk_routes_per_s_one_worker": round(args.routes / bulk_total, 1),
+        "bulk_speedup_x": round(total / bulk_total, 1),
         # A ping waits for the next sweep (up to 15 s), then for its route's turn in the sweep.
         "ping_to_eta_worst_case_s_one_worker": round(sweep_s + total, 1),
     }

@@ -1,15 +1,19 @@
 """Ping → stored ETA latency with 1,000 active routes, end to end on real processes.
 
     .venv/bin/python bench/eta_latency.py [--routes 1000] [--duration 60] [--warmup 60]
+        [--workers 1] [--concurrency 2]
 
 Builds bench/eta.py's routes (10 stops each on the Coquimbo network, a phone per driver with a
 real token), starts uvicorn (`control_tower.asgi:application`, so pings take the OsmAnd fast
-path) and a real Celery worker with its beat (`celery -A control_tower worker -B`: the ETA
-sweep runs too), then drives every phone at one ping per --interval seconds over HTTP on
-loopback. Each ping that opens its route's debounce window (ETA_DEBOUNCE_S) queues a recompute;
-the worker logs, per recompute, when the triggering ping was received and how long after it
-the ETAs were stored (`ping_to_eta_ms`). Figures count the pings received after the warm-up.
-Writes bench/results/eta_latency.json.
+path) and --workers real Celery workers of --concurrency processes each, the first with beat
+(`celery -A control_tower worker -B`: the ETA sweep and the outbox relay run too), then drives
+every phone at one ping per --interval seconds over HTTP on loopback. Each ping that opens its
+route's debounce window (ETA_DEBOUNCE_S) makes the route due; a burst task recomputes what is
+due and logs, per route, when the triggering ping was received and how long after it the ETAs
+were stored (`ping_to_eta_ms`). Figures count the pings received after the warm-up. Every 5 s it
+samples the Celery queue, the routes still due and the undelivered outbox rows: a backlog
+"grows" when its slope over the second half of the run is above 1 a minute and it ends above 50
+(bench/soak_watch.py's rule). Writes bench/results/eta_latency.json.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,12 +48,18 @@ from django.utils import timezone  # noqa: E402
 
 from bench.eta import build  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
+from bench.soak_watch import grows, slope_per_min  # noqa: E402
 from bench.world import benchmark_organization, park_running_routes  # noqa: E402
 from control_tower.celery import app  # noqa: E402
+from control_tower.events.models import OutboxEvent  # noqa: E402
+from control_tower.redis_clients import sync_redis  # noqa: E402
 from control_tower.tenancy.scope import organization_scope  # noqa: E402
-from tracking.models import DevicePosition, Stop  # noqa: E402
+from tracking.eta.bulk import BATCH_MAX, routes_eta_update  # noqa: E402
+from tracking.eta.triggers import due_key  # noqa: E402
+from tracking.models import DevicePosition, Route, Stop  # noqa: E402
 
 LINE = re.compile(r"eta stored route=(\d+) ping_received_at=(\S+) ping_to_eta_ms=([\d.]+)")
+BURST = re.compile(r"Task tracking\.eta_burst\[[^\]]+\] succeeded")
 SWEEP = re.compile(r"Task tracking\.eta_sweep\[[^\]]+\] succeeded in ([\d.]+)s: (\d+)")
 
 
@@ -68,7 +79,7 @@ def wait_for_port(host: str, port: int) -> None:
     raise SystemExit("uvicorn did not start")
 
 
-def start_processes(args, log_path: Path) -> list[subprocess.Popen]:
+def start_processes(args, log_paths: list[Path]) -> list[subprocess.Popen]:
     venv = ROOT / ".venv" / "bin"
     quiet = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(  # noqa: S603
@@ -82,20 +93,79 @@ def start_processes(args, log_path: Path) -> list[subprocess.Popen]:
         env=quiet,
     )
     schedule = Path(tempfile.gettempdir()) / f"eta-latency-beat-{os.getpid()}"
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            str(venv / "celery"),
-            *("-A", "control_tower", "worker", "-B", "-s", str(schedule)),
-            *("--loglevel", "INFO", "--concurrency", str(args.concurrency)),
-            *("-Q", settings.CELERY_TASK_DEFAULT_QUEUE),
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DEBUG": "0", "LOG_LEVEL": "INFO"},
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    workers = [
+        subprocess.Popen(  # noqa: S603
+            [
+                str(venv / "celery"),
+                *("-A", "control_tower", "worker", "-n", f"eta{index}@%h"),
+                *(("-B", "-s", str(schedule)) if index == 0 else ()),
+                *("--loglevel", "INFO", "--concurrency", str(args.concurrency)),
+                *("-Q", settings.CELERY_TASK_DEFAULT_QUEUE),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DEBUG": "0", "LOG_LEVEL": "INFO"},
+            stdout=log_path.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for index, log_path in enumerate(log_paths)
+    ]
     wait_for_port(args.host, args.port)
-    return [server, worker]
+    return [server, *workers]
+
+
+def prepare(organization, routes) -> float:
+    """Give the routes their first ETAs just before the load starts, as routes dispatched
+    earlier would have them; the run then measures pings on running routes, not the first-ETA
+    wave (10 `stop.eta_changed` per route; `--cold` measures that). Those first events belong to
+    before the run: they are marked delivered, not relayed (the relay has its own benchmark).
+    Also fills the legs shared between processes (the stops are the same every run: one seed).
+    Returns the seconds it took."""
+    started = time.monotonic()
+    with organization_scope(organization):
+        loaded = list(
+            Route.objects.filter(pk__in=[r.pk for r in routes]).select_related(
+                "hub", "organization"
+            )
+        )
+        for start in range(0, len(loaded), BATCH_MAX):
+            routes_eta_update(loaded[start : start + BATCH_MAX])
+    OutboxEvent.dangerously_unscoped.filter(
+        organization_id=organization.pk, delivered_at__isnull=True
+    ).update(delivered_at=timezone.now())
+    return time.monotonic() - started
+
+
+def sample_backlogs(organization_id: int, started: float, stop: threading.Event) -> list[dict]:
+    """Every 5 s until `stop`: the Celery queue, the organization's due routes and the
+    undelivered outbox rows (in a thread: the load runs on the main thread's event loop)."""
+    client, samples = sync_redis(timeout_s=2), []
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    while not stop.wait(5):
+        samples.append(
+            {
+                "t_s": time.monotonic() - started,
+                "queue": client.llen(queue),
+                "due": client.zcard(due_key(organization_id)),
+                "outbox": OutboxEvent.dangerously_unscoped.filter(
+                    delivered_at__isnull=True, dead_at__isnull=True
+                ).count(),
+            }
+        )
+    return samples
+
+
+def backlog_figures(samples: list[dict]) -> dict:
+    figures = {}
+    for name in ("queue", "due", "outbox"):
+        points = [(s["t_s"], s[name]) for s in samples]
+        values = [v for _t, v in points] or [0]
+        figures[f"{name}_max"] = max(values)
+        figures[f"{name}_end"] = values[-1]
+        figures[f"{name}_slope_second_half_per_min"] = round(
+            slope_per_min(points[len(points) // 2 :]), 1
+        )
+        figures[f"{name}_grows"] = grows(points)
+    return figures
 
 
 async def drive(args, tokens, starts, deadline: float) -> dict:
@@ -156,12 +226,18 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=60, help="measured seconds")
     parser.add_argument("--warmup", type=int, default=60, help="seconds before measuring")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between pings")
-    parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="Celery workers (the first: beat)")
+    parser.add_argument("--concurrency", type=int, default=2, help="processes per Celery worker")
     parser.add_argument("--web-workers", type=int, default=1, help="uvicorn processes")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8761)
     parser.add_argument("--keep-log", action="store_true", help="keep the worker's log")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start the load on routes without ETAs (default: dispatched routes have theirs)",
+    )
     args, _unknown = parser.parse_known_args()  # run_all.py passes its own arguments on
 
     organization = benchmark_organization("bench-eta", "ETA benchmark")
@@ -176,19 +252,35 @@ def main() -> None:
     starts = [(where[r.driver_id].x, where[r.driver_id].y) for r in routes]
     app.control.purge()  # nothing left over from an earlier run in this queue
     load_at_start = os.getloadavg()[0]
-    log_path = Path(tempfile.gettempdir()) / f"eta-latency-worker-{os.getpid()}.log"
-    processes = start_processes(args, log_path)
+    log_paths = [
+        Path(tempfile.gettempdir()) / f"eta-latency-worker-{os.getpid()}-{index}.log"
+        for index in range(args.workers)
+    ]
+    sync_redis(timeout_s=2).delete(due_key(organization.pk))  # nothing due from an earlier run
+    prepared_s = prepare(organization, routes) if not args.cold else 0.0
+    processes = start_processes(args, log_paths)
+    stop_sampling, sampled = threading.Event(), []
+    sampler = threading.Thread(
+        target=lambda: sampled.extend(
+            sample_backlogs(organization.pk, time.monotonic(), stop_sampling)
+        ),
+        daemon=True,
+    )
+    sampler.start()
     try:
         measured_from = timezone.now() + timedelta(seconds=args.warmup)
         deadline = time.monotonic() + args.warmup + args.duration
         traffic = asyncio.run(drive(args, tokens, starts, deadline))
         measured_until = timezone.now()
-        # Let the queue drain: stop when the log has been quiet for 3 s (at most 30 s).
+        stop_sampling.set()
+        sampler.join(timeout=10)
+        # Let the queue drain: stop when the logs have been quiet for 3 s (at most 30 s).
         size, quiet_since, give_up = -1, time.monotonic(), time.monotonic() + 30
         while time.monotonic() < give_up and time.monotonic() - quiet_since < 3:
             time.sleep(0.5)
-            if log_path.stat().st_size != size:
-                size, quiet_since = log_path.stat().st_size, time.monotonic()
+            now_size = sum(p.stat().st_size for p in log_paths)
+            if now_size != size:
+                size, quiet_since = now_size, time.monotonic()
     finally:
         for process in processes:
             process.terminate()
@@ -198,7 +290,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:  # a warm shutdown still busy: enough
                 process.kill()
                 process.wait()
-    log = log_path.read_text()
+    log = "".join(p.read_text() for p in log_paths)
 
     lags, triggered_routes = [], set()
     for route_id, received, lag_ms in LINE.findall(log):
@@ -214,6 +306,12 @@ def main() -> None:
             .count()
         ) + last_update.annotate(oldest=Min("eta_updated_at")).filter(oldest=None).count()
     duration = (measured_until - measured_from).total_seconds()
+    eta_events = OutboxEvent.dangerously_unscoped.filter(
+        organization_id=organization.pk,
+        type="stop.eta_changed",
+        created_at__gte=measured_from,
+        created_at__lte=measured_until,
+    ).count()
     ingest = traffic["latencies"]
     results = {
         "routes": args.routes,
@@ -222,8 +320,11 @@ def main() -> None:
         "debounce_s": settings.ETA_DEBOUNCE_S,
         "measured_s": round(duration, 1),
         "warmup_s": args.warmup,
+        "started_with_etas": not args.cold,
+        "prepare_s": round(prepared_s, 1),
         "ingest_path": "HTTP OsmAnd GET -> uvicorn fast path",
         "uvicorn_workers": args.web_workers,
+        "celery_workers": args.workers,
         "celery_worker_concurrency": args.concurrency,
         "pings_sent": traffic["sent"],
         "pings_accepted": traffic["accepted"],
@@ -242,13 +343,18 @@ def main() -> None:
         "sweep_recomputes": sum(count for _s, count in sweeps),
         "sweep_max_s": round(max((s for s, _c in sweeps), default=0), 2),
         "routes_without_eta_update_while_measured": stale,
-        "target_ping_to_eta_p95_ms": 2000,
+        "eta_bursts": len(BURST.findall(log)),
+        "stop_eta_changed_events_while_measured": eta_events,
+        "stop_eta_changed_events_per_s": round(eta_events / duration, 1) if duration else 0,
+        **{f"backlog_{k}": v for k, v in backlog_figures(sampled).items()},
+        "target_ping_to_eta_p95_ms": 2000 if args.routes <= 1000 else 5000,
         "load_avg_1min_at_start": round(load_at_start, 2),
     }
     if args.keep_log:
-        print(f"worker log: {log_path}")
+        print("worker logs:", *log_paths)
     else:
-        log_path.unlink()
+        for log_path in log_paths:
+            log_path.unlink()
     write_results("eta_latency", results)
     park_running_routes(organization)
 

@@ -261,3 +261,34 @@ def test_stale_etas_are_refreshed_and_planned_routes_leave_at_their_start(tenant
         route.save()
         etas = route_etas(route)
         assert etas[0].earliest >= route.planned_start
+
+
+@pytest.mark.django_db
+def test_material_moves_count_from_the_last_announced_window_and_scale_with_the_horizon(tenant):
+    """Small moves add up until they are announced; a stop hours away needs a bigger move
+    than the next one (ETA_MATERIAL_CHANGE_S, or ETA_MATERIAL_SHARE of the time to go)."""
+    from tracking.models import Route
+
+    route, _device = build_route(tenant)
+    now = datetime.now(UTC)
+    with organization_scope(tenant.organization):
+        assert route_eta_update(route, now=now) == 3
+        # 40 s later everything is 40 s later: stored, not announced.
+        assert route_eta_update(route, now=now + timedelta(seconds=40)) == 0
+        # Another 40 s: 80 s from what was announced (only 40 s from what was stored).
+        assert route_eta_update(route, now=now + timedelta(seconds=80)) == 3
+        assert EtaRevision.objects.count() == 6
+        later = now + timedelta(minutes=2)
+        # A route leaving in three hours: its start slipping by 5 min is not news yet...
+        Route.objects.filter(pk=route.pk).update(
+            status="planned", planned_start=now + timedelta(hours=3)
+        )
+        route.refresh_from_db()
+        assert route_eta_update(route, now=later) == 3  # from ~5 min to ~3 h ahead: material
+        Route.objects.filter(pk=route.pk).update(planned_start=now + timedelta(hours=3, minutes=5))
+        route.refresh_from_db()
+        assert route_eta_update(route, now=later + timedelta(seconds=1)) == 0
+        # ...20 minutes is.
+        Route.objects.filter(pk=route.pk).update(planned_start=now + timedelta(hours=3, minutes=20))
+        route.refresh_from_db()
+        assert route_eta_update(route, now=later + timedelta(seconds=2)) == 3

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from celery.signals import before_task_publish
 
 from control_tower.asgi import application
 from tests.conftest import wait_for
@@ -22,7 +21,7 @@ from tests.factories import (
     ETA_POINTS,
     running_route_with_phone,
 )
-from tracking.eta.triggers import wait_until_published
+from tracking.eta.triggers import routes_due, wait_until_published
 from tracking.ingest import fast
 from tracking.models import Ping, Stop
 from tracking.tasks import eta_sweep
@@ -83,16 +82,15 @@ def osmand_ping(token: str, *, lat="-29.9010", lon="-71.2460", **extra):
 
 @pytest.fixture
 def queued():
-    """Route ids of the `tracking.eta_update_route` tasks published during the test."""
+    """Route ids that pings made due for a recompute during the test (a burst task takes them)."""
     routes: list[int] = []
 
-    def record(sender=None, body=None, **_):
-        if sender == "tracking.eta_update_route":
-            routes.append(body[1]["route_id"])
+    def record(sender=None, route_ids=(), **_):
+        routes.extend(route_ids)
 
-    before_task_publish.connect(record, weak=False)
+    routes_due.connect(record, weak=False)
     yield routes
-    before_task_publish.disconnect(record)
+    routes_due.disconnect(record)
 
 
 def test_a_native_ping_stores_etas_on_the_drivers_route(tenant, device_client_for, celery_worker):

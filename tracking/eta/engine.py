@@ -199,21 +199,33 @@ def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     stops = list(
         route.stops.filter(status__in=OPEN, location__isnull=False)
         .order_by("sequence")
-        .only(
-            "id",
-            "organization",
-            "route",
-            "sequence",
-            "status",
-            "location",
-            "planned_service_s",
-            "actual_arrival",
-        )
+        .only(*STOP_FIELDS)
     )
     if not stops:
         return []
     here = _position(route, now)
-    durations = leg_durations([here, *(s.location for s in stops)])
+    return etas_from(route, stops, leg_durations([here, *(s.location for s in stops)]), now)
+
+
+# The stop fields the estimate reads (route_etas and the bulk recompute load only these).
+STOP_FIELDS = (
+    "id",
+    "organization",
+    "route",
+    "sequence",
+    "status",
+    "location",
+    "planned_service_s",
+    "actual_arrival",
+)
+
+
+def etas_from(route: Route, stops: list, durations: list[float], now: datetime) -> list[StopEta]:
+    """The route's ETAs from its open stops (in sequence; anything with the Stop fields the
+    estimate reads) and the travel time of each leg from where the vehicle is through them:
+    the part of a recompute that reads nothing of the route's own from the database (one
+    recompute and the bulk one in tracking/eta/bulk.py share it, so both give the same
+    windows)."""
     legs = [
         0.0 if stop.status == StopStatus.ARRIVED else durations[index]
         for index, stop in enumerate(stops)

@@ -15,6 +15,15 @@ from control_tower.events import catalog, emit_many
 from tracking.eta.engine import ETA_REFRESH_S, OPEN, route_etas
 from tracking.models import ACTIVE_ROUTE_STATUSES, DevicePosition, Route, Stop
 
+# A move is material (a revision, a `stop.eta_changed`) when the ETA or the late end of the window
+# moved, since the last ANNOUNCED window (the stop's latest revision, not the last stored one:
+# small moves add up instead of slipping through one at a time), by more than
+# ETA_MATERIAL_CHANGE_S or this share of the time still to go, whichever is more: a minute
+# matters for the next stop, not for one three hours away, whose customer reads a window
+# rounded to 30 minutes (tracking/eta_window.py). Vehicle-position jitter moved every later
+# stop of a route by a minute or two at each recompute and announced them all (issue 19).
+ETA_MATERIAL_SHARE = 0.05
+
 # The whole store is one statement (one round trip, atomic without an explicit transaction):
 # lock the route's still-open stops, write the new windows, keep a revision for the material
 # moves, and return those (to announce them). The old values come from the locked snapshot.
@@ -26,10 +35,16 @@ WITH new AS (
     ) AS new(id, eta, earliest, latest)
 ),
 old AS (
-    SELECT s.id, s.sequence, s.eta, s.eta_latest
+    SELECT s.id, s.sequence, shown.eta AS shown_eta, shown.latest AS shown_latest
     FROM tracking_stop s JOIN new ON new.id = s.id
+    LEFT JOIN LATERAL (
+        SELECT r.eta, r.latest FROM tracking_etarevision r
+        WHERE r.organization_id = %(organization)s AND r.stop_id = s.id
+        ORDER BY r.computed_at DESC, r.id DESC LIMIT 1
+    ) shown ON true
     WHERE s.organization_id = %(organization)s AND s.route_id = %(route)s
       AND s.status = ANY(%(open)s)
+    ORDER BY s.id
     FOR UPDATE OF s
 ),
 stored AS (
@@ -39,9 +54,11 @@ stored AS (
     FROM new JOIN old ON old.id = new.id
     WHERE s.id = new.id AND s.organization_id = %(organization)s
     RETURNING s.id, old.sequence, new.eta, new.earliest, new.latest,
-        old.eta IS NULL
-        OR abs(extract(epoch FROM old.eta - new.eta)) > %(threshold)s
-        OR abs(extract(epoch FROM old.eta_latest - new.latest)) > %(threshold)s AS material
+        old.shown_eta IS NULL
+        OR abs(extract(epoch FROM old.shown_eta - new.eta)) > greatest(
+            %(threshold)s, %(share)s * extract(epoch FROM new.eta - %(now)s))
+        OR abs(extract(epoch FROM old.shown_latest - new.latest)) > greatest(
+            %(threshold)s, %(share)s * extract(epoch FROM new.eta - %(now)s)) AS material
 ),
 revisions AS (
     INSERT INTO tracking_etarevision
@@ -75,6 +92,7 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
         "open": list(OPEN),
         "now": now,
         "threshold": settings.ETA_MATERIAL_CHANGE_S,
+        "share": ETA_MATERIAL_SHARE,
         "method": etas[0].method,  # one estimator for the whole route
     }
     # ETAs are derived data, redone on the next ping or sweep: their commit need not wait for

@@ -1,9 +1,13 @@
-"""Recomputing ETAs when vehicles report: on new pings, debounced per route.
+"""Recomputing ETAs when vehicles report: on new pings, debounced per route, in bursts.
 
 After a ping moved a device's last position (committed; outliers and late fixes never move it),
-every route its driver or vehicle is on today gets a recompute queued at once (the leading
-edge), then none for ETA_DEBOUNCE_S seconds however often the phone reports: a Redis
-`SET NX PX` per (organization, route) decides, so several web processes agree. Pings inside
+every route its driver or vehicle is on today is marked due at once (the leading edge), then
+not again for ETA_DEBOUNCE_S seconds however often the phone reports: a Redis `SET NX PX` per
+(organization, route) decides, so several web processes agree. Due routes wait in a Redis sorted
+set per organization (scored by when the ping that made them due was received); the first one
+queues a `tracking.eta_burst` task for the organization, which takes everything due (in batches
+of up to BATCH_MAX) and recomputes it in bulk (tracking/eta/bulk.py). While a burst task is
+queued and not yet started, further due routes queue nothing: they join it. Pings inside
 that window are picked up by the beat sweep afterwards (the trailing edge: `tracking.eta_sweep`
 recomputes routes whose vehicle reported since their last ETA); the sweep claims the same key,
 so it skips routes that a ping has just recomputed.
@@ -28,6 +32,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from control_tower.caches import LocalCache
@@ -44,11 +49,20 @@ ACTIVE = ACTIVE_ROUTE_STATUSES
 # each process remembers the answer briefly (a route assigned meanwhile is caught by the sweep).
 ROUTES_CACHE_S = 10.0
 REDIS_TIMEOUT_S = 0.5  # an ingest must not hang on a Redis that is away
-# The task that recomputes one route's ETAs (tracking/tasks.py), queued here by its name: the
+# The task that recomputes one route's ETAs (tracking/tasks.py; stop events, plan changes), and
+# the one that recomputes every due route of an organization (pings), queued by their names: the
 # tasks module imports this one.
 ETA_UPDATE_ROUTE = "tracking.eta_update_route"
+ETA_BURST = "tracking.eta_burst"
+# How long a queued burst task keeps others from being queued. If it is lost (a worker killed),
+# the next due route queues another after this; the sweep catches up meanwhile.
+BURST_PENDING_S = 30
 
 _routes_cache = LocalCache(maxsize=20_000, ttl_s=ROUTES_CACHE_S)
+
+# Sent when a ping made routes due (organization_id=, route_ids=): what tests observe instead of
+# one task per route. Nothing in the application listens.
+routes_due = Signal()
 
 
 def _redis() -> redis.Redis:
@@ -58,6 +72,57 @@ def _redis() -> redis.Redis:
 def debounce_key(*, organization_id: int, route_id: int) -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX") or "ct"
     return f"{prefix}:eta:debounce:{organization_id}:{route_id}"
+
+
+def due_key(organization_id: int) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX") or "ct"
+    return f"{prefix}:eta:due:{organization_id}"
+
+
+def burst_pending_key(organization_id: int) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX") or "ct"
+    return f"{prefix}:eta:burst:{organization_id}"
+
+
+def kick_burst(organization_id: int, client: redis.Redis | None = None) -> bool:
+    """Queue a burst task for the organization unless one is queued and not started yet.
+    Returns whether one was queued."""
+    client = client or _redis()
+    if not client.set(burst_pending_key(organization_id), 1, nx=True, px=BURST_PENDING_S * 1000):
+        return False
+    current_app.send_task(ETA_BURST, kwargs={"organization_id": organization_id}, retry=False)
+    return True
+
+
+def routes_mark_due(*, organization_id: int, route_ids: list[int], received_at: datetime) -> None:
+    """Add the routes to the organization's due set (a route already due keeps its earlier
+    ping: its latency counts from there) and make sure a burst task will take them. The route is
+    added before the burst is queued, and the task forgets its pending mark before it takes: a
+    route is never left due with no task coming."""
+    if not route_ids:
+        return
+    client = _redis()
+    client.zadd(
+        due_key(organization_id), dict.fromkeys(route_ids, received_at.timestamp()), nx=True
+    )
+    routes_due.send(sender=None, organization_id=organization_id, route_ids=list(route_ids))
+    kick_burst(organization_id, client)
+
+
+def take_due(organization_id: int, count: int) -> tuple[list[tuple[int, float]], int]:
+    """Up to `count` due routes, the longest waiting first, removed from the set (two burst
+    tasks never take the same route): [(route id, ping received at as epoch seconds)], and how
+    many are still due after them."""
+    pipe = _redis().pipeline(transaction=True)
+    pipe.zpopmin(due_key(organization_id), count)
+    pipe.zcard(due_key(organization_id))
+    taken, left = pipe.execute()
+    return [(int(member), score) for member, score in taken], left
+
+
+def burst_started(organization_id: int) -> None:
+    """A burst task is running: a route due from now on queues the next one."""
+    _redis().delete(burst_pending_key(organization_id))
 
 
 def routes_claim(*, organization_id: int, route_ids: list[int]) -> list[int]:
@@ -109,21 +174,14 @@ def device_routes_today(ref: DeviceRef) -> tuple[int, ...]:
 
 
 def eta_on_position(*, ref: DeviceRef, received_at: datetime) -> int:
-    """A committed ping moved `ref`'s position: queue `tracking.eta_update_route` for each of
-    its routes whose debounce window is open. Returns how many were queued. Never raises."""
+    """A committed ping moved `ref`'s position: mark due each of its routes whose debounce
+    window is open (a burst task takes them). Returns how many. Never raises."""
     try:
         routes = device_routes_today(ref)
         claimed = routes_claim(organization_id=ref.organization_id, route_ids=list(routes))
-        for route_id in claimed:
-            current_app.send_task(
-                ETA_UPDATE_ROUTE,
-                kwargs={
-                    "organization_id": ref.organization_id,
-                    "route_id": route_id,
-                    "ping_received_at": received_at.isoformat(),
-                },
-                retry=False,
-            )
+        routes_mark_due(
+            organization_id=ref.organization_id, route_ids=claimed, received_at=received_at
+        )
         return len(claimed)
     except Exception:  # noqa: BLE001 - the ping is stored; the sweep catches up
         logger.warning(
