@@ -445,7 +445,11 @@ def main() -> None:
     results.update({"uvicorn_workers": args.workers, "measured_on": datetime.now(UTC).date()})
     results["websocket_permessage_deflate"] = args.ws_deflate
     results["measured_on"] = str(results["measured_on"])
-    write_results("console_live", results)
+    # The reference run (2,000 vehicles, one process) keeps the plain name; others their own.
+    reference = args.vehicles == 2000 and args.workers == 1
+    write_results(
+        "console_live" if reference else f"console_live_{args.vehicles}v_{args.workers}w", results
+    )
     park_running_routes(organization)
     sync_redis().delete(BENCH_QUEUE)
 

@@ -355,7 +355,11 @@ def main() -> None:
     else:
         for log_path in log_paths:
             log_path.unlink()
-    write_results("eta_latency", results)
+    # The reference run (1,000 routes, one worker) keeps the plain name; others their own.
+    reference = args.routes == 1000 and args.workers == 1
+    write_results(
+        "eta_latency" if reference else f"eta_latency_{args.routes}r_{args.workers}w", results
+    )
     park_running_routes(organization)
 
 
