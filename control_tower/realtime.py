@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import weakref
+from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -121,12 +123,44 @@ def publish_sync_now(
     *, organization_id: int, event: str, data: dict, carrier_id: int | None = None
 ) -> None:
     """Send right away from sync code that runs after its commit (on_commit callbacks).
-    Failures are logged, never raised."""
+    Inside `publishing_together()` the send waits for the block's end, where every send of
+    the block goes in one round trip. Failures are logged, never raised."""
     groups, keys, args = _publish_args(organization_id, event, data, carrier_id)
+    pending = getattr(_together, "calls", None)
+    if pending is not None:
+        pending.append((event, groups, keys, args))
+        return
     try:
         sync_redis().eval(_NUMBER_AND_PUBLISH, len(keys), *keys, *args)
     except Exception:  # noqa: BLE001
         logger.warning("could not publish %s to %s", event, groups, exc_info=True)
+
+
+_together = threading.local()
+
+
+@contextmanager
+def publishing_together():
+    """Collect this thread's `publish_sync_now` calls and send them at the end in one Redis
+    pipeline, in order (each keeps its own numbering script, so seq and gaps are unchanged).
+    An ETA burst that moved 2,000 stops paid one round trip (~1.2 ms) per message. Nested
+    blocks join the outer one."""
+    if getattr(_together, "calls", None) is not None:
+        yield
+        return
+    _together.calls = []
+    try:
+        yield
+    finally:
+        calls, _together.calls = _together.calls, None
+        if calls:
+            try:
+                pipe = sync_redis().pipeline(transaction=False)
+                for _event, _groups, keys, args in calls:
+                    pipe.eval(_NUMBER_AND_PUBLISH, len(keys), *keys, *args)
+                pipe.execute()
+            except Exception:  # noqa: BLE001
+                logger.warning("could not publish %s live messages", len(calls), exc_info=True)
 
 
 async def publish_now(

@@ -19,6 +19,7 @@ from control_tower.events.catalog import EVENT_TYPES, Event, merge_payloads
 from control_tower.events.models import OutboxEvent
 from control_tower.events.registry import live_async_handlers, live_handlers
 from control_tower.events.wakeup import wake_relay_on_commit
+from control_tower.realtime import publishing_together
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,20 @@ def emit_many(events: list[Event]) -> None:
     if rows:
         OutboxEvent.dangerously_unscoped.bulk_create(rows)
         wake_relay_on_commit()
-    for event in events:
-        transaction.on_commit(_LiveDelivery(event))
+    transaction.on_commit(_LiveDeliveries(events))
+
+
+class _LiveDeliveries:
+    """The on-commit callback of a batch (`emit_many`): every event's live handlers, their
+    sends in one Redis round trip."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+
+    def __call__(self) -> None:
+        with publishing_together():
+            for event in self.events:
+                deliver_live(event)
 
 
 async def emit_live_async(event: Event) -> None:
