@@ -25,11 +25,10 @@ from django.db import connection, transaction
 from django.db.models import F, FloatField, Func, Q
 from django.utils import timezone
 
-from control_tower.events import catalog, emit_many
 from control_tower.tenancy.scope import organization_scope
 from tracking.eta.engine import OPEN, StopEta, etas_from
 from tracking.eta.legs import XY, legs_many
-from tracking.eta.recompute import ETA_MATERIAL_SHARE
+from tracking.eta.recompute import ETA_MATERIAL_SHARE, announce_moves
 from tracking.models import ACTIVE_ROUTE_STATUSES, DevicePosition, Route, Stop
 
 # The largest batch one store statement takes: ~2,000 stop rows locked and written at once,
@@ -237,19 +236,7 @@ def _store(organization_id: int, routes: dict[int, Route], etas: dict[int, list[
         cursor.execute(STORE_MANY, params)
         moved = cursor.fetchall()
         # In the store's transaction: the outbox rows commit (or vanish) with the ETAs.
-        emit_many(
-            [
-                catalog.stop_eta_changed(
-                    routes[route_id],
-                    stop_id=stop_id,
-                    sequence=sequence,
-                    eta=eta,
-                    earliest=earliest,
-                    latest=latest,
-                )
-                for route_id, stop_id, sequence, eta, earliest, latest in moved
-            ]
-        )
+        announce_moves((routes[route_id], *rest) for route_id, *rest in moved)
     counts: dict[int, int] = dict.fromkeys(routes, 0)
     for route_id, *_rest in moved:
         counts[route_id] += 1

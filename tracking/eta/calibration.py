@@ -156,11 +156,25 @@ def calibrate(
     )
     if not buckets:
         return None
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            [CALIBRATION_FORMAT, buckets, travel_by_hour, dwell_factor], sort_keys=True
-        ).encode()
-    ).hexdigest()
+    return store_calibration(
+        organization,
+        buckets=buckets,
+        fingerprinted=[CALIBRATION_FORMAT, buckets, travel_by_hour, dwell_factor],
+        created_at=timezone.now(),
+        computed_from=until - timedelta(days=days),
+        computed_until=until,
+        samples=sum(b["n"] for b in buckets.values()),
+    )
+
+
+def store_calibration(
+    organization, *, buckets: dict, fingerprinted: list, created_at, computed_from,
+    computed_until, samples: int,
+) -> EtaCalibration:  # fmt: skip
+    """A new calibration version, or the stored one with the same fingerprint (of
+    `fingerprinted`: the same inputs give back the same version). The live ETAs forget what
+    they cached of the organization so that the next recompute reads it."""
+    fingerprint = hashlib.sha256(json.dumps(fingerprinted, sort_keys=True).encode()).hexdigest()
     with transaction.atomic():
         existing = EtaCalibration.objects.filter(
             organization=organization, fingerprint=fingerprint
@@ -171,10 +185,10 @@ def calibrate(
         return EtaCalibration.objects.create(
             organization=organization,
             version=next_version(EtaCalibration, organization),
-            created_at=timezone.now(),
-            computed_from=until - timedelta(days=days),
-            computed_until=until,
-            samples=sum(b["n"] for b in buckets.values()),
+            created_at=created_at,
+            computed_from=computed_from,
+            computed_until=computed_until,
+            samples=samples,
             buckets=buckets,
             fingerprint=fingerprint,
         )

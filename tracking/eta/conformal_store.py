@@ -13,17 +13,15 @@ buckets with too few arrivals keep the nightly's.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, time, timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from tracking.eta import conformal
+from tracking.eta.calibration import store_calibration
 from tracking.eta.checkpoints import checkpoints
 from tracking.eta.engine import horizon_bucket
-from tracking.eta.learned import forget_learned, next_version
 from tracking.models import EtaCalibration
 
 DEFAULT_DAYS = 3
@@ -93,24 +91,13 @@ def conformal_calibrate(
     if not adaptive:
         return None
     buckets = {**_nightly_buckets(organization), **adaptive}
-    fingerprint = hashlib.sha256(
-        json.dumps([CONFORMAL_FORMAT, buckets], sort_keys=True).encode()
-    ).hexdigest()
-    with transaction.atomic():
-        existing = EtaCalibration.objects.filter(
-            organization=organization, fingerprint=fingerprint
-        ).first()
-        if existing is not None:
-            return existing
-        forget_learned(organization.pk)
-        return EtaCalibration.objects.create(
-            organization=organization,
-            version=next_version(EtaCalibration, organization),
-            created_at=now,
-            computed_from=since.date(),
-            # Today's arrivals are in: it outranks the nightly calibration of today.
-            computed_until=today + timedelta(days=1),
-            samples=len(samples),
-            buckets=buckets,
-            fingerprint=fingerprint,
-        )
+    return store_calibration(
+        organization,
+        buckets=buckets,
+        fingerprinted=[CONFORMAL_FORMAT, buckets],
+        created_at=now,
+        computed_from=since.date(),
+        # Today's arrivals are in: it outranks the nightly calibration of today.
+        computed_until=today + timedelta(days=1),
+        samples=len(samples),
+    )

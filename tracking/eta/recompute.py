@@ -105,20 +105,22 @@ def route_eta_update(route: Route, *, now: datetime | None = None) -> int:
         cursor.execute(STORE_ETAS, params)
         moved = cursor.fetchall()
         # In the store's transaction: the outbox rows commit (or vanish) with the ETAs.
-        emit_many(
-            [
-                catalog.stop_eta_changed(
-                    route,
-                    stop_id=stop_id,
-                    sequence=sequence,
-                    eta=eta,
-                    earliest=earliest,
-                    latest=latest,
-                )
-                for stop_id, sequence, eta, earliest, latest in moved
-            ]
-        )
+        announce_moves((route, *row) for row in moved)
     return len(moved)
+
+
+def announce_moves(moves) -> None:
+    """`stop.eta_changed` for each (route, stop id, sequence, eta, earliest, latest) that the
+    store statement found material, in one outbox INSERT (call it in the store's transaction:
+    the events commit or vanish with the ETAs)."""
+    emit_many(
+        [
+            catalog.stop_eta_changed(
+                route, stop_id=stop_id, sequence=sequence, eta=eta, earliest=earliest, latest=latest
+            )
+            for route, stop_id, sequence, eta, earliest, latest in moves
+        ]
+    )
 
 
 def routes_needing_eta(now: datetime | None = None):
