@@ -12,6 +12,7 @@ SCRIPTS = [
     "ingest.py",
     "roads.py",
     "planning.py",
+    "planning_compare.py",
     "simulator.py",
     "eta.py",
     "eta_latency.py",
