@@ -23,7 +23,7 @@ from tests.factories import (
 from tracking.eta.calibration import calibrate
 from tracking.eta.engine import (
     METHOD,
-    METHOD_BY_HOUR,
+    METHOD_LEARNED,
     PRIOR_TRAVEL_FACTOR,
     calibrated_windows,
     horizon_bucket,
@@ -115,11 +115,14 @@ def test_the_live_engine_drives_a_congested_hour_slower_than_the_prior(tenant, o
     with organization_scope(other_tenant.organization):
         assert current_travel_by_hour(other_tenant.organization) is None
         theirs = route_etas(open_route(other_tenant), now=now)
-    assert {e.method for e in ours} == {METHOD_BY_HOUR}
+    assert {e.method for e in ours} == {METHOD_LEARNED}
     assert {e.method for e in theirs} == {METHOD}
     to_first = (ours[0].eta - now).total_seconds()
     to_first_prior = (theirs[0].eta - now).total_seconds()
-    assert to_first == pytest.approx(to_first_prior * 1.6 / PRIOR_TRAVEL_FACTOR, rel=0.06)
+    # The learned tables: the rush hour's 1.6, shrunk a little toward the organization's
+    # average on a history this thin (24 legs in that hour).
+    rush = to_first_prior * 1.6 / PRIOR_TRAVEL_FACTOR
+    assert 0.9 * rush <= to_first <= 1.02 * rush
     assert ours[0].eta > theirs[0].eta
     for etas in (ours, theirs):
         assert all(now <= e.earliest <= e.eta <= e.latest for e in etas)

@@ -26,7 +26,7 @@ from django.db.models import F, FloatField, Func, Q
 from django.utils import timezone
 
 from control_tower.tenancy.scope import organization_scope
-from tracking.eta.engine import OPEN, StopEta, etas_from
+from tracking.eta.engine import OPEN, StopEta, etas_from, with_parcels
 from tracking.eta.legs import XY, legs_many
 from tracking.eta.recompute import ETA_MATERIAL_SHARE, announce_moves
 from tracking.models import ACTIVE_ROUTE_STATUSES, DevicePosition, Route, Stop
@@ -120,6 +120,8 @@ class OpenStop(NamedTuple):
     location: XY
     planned_service_s: int | None
     actual_arrival: datetime | None
+    address: str
+    parcels: int
 
 
 def positions_of(organization_id: int, routes: list[Route], now: datetime) -> dict[int, XY]:
@@ -178,11 +180,13 @@ def routes_etas(
     stops are left out)."""
     stops_by_route: dict[int, list[OpenStop]] = defaultdict(list)
     rows = (
-        Stop.objects.filter(
-            organization_id=organization_id,
-            route_id__in=[r.pk for r in routes],
-            status__in=OPEN,
-            location__isnull=False,
+        with_parcels(
+            Stop.objects.filter(
+                organization_id=organization_id,
+                route_id__in=[r.pk for r in routes],
+                status__in=OPEN,
+                location__isnull=False,
+            )
         )
         .order_by("route_id", "sequence")
         .values_list(
@@ -193,11 +197,13 @@ def routes_etas(
             _y("location"),
             "planned_service_s",
             "actual_arrival",
+            "address",
+            "parcels",
         )
     )
-    for pk, route_id, status, x, y, service_s, arrival in rows:
+    for pk, route_id, status, x, y, service_s, arrival, address, parcels in rows:
         stops_by_route[route_id].append(
-            OpenStop(pk, route_id, status, XY(x, y), service_s, arrival)
+            OpenStop(pk, route_id, status, XY(x, y), service_s, arrival, address, parcels)
         )
     with_stops = [r for r in routes if stops_by_route[r.pk]]
     if not with_stops:
@@ -207,7 +213,7 @@ def routes_etas(
         [[where[r.pk], *(s.location for s in stops_by_route[r.pk])] for r in with_stops]
     )
     return {
-        r.pk: etas_from(r, stops_by_route[r.pk], route_legs, now)
+        r.pk: etas_from(r, stops_by_route[r.pk], route_legs, now, where[r.pk])
         for r, route_legs in zip(with_stops, legs, strict=True)
     }
 

@@ -20,13 +20,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from tracking.eta.engine import (
+    LearnedRoute,
     dwell_s,
     estimate,
     horizon_bucket,
     remaining_dwell_s,
 )
+from tracking.eta.factors import LearnedTimes
 from tracking.eta.learned import (
     current_dwell_factor,
+    current_times,
     current_travel_by_hour,
     forget_learned,
     next_version,
@@ -49,9 +52,11 @@ def replay_errors(
     travel_by_hour: dict | None,
     dwell_factor: float | None = None,
     step_s: int = STEP_S,
+    times: LearnedTimes | None = None,
 ) -> list[tuple[str, float]]:
     """(predicted-horizon bucket, actual arrival − ETA in seconds) for every stop not reached
-    yet at every `step_s` of the completed routes with since <= date < until."""
+    yet at every `step_s` of the completed routes with since <= date < until, as the live
+    estimator would have shown them (with the learned tables `times` when given)."""
     zone = ZoneInfo(organization.time_zone)
     errors: list[tuple[str, float]] = []
     for route, visits in completed_routes(since, until):
@@ -72,13 +77,18 @@ def replay_errors(
                 span = (visits[ahead].actual_arrival - started).total_seconds()
                 done = (moment - started).total_seconds() / span if span > 0 else 0.0
                 departs, first = moment, legs_free[ahead] * (1 - min(max(done, 0.0), 1.0))
-            windows = estimate(
-                [first, *legs_free[ahead + 1 :]],
-                dwells[ahead:],
-                departs,
-                travel_by_hour=travel_by_hour,
-                zone=zone,
-            )
+            if times is not None:
+                windows = _replayed_with_tables(
+                    times, route, visits, ahead, moment, [first, *legs_free[ahead + 1 :]], zone
+                )
+            else:
+                windows = estimate(
+                    [first, *legs_free[ahead + 1 :]],
+                    dwells[ahead:],
+                    departs,
+                    travel_by_hour=travel_by_hour,
+                    zone=zone,
+                )
             for visit, (eta, _low, _high) in zip(visits[ahead:], windows, strict=True):
                 errors.append(
                     (
@@ -88,6 +98,29 @@ def replay_errors(
                 )
             moment += timedelta(seconds=step_s)
     return errors
+
+
+def _replayed_with_tables(times, route, visits, ahead, moment, legs, zone):
+    """The learned tables' ETAs at `moment` for the visits from `ahead` on: standing at the
+    previous stop, its learned dwell still to come first; on the road, from the previous stop
+    (or the hub) over what is left of the leg."""
+    previous = visits[ahead - 1] if ahead else None
+    standing = previous is not None and previous.actual_departure > moment
+    origin = previous.location if previous is not None else route.hub.location
+    chosen = visits[ahead - 1 :] if standing else visits[ahead:]
+    learned = LearnedRoute(
+        times=times,
+        points=[origin, *(v.location for v in chosen)],
+        hub=route.hub.location,
+        driver_id=route.driver_id,
+        addresses=[v.address for v in chosen],
+        parcels=[v.parcels for v in chosen],
+        standing=(0, (moment - previous.actual_arrival).total_seconds()) if standing else None,
+    )
+    leg_factor, dwell_at = learned.callables(zone)
+    legs = [0.0, *legs] if standing else legs
+    windows = estimate(legs, [0.0] * len(legs), moment, leg_factor=leg_factor, dwell_at=dwell_at)
+    return windows[1:] if standing else windows
 
 
 def buckets_from_errors(errors: list[tuple[str, float]]) -> dict:
@@ -117,6 +150,7 @@ def calibration_buckets(
     travel_by_hour: dict | None,
     dwell_factor: float | None = None,
     step_s: int = STEP_S,
+    times: LearnedTimes | None = None,
 ) -> dict:
     """The calibration of the `days` before `until`, not stored (the evaluation uses this)."""
     errors = replay_errors(
@@ -126,6 +160,7 @@ def calibration_buckets(
         travel_by_hour=travel_by_hour,
         dwell_factor=dwell_factor,
         step_s=step_s,
+        times=times,
     )
     return buckets_from_errors(errors)
 
@@ -147,19 +182,28 @@ def calibrate(
         travel_by_hour = current_travel_by_hour(organization)
     if dwell_factor is None:
         dwell_factor = current_dwell_factor(organization)
+    # The live ETAs use the learned tables once trained: their windows are calibrated on them.
+    times = current_times(organization)
     buckets = calibration_buckets(
         organization,
         until=until,
         days=days,
         travel_by_hour=travel_by_hour,
         dwell_factor=dwell_factor,
+        times=times,
     )
     if not buckets:
         return None
     return store_calibration(
         organization,
         buckets=buckets,
-        fingerprinted=[CALIBRATION_FORMAT, buckets, travel_by_hour, dwell_factor],
+        fingerprinted=[
+            CALIBRATION_FORMAT,
+            buckets,
+            travel_by_hour,
+            dwell_factor,
+            times.version if times is not None else None,
+        ],
         created_at=timezone.now(),
         computed_from=until - timedelta(days=days),
         computed_until=until,

@@ -14,19 +14,24 @@ A new organization (no history) gets the priors below.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from tracking.eta.factors import LearnedTimes, heading_way
 from tracking.eta.learned import learned_state
+from tracking.geo import distance_m
 from tracking.models import OPEN_STOP_STATUSES, DevicePosition, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import leg_durations
 
 METHOD = "network_prior"
 METHOD_BY_HOUR = "network_by_hour"
+METHOD_LEARNED = "learned_tables"
 OPEN = OPEN_STOP_STATUSES
 # Priors (cold start): city traffic runs ~15 % slower than free flow; relative spread of
 # travel time and dwell (log-normal sigmas), and the minimum half-width of a window.
@@ -123,20 +128,25 @@ def estimate(
     dwell_sigma: float = PRIOR_DWELL_SIGMA,
     travel_by_hour: dict | None = None,
     zone=None,
+    leg_factor: Callable[[int, datetime, float], float] | None = None,
+    dwell_at: Callable[[int, datetime], float] | None = None,
 ) -> list[tuple[datetime, datetime, datetime]]:
     """(eta, earliest, latest) per stop, from the free-flow travel time of each leg (from here to
     the first stop, then stop to stop) and the dwell at each stop. With `travel_by_hour`
     ({"local hour": factor}, and the organization's `zone`), each leg is multiplied by the factor
-    of the moment it starts instead of `travel_factor`. Pure: the engine, the calibration and
-    the evaluation all use it."""
+    of the moment it starts instead of `travel_factor`; with `leg_factor(index, start, free-flow
+    seconds)`, by what that says (the learned tables, `LearnedRoute`), and `dwell_at(index,
+    arrival)` replaces `dwells_s`. Pure: the engine, the calibration and the evaluation all use
+    it."""
     t = variance = 0.0
     out = []
-    for leg, dwell in zip(legs_s, dwells_s, strict=True):
-        factor = (
-            travel_factor_at(now + timedelta(seconds=t), travel_by_hour, zone)
-            if travel_by_hour
-            else travel_factor
-        )
+    for index, (leg, planned_dwell) in enumerate(zip(legs_s, dwells_s, strict=True)):
+        if leg_factor is not None:
+            factor = leg_factor(index, now + timedelta(seconds=t), leg)
+        elif travel_by_hour:
+            factor = travel_factor_at(now + timedelta(seconds=t), travel_by_hour, zone)
+        else:
+            factor = travel_factor
         travel = leg * factor
         t += travel
         variance += (travel * travel_sigma) ** 2
@@ -146,6 +156,7 @@ def estimate(
         out.append(
             (eta, max(now, eta - timedelta(seconds=half)), eta + timedelta(seconds=half * 1.3))
         )
+        dwell = dwell_at(index, eta) if dwell_at is not None else planned_dwell
         t += dwell
         variance += (dwell * dwell_sigma) ** 2
     return out
@@ -185,26 +196,83 @@ def live_windows(
     travel_by_hour: dict | None,
     zone,
     calibration: dict | None,
+    learned: LearnedRoute | None = None,
 ) -> tuple[list[tuple[datetime, datetime, datetime]], str]:
-    """What the live ETAs show: hourly factors (when learned) and calibrated windows (when
-    calibrated), else the priors. Returns the windows and the method's name."""
-    windows = estimate(legs_s, dwells_s, departs, travel_by_hour=travel_by_hour, zone=zone)
-    method = METHOD_BY_HOUR if travel_by_hour else METHOD
+    """What the live ETAs show: the learned tables (`learned`, when trained) or else hourly
+    factors (when learned), and calibrated windows (when calibrated), else the priors. Returns
+    the windows and the method's name."""
+    if learned is not None:
+        leg_factor, dwell_at = learned.callables(zone)
+        windows = estimate(
+            legs_s, dwells_s, departs, leg_factor=leg_factor, dwell_at=dwell_at, zone=zone
+        )
+        method = METHOD_LEARNED
+    else:
+        windows = estimate(legs_s, dwells_s, departs, travel_by_hour=travel_by_hour, zone=zone)
+        method = METHOD_BY_HOUR if travel_by_hour else METHOD
     return calibrated_windows(windows, now, calibration), method
+
+
+@dataclass(frozen=True)
+class LearnedRoute:
+    """What the learned tables need of the stops ahead of a vehicle: the points from where it is
+    through them (`points[0]` is here), the route's hub and driver, each stop's address and
+    parcels, and the dwell still to come at a stop it stands at (`standing`: index, seconds
+    already spent there)."""
+
+    times: LearnedTimes
+    points: list
+    hub: object
+    driver_id: int | None
+    addresses: list[str]
+    parcels: list[int]
+    standing: tuple[int, float] | None = None
+
+    def callables(self, zone):
+        points, times = self.points, self.times
+
+        def leg_factor(index: int, start: datetime, free_flow_s: float) -> float:
+            local = start.astimezone(zone)
+            origin, destination = points[index], points[index + 1]
+            return times.travel_factor(
+                local_hour=local.hour + local.minute / 60,
+                weekday=local.weekday(),
+                free_flow_s=free_flow_s,
+                crow_m=distance_m(origin.y, origin.x, destination.y, destination.x),
+                way=heading_way(origin, destination, self.hub),
+                driver=self.driver_id,
+            )
+
+        def dwell_at(index: int, arrival: datetime) -> float:
+            local = arrival.astimezone(zone)
+            dwell = times.dwell_s(
+                address=self.addresses[index],
+                parcels=self.parcels[index],
+                location=points[index + 1],
+                local_hour=local.hour + local.minute / 60,
+                driver=self.driver_id,
+            )
+            if self.standing is not None and self.standing[0] == index:
+                return remaining_dwell_s(dwell, self.standing[1])
+            return dwell
+
+        return leg_factor, dwell_at
 
 
 def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     now = now or timezone.now()
     # Only what the estimate reads: this runs on every ping-triggered recompute.
     stops = list(
-        route.stops.filter(status__in=OPEN, location__isnull=False)
-        .order_by("sequence")
-        .only(*STOP_FIELDS)
+        with_parcels(
+            route.stops.filter(status__in=OPEN, location__isnull=False)
+            .order_by("sequence")
+            .only(*STOP_FIELDS)
+        )
     )
     if not stops:
         return []
     here = _position(route, now)
-    return etas_from(route, stops, leg_durations([here, *(s.location for s in stops)]), now)
+    return etas_from(route, stops, leg_durations([here, *(s.location for s in stops)]), now, here)
 
 
 # The stop fields the estimate reads (route_etas and the bulk recompute load only these).
@@ -217,12 +285,21 @@ STOP_FIELDS = (
     "location",
     "planned_service_s",
     "actual_arrival",
+    "address",
 )
 
 
-def etas_from(route: Route, stops: list, durations: list[float], now: datetime) -> list[StopEta]:
+def with_parcels(stops):
+    """The stops' parcels (what the learned dwell reads), one aggregate in the same query."""
+    return stops.annotate(parcels=Coalesce(Sum("shipments__parcel_count"), 1))
+
+
+def etas_from(
+    route: Route, stops: list, durations: list[float], now: datetime, here=None
+) -> list[StopEta]:
     """The route's ETAs from its open stops (in sequence; anything with the Stop fields the
-    estimate reads) and the travel time of each leg from where the vehicle is through them:
+    estimate reads, and `parcels`) and the travel time of each leg from where the vehicle is
+    (`here`, anything with x and y; the hub when not given) through them:
     the part of a recompute that reads nothing of the route's own from the database (one
     recompute and the bulk one in tracking/eta/bulk.py share it, so both give the same
     windows)."""
@@ -230,7 +307,7 @@ def etas_from(route: Route, stops: list, durations: list[float], now: datetime) 
         0.0 if stop.status == StopStatus.ARRIVED else durations[index]
         for index, stop in enumerate(stops)
     ]
-    travel_by_hour, dwell_factor, calibration, zone = learned_state(route.organization_id)
+    travel_by_hour, dwell_factor, calibration, zone, times = learned_state(route.organization_id)
     dwells = [
         remaining_dwell_s(dwell_s(stop, dwell_factor), (now - stop.actual_arrival).total_seconds())
         if stop.status == StopStatus.ARRIVED and stop.actual_arrival
@@ -241,6 +318,25 @@ def etas_from(route: Route, stops: list, durations: list[float], now: datetime) 
     departs = now
     if route.status == RouteStatus.PLANNED and route.planned_start and route.planned_start > now:
         departs = route.planned_start
+    learned = None
+    if times is not None:
+        standing = next(
+            (
+                (index, (now - stop.actual_arrival).total_seconds())
+                for index, stop in enumerate(stops)
+                if stop.status == StopStatus.ARRIVED and stop.actual_arrival
+            ),
+            None,
+        )
+        learned = LearnedRoute(
+            times=times,
+            points=[here or route.hub.location, *(stop.location for stop in stops)],
+            hub=route.hub.location,
+            driver_id=route.driver_id,
+            addresses=[stop.address for stop in stops],
+            parcels=[stop.parcels for stop in stops],
+            standing=standing,
+        )
     windows, method = live_windows(
         legs,
         dwells,
@@ -249,6 +345,7 @@ def etas_from(route: Route, stops: list, durations: list[float], now: datetime) 
         travel_by_hour=travel_by_hour,
         zone=zone,
         calibration=calibration,
+        learned=learned,
     )
     return [
         StopEta(stop_id=stop.pk, eta=eta, earliest=earliest, latest=latest, method=method)

@@ -7,21 +7,24 @@ every stop not reached yet, from where the vehicle truly is at that moment; the 
 prediction minus the true arrival, bucketed by horizon (how long before the arrival it was made).
 
 Methods:
-- `static_plan`: the planned arrival, never updated;
-- `straight_line`: straight lines × 1.3 at 25 km/h plus the planned service times;
-- `free_flow`: road-network free-flow times plus the planned service times, no correction;
+- `oracle`: the bound (tracking/eta/oracle.py): every leg and visit at its expected duration in
+  the hidden world, knowing its parameters but not the day's random draws;
+- `live`: exactly what the live ETAs show: the learned tables (tracking/eta/factors.py, when
+  trained; else the hourly factors) with adaptive conformal windows (tracking/eta/conformal.py)
+  run online over the held-out days: a prediction gets the window of its predicted-horizon
+  bucket from the arrivals already known at its moment (the calibrated window while a bucket
+  has fewer than conformal.MIN_SAMPLES), and each arrival feeds the buckets of the predictions
+  made for it;
+- `by_hour`: the previous live estimator, travel factors by local hour and the organization's
+  dwell factor, with windows calibrated once on the days before (tracking/eta/calibration.py);
+- `learned`: the gradient-boosted quantile regressors (tracking/eta/learning.py), a candidate
+  not used live;
 - `network_prior`: the cold-start estimator (tracking/eta/engine.py: road network ×1.15,
   planned service, P10–P90 window from the prior spread);
-- `live`: exactly what the live ETAs show (`engine.live_windows`): travel factors by local hour
-  and windows calibrated by predicted horizon, both learned from the days before the held-out
-  ones (tracking/eta/learning.py, tracking/eta/calibration.py), never from them;
-- `learned`: the quantile regressors trained on the days before the held-out ones
-  (tracking/eta/learning.py), not used live;
-- `live_conformal`: the `live` ETAs with adaptive conformal windows (tracking/eta/conformal.py)
-  run online over the held-out days: a prediction gets the window of its predicted-horizon
-  bucket from the arrivals already known at its moment (the `live` calibrated window while a
-  bucket has fewer than conformal.MIN_SAMPLES), and each arrival feeds the buckets of the
-  predictions made for it. Its ETAs are `live`'s: only the coverage and widths differ.
+- `free_flow`: road-network free-flow times plus the planned service times, no correction;
+- `static_plan`: the planned arrival, never updated;
+- `straight_line`: straight lines × 1.3 at 25 km/h plus the planned service times.
+Everything learned comes from the days before the held-out ones, never from them.
 
 Every method knows what the platform knows at that moment: where the vehicle is and, when it
 stands at a stop, since when (the dwell still to come delays everything after it).
@@ -39,12 +42,15 @@ from django.contrib.gis.geos import Point
 from tracking.eta import conformal
 from tracking.eta.engine import (
     HORIZON_BUCKETS,
+    LearnedRoute,
     dwell_s,
     estimate,
     horizon_bucket,
     live_windows,
     remaining_dwell_s,
 )
+from tracking.eta.factors import LearnedTimes
+from tracking.eta.oracle import OracleRoute, OracleVisit, oracle_arrivals
 from tracking.models import Route
 from tracking.roads.routing import straight_line_matrix, travel_matrix
 from tracking.simulation.timeline import route_timeline, stop_plan
@@ -53,15 +59,16 @@ from tracking.simulation.world import World
 BUCKETS = HORIZON_BUCKETS
 bucket_of = horizon_bucket
 METHODS = [
+    "oracle",
+    "live",
+    "by_hour",
+    "learned",
+    "network_prior",
+    "free_flow",
     "static_plan",
     "straight_line",
-    "free_flow",
-    "network_prior",
-    "live",
-    "live_conformal",
-    "learned",
 ]
-WITH_WINDOWS = {"network_prior", "live", "live_conformal", "learned"}
+WITH_WINDOWS = {"network_prior", "live", "by_hour", "learned"}
 
 
 @dataclass
@@ -113,6 +120,8 @@ class _Replay:
     straight: object
     dwells: list[float]
     dwells_live: list[float]
+    parcels: list[int]
+    driver: str
 
 
 @dataclass
@@ -120,10 +129,13 @@ class _Known:
     """What the live ETAs would have used, learned on days before the held-out ones."""
 
     zone: ZoneInfo
+    world: World
     learned: object = None
     travel_by_hour: dict | None = None
     dwell_factor: float | None = None
     calibration: dict | None = None
+    times: LearnedTimes | None = None
+    live_calibration: dict | None = None
 
 
 def evaluate_days(
@@ -136,22 +148,28 @@ def evaluate_days(
     travel_by_hour: dict | None = None,
     dwell_factor: float | None = None,
     calibration: dict | None = None,
+    times: LearnedTimes | None = None,
+    live_calibration: dict | None = None,
 ) -> dict:
     """{method: {bucket: summary}} over the days' routes (needs the organization in scope).
     `learned`: a LearnedEstimator trained on days before the held-out ones (time split).
-    `travel_by_hour`, `dwell_factor` and `calibration` ({predicted-horizon bucket: (P10 s,
-    P90 s)}): what the live ETAs would have used, learned on days before the held-out ones."""
+    `travel_by_hour`, `dwell_factor`, `times` (the learned tables) and `calibration`
+    ({predicted-horizon bucket: (P10 s, P90 s)}): what the live ETAs would have used, learned on
+    days before the held-out ones."""
     known = _Known(
         zone=ZoneInfo(organization.time_zone),
+        world=world,
         learned=learned,
         travel_by_hour=travel_by_hour,
         dwell_factor=dwell_factor,
         calibration=calibration,
+        times=times,
+        live_calibration=live_calibration,
     )
     tallies = {m: {bucket_of(lo): Tally() for lo, _hi in BUCKETS} for m in METHODS}
     shown: list[_Shown] = []  # the live predictions, for the conformal windows
     for day in days:
-        routes = Route.objects.filter(date=day).select_related("hub").order_by("code")
+        routes = Route.objects.filter(date=day).select_related("hub", "driver").order_by("code")
         for route in routes:
             replay = _replay(route, world, day, known)
             if replay is None:
@@ -162,7 +180,7 @@ def evaluate_days(
                 predictions = _predictions(replay, moment, ahead, known)
                 _count(tallies, replay, moment, ahead, predictions, shown)
                 moment += timedelta(seconds=step_s)
-    _count_conformal(tallies["live_conformal"], shown)
+    _count_conformal(tallies["live"], shown)
     return {m: {b: t.summary() for b, t in by_bucket.items()} for m, by_bucket in tallies.items()}
 
 
@@ -225,6 +243,7 @@ def _replay(route: Route, world: World, day: date, known: _Known) -> _Replay | N
         stops=plans,
         zone=known.zone,
         interval_s=30,
+        driver=route.driver.code if route.driver_id else "",
     )
     points = [s.location for s in stops]
     return _Replay(
@@ -239,6 +258,8 @@ def _replay(route: Route, world: World, day: date, known: _Known) -> _Replay | N
         straight=straight_line_matrix(points),
         dwells=[dwell_s(s) for s in stops],
         dwells_live=[dwell_s(s, known.dwell_factor) for s in stops],
+        parcels=[plan.parcels for plan in plans],
+        driver=route.driver.code if route.driver_id else "",
     )
 
 
@@ -248,31 +269,45 @@ def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Kn
     stops, points, arrival = replay.stops, replay.points, replay.arrival
     here = _position_at(replay.samples, moment, replay.route.hub.location)
     first = ahead[0]
-    to_first_road = travel_matrix([here, points[first]]).durations_s[0][1]
+    to_first = travel_matrix([here, points[first]])
+    to_first_road = to_first.durations_s[0][1]
     to_first_line = straight_line_matrix([here, points[first]]).durations_s[0][1]
     legs_road = [to_first_road] + [replay.road.durations_s[i - 1][i] for i in ahead[1:]]
     legs_line = [to_first_line] + [replay.straight.durations_s[i - 1][i] for i in ahead[1:]]
     dwells_ahead = [replay.dwells[i] for i in ahead]
     departs = departs_live = moment
+    standing = None
     if first > 0 and replay.departure[stops[first - 1].pk] > moment:
         # Standing at the previous stop: what is left of its dwell comes first.
         elapsed = (moment - arrival[stops[first - 1].pk]).total_seconds()
+        standing = (first - 1, elapsed)
         departs += timedelta(seconds=remaining_dwell_s(replay.dwells[first - 1], elapsed))
         departs_live += timedelta(seconds=remaining_dwell_s(replay.dwells_live[first - 1], elapsed))
+    by_hour = live_windows(
+        legs_road,
+        [replay.dwells_live[i] for i in ahead],
+        departs_live,
+        moment,
+        travel_by_hour=known.travel_by_hour,
+        zone=known.zone,
+        calibration=known.calibration,
+    )[0]
     predictions = {
         "straight_line": estimate(legs_line, dwells_ahead, departs, travel_factor=1.0),
         "free_flow": estimate(legs_road, dwells_ahead, departs, travel_factor=1.0),
         "network_prior": estimate(legs_road, dwells_ahead, departs),
-        "live": live_windows(
-            legs_road,
-            [replay.dwells_live[i] for i in ahead],
-            departs_live,
+        "by_hour": by_hour,
+        "live": by_hour,
+        "oracle": oracle_arrivals(
+            known.world,
+            _oracle_route(replay, here, ahead, to_first.distances_m[0][1], legs_road),
             moment,
-            travel_by_hour=known.travel_by_hour,
+            standing=_oracle_standing(replay, standing),
             zone=known.zone,
-            calibration=known.calibration,
-        )[0],
+        ),
     }
+    if known.times is not None:
+        predictions["live"] = _learned_live(replay, here, ahead, moment, standing, known, legs_road)
     if known.learned is not None:
         predictions["learned"] = known.learned.windows(
             legs_road,
@@ -281,6 +316,61 @@ def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Kn
             known.zone,
         )
     return predictions
+
+
+def _learned_live(replay, here, ahead, moment, standing, known, legs_road):
+    """The live ETAs with the learned tables: from here through the stops ahead; standing at
+    the previous stop, its learned dwell still to come first."""
+    stops = replay.stops
+    indexes = ahead if standing is None else [standing[0], *ahead]
+    legs = legs_road if standing is None else [0.0, *legs_road]
+    learned = LearnedRoute(
+        times=known.times,
+        points=[here, *(replay.points[i] for i in indexes)],
+        hub=replay.route.hub.location,
+        driver_id=replay.route.driver_id,
+        addresses=[stops[i].address for i in indexes],
+        parcels=[replay.parcels[i] for i in indexes],
+        standing=None if standing is None else (0, standing[1]),
+    )
+    windows = live_windows(
+        legs,
+        [0.0] * len(legs),
+        moment,
+        moment,
+        travel_by_hour=None,
+        zone=known.zone,
+        calibration=known.live_calibration,
+        learned=learned,
+    )[0]
+    return windows if standing is None else windows[1:]
+
+
+def _oracle_route(replay, here, ahead, to_first_m, legs_road) -> OracleRoute:
+    road = replay.road
+    return OracleRoute(
+        points=[here, *(replay.points[i] for i in ahead)],
+        legs_s=legs_road,
+        lengths_m=[to_first_m] + [road.distances_m[i - 1][i] for i in ahead[1:]],
+        addresses=[replay.stops[i].address for i in ahead],
+        parcels=[replay.parcels[i] for i in ahead],
+        driver=replay.driver,
+    )
+
+
+def _oracle_standing(replay, standing):
+    """(address, parcels, location, arrival, seconds spent) of the stop the vehicle stands at."""
+    if standing is None:
+        return None
+    index, elapsed = standing
+    stop = replay.stops[index]
+    return OracleVisit(
+        address=stop.address,
+        parcels=replay.parcels[index],
+        location=replay.points[index],
+        arrival=replay.arrival[stop.pk],
+        elapsed_s=elapsed,
+    )
 
 
 def _count(
@@ -292,7 +382,8 @@ def _count(
     shown: list[_Shown],
 ):
     """Each prediction's error against the true arrival, in the bucket of its horizon; the
-    live ones are also kept in `shown` (the conformal windows replay them afterwards)."""
+    live ones are kept in `shown` instead (their windows are the conformal ones, replayed in
+    time order afterwards: `_count_conformal`)."""
     for position, index in enumerate(ahead):
         stop = replay.stops[index]
         truth_at = replay.arrival[stop.pk]
@@ -304,13 +395,14 @@ def _count(
             )
         for method, windows in predictions.items():
             eta, low, high = windows[position]
+            if method == "live":
+                shown.append(_Shown(moment, truth_at, eta, low, high))
+                continue
             tally = tallies[method][bucket]
             tally.errors_min.append((eta - truth_at).total_seconds() / 60)
             if method in WITH_WINDOWS:
                 tally.covered.append(low <= truth_at <= high)
                 tally.widths_min.append((high - low).total_seconds() / 60)
-            if method == "live":
-                shown.append(_Shown(moment, truth_at, eta, low, high))
 
 
 def markdown_table(results: dict) -> str:

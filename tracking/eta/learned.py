@@ -8,10 +8,12 @@ the others in a circle.
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from control_tower.caches import LocalCache
 from control_tower.models import Organization
+from tracking.eta.factors import LearnedTimes
 from tracking.models import EtaCalibration, EtaModel
 
 # The recompute runs on every ping; what it learned changes nightly. Per process, for a minute
@@ -69,18 +71,33 @@ def current_calibration(organization) -> dict[str, tuple[float, float]] | None:
     return as_offsets(calibration.buckets) if calibration is not None else None
 
 
-def learned_state(organization_id: int) -> tuple[dict | None, float | None, dict | None, ZoneInfo]:
-    """(travel factors by hour, dwell factor, calibration offsets, time zone) the live ETAs of
-    this organization use; None for what has not been learned yet (the priors stay)."""
+def current_times(organization) -> LearnedTimes | None:
+    """The learned travel and dwell tables the live ETAs use; None before any training."""
+    model = current_model(organization)
+    return LearnedTimes.of(model.version, model.factors) if model is not None else None
+
+
+class Learned(NamedTuple):
+    travel_by_hour: dict | None
+    dwell_factor: float | None
+    calibration: dict | None
+    zone: ZoneInfo
+    times: LearnedTimes | None
+
+
+def learned_state(organization_id: int) -> Learned:
+    """What the live ETAs of this organization use; None for what has not been learned yet
+    (the priors stay)."""
     cached = _learned.get(organization_id)
     if cached is not None:
         return cached
     organization = Organization.objects.get(pk=organization_id)
-    state = (
+    state = Learned(
         current_travel_by_hour(organization),
         current_dwell_factor(organization),
         current_calibration(organization),
         ZoneInfo(organization.time_zone),
+        current_times(organization),
     )
     _learned.set(organization_id, state)
     return state

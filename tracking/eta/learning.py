@@ -21,14 +21,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from tracking.eta.factors import (
+    DWELL_GROUPS,
+    TRAVEL_GROUPS,
+    LearnedTimes,
+    fit_trimmed,
+    heading_way,
+    leg_keys,
+    visit_keys,
+)
 from tracking.eta.learned import forget_learned, next_version
+from tracking.geo import point_distance_m
 from tracking.models import ATTEMPTED_STOP_STATUSES, EtaModel, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import travel_matrix
 
 QUANTILES = (0.1, 0.5, 0.9)
-MODEL_FORMAT = 5  # part of the fingerprint: a new way of fitting retrains on the same data
+MODEL_FORMAT = 6  # part of the fingerprint: a new way of fitting retrains on the same data
 MIN_ROWS = 30  # below: keep the priors
 MIN_LEGS_PER_HOUR = 20  # an hour with fewer legs keeps the prior factor
 TRIM_SHARE = 0.05  # the slowest legs of an hour left out of its factor (stalls, crashes)
@@ -52,7 +64,9 @@ def completed_routes(since: date, until: date):
                 status__in=ATTEMPTED_STOP_STATUSES,
                 actual_arrival__isnull=False,
                 actual_departure__isnull=False,
-            ).order_by("actual_arrival")
+            )
+            .annotate(parcels=Coalesce(Sum("shipments__parcel_count"), 1))
+            .order_by("actual_arrival")
             if s.location is not None
         ]
         if visits:
@@ -71,40 +85,131 @@ def dwell_features(hour: float, weekday: int, parcels: int, failed: bool, point)
     return [hour, weekday, parcels, float(failed), _cell(point)]
 
 
-def training_rows(organization, *, since: date, until: date):
-    """(legs X, legs y, dwells X, dwells y) from finished routes with since <= date < until."""
+@dataclass(frozen=True)
+class HistoryLeg:
+    """One leg of a finished route: from the previous departure (or the route's start) to the
+    next arrival, with what was known of it."""
+
+    local_start: datetime
+    free_flow_s: float
+    actual_s: float
+    origin: object
+    destination: object
+    hub: object
+    driver_id: int | None
+
+
+@dataclass(frozen=True)
+class HistoryVisit:
+    local_arrival: datetime
+    dwell_s: float
+    address: str
+    parcels: int
+    failed: bool
+    location: object
+    driver_id: int | None
+
+
+def history(organization, *, since: date, until: date):
+    """(legs, visits) of the finished routes with since <= date < until, as both learners read
+    them (legs and visits of zero or negative length left out)."""
     zone = ZoneInfo(organization.time_zone)
-    legs_x, legs_y, dwells_x, dwells_y = [], [], [], []
+    legs, visits_out = [], []
     for route, visits in completed_routes(since, until):
-        points = [route.hub.location, *(s.location for s in visits)]
+        hub = route.hub.location
+        points = [hub, *(s.location for s in visits)]
         free = travel_matrix(points).durations_s
         previous_departure = route.started_at
         for index, stop in enumerate(visits):
             transit = (stop.actual_arrival - previous_departure).total_seconds()
-            free_flow = max(free[index][index + 1], 1)
-            local = previous_departure.astimezone(zone)
             if transit > 0:
-                legs_x.append(
-                    leg_features(
-                        local.hour + local.minute / 60, local.weekday(), free_flow, stop.location
+                legs.append(
+                    HistoryLeg(
+                        local_start=previous_departure.astimezone(zone),
+                        free_flow_s=max(free[index][index + 1], 1),
+                        actual_s=transit,
+                        origin=points[index],
+                        destination=points[index + 1],
+                        hub=hub,
+                        driver_id=route.driver_id,
                     )
                 )
-                legs_y.append(math.log(transit / free_flow))
             dwell = (stop.actual_departure - stop.actual_arrival).total_seconds()
-            arrival = stop.actual_arrival.astimezone(zone)
             if dwell > 0:
-                dwells_x.append(
-                    dwell_features(
-                        arrival.hour + arrival.minute / 60,
-                        arrival.weekday(),
-                        stop.shipments.count() or 1,
-                        stop.status == StopStatus.FAILED,
-                        stop.location,
+                visits_out.append(
+                    HistoryVisit(
+                        local_arrival=stop.actual_arrival.astimezone(zone),
+                        dwell_s=dwell,
+                        address=stop.address,
+                        parcels=stop.parcels,
+                        failed=stop.status == StopStatus.FAILED,
+                        location=stop.location,
+                        driver_id=route.driver_id,
                     )
                 )
-                dwells_y.append(math.log(dwell))
             previous_departure = stop.actual_departure
+    return legs, visits_out
+
+
+def training_rows(legs: list[HistoryLeg], visits: list[HistoryVisit]):
+    """(legs X, legs y, dwells X, dwells y) of the gradient-boosted models."""
+    legs_x = [
+        leg_features(
+            leg.local_start.hour + leg.local_start.minute / 60,
+            leg.local_start.weekday(),
+            leg.free_flow_s,
+            leg.destination,
+        )
+        for leg in legs
+    ]
+    legs_y = [math.log(leg.actual_s / leg.free_flow_s) for leg in legs]
+    dwells_x = [
+        dwell_features(
+            v.local_arrival.hour + v.local_arrival.minute / 60,
+            v.local_arrival.weekday(),
+            v.parcels,
+            v.failed,
+            v.location,
+        )
+        for v in visits
+    ]
+    dwells_y = [math.log(v.dwell_s) for v in visits]
     return legs_x, legs_y, dwells_x, dwells_y
+
+
+def fit_times(legs: list[HistoryLeg], visits: list[HistoryVisit], version: int = 0):
+    """The shrunk travel and dwell tables of tracking/eta/factors.py; None when history is too
+    thin."""
+    if len(legs) < MIN_ROWS or len(visits) < MIN_ROWS:
+        return None
+    leg_rows = [
+        leg_keys(
+            hour=leg.local_start.hour,
+            weekday=leg.local_start.weekday(),
+            free_flow_s=leg.free_flow_s,
+            crow_m=point_distance_m(leg.origin, leg.destination),
+            way=heading_way(leg.origin, leg.destination, leg.hub),
+            driver=leg.driver_id,
+        )
+        for leg in legs
+    ]
+    visit_rows = [
+        visit_keys(
+            hour=v.local_arrival.hour,
+            address=v.address,
+            parcels=v.parcels,
+            point=v.location,
+            driver=v.driver_id,
+        )
+        for v in visits
+    ]
+    return LearnedTimes(
+        version,
+        fit_trimmed(
+            leg_rows, [math.log(leg.actual_s / leg.free_flow_s) for leg in legs], TRAVEL_GROUPS
+        ),
+        fit_trimmed(visit_rows, [math.log(v.dwell_s) for v in visits], DWELL_GROUPS),
+    )
 
 
 def travel_by_hour(legs_x, legs_y) -> dict[str, float]:
@@ -177,7 +282,8 @@ def train(organization, *, until: date | None = None, days: int = 28) -> EtaMode
     gives back the model already trained on it. None when history is too thin (priors stay)."""
     until = until or timezone.localdate()
     since = until - timedelta(days=days)
-    legs_x, legs_y, dwells_x, dwells_y = training_rows(organization, since=since, until=until)
+    legs, visits = history(organization, since=since, until=until)
+    legs_x, legs_y, dwells_x, dwells_y = training_rows(legs, visits)
     if len(legs_y) < MIN_ROWS or len(dwells_y) < MIN_ROWS:
         return None
     fingerprint = hashlib.sha256(
@@ -187,10 +293,12 @@ def train(organization, *, until: date | None = None, days: int = 28) -> EtaMode
     if existing is not None:
         return existing
     blob = pickle.dumps({"legs": _fit(legs_x, legs_y), "dwells": _fit(dwells_x, dwells_y)})
+    times = fit_times(legs, visits)
     forget_learned(organization.pk)
     return EtaModel.objects.create(
         organization=organization,
         version=next_version(EtaModel, organization),
+        factors=times.as_json() if times is not None else None,
         trained_at=timezone.now(),
         trained_from=since,
         trained_until=until,

@@ -44,6 +44,11 @@ class EtaModel(TenantModel):
     dwell_factor = models.FloatField(
         null=True, blank=True, help_text="Actual / planned dwell (None: the planned dwell)."
     )
+    factors = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The shrunk travel and dwell tables the live ETAs use (tracking/eta/factors.py).",
+    )
 
     class Meta(TenantModel.Meta):
         ordering = ["-version"]

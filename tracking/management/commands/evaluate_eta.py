@@ -13,10 +13,12 @@ from bench.results_file import write_results
 from control_tower.tenancy.commands import OrganizationCommand
 from tracking.eta.calibration import DEFAULT_DAYS, calibration_buckets
 from tracking.eta.evaluation import evaluate_days, markdown_table
+from tracking.eta.factors import LearnedTimes
 from tracking.eta.learned import as_offsets
 from tracking.eta.learning import (
     LearnedEstimator,
     dwell_factor,
+    history,
     train,
     training_rows,
     travel_by_hour,
@@ -42,6 +44,12 @@ class Command(OrganizationCommand):
             type=int,
             default=1001,
             help="Seed of the world that drives the held-out days.",
+        )
+        parser.add_argument(
+            "--world",
+            choices=["rich", "simple"],
+            default="rich",
+            help="The kind of hidden world that drives the held-out days (as the history's).",
         )
         parser.add_argument("--step", type=int, default=300, help="Seconds between predictions.")
         parser.add_argument(
@@ -94,33 +102,41 @@ class Command(OrganizationCommand):
                 f"trained on {model.trained_from} to {model.trained_until} (excluded)"
             )
         since = first - timedelta(days=options["train_days"])
+        times = None
         if model is not None:
             hourly, dwell = model.travel_by_hour, model.dwell_factor
+            times = LearnedTimes.of(model.version, model.factors)
         else:  # too few dwells for the regressors; the legs may still give hourly factors
-            legs_x, legs_y, _dx, _dy = training_rows(organization, since=since, until=first)
+            legs_x, legs_y, _dx, _dy = training_rows(
+                *history(organization, since=since, until=first)
+            )
             hourly = travel_by_hour(legs_x, legs_y)
             dwell = dwell_factor(organization, since=since, until=first)
-        buckets = calibration_buckets(
-            organization,
-            until=first,
-            days=options["calibration_days"],
-            travel_by_hour=hourly or None,
-            dwell_factor=dwell,
-        )
+        calibration_args = {
+            "until": first,
+            "days": options["calibration_days"],
+            "travel_by_hour": hourly or None,
+            "dwell_factor": dwell,
+        }
+        by_hour_buckets = calibration_buckets(organization, **calibration_args)
+        buckets = calibration_buckets(organization, **calibration_args, times=times)
         self.stdout.write(
-            f"live: travel factors for {len(hourly)} hours, dwell factor {dwell}; windows "
+            f"live: learned tables {'v' + str(times.version) if times else 'none'}; by_hour: "
+            f"travel factors for {len(hourly)} hours, dwell factor {dwell}; windows "
             f"calibrated on the {options['calibration_days']} days before {first} "
             f"({sum(b['n'] for b in buckets.values())} replayed predictions)"
         )
         results = evaluate_days(
             organization,
             sorted(days),
-            World(WorldConfig(seed=options["seed"])),
+            World(WorldConfig(kind=options["world"], seed=options["seed"])),
             step_s=options["step"],
             learned=learned,
             travel_by_hour=hourly or None,
             dwell_factor=dwell,
-            calibration=as_offsets(buckets) or None,
+            calibration=as_offsets(by_hour_buckets) or None,
+            live_calibration=as_offsets(buckets) or None,
+            times=times,
         )
         elapsed = time.perf_counter() - started
         self.stdout.write(
@@ -131,6 +147,7 @@ class Command(OrganizationCommand):
         if options["json"]:
             flat = {
                 "held_out_days": ",".join(map(str, sorted(days))),
+                "world": options["world"],
                 "world_seed": options["seed"],
                 "train_days": options["train_days"],
                 "calibration_days": options["calibration_days"],
