@@ -120,10 +120,12 @@ def load_demo(
     shipment_count: int = 150,
     history_days: int = 0,
     seed: int = 42,
+    world: str = "rich",
 ) -> DemoReport:
     """Create (or complete) the demo tenant and the plan of `service_date` (default: today in
-    the demo's time zone), and `history_days` of past days played out by the simulator's world.
-    Safe to run again."""
+    the demo's time zone), and `history_days` of past days played out by the simulator's world
+    (`world`: "rich" or "simple", docs/SIMULATION.md; the rich one also sends every day's
+    shipments to the city's customers). Safe to run again."""
     zone = ZoneInfo(DEMO_TIME_ZONE)
     service_date = service_date or datetime.now(zone).date()
     organization = _ensure_organization(DEMO_SLUG, DEMO_NAME, "owner@demo.example")
@@ -141,11 +143,19 @@ def load_demo(
                 carriers,
                 shipment_count,
                 seed,
+                world,
             )
         if not Route.objects.filter(date=service_date).exists():
             with transaction.atomic():
                 plan_day(
-                    actor, service_date, zone, hubs, carriers, shipment_count, person_route=True
+                    actor,
+                    service_date,
+                    zone,
+                    hubs,
+                    carriers,
+                    shipment_count,
+                    person_route=True,
+                    world=world,
                 )
             report.created_day = True
         report.shipments = Shipment.objects.filter(

@@ -27,6 +27,7 @@ from tracking.services.route_planning import VehicleShift, plan_routes
 from tracking.services.routes import route_plan_create, route_start
 from tracking.services.shipments import shipment_transition, shipments_bulk_create
 from tracking.services.stops import stop_complete, stop_fail
+from tracking.simulation.city import AREAS, STREETS, day_volume, pick_address
 from tracking.simulation.history import replay_day
 from tracking.simulation.person_route import (
     PERSON_DRIVER,
@@ -52,33 +53,6 @@ SERVICE_MIX = [
     (ServiceType.STANDARD, 20),
 ]
 
-# Delivery areas: (centre lat, lon, radius km, weight, city, hub code)
-AREAS = [
-    (-29.9050, -71.2500, 2.2, 4, "La Serena", "LSR"),
-    (-29.9220, -71.2600, 1.8, 3, "La Serena", "LSR"),
-    (-29.8880, -71.2400, 1.5, 2, "La Serena", "LSR"),
-    (-29.9530, -71.3380, 1.8, 3, "Coquimbo", "CQB"),
-    (-29.9700, -71.3300, 1.5, 2, "Coquimbo", "CQB"),
-    (-29.9400, -71.3100, 1.5, 2, "Coquimbo", "CQB"),
-]
-
-STREETS = [
-    "Av. Francisco de Aguirre",
-    "Calle Cordovez",
-    "Av. del Mar",
-    "Calle Prat",
-    "Calle Brasil",
-    "Av. Estadio",
-    "Calle Almagro",
-    "Av. Cuatro Esquinas",
-    "Calle Colón",
-    "Av. Costanera",
-    "Calle Aldunate",
-    "Av. Los Carrera",
-    "Calle Melgarejo",
-    "Calle Varela",
-    "Av. Peñuelas",
-]
 FIRST_NAMES = [
     "Camila",
     "Matías",
@@ -126,16 +100,31 @@ def reference_prefix(service_date: Date) -> str:
     return f"CQX-{service_date:%Y%m%d}-"
 
 
-def history_day(actor, day, zone, hubs, carriers, shipment_count, seed) -> int:
-    """Plan a past day (once) and let the simulator's world play it out; routes replayed."""
+def history_day(actor, day, zone, hubs, carriers, shipment_count, seed, world="simple") -> int:
+    """Plan a past day (once) and let the simulator's world play it out; routes replayed.
+    The rich world's days bring as many shipments as their weekday and paydays say
+    (`city.day_volume`, `shipment_count` on an average day), to its customers' addresses."""
     if Route.objects.filter(date=day).exists():
         return 0
+    if world == "rich":
+        shipment_count = day_volume(day, shipment_count)
     with cached_legs():  # the replay drives the legs the plan just routed
         # A past day's shipments were created and received then: their events are history
         # too (no tracking link is sent to last week's customers).
         with backfill(), transaction.atomic():
-            plan_day(actor, day, zone, hubs, carriers, shipment_count, run_some=False, history=True)
-        return replay_day(actor.organization, day, World(WorldConfig(seed=seed)))["routes"]
+            plan_day(
+                actor,
+                day,
+                zone,
+                hubs,
+                carriers,
+                shipment_count,
+                run_some=False,
+                history=True,
+                world=world,
+            )
+        config = WorldConfig(kind=world, seed=seed)
+        return replay_day(actor.organization, day, World(config))["routes"]
 
 
 def plan_day(
@@ -149,17 +138,23 @@ def plan_day(
     run_some=True,
     history=False,
     person_route=False,
+    world="simple",
 ) -> None:
     """`history`: a past day whose scheduled deliveries got a window around their planned
     time (`_plan_history_day`); otherwise windows are drawn before planning. `person_route`:
     a few of the day's shipments go on DRV-001's route, for a person to work in the driver app
-    (tracking/simulation/person_route.py), and the rest to the other drivers."""
+    (tracking/simulation/person_route.py), and the rest to the other drivers. `world`: "rich"
+    sends the shipments to the city's customers (`city.pick_address`: addresses that
+    reorder, with their units written), "simple" to a random point of an area."""
     rng = random.Random(service_date.toordinal())  # noqa: S311 (repeatable demo data)
     day_start = _day_start(service_date, zone)
     items = [
         _shipment_item(rng, service_date, day_start, number, hubs, carriers)
         for number in range(1, shipment_count + 1)
     ]
+    if world == "rich":
+        for item in items:
+            _to_customer(item, hubs)
     if history:
         _plan_history_day(actor, service_date, day_start, hubs, items)
         return
@@ -283,6 +278,16 @@ def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict
             ["", "", "", "Leave with the concierge.", "Call on arrival.", "Gate code 1942."]
         ),
     }
+
+
+def _to_customer(item: dict, hubs) -> None:
+    """Send a drawn shipment to one of the city's customers instead (its own draw by
+    reference, after the day's: the rest of the item stays as drawn)."""
+    customer = pick_address(item["reference"])
+    item["hub"] = hubs[customer.hub]
+    item["address_line1"] = customer.line1
+    item["city"] = customer.city
+    item["location"] = Point(customer.lon, customer.lat, srid=4326)
 
 
 def _service_for(window: tuple[int, int], reference: str) -> str:

@@ -118,6 +118,7 @@ def build_timelines(
             interval_s=interval_s,
             may_start_late=route.status == RouteStatus.PLANNED,
             carrier=route.carrier.code if route.carrier_id else "",
+            driver=route.driver.external_id if route.driver_id else "",
         )
         built.append((route, plans, timeline))
     return built

@@ -21,7 +21,7 @@ from django.contrib.gis.geos import Point
 
 from tracking.geo import distance_m
 from tracking.roads.routing import route_path
-from tracking.simulation.world import World, WorldConfig
+from tracking.simulation.world import FAILED_ATTEMPT_S, Leg, Visit, World, WorldConfig
 
 # Legs already routed in this history replay: the day's plan and its replay drive the same legs
 # (a leg costs a road-network query), and a long-lived process must not keep them (the network
@@ -335,10 +335,12 @@ def route_timeline(
     interval_s: int = 5,
     may_start_late: bool = False,
     carrier: str = "",
+    driver: str = "",
 ) -> RouteTimeline:
     """Drive from `start_point` through the stops and back to the hub. `may_start_late`: the
     route has not started yet, so the world may make it leave late. `carrier`: the code of the
-    route's carrier, whose profile (world.PROFILES) shapes the day."""
+    route's carrier, whose profile (world.PROFILES) shapes the day; `driver`: the driver's code
+    (external id, "DRV-003"), whose pace the rich world knows."""
     key = f"{day}:{code}"
     profile = world.profile(carrier)
     delay = world.start_delay_s(key, profile) if may_start_late else 0.0
@@ -354,9 +356,21 @@ def route_timeline(
     for leg, stop in enumerate([*stops, None], start=1):
         destination = hub if stop is None else stop.location
         path = leg_path(here, destination)
-        factor, why = world.leg_factor(key, leg, t.astimezone(zone), profile)
+        about = Leg(
+            local_start=t.astimezone(zone),
+            free_flow_s=path.duration_s,
+            length_m=path.length_m,
+            origin=(here.x, here.y),
+            destination=(destination.x, destination.y),
+            driver=driver,
+            carrier=carrier,
+        )
+        factor, why = world.leg_factor(key, leg, about.local_start, profile, about=about)
         stall = world.breakdown_s(key, leg)
-        duration = max(path.duration_s * factor, 1.0)
+        closed = world.closure_s(about)  # a detour around a closed road, driven slower
+        if closed:
+            why = "closure"
+        duration = max(path.duration_s * factor, 1.0) + closed
         offline = world.offline_window(key, leg, profile)
         samples = _drive(list(path.geometry.coords), t, duration, interval_s, offline)
         turn = None if stall else world.wrong_turn(key, leg)  # one mishap per leg
@@ -404,6 +418,7 @@ def route_timeline(
                 "factor": round(factor, 3),
                 "why": why,
                 "stall_s": round(stall, 1),
+                "closure_s": round(closed, 1),
                 "length_m": round(path.length_m, 1),
                 "offline": offline,
             }
@@ -412,9 +427,21 @@ def route_timeline(
             timeline.samples.append(Sample(arrival, hub.x, hub.y, 0.0, 0.0))
             break
         stop_key = f"{key}:{stop.sequence}"
-        delivered = world.at_home(stop_key, profile)
+        delivered = world.at_home(stop_key, profile, stop.address)
         reason = "" if delivered else world.failure_reason(stop_key, profile)
-        dwell = world.dwell_s(stop_key, stop.address, stop.parcels, profile) if delivered else 60.0
+        visit = Visit(
+            address=stop.address,
+            parcels=stop.parcels,
+            location=(stop.location.x, stop.location.y),
+            local_arrival=arrival.astimezone(zone),
+            driver=driver,
+            carrier=carrier,
+        )
+        dwell = (
+            world.dwell_s(stop_key, stop.address, stop.parcels, profile, visit=visit)
+            if delivered
+            else FAILED_ATTEMPT_S
+        )
         longer = world.dwell_multiplier(stop_key) if delivered else 1.0
         departure = arrival + timedelta(seconds=dwell * longer)
         if longer > 1.0:

@@ -16,19 +16,44 @@ of the demo's four carriers differ as real ones would.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 from dataclasses import dataclass
 from datetime import datetime
 
-# Congestion multipliers on free-flow travel time, by local hour (weekday profile).
-RUSH = {7: 1.35, 8: 1.6, 9: 1.35, 13: 1.3, 14: 1.25, 17: 1.4, 18: 1.65, 19: 1.35}
+from tracking.simulation.city import seeded
+from tracking.simulation.world_rich import (
+    DWELL_PER_PARCEL_S,
+    DWELL_S,
+    RUSH,
+    Leg,
+    RichEffects,
+    Visit,
+    rush,
+)
+
+__all__ = ["RUSH", "CarrierProfile", "Leg", "Visit", "World", "WorldConfig"]
+
+# Means of the uniform draws below, for the expectations (`expected_leg_s`, `expected_dwell_s`).
+INCIDENT_SLOWDOWN = (1.5, 3.0)
+BREAKDOWN_S = (600.0, 1800.0)
+WRONG_TURN_OFF_S = (300.0, 720.0)
+WRONG_TURN_RAMP_S = 90.0  # timeline.DETOUR_RAMP_S: a wrong turn costs its time off + 2 ramps
+LONG_DWELL = (4.0, 6.0)
+FAILED_ATTEMPT_S = 60.0
+
+
+def _mean(span: tuple[float, float]) -> float:
+    return (span[0] + span[1]) / 2
 
 
 @dataclass(frozen=True)
 class WorldConfig:
-    seed: int = 42
+    # "simple": time-of-day congestion and the knobs below; "rich": also drivers, buildings,
+    # road classes, rain, closures (world_rich.py, docs/SIMULATION.md "The rich world").
+    kind: str = "simple"
+    seed: int = 42  # the day's noise
+    city_seed: int = 42  # the city: drivers, buildings, areas (the same across noise seeds)
     leg_noise_sigma: float = 0.15  # log-normal spread of a leg's travel time
     incident_probability: float = 0.04  # per leg: a crash, road works (slows 1.5-3x)
     breakdown_probability: float = 0.02  # per leg: the vehicle stalls 10-30 min
@@ -42,6 +67,9 @@ class WorldConfig:
     dwell_house_s: float = 90.0
     dwell_apartment_s: float = 240.0
     dwell_per_parcel_s: float = 25.0
+    dwell_noise_sigma: float = 0.3  # log-normal spread of a visit's time at the door
+    closures_per_day: float = 1.5  # rich: roads closed for an hour (Poisson mean)
+    rain: bool | None = None  # rich: None draws each day's weather from the season
     # What the exception rules must notice (docs/SIMULATION.md "Injected conditions").
     wrong_turn_probability: float = 0.03  # per leg: the driver leaves the planned line a while
     late_start_probability: float = 0.08  # per route: it leaves the hub 25-60 min late
@@ -170,7 +198,10 @@ PROFILES: dict[str, CarrierProfile] = {
 
 class World:
     def __init__(self, config: WorldConfig):
+        if config.kind not in ("simple", "rich"):
+            raise ValueError(f"unknown world kind {config.kind!r}: simple or rich")
         self.config = config
+        self.rich = RichEffects(config) if config.kind == "rich" else None
 
     def profile(self, carrier: str | None) -> CarrierProfile:
         """The carrier's profile (DEFAULT_PROFILE for an unknown carrier or without profiles)."""
@@ -180,31 +211,82 @@ class World:
 
     def rng(self, *about) -> random.Random:
         """A generator for one thing of the world, independent of every other draw."""
-        key = "|".join(str(part) for part in (self.config.seed, *about))
-        return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))  # noqa: S311
+        return seeded(self.config.seed, *about)
+
+    def city_rng(self, *about) -> random.Random:
+        """A generator for one thing of the city (the same whatever the noise `seed`)."""
+        return seeded(self.config.city_seed, *about)
 
     def congestion(self, local: datetime) -> float:
-        hour = local.hour + local.minute / 60
-        low, high = RUSH.get(int(hour), 1.0), RUSH.get(int(hour) + 1, 1.0)
-        return low + (high - low) * (hour - int(hour))
+        return rush(local)
 
     def leg_factor(
-        self, route: str, leg: int, local_start: datetime, profile: CarrierProfile = DEFAULT_PROFILE
+        self,
+        route: str,
+        leg: int,
+        local_start: datetime,
+        profile: CarrierProfile = DEFAULT_PROFILE,
+        *,
+        about: Leg | None = None,
     ) -> tuple[float, str]:
-        """How much longer than free flow this leg really takes, and why."""
+        """How much longer than free flow this leg really takes, and why. The rich world
+        needs `about` (the leg: its road class, direction, driver)."""
         rng = self.rng("leg", route, leg)
         sigma = self.config.leg_noise_sigma * profile.noise
-        factor = self.congestion(local_start) * math.exp(rng.gauss(0, sigma)) * profile.speed
+        factor = self._travel(local_start, profile, about) * math.exp(rng.gauss(0, sigma))
         reason = "traffic"
         if rng.random() < self.config.incident_probability:
-            factor *= rng.uniform(1.5, 3.0)
+            factor *= rng.uniform(*INCIDENT_SLOWDOWN)
             reason = "incident"
         return factor, reason
+
+    def _travel(self, local_start: datetime, profile: CarrierProfile, about: Leg | None) -> float:
+        """The leg's factor before its own noise and incidents."""
+        if self.rich is None or about is None:
+            return self.congestion(local_start) * profile.speed
+        return self.rich.travel(about) * profile.speed
+
+    def closure_s(self, about: Leg) -> float:
+        """Seconds of detour around a road closed near the leg (rich world only)."""
+        return 0.0 if self.rich is None else self.rich.closure_s(about)
+
+    def expected_leg_s(self, leg: Leg) -> float:
+        """Expected true seconds of a leg over the day's noise (per-leg noise, incidents,
+        breakdowns, wrong turns, closures), knowing the city and the day's weather: what the
+        truth (timeline.route_timeline) gives on average, exactly so when every noise knob
+        is 0."""
+        profile = self.profile(leg.carrier)
+        config = self.config
+        sigma = config.leg_noise_sigma * profile.noise
+        incident = 1 + config.incident_probability * (_mean(INCIDENT_SLOWDOWN) - 1)
+        factor = self._travel(leg.local_start, profile, leg) * math.exp(sigma**2 / 2) * incident
+        driving = max(leg.free_flow_s * factor, 1.0)
+        breakdown = config.breakdown_probability * _mean(BREAKDOWN_S)
+        detour = _mean(WRONG_TURN_OFF_S) + 2 * WRONG_TURN_RAMP_S
+        wrong = (1 - config.breakdown_probability) * config.wrong_turn_probability * detour
+        closures = 0.0 if self.rich is None else self.rich.expected_closure_s(leg)
+        return driving + breakdown + wrong + closures
+
+    def expected_dwell_s(self, visit: Visit) -> float:
+        """Expected seconds at the stop over the day's noise (not at home: FAILED_ATTEMPT_S;
+        otherwise the usual dwell, its log-normal spread and the odd long dwell)."""
+        profile = self.profile(visit.carrier)
+        config = self.config
+        noise = math.exp(config.dwell_noise_sigma**2 / 2)
+        away = self._not_home(visit.address, profile)
+        if self.rich is not None:
+            seconds, factor = self.rich.dwell(visit)
+            usual = seconds * factor * noise * profile.dwell
+        else:
+            base = self._simple_base_s(visit.address)
+            usual = (base * noise + config.dwell_per_parcel_s * visit.parcels) * profile.dwell
+        longer = 1 + config.long_dwell_probability * (_mean(LONG_DWELL) - 1)
+        return (1 - away) * usual * longer + away * FAILED_ATTEMPT_S
 
     def breakdown_s(self, route: str, leg: int) -> float:
         rng = self.rng("breakdown", route, leg)
         if rng.random() < self.config.breakdown_probability:
-            return rng.uniform(600, 1800)
+            return rng.uniform(*BREAKDOWN_S)
         return 0.0
 
     def breakdown_report_s(self, route: str, leg: int) -> float | None:
@@ -233,7 +315,7 @@ class World:
         """(start as a fraction of the leg, seconds off the line, metres off) or None."""
         rng = self.rng("wrong-turn", route, leg)
         if rng.random() < self.config.wrong_turn_probability:
-            return rng.uniform(0.1, 0.4), rng.uniform(300, 720), rng.uniform(450, 900)
+            return rng.uniform(0.1, 0.4), rng.uniform(*WRONG_TURN_OFF_S), rng.uniform(450, 900)
         return None
 
     def start_delay_s(self, route: str, profile: CarrierProfile = DEFAULT_PROFILE) -> float:
@@ -264,7 +346,7 @@ class World:
         """A long conversation, a locked building: usually 1."""
         rng = self.rng("long-dwell", stop)
         if rng.random() < self.config.long_dwell_probability:
-            return rng.uniform(4.0, 6.0)
+            return rng.uniform(*LONG_DWELL)
         return 1.0
 
     def visit_order(self, route: str, stops: list, profile: CarrierProfile = DEFAULT_PROFILE):
@@ -282,10 +364,17 @@ class World:
                 index += 1
         return order
 
-    def at_home(self, stop: str, profile: CarrierProfile = DEFAULT_PROFILE) -> bool:
-        return self.rng("home", stop).random() >= scaled(
-            self.config.not_home_probability, profile.failures
-        )
+    def at_home(
+        self, stop: str, profile: CarrierProfile = DEFAULT_PROFILE, address: str = ""
+    ) -> bool:
+        return self.rng("home", stop).random() >= self._not_home(address, profile)
+
+    def _not_home(self, address: str, profile: CarrierProfile) -> float:
+        """Probability that nobody takes the parcel (the rich world: by building)."""
+        away = scaled(self.config.not_home_probability, profile.failures)
+        if self.rich is not None:
+            away = min(1.0, away * self.rich.not_home(address))
+        return away
 
     def failure_reason(self, stop: str, profile: CarrierProfile = DEFAULT_PROFILE) -> str:
         """Why a failed attempt failed (a FailureReason value), as the carrier's drivers say."""
@@ -293,13 +382,32 @@ class World:
         return self.rng("why-failed", stop).choices(reasons, weights=weights)[0]
 
     def dwell_s(
-        self, stop: str, address: str, parcels: int, profile: CarrierProfile = DEFAULT_PROFILE
+        self,
+        stop: str,
+        address: str,
+        parcels: int,
+        profile: CarrierProfile = DEFAULT_PROFILE,
+        *,
+        visit: Visit | None = None,
     ) -> float:
-        rng = self.rng("dwell", stop)
-        apartment = self.rng("address", address).random() < 0.35  # the building, not the visit
-        base = self.config.dwell_apartment_s if apartment else self.config.dwell_house_s
-        usual = base * math.exp(rng.gauss(0, 0.3)) + self.config.dwell_per_parcel_s * parcels
-        return usual * profile.dwell
+        """Seconds at the door of a delivered visit. The rich world reads `visit` (where,
+        when, who); without it, only the building and the parcels."""
+        noise = math.exp(self.rng("dwell", stop).gauss(0, self.config.dwell_noise_sigma))
+        if self.rich is not None:
+            if visit is None:
+                building = self.rich.building(address)
+                seconds, factor = DWELL_S[building] + DWELL_PER_PARCEL_S * parcels, 1.0
+            else:
+                seconds, factor = self.rich.dwell(visit)
+            return seconds * factor * noise * profile.dwell
+        base = self._simple_base_s(address)
+        return (base * noise + self.config.dwell_per_parcel_s * parcels) * profile.dwell
+
+    def _simple_base_s(self, address: str) -> float:
+        """The simple world's building: an apartment block for 35 % of addresses (the
+        building's draw, from the city: not the visit's)."""
+        apartment = self.city_rng("address", address).random() < 0.35
+        return self.config.dwell_apartment_s if apartment else self.config.dwell_house_s
 
     def gps(self, *about, lon: float, lat: float) -> tuple[float, float, float, bool]:
         """(lon, lat, accuracy m, bad) as the phone reports a true position."""

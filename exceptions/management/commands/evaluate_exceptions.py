@@ -28,6 +28,13 @@ class Command(OrganizationCommand):
         super().add_arguments(parser)
         parser.add_argument("--days", type=int, default=1, help="How many planned past days.")
         parser.add_argument("--seed", type=int, default=42, help="The world's seed.")
+        parser.add_argument(
+            "--world",
+            choices=("simple", "rich"),
+            default="simple",
+            help="The hidden world (default simple: the world docs/EXCEPTIONS_EVALUATION.md "
+            "measured).",
+        )
         parser.add_argument("--step", type=int, default=30, help="Simulated seconds per step.")
         parser.add_argument(
             "--eta-every", type=int, default=300, help="Simulated seconds between ETA updates."
@@ -72,7 +79,7 @@ class Command(OrganizationCommand):
                 "No past day with planned routes: plan one first, e.g. "
                 "`manage.py load_demo --date YYYY-MM-DD` (a day before today)."
             )
-        world = World(WorldConfig(seed=options["seed"]))
+        world = World(WorldConfig(kind=options["world"], seed=options["seed"]))
         runs, began = [], time.monotonic()
         for day in sorted(days):
             run = play_day(

@@ -29,6 +29,13 @@ class Command(BaseCommand):
             help="Also plan and play out this many past days (simulated history).",
         )
         parser.add_argument("--seed", type=int, default=42, help="Seed of the history's world.")
+        parser.add_argument(
+            "--world",
+            choices=("rich", "simple"),
+            default="rich",
+            help="The hidden world of the history and the customers' addresses (default rich: "
+            "drivers, buildings, rain, closures; docs/SIMULATION.md).",
+        )
         parser.add_argument("--quiet", action="store_true", help="Print only the API key.")
         parser.add_argument(
             "--base-url", default="http://127.0.0.1:8000", help="Base URL for the printed links."
@@ -50,6 +57,7 @@ class Command(BaseCommand):
             shipment_count=options["shipments"],
             history_days=options["history"],
             seed=options["seed"],
+            world=options["world"],
         )
         if options["quiet"]:
             self.stdout.write(report.api_key)

@@ -35,6 +35,12 @@ class Command(OrganizationCommand):
             help="Catch up from a past --start this many times faster.",
         )
         parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument(
+            "--world",
+            choices=("rich", "simple"),
+            default="rich",
+            help="The hidden world (default rich, as load_demo's; docs/SIMULATION.md).",
+        )
         parser.add_argument("--interval", type=int, default=5, help="Seconds between fixes.")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
         parser.add_argument("--truth", help="Ground-truth file (default var/simulation/...).")
@@ -90,7 +96,7 @@ class Command(OrganizationCommand):
             organization,
             day=day,
             start=start,
-            config=WorldConfig(seed=options["seed"]),
+            config=WorldConfig(kind=options["world"], seed=options["seed"]),
             base_url=options["base_url"],
             speedup=options["speedup"],
             interval_s=options["interval"],
@@ -118,7 +124,7 @@ class Command(OrganizationCommand):
     def _history(self, organization, day, options):
         if not 1 <= options["history"] <= 366:
             raise CommandError("--history must be between 1 and 366 days.")
-        world = World(WorldConfig(seed=options["seed"]))
+        world = World(WorldConfig(kind=options["world"], seed=options["seed"]))
         for back in range(options["history"], 0, -1):
             past = day - timedelta(days=back)
             counts = replay_day(organization, past, world)
