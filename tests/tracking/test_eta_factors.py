@@ -13,7 +13,6 @@ from tracking.eta.factors import (
     DWELL_GROUPS,
     TRAVEL_GROUPS,
     LearnedTimes,
-    building_of,
     fit_additive,
     fit_trimmed,
     heading_way,
@@ -112,9 +111,16 @@ def test_the_tables_round_trip_and_an_unknown_format_is_refused():
 
 
 def test_what_the_features_read():
-    assert building_of("Av. del Mar 1200, Depto 402, La Serena") == "apartment"
-    assert building_of("Calle Prat 55, Local 3") == "shop"
-    assert building_of("Calle Prat 55") == "unknown"
+    assert visit_keys(
+        hour=9, address="Av. del Mar 1200, Depto 402", parcels=7, point=HERE, driver=None
+    ) == {
+        "building": "apartment",  # tracking/addresses.py reads the unit marker
+        "parcels": "4",  # four and more are one group
+        "hour": "9",
+        "cell": "-5981:-14250",
+        "driver": "",
+        "address": "av. del mar 1200 depto 402",
+    }
     # 1 km in 100 s at free flow (36 km/h in a straight line): an arterial; 1 km in 300 s: not.
     assert road_kind(100, 1000) == "a" and road_kind(300, 1000) == "l"
     assert road_kind(10, 200) == "l"  # too short to reach one

@@ -243,7 +243,7 @@ def _replay(route: Route, world: World, day: date, known: _Known) -> _Replay | N
         stops=plans,
         zone=known.zone,
         interval_s=30,
-        driver=route.driver.code if route.driver_id else "",
+        driver=route.driver.external_id if route.driver_id else "",
     )
     points = [s.location for s in stops]
     return _Replay(
@@ -259,7 +259,7 @@ def _replay(route: Route, world: World, day: date, known: _Known) -> _Replay | N
         dwells=[dwell_s(s) for s in stops],
         dwells_live=[dwell_s(s, known.dwell_factor) for s in stops],
         parcels=[plan.parcels for plan in plans],
-        driver=route.driver.code if route.driver_id else "",
+        driver=route.driver.external_id if route.driver_id else "",
     )
 
 

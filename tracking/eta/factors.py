@@ -28,9 +28,9 @@ parcels, the local hour and weekday.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
+from tracking.addresses import building_type
 from tracking.geo import distance_m
 
 FACTORS_FORMAT = 1
@@ -71,20 +71,6 @@ def heading_way(origin, destination, hub) -> str:
     return "in" if end < start else "out"
 
 
-_UNIT = re.compile(r"\b(depto|dpto|departamento|apartment|apt|flat|piso|torre|block)\b", re.I)
-_SHOP = re.compile(r"\b(local|shop|tienda|oficina|office|store)\b", re.I)
-
-
-def building_of(address: str) -> str:
-    """What the address says the building is: 'apartment', 'shop' or 'unknown' (most houses
-    and many apartments say nothing)."""
-    if _UNIT.search(address or ""):
-        return "apartment"
-    if _SHOP.search(address or ""):
-        return "shop"
-    return "unknown"
-
-
 def address_key(address: str) -> str:
     return " ".join((address or "").lower().replace(",", " ").split())
 
@@ -107,7 +93,7 @@ def leg_keys(
 
 def visit_keys(*, hour: int, address: str, parcels: int, point, driver) -> dict[str, str]:
     return {
-        "building": building_of(address),
+        "building": building_type(address),
         "parcels": str(min(max(int(parcels or 1), 1), 4)),
         "hour": str(hour),
         "cell": cell_of(point),
