@@ -36,6 +36,7 @@ from carriers.models import Driver, Vehicle  # noqa: E402
 from tracking.models import Shipment  # noqa: E402
 from tracking.roads.routing import travel_matrix  # noqa: E402
 from tracking.services import route_planning as planner  # noqa: E402
+from tracking.services.planning_times import DefaultTimes  # noqa: E402
 
 SERVICE_S, PER_PARCEL_S = 180, 20  # plan_routes' defaults
 
@@ -86,8 +87,16 @@ def check(routes: list[list[int]], durations, jobs, latest_end) -> int:
     return total
 
 
+def services(groups, clock, latest_end):
+    """plan_routes' default service times of the stops."""
+    spans = planner._local_spans(groups, clock, latest_end, UTC)
+    return planner._service_times(groups, DefaultTimes(SERVICE_S, PER_PARCEL_S), spans)
+
+
 def specs(groups, shifts, clock, latest_end):
-    return planner._specs(groups, shifts, clock, latest_end, SERVICE_S, PER_PARCEL_S, None)
+    return planner._specs(
+        groups, shifts, clock, latest_end, services(groups, clock, latest_end), None
+    )
 
 
 def routes_of(solution: dict) -> list[list[int]]:
@@ -101,7 +110,7 @@ def solve_planner(groups, shifts, matrix, clock, latest_end):
     """What plan_routes runs: VROOM's quick plan improved by PyVRP."""
     began = time.perf_counter()
     solution = planner._solve(
-        groups, shifts, matrix, clock, latest_end, SERVICE_S, PER_PARCEL_S, None
+        groups, shifts, matrix, clock, latest_end, services(groups, clock, latest_end), None
     )
     return routes_of(solution), time.perf_counter() - began, len(solution.get("unassigned", []))
 

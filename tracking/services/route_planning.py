@@ -4,8 +4,10 @@ Input: a hub, a service day, vehicles with their driver, capacity (parcels) and 
 shipments to deliver (by default: the hub's shipments not yet on an open route, with a geocoded
 address). Shipments at the same address are one stop. Travel times come from
 `tracking/roads/routing.py` (the road network when loaded). VROOM minimizes total travel time
-subject to capacities, promised windows and shifts; what it cannot fit is reported as
-unassigned with the likely reason. The plan is stored through `route_plan_create` (or only
+subject to capacities, promised windows and shifts, with the service and travel times of
+`tracking/services/planning_times.py` (learned from the organization's history once it has a
+trained ETA model, else the defaults); what it cannot fit is reported as unassigned with the
+likely reason. The plan is stored through `route_plan_create` (or only
 returned, `dry_run`).
 """
 
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date as Date
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -25,6 +28,7 @@ from control_tower.tenancy.carrier_scope import visible_to
 from tracking.errors import Infeasible, InvalidInput, ItemErrors
 from tracking.models import Hub, Route, Shipment, ShipmentStatus, StopShipment
 from tracking.roads.routing import route_path, travel_matrix
+from tracking.services.planning_times import PlanningTimes, planning_times, timed_matrix
 from tracking.services.route_improvement import (
     JobSpec,
     VehicleSpec,
@@ -200,21 +204,28 @@ def plan_routes(
     per_parcel_s: int = 20,
     max_stops_per_route: int | None = None,
     dry_run: bool = False,
+    times: PlanningTimes | None = None,
 ) -> PlanResult:
     """Plan `hub`'s day on `vehicles`: solve, describe what could not fit, and store the routes
     (unless `dry_run`). Raises `InvalidInput` for input that breaks a rule (see `_check`) and
-    `Infeasible` when no shipment fits any vehicle."""
+    `Infeasible` when no shipment fits any vehicle. `times`: the service and travel times to
+    plan with; by default the organization's learned ones when it has a trained model, else
+    `DefaultTimes(service_s, per_parcel_s)`. The stops' planned arrivals and service times
+    follow them."""
     shipments = default_shipments(hub, actor) if shipments is None else shipments
     _check(actor, hub, vehicles, shipments)
     started = time.perf_counter()
+    times = times or planning_times(actor.organization, service_s, per_parcel_s)
     groups = _stops_by_address(shipments)
-    matrix = travel_matrix([hub.location] + [group[0].location for group in groups])
     clock = _SolverClock(min(shift.shift_start for shift in vehicles))
     latest_end = max(clock.seconds(shift.shift_end) for shift in vehicles)
-    solve_started = time.perf_counter()
-    solution = _solve(
-        groups, vehicles, matrix, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
+    spans = _local_spans(groups, clock, latest_end, ZoneInfo(actor.organization.time_zone))
+    matrix = timed_matrix(
+        travel_matrix([hub.location] + [group[0].location for group in groups]), times, spans
     )
+    services = _service_times(groups, times, spans)
+    solve_started = time.perf_counter()
+    solution = _solve(groups, vehicles, matrix, clock, latest_end, services, max_stops_per_route)
     solve_ms = (time.perf_counter() - solve_started) * 1000
 
     result = PlanResult()
@@ -242,6 +253,7 @@ def plan_routes(
         "computing_ms": round((time.perf_counter() - started) * 1000),
         "solver_ms": round(solve_ms),
         "matrix": matrix.source,
+        "times": times.label,
     }
     if dry_run:
         result.routes = specs
@@ -263,6 +275,42 @@ class _SolverClock:
         return self.epoch + timedelta(seconds=seconds)
 
 
+def _local_spans(groups, clock, latest_end: int, zone) -> list[tuple[float, float]]:
+    """Per matrix index, the local hours (from, to) it is visited in: the hub over the
+    shifts, each stop over its window within them (what the times are taken at)."""
+
+    def hours(begin: int, end: int) -> tuple[float, float]:
+        local = clock.at(begin).astimezone(zone)
+        start = local.hour + local.minute / 60
+        return start, start + max(0, end - begin) / 3600
+
+    spans = [hours(0, latest_end)]
+    for group in groups:
+        ((begin, end),) = _windows(group, clock.seconds, latest_end)
+        begin = min(begin, latest_end)
+        spans.append(hours(begin, min(max(begin, end), latest_end)))
+    return spans
+
+
+def _address(shipment: Shipment) -> str:
+    return f"{shipment.address_line1}, {shipment.city}"
+
+
+def _service_times(groups, times: PlanningTimes, spans) -> list[int]:
+    """Each stop's service time (whole seconds, for the solvers), at the middle of its span."""
+    return [
+        round(
+            times.service_s(
+                address=_address(group[0]),
+                parcels=sum(s.parcel_count for s in group),
+                location=group[0].location,
+                local_hour=((begin + end) / 2) % 24,
+            )
+        )
+        for group, (begin, end) in zip(groups, spans[1:], strict=True)
+    ]
+
+
 def _stops_by_address(shipments: list[Shipment]) -> list[list[Shipment]]:
     """One stop per address."""
     stops: dict[tuple[float, float], list[Shipment]] = {}
@@ -277,17 +325,14 @@ def _solve(
     matrix,
     clock,
     latest_end,
-    service_s,
-    per_parcel_s,
+    services,
     max_stops_per_route,
     *,
     improve_s: float | None = None,
 ) -> dict:
     """VROOM's quick plan, then PyVRP's improvement of it (tracking/services/
     route_improvement.py) for `improve_s` seconds (by default, by the number of stops)."""
-    fleet, jobs = _specs(
-        groups, vehicles, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
-    )
+    fleet, jobs = _specs(groups, vehicles, clock, latest_end, services, max_stops_per_route)
     solution = _problem(fleet, jobs, matrix).solve(
         exploration_level=EXPLORATION_LEVEL, nb_threads=2, timeout=VROOM_TIMEOUT
     )
@@ -302,11 +347,11 @@ def _solve(
 
 
 def _specs(
-    groups, vehicles, clock, latest_end, service_s, per_parcel_s, max_stops_per_route
+    groups, vehicles, clock, latest_end, services, max_stops_per_route
 ) -> tuple[list[VehicleSpec], dict[int, JobSpec]]:
     """One vehicle per shift (capacity in parcels), one job per stop (its parcels, its service
-    time, the window all its shipments allow), in solver seconds; job `i` is at matrix
-    index `i` (0 is the hub)."""
+    time `services[i - 1]`, the window all its shipments allow), in solver seconds; job `i` is
+    at matrix index `i` (0 is the hub)."""
     fleet = [
         VehicleSpec(
             capacity=shift.vehicle.capacity_parcels,
@@ -317,13 +362,12 @@ def _specs(
         for shift in vehicles
     ]
     jobs = {}
-    for index, group in enumerate(groups, start=1):
-        parcels = sum(s.parcel_count for s in group)
+    for index, (group, service) in enumerate(zip(groups, services, strict=True), start=1):
         ((start, end),) = _windows(group, clock.seconds, latest_end)
         jobs[index] = JobSpec(
             location=index,
-            parcels=parcels,
-            service=service_s + per_parcel_s * (parcels - 1),
+            parcels=sum(s.parcel_count for s in group),
+            service=service,
             start=start,
             end=end,
         )
@@ -432,7 +476,7 @@ def _stop_spec(group: list[Shipment], arrival: datetime, service_s: int) -> tupl
     )
     spec = {
         "location": group[0].location,
-        "address": f"{group[0].address_line1}, {group[0].city}",
+        "address": _address(group[0]),
         "window_start": max(
             (s.promised_window_start for s in group if s.promised_window_start), default=None
         ),

@@ -14,6 +14,7 @@ from control_tower.tenancy.actors import Actor
 from control_tower.tenancy.commands import OrganizationCommand
 from control_tower.tenancy.roles import Role
 from tracking.models import Hub
+from tracking.services.planning_times import DefaultTimes
 from tracking.services.route_planning import VehicleShift, plan_routes
 
 
@@ -31,6 +32,11 @@ class Command(OrganizationCommand):
             "vehicles whose carrier has a free driver).",
         )
         parser.add_argument("--dry-run", action="store_true", help="Show the plan, store nothing.")
+        parser.add_argument(
+            "--default-times",
+            action="store_true",
+            help="Plan with the default service and travel times, not the learned ones.",
+        )
 
     def handle_in_organization(self, organization, *args, **options):
         zone = ZoneInfo(organization.time_zone)
@@ -62,7 +68,12 @@ class Command(OrganizationCommand):
             with transaction.atomic():
                 actor = Actor(organization=organization, role=Role.DISPATCHER)
                 result = plan_routes(
-                    actor=actor, hub=hub, date=day, vehicles=shifts, dry_run=options["dry_run"]
+                    actor=actor,
+                    hub=hub,
+                    date=day,
+                    vehicles=shifts,
+                    dry_run=options["dry_run"],
+                    times=DefaultTimes() if options["default_times"] else None,
                 )
         except DomainError as exc:
             raise CommandError(exc.detail) from exc
