@@ -287,3 +287,25 @@ def test_the_api_names_the_shipment_already_on_an_open_route(tenant, depot, api_
     assert again.status_code == 400
     assert again.json()["error"] == "validation_error"
     assert "P-0 is already on an open route" in str(again.json()["fields"]["shipments"])
+
+
+def test_a_customer_who_ordered_twice_for_different_windows_gets_two_visits(tenant, depot):
+    hub, shipments, fleet = depot
+    # The same door as P-1, once in the morning and once in the afternoon (no overlap): one
+    # stop could not keep both windows; a third order overlapping the morning joins it.
+    morning, evening = shipments[1], shipments[2]
+    evening.location = morning.location
+    evening.promised_window_start = morning.promised_window_end + timedelta(hours=2)
+    evening.promised_window_end = evening.promised_window_start + timedelta(hours=3)
+    evening.save()
+    overlapping = shipments[3]
+    overlapping.location = morning.location
+    overlapping.promised_window_start = morning.promised_window_start
+    overlapping.promised_window_end = morning.promised_window_end + timedelta(hours=1)
+    overlapping.save()
+    result = plan(tenant, hub, shifts(fleet))
+    assert_valid_plan(tenant, result)
+    with organization_scope(tenant.organization):
+        visits = Stop.objects.filter(route__date=DAY, location=morning.location)
+        together = sorted(sorted(s.reference for s in v.shipments.all()) for v in visits)
+    assert together == [sorted([morning.reference, overlapping.reference]), [evening.reference]]

@@ -312,11 +312,24 @@ def _service_times(groups, times: PlanningTimes, spans) -> list[int]:
 
 
 def _stops_by_address(shipments: list[Shipment]) -> list[list[Shipment]]:
-    """One stop per address."""
-    stops: dict[tuple[float, float], list[Shipment]] = {}
+    """One stop per address and compatible windows: a customer who ordered twice with windows
+    that do not overlap (the morning and the evening) gets two visits, not one impossible one."""
+    stops: dict[tuple[float, float], list[list[Shipment]]] = {}
     for shipment in shipments:
-        stops.setdefault((shipment.location.x, shipment.location.y), []).append(shipment)
-    return list(stops.values())
+        visits = stops.setdefault((shipment.location.x, shipment.location.y), [])
+        joined = next((v for v in visits if _overlaps(v, shipment)), None)
+        if joined is None:
+            visits.append([shipment])
+        else:
+            joined.append(shipment)
+    return [visit for visits in stops.values() for visit in visits]
+
+
+def _overlaps(visit: list[Shipment], shipment: Shipment) -> bool:
+    """Whether the shipment's promised window meets every window of the visit's shipments."""
+    starts = [s.promised_window_start for s in (*visit, shipment) if s.promised_window_start]
+    ends = [s.promised_window_end for s in (*visit, shipment) if s.promised_window_end]
+    return not starts or not ends or max(starts) < min(ends)
 
 
 def _solve(
