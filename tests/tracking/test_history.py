@@ -55,6 +55,8 @@ def history_day(db) -> Organization:
         "40",
         "--history",
         "1",
+        "--world",
+        "simple",  # the past day is a Sunday: the rich world's would be nearly empty
         stdout=StringIO(),
     )
     return Organization.objects.get(slug="demo")

@@ -15,7 +15,7 @@ from django.contrib.gis.geos import Point
 from tracking.addresses import building_type
 from tracking.roads.classes import road_class
 from tracking.simulation import city
-from tracking.simulation.timeline import StopPlan, leg_path, route_timeline
+from tracking.simulation.timeline import StopPlan, cached_legs, leg_path, route_timeline
 from tracking.simulation.world import Leg, Visit, World, WorldConfig
 from tracking.simulation.world_rich import CLOSURE_REACH_M, RAIN_TRAVEL
 
@@ -299,3 +299,53 @@ def test_expectations_equal_the_truth_on_a_noise_free_day(kind, carrier):
         )
         assert (truth.departure - truth.arrival).total_seconds() == pytest.approx(dwell, abs=1e-3)
         here, leaving = stop.location, truth.departure
+
+
+@pytest.mark.django_db
+def test_expectations_are_the_mean_of_the_truth_over_the_days_noise():
+    """Over many routes' noise (the same city, the same day), a leg's and a stop's true times
+    average to what the oracle expects: per-leg noise, incidents, breakdowns, wrong turns,
+    not-home and long dwells are all counted."""
+    customer = next(a for a in city.address_pool(42) if a.hub == "LSR" and a.building == "house")
+    stop = StopPlan(
+        1, 1, Point(customer.lon, customer.lat, srid=4326), customer.text, 2, (1,), ("B1",)
+    )
+    hub = Point(-71.2489, -29.9045, srid=4326)
+    start = datetime(2026, 7, 15, 8, 10, tzinfo=ZONE)
+    path = leg_path(hub, stop.location)
+    leg_about = Leg(
+        start,
+        path.duration_s,
+        path.length_m,
+        (hub.x, hub.y),
+        (customer.lon, customer.lat),
+        "DRV-002",
+    )
+    legs, dwells, expected = [], [], None
+    with cached_legs():  # one road query, not one a route
+        world = World(WorldConfig(kind="rich", rain=False))
+        for number in range(1500):  # every draw is keyed by the route: 1,500 noise draws
+            timeline = route_timeline(
+                world,
+                route_id=1,
+                code=f"LSR-{number}",
+                day="d",
+                start=start,
+                start_point=hub,
+                hub=hub,
+                stops=[stop],
+                zone=ZONE,
+                interval_s=3600,
+                driver="DRV-002",
+            )
+            (truth,) = timeline.stops
+            legs.append((truth.arrival - start).total_seconds())
+            dwells.append((truth.departure - truth.arrival).total_seconds())
+            if expected is None:
+                visit = Visit(
+                    customer.text, 2, (customer.lon, customer.lat), truth.arrival, "DRV-002"
+                )
+                expected = world.expected_leg_s(leg_about), world.expected_dwell_s(visit)
+    assert statistics.fmean(legs) == pytest.approx(expected[0], rel=0.05)
+    # The arrival (hence lunch, which the visit above ignores) moves little at 8:10.
+    assert statistics.fmean(dwells) == pytest.approx(expected[1], rel=0.05)

@@ -153,8 +153,9 @@ def plan_day(
         for number in range(1, shipment_count + 1)
     ]
     if world == "rich":
+        today: set[str] = set()
         for item in items:
-            _to_customer(item, hubs)
+            _to_customer(item, hubs, today)
     if history:
         _plan_history_day(actor, service_date, day_start, hubs, items)
         return
@@ -280,10 +281,16 @@ def _shipment_item(rng, service_date, day_start, number, hubs, carriers) -> dict
     }
 
 
-def _to_customer(item: dict, hubs) -> None:
+def _to_customer(item: dict, hubs, today: set[str]) -> None:
     """Send a drawn shipment to one of the city's customers instead (its own draw by
-    reference, after the day's: the rest of the item stays as drawn)."""
-    customer = pick_address(item["reference"])
+    reference, after the day's: the rest of the item stays as drawn). A customer gets one
+    shipment a day (`today`: those served already): a second order the same day would travel
+    with the first, and two windows at one door make no stop."""
+    attempt, customer = 0, pick_address(item["reference"])
+    while customer.text in today:
+        attempt += 1
+        customer = pick_address(f"{item['reference']}#{attempt}")
+    today.add(customer.text)
     item["hub"] = hubs[customer.hub]
     item["address_line1"] = customer.line1
     item["city"] = customer.city

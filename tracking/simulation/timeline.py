@@ -21,7 +21,14 @@ from django.contrib.gis.geos import Point
 
 from tracking.geo import distance_m
 from tracking.roads.routing import route_path
-from tracking.simulation.world import FAILED_ATTEMPT_S, Leg, Visit, World, WorldConfig
+from tracking.simulation.world import (
+    FAILED_ATTEMPT_S,
+    WRONG_TURN_RAMP_S,
+    Leg,
+    Visit,
+    World,
+    WorldConfig,
+)
 
 # Legs already routed in this history replay: the day's plan and its replay drive the same legs
 # (a leg costs a road-network query), and a long-lived process must not keep them (the network
@@ -153,7 +160,9 @@ def _drive(coords, start: datetime, duration_s: float, interval_s: int, offline)
 
 
 LOW_BATTERY_PCT = 15  # the truth of "battery low" is the platform's default threshold
-DETOUR_RAMP_S = 90.0  # a wrong turn drifts off the line and back, not in one jump
+# A wrong turn drifts off the line and back, not in one jump (world.py counts the ramps in the
+# expected leg time).
+DETOUR_RAMP_S = WRONG_TURN_RAMP_S
 
 
 def _offset(sample: Sample, bearing: float, metres: float) -> None:

@@ -23,8 +23,6 @@ from datetime import datetime
 
 from tracking.simulation.city import seeded
 from tracking.simulation.world_rich import (
-    DWELL_PER_PARCEL_S,
-    DWELL_S,
     RUSH,
     Leg,
     RichEffects,
@@ -38,7 +36,7 @@ __all__ = ["RUSH", "CarrierProfile", "Leg", "Visit", "World", "WorldConfig"]
 INCIDENT_SLOWDOWN = (1.5, 3.0)
 BREAKDOWN_S = (600.0, 1800.0)
 WRONG_TURN_OFF_S = (300.0, 720.0)
-WRONG_TURN_RAMP_S = 90.0  # timeline.DETOUR_RAMP_S: a wrong turn costs its time off + 2 ramps
+WRONG_TURN_RAMP_S = 90.0  # drifting off the line and back: a wrong turn costs off + 2 ramps
 LONG_DWELL = (4.0, 6.0)
 FAILED_ATTEMPT_S = 60.0
 
@@ -395,8 +393,7 @@ class World:
         noise = math.exp(self.rng("dwell", stop).gauss(0, self.config.dwell_noise_sigma))
         if self.rich is not None:
             if visit is None:
-                building = self.rich.building(address)
-                seconds, factor = DWELL_S[building] + DWELL_PER_PARCEL_S * parcels, 1.0
+                seconds, factor = self.rich.base_s(address, parcels), 1.0
             else:
                 seconds, factor = self.rich.dwell(visit)
             return seconds * factor * noise * profile.dwell
