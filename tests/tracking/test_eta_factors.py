@@ -25,7 +25,7 @@ HERE = Point(-71.25, -29.905, srid=4326)
 
 def visits(address: str, n: int, dwell_s: float, *, building_text: str = "", driver=1):
     keys = visit_keys(
-        hour=11, address=f"{address}{building_text}", parcels=1, point=HERE, driver=driver
+        hour=11, address=f"{address}{building_text}", parcels=1, point=HERE, crew=(1, driver)
     )
     return [keys] * n, [math.log(dwell_s)] * n
 
@@ -64,7 +64,7 @@ def test_effects_of_building_and_driver_are_recovered_from_noisy_history():
             address=f"Calle Colón {rng.randint(1, 2000)}{text}",
             parcels=rng.choice([1, 2]),
             point=Point(-71.25 + rng.uniform(-0.02, 0.02), -29.9 + rng.uniform(-0.02, 0.02)),
-            driver=driver,
+            crew=(1, driver),
         )
         dwell = 150 * truth_building[building] * truth_driver[driver] * rng.lognormvariate(0, 0.3)
         rows.append(keys)
@@ -74,7 +74,7 @@ def test_effects_of_building_and_driver_are_recovered_from_noisy_history():
     assert math.exp(building["apartment"] - building["unknown"]) == pytest.approx(1.8, rel=0.1)
     assert math.exp(building["shop"] - building["unknown"]) == pytest.approx(0.8, rel=0.1)
     driver = model.effects["driver"]
-    assert math.exp(driver["3"] - driver["1"]) == pytest.approx(1.25 / 0.85, rel=0.1)
+    assert math.exp(driver["1:3"] - driver["1:1"]) == pytest.approx(1.25 / 0.85, rel=0.1)
 
 
 def test_a_thin_group_stays_near_the_average_and_a_thick_one_keeps_its_own():
@@ -83,7 +83,8 @@ def test_a_thin_group_stays_near_the_average_and_a_thick_one_keeps_its_own():
         keys = {
             "hour_road": f"{hour}:l",
             "hour_road_way": f"{hour}:l:in",
-            "driver": "",
+            "carrier": "",
+            "driver": ":",
             "weekday": "0",
         }
         rows += [keys] * n
@@ -112,13 +113,14 @@ def test_the_tables_round_trip_and_an_unknown_format_is_refused():
 
 def test_what_the_features_read():
     assert visit_keys(
-        hour=9, address="Av. del Mar 1200, Depto 402", parcels=7, point=HERE, driver=None
+        hour=9, address="Av. del Mar 1200, Depto 402", parcels=7, point=HERE, crew=(None, None)
     ) == {
         "building": "apartment",  # tracking/addresses.py reads the unit marker
         "parcels": "4",  # four and more are one group
         "hour": "9",
         "cell": "-5981:-14250",
-        "driver": "",
+        "carrier": "",
+        "driver": ":",
         "address": "av. del mar 1200 depto 402",
     }
     # 1 km in 100 s at free flow (36 km/h in a straight line): an arterial; 1 km in 300 s: not.

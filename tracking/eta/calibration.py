@@ -112,7 +112,7 @@ def _replayed_with_tables(times, route, visits, ahead, moment, legs, zone):
         times=times,
         points=[origin, *(v.location for v in chosen)],
         hub=route.hub.location,
-        driver_id=route.driver_id,
+        crew=(route.carrier_id, route.driver_id),
         addresses=[v.address for v in chosen],
         parcels=[v.parcels for v in chosen],
         standing=(0, (moment - previous.actual_arrival).total_seconds()) if standing else None,

@@ -216,14 +216,14 @@ def live_windows(
 @dataclass(frozen=True)
 class LearnedRoute:
     """What the learned tables need of the stops ahead of a vehicle: the points from where it is
-    through them (`points[0]` is here), the route's hub and driver, each stop's address and
-    parcels, and the dwell still to come at a stop it stands at (`standing`: index, seconds
-    already spent there)."""
+    through them (`points[0]` is here), the route's hub and crew (carrier, driver), each stop's
+    address and parcels, and the dwell still to come at a stop it stands at (`standing`: index,
+    seconds already spent there)."""
 
     times: LearnedTimes
     points: list
     hub: object
-    driver_id: int | None
+    crew: tuple  # (carrier id, driver id)
     addresses: list[str]
     parcels: list[int]
     standing: tuple[int, float] | None = None
@@ -240,7 +240,7 @@ class LearnedRoute:
                 free_flow_s=free_flow_s,
                 crow_m=distance_m(origin.y, origin.x, destination.y, destination.x),
                 way=heading_way(origin, destination, self.hub),
-                driver=self.driver_id,
+                crew=self.crew,
             )
 
         def dwell_at(index: int, arrival: datetime) -> float:
@@ -250,7 +250,7 @@ class LearnedRoute:
                 parcels=self.parcels[index],
                 location=points[index + 1],
                 local_hour=local.hour + local.minute / 60,
-                driver=self.driver_id,
+                crew=self.crew,
             )
             if self.standing is not None and self.standing[0] == index:
                 return remaining_dwell_s(dwell, self.standing[1])
@@ -332,7 +332,7 @@ def etas_from(
             times=times,
             points=[here or route.hub.location, *(stop.location for stop in stops)],
             hub=route.hub.location,
-            driver_id=route.driver_id,
+            crew=(route.carrier_id, route.driver_id),
             addresses=[stop.address for stop in stops],
             parcels=[stop.parcels for stop in stops],
             standing=standing,

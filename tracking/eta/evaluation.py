@@ -32,6 +32,7 @@ stands at a stop, since when (the dwell still to come delays everything after it
 
 from __future__ import annotations
 
+import random
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -169,7 +170,11 @@ def evaluate_days(
     tallies = {m: {bucket_of(lo): Tally() for lo, _hi in BUCKETS} for m in METHODS}
     shown: list[_Shown] = []  # the live predictions, for the conformal windows
     for day in days:
-        routes = Route.objects.filter(date=day).select_related("hub", "driver").order_by("code")
+        routes = (
+            Route.objects.filter(date=day)
+            .select_related("hub", "driver", "carrier")
+            .order_by("code")
+        )
         for route in routes:
             replay = _replay(route, world, day, known)
             if replay is None:
@@ -244,6 +249,8 @@ def _replay(route: Route, world: World, day: date, known: _Known) -> _Replay | N
         zone=known.zone,
         interval_s=30,
         driver=route.driver.external_id if route.driver_id else "",
+        # How the route's carrier really works, as in the history (world.PROFILES).
+        carrier=route.carrier.code,
     )
     points = [s.location for s in stops]
     return _Replay(
@@ -304,6 +311,7 @@ def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Kn
             moment,
             standing=_oracle_standing(replay, standing),
             zone=known.zone,
+            rng=random.Random(f"oracle:{replay.route.pk}:{moment.isoformat()}"),  # noqa: S311
         ),
     }
     if known.times is not None:
@@ -328,7 +336,7 @@ def _learned_live(replay, here, ahead, moment, standing, known, legs_road):
         times=known.times,
         points=[here, *(replay.points[i] for i in indexes)],
         hub=replay.route.hub.location,
-        driver_id=replay.route.driver_id,
+        crew=(replay.route.carrier_id, replay.route.driver_id),
         addresses=[stops[i].address for i in indexes],
         parcels=[replay.parcels[i] for i in indexes],
         standing=None if standing is None else (0, standing[1]),
@@ -355,6 +363,7 @@ def _oracle_route(replay, here, ahead, to_first_m, legs_road) -> OracleRoute:
         addresses=[replay.stops[i].address for i in ahead],
         parcels=[replay.parcels[i] for i in ahead],
         driver=replay.driver,
+        carrier=replay.route.carrier.code,
     )
 
 

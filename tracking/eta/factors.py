@@ -4,9 +4,11 @@ Two additive models on the log scale, fitted on the finished stops of recent com
 (tracking/eta/learning.py `completed_routes`):
 
 - travel: log(actual / free-flow time) of each leg = mean + an effect per local hour and kind of
-  road + one per hour, kind of road and direction + one per driver + one per weekday;
+  road + one per hour, kind of road and direction + one per carrier and one per driver + one per
+  weekday;
 - dwell: log(time at the stop) = mean + an effect per kind of building (from the address where
-  it says so) + per parcel count + per local hour + per ~500 m cell + per driver + per address.
+  it says so) + per parcel count + per local hour + per ~500 m cell + per carrier and driver + per
+  address.
 
 Each effect is the mean residual of its group shrunk toward zero (toward the levels above it) by
 `n / (n + k)`: a group seen `k` times counts half, an address visited once hardly moves its
@@ -37,7 +39,8 @@ FACTORS_FORMAT = 1
 TRAVEL_GROUPS = {  # group: prior strength k (rows a group needs to count half)
     "hour_road": 10,
     "hour_road_way": 30,
-    "driver": 40,
+    "carrier": 10,
+    "driver": 10,
     "weekday": 80,
 }
 DWELL_GROUPS = {
@@ -45,7 +48,8 @@ DWELL_GROUPS = {
     "parcels": 20,
     "hour": 40,
     "cell": 15,
-    "driver": 30,
+    "carrier": 10,
+    "driver": 10,
     "address": 3,
 }
 BACKFIT_ROUNDS = 6
@@ -79,25 +83,35 @@ def cell_of(point) -> str:
     return f"{math.floor(point.y / CELL_DEG)}:{math.floor(point.x / CELL_DEG)}"
 
 
+Crew = tuple  # (carrier id, driver id): who drives the route; either may be None
+
+
+def crew_keys(crew: Crew) -> dict[str, str]:
+    """The carrier's group, and the driver's within it (a new driver starts at the carrier's
+    pace, not the organization's)."""
+    carrier, driver = crew
+    return {"carrier": str(carrier or ""), "driver": f"{carrier or ''}:{driver or ''}"}
+
+
 def leg_keys(
-    *, hour: int, weekday: int, free_flow_s: float, crow_m: float, way: str, driver
+    *, hour: int, weekday: int, free_flow_s: float, crow_m: float, way: str, crew: Crew
 ) -> dict[str, str]:
     road = road_kind(free_flow_s, crow_m)
     return {
         "hour_road": f"{hour}:{road}",
         "hour_road_way": f"{hour}:{road}:{way}",
-        "driver": str(driver or ""),
+        **crew_keys(crew),
         "weekday": str(weekday),
     }
 
 
-def visit_keys(*, hour: int, address: str, parcels: int, point, driver) -> dict[str, str]:
+def visit_keys(*, hour: int, address: str, parcels: int, point, crew: Crew) -> dict[str, str]:
     return {
         "building": building_type(address),
         "parcels": str(min(max(int(parcels or 1), 1), 4)),
         "hour": str(hour),
         "cell": cell_of(point),
-        "driver": str(driver or ""),
+        **crew_keys(crew),
         "address": address_key(address),
     }
 
@@ -182,7 +196,7 @@ class LearnedTimes:
         free_flow_s: float,
         crow_m: float,
         way: str,
-        driver=None,
+        crew: Crew = (None, None),
     ) -> float:
         """Actual / free-flow time of a leg starting at `local_hour` (interpolated between the
         middles of the hours: traffic builds up and eases off gradually)."""
@@ -197,15 +211,17 @@ class LearnedTimes:
                 free_flow_s=free_flow_s,
                 crow_m=crow_m,
                 way=way,
-                driver=driver,
+                crew=crew,
             )
             return self.travel.predict(keys)
 
         return at(low) * (1 - share) + at(low + 1) * share
 
-    def dwell_s(self, *, address: str, parcels: int, location, local_hour: float, driver=None):
+    def dwell_s(
+        self, *, address: str, parcels: int, location, local_hour: float, crew: Crew = (None, None)
+    ):
         keys = visit_keys(
-            hour=int(local_hour), address=address, parcels=parcels, point=location, driver=driver
+            hour=int(local_hour), address=address, parcels=parcels, point=location, crew=crew
         )
         return self.dwell.predict(keys)
 

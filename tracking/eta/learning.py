@@ -43,6 +43,7 @@ QUANTILES = (0.1, 0.5, 0.9)
 MODEL_FORMAT = 6  # part of the fingerprint: a new way of fitting retrains on the same data
 MIN_ROWS = 30  # below: keep the priors
 MIN_LEGS_PER_HOUR = 20  # an hour with fewer legs keeps the prior factor
+ROUGH_TRAVEL_FACTOR, ROUGH_DWELL_S = 1.2, 180.0  # where a route's hours fall, roughly
 TRIM_SHARE = 0.05  # the slowest legs of an hour left out of its factor (stalls, crashes)
 
 
@@ -96,7 +97,7 @@ class HistoryLeg:
     origin: object
     destination: object
     hub: object
-    driver_id: int | None
+    crew: tuple  # (carrier id, driver id)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class HistoryVisit:
     parcels: int
     failed: bool
     location: object
-    driver_id: int | None
+    crew: tuple  # (carrier id, driver id)
 
 
 def history(organization, *, since: date, until: date):
@@ -131,7 +132,7 @@ def history(organization, *, since: date, until: date):
                         origin=points[index],
                         destination=points[index + 1],
                         hub=hub,
-                        driver_id=route.driver_id,
+                        crew=(route.carrier_id, route.driver_id),
                     )
                 )
             dwell = (stop.actual_departure - stop.actual_arrival).total_seconds()
@@ -144,7 +145,7 @@ def history(organization, *, since: date, until: date):
                         parcels=stop.parcels,
                         failed=stop.status == StopStatus.FAILED,
                         location=stop.location,
-                        driver_id=route.driver_id,
+                        crew=(route.carrier_id, route.driver_id),
                     )
                 )
             previous_departure = stop.actual_departure
@@ -189,7 +190,7 @@ def fit_times(legs: list[HistoryLeg], visits: list[HistoryVisit], version: int =
             free_flow_s=leg.free_flow_s,
             crow_m=point_distance_m(leg.origin, leg.destination),
             way=heading_way(leg.origin, leg.destination, leg.hub),
-            driver=leg.driver_id,
+            crew=leg.crew,
         )
         for leg in legs
     ]
@@ -199,7 +200,7 @@ def fit_times(legs: list[HistoryLeg], visits: list[HistoryVisit], version: int =
             address=v.address,
             parcels=v.parcels,
             point=v.location,
-            driver=v.driver_id,
+            crew=v.crew,
         )
         for v in visits
     ]
@@ -324,17 +325,23 @@ class LearnedEstimator:
 
     def windows(self, legs_free_s: list[float], stops: list[dict], now: datetime, zone):
         """(eta, earliest, latest) per stop. `stops`: dicts with point, parcels. Legs and dwells
-        are predicted at the moment they will happen; their spreads add in quadrature."""
-        t = var_low = var_high = 0.0
-        out = []
+        are predicted at the hour they will roughly happen (a first pass at ROUGH_TRAVEL_FACTOR
+        and ROUGH_DWELL_S: one model call per quantile for the whole route, not per leg);
+        their spreads add in quadrature."""
+        t, leg_rows, dwell_rows = 0.0, [], []
         for free, stop in zip(legs_free_s, stops, strict=True):
             local = (now + timedelta(seconds=t)).astimezone(zone)
             hour, weekday = local.hour + local.minute / 60, local.weekday()
+            leg_rows.append(leg_features(hour, weekday, max(free, 1), stop["point"]))
+            dwell_rows.append(dwell_features(hour, weekday, stop["parcels"], False, stop["point"]))
+            t += free * ROUGH_TRAVEL_FACTOR + ROUGH_DWELL_S
+        legs = {k: m.predict(leg_rows) for k, m in self.regressors["legs"].items()}
+        dwells = {k: m.predict(dwell_rows) for k, m in self.regressors["dwells"].items()}
+        t = var_low = var_high = 0.0
+        out = []
+        for i, free in enumerate(legs_free_s):
             if free > 0:
-                x = [leg_features(hour, weekday, max(free, 1), stop["point"])]
-                q = {
-                    k: math.exp(m.predict(x)[0]) * free for k, m in self.regressors["legs"].items()
-                }
+                q = {k: math.exp(legs[k][i]) * free for k in QUANTILES}
                 t += q[0.5]
                 var_low += ((q[0.5] - q[0.1]) / 1.2816) ** 2
                 var_high += ((q[0.9] - q[0.5]) / 1.2816) ** 2
@@ -342,10 +349,8 @@ class LearnedEstimator:
             low = max(now, eta - timedelta(seconds=max(60.0, 1.2816 * math.sqrt(var_low))))
             high = eta + timedelta(seconds=max(60.0, 1.2816 * math.sqrt(var_high)))
             out.append((eta, low, high))
-            x = [dwell_features(hour, weekday, stop["parcels"], False, stop["point"])]
-            models = self.regressors["dwells"]
-            d = {k: math.exp(models[k].predict(x)[0]) for k in QUANTILES}
-            t += models["mean"].predict(x)[0]
+            d = {k: math.exp(dwells[k][i]) for k in QUANTILES}
+            t += dwells["mean"][i]
             var_low += ((d[0.5] - d[0.1]) / 1.2816) ** 2
             var_high += ((d[0.9] - d[0.5]) / 1.2816) ** 2
         return out

@@ -3,18 +3,20 @@
 The oracle knows the simulator's parameters (tracking/simulation/world.py: congestion by hour,
 road class and direction, each driver's pace, the dwell of each kind of building and area, the
 day's weather) but not the day's random draws (a leg's own noise, a crash, a breakdown, who is
-not at home): it predicts each leg and visit at its *expected* duration
-(`World.expected_leg_s`, `World.expected_dwell_s`). No method that learns from history can know
+not at home): it knows the distribution of every leg and visit and predicts the median arrival
+over draws of them (`oracle_arrivals`). No method that learns from history can know
 more, so the honest target of the live ETAs is a ratio to its error, not to a baseline we chose.
-On days without noise it is exact (tested).
+On days without noise it is exact (tested): every draw is the truth.
 """
 
 from __future__ import annotations
 
+import random
+import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tracking.eta.engine import remaining_dwell_s
+from tracking.eta.engine import MIN_REMAINING_DWELL_S
 from tracking.simulation.world import Leg, Visit, World
 
 
@@ -42,6 +44,9 @@ class OracleVisit:
     elapsed_s: float
 
 
+DRAWS = 64  # draws of the day's noise per prediction: the median's error is ~1/8 of a spread
+
+
 def oracle_arrivals(
     world: World,
     route: OracleRoute,
@@ -49,49 +54,56 @@ def oracle_arrivals(
     *,
     standing: OracleVisit | None = None,
     zone,
+    rng: random.Random,
 ) -> list[tuple[datetime, datetime, datetime]]:
-    """(eta, eta, eta) per stop ahead (the oracle gives no window)."""
-    t = now
+    """(eta, eta, eta) per stop ahead (the oracle gives no window): the median arrival over
+    DRAWS draws of the day's noise (`World.sample_leg_s`, `sample_dwell_s`), each leg and visit
+    of the world's parameters at the hour it is expected to happen. The median, not the mean:
+    the error measured is the absolute one, and the mean of a skewed arrival (a breakdown in
+    fifty legs) is not the best guess of it."""
+    totals = [0.0] * DRAWS
+    expected_t = now
     if standing is not None:
-        expected = world.expected_dwell_s(
-            Visit(
-                address=standing.address,
-                parcels=standing.parcels,
-                location=(standing.location.x, standing.location.y),
-                local_arrival=standing.arrival.astimezone(zone),
-                driver=route.driver,
-                carrier=route.carrier,
-            )
-        )
-        t += timedelta(seconds=remaining_dwell_s(expected, standing.elapsed_s))
+        visit = _visit(standing.address, standing.parcels, standing.location, standing.arrival)
+        draws = world.sample_dwell_s(_with(visit, route, zone), rng, DRAWS)
+        # Still there after `elapsed_s`: what is left of the draws that last that long.
+        left = [d - standing.elapsed_s for d in draws if d > standing.elapsed_s]
+        left = left or [MIN_REMAINING_DWELL_S]
+        totals = [max(left[k % len(left)], MIN_REMAINING_DWELL_S) for k in range(DRAWS)]
+        expected_t += timedelta(seconds=statistics.median(totals))
     out = []
     points = route.points
     for index, free_flow in enumerate(route.legs_s):
         origin, destination = points[index], points[index + 1]
-        t += timedelta(
-            seconds=world.expected_leg_s(
-                Leg(
-                    local_start=t.astimezone(zone),
-                    free_flow_s=float(free_flow),
-                    length_m=float(route.lengths_m[index]),
-                    origin=(origin.x, origin.y),
-                    destination=(destination.x, destination.y),
-                    driver=route.driver,
-                    carrier=route.carrier,
-                )
-            )
+        leg = Leg(
+            local_start=expected_t.astimezone(zone),
+            free_flow_s=float(free_flow),
+            length_m=float(route.lengths_m[index]),
+            origin=(origin.x, origin.y),
+            destination=(destination.x, destination.y),
+            driver=route.driver,
+            carrier=route.carrier,
         )
-        out.append((t, t, t))
-        t += timedelta(
-            seconds=world.expected_dwell_s(
-                Visit(
-                    address=route.addresses[index],
-                    parcels=route.parcels[index],
-                    location=(destination.x, destination.y),
-                    local_arrival=t.astimezone(zone),
-                    driver=route.driver,
-                    carrier=route.carrier,
-                )
-            )
-        )
+        totals = [t + d for t, d in zip(totals, world.sample_leg_s(leg, rng, DRAWS), strict=True)]
+        eta = now + timedelta(seconds=statistics.median(totals))
+        out.append((eta, eta, eta))
+        visit = _visit(route.addresses[index], route.parcels[index], destination, eta)
+        dwells = world.sample_dwell_s(_with(visit, route, zone), rng, DRAWS)
+        totals = [t + d for t, d in zip(totals, dwells, strict=True)]
+        expected_t = now + timedelta(seconds=statistics.median(totals))
     return out
+
+
+def _visit(address, parcels, location, arrival) -> dict:
+    return {"address": address, "parcels": parcels, "location": location, "arrival": arrival}
+
+
+def _with(visit: dict, route: OracleRoute, zone) -> Visit:
+    return Visit(
+        address=visit["address"],
+        parcels=visit["parcels"],
+        location=(visit["location"].x, visit["location"].y),
+        local_arrival=visit["arrival"].astimezone(zone),
+        driver=route.driver,
+        carrier=route.carrier,
+    )

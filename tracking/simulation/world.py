@@ -281,6 +281,52 @@ class World:
         longer = 1 + config.long_dwell_probability * (_mean(LONG_DWELL) - 1)
         return (1 - away) * usual * longer + away * FAILED_ATTEMPT_S
 
+    def sample_leg_s(self, leg: Leg, rng: random.Random, draws: int) -> list[float]:
+        """`draws` independent draws of the leg's true seconds from the day's noise, the
+        distribution `expected_leg_s` is the mean of (closures at their expected delay): the
+        oracle of the ETA evaluation takes medians over these (tracking/eta/oracle.py)."""
+        profile = self.profile(leg.carrier)
+        config = self.config
+        sigma = config.leg_noise_sigma * profile.noise
+        base = self._travel(leg.local_start, profile, leg) * leg.free_flow_s
+        closures = 0.0 if self.rich is None else self.rich.expected_closure_s(leg)
+        detour = 2 * WRONG_TURN_RAMP_S
+        out = []
+        for _ in range(draws):
+            factor = math.exp(rng.gauss(0, sigma))
+            if rng.random() < config.incident_probability:
+                factor *= rng.uniform(*INCIDENT_SLOWDOWN)
+            seconds = max(base * factor, 1.0) + closures
+            if rng.random() < config.breakdown_probability:
+                seconds += rng.uniform(*BREAKDOWN_S)
+            elif rng.random() < config.wrong_turn_probability:
+                seconds += rng.uniform(*WRONG_TURN_OFF_S) + detour
+            out.append(seconds)
+        return out
+
+    def sample_dwell_s(self, visit: Visit, rng: random.Random, draws: int) -> list[float]:
+        """`draws` independent draws of the seconds at the stop (what `expected_dwell_s` is
+        the mean of)."""
+        profile = self.profile(visit.carrier)
+        config = self.config
+        away = self._not_home(visit.address, profile)
+        if self.rich is not None:
+            seconds, factor = self.rich.dwell(visit)
+            scale, fixed = seconds * factor * profile.dwell, 0.0
+        else:
+            scale = self._simple_base_s(visit.address) * profile.dwell
+            fixed = config.dwell_per_parcel_s * visit.parcels * profile.dwell
+        out = []
+        for _ in range(draws):
+            if rng.random() < away:
+                out.append(FAILED_ATTEMPT_S)
+                continue
+            usual = scale * math.exp(rng.gauss(0, config.dwell_noise_sigma)) + fixed
+            if rng.random() < config.long_dwell_probability:
+                usual *= rng.uniform(*LONG_DWELL)
+            out.append(usual)
+        return out
+
     def breakdown_s(self, route: str, leg: int) -> float:
         rng = self.rng("breakdown", route, leg)
         if rng.random() < self.config.breakdown_probability:
