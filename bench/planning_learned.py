@@ -1,14 +1,14 @@
 """Planning with learned times against the defaults, on simulated days (issue 20 §6).
 
-    .venv/bin/python manage.py load_demo --history 14
+    .venv/bin/python manage.py load_demo --history 28 [--world rich]
     .venv/bin/python manage.py train_eta --org demo
     .venv/bin/python bench/planning_learned.py [--org demo] [--days 5] [--seed 1001] \
-        [--world simple]
+        [--world rich|simple]
 
 Needs an organization with history and a trained ETA model (the bench trains one when there is
 none). For each of `--days` days after the organization's last planned day: the day's shipments
 are drawn as the demo draws a live day (tracking/simulation/demo_day.py: promised windows drawn
-before planning), each hub is planned on the demo's drivers and shifts twice, with
+before planning; in the rich world, to the city's customers), each hub is planned on the demo's drivers and shifts twice, with
 `DefaultTimes()` and with the organization's learned times (same shipments, vehicles, shifts),
 and each plan is driven through the hidden world (tracking/simulation/timeline.py
 `route_timeline`, the same `WorldConfig` for both plans, a noise seed not used in the history).
@@ -34,7 +34,6 @@ bench/results/planning_learned.json.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import random
@@ -73,6 +72,7 @@ from tracking.simulation.demo_day import (  # noqa: E402
     _hub_batches,
     _phone_vehicles,
     _shipment_item,
+    _to_customer,
 )
 from tracking.simulation.timeline import StopPlan, cached_legs, route_timeline  # noqa: E402
 from tracking.simulation.world import World, WorldConfig  # noqa: E402
@@ -85,19 +85,16 @@ class Rollback(Exception):
     """Leaves the day's shipments out of the database."""
 
 
-def world_config(seed: int, kind: str) -> WorldConfig:
-    if "kind" in {f.name for f in dataclasses.fields(WorldConfig)}:
-        return WorldConfig(seed=seed, kind=kind)
-    if kind != "simple":
-        raise SystemExit(f"This checkout's world has no kinds: --world {kind} is not available.")
-    return WorldConfig(seed=seed)
-
-
-def day_shipments(actor, day, zone, hubs, count: int) -> list:
-    """The day's shipments as the demo draws a live day (windows before planning)."""
+def day_shipments(actor, day, zone, hubs, count: int, kind: str) -> list:
+    """The day's shipments as the demo draws a live day (windows before planning); the rich
+    world's go to its customers' addresses, as its history's did."""
     rng = random.Random(day.toordinal())  # noqa: S311 - the demo's own draw for that day
     day_start = datetime.combine(day, ROUTE_START, tzinfo=zone)
     items = [_shipment_item(rng, day, day_start, n, hubs, {}) for n in range(1, count + 1)]
+    if kind == "rich":
+        today: set[str] = set()
+        for item in items:
+            _to_customer(item, hubs, today)
     return shipments_bulk_create(actor=actor, items=items)
 
 
@@ -130,6 +127,7 @@ def drive(world: World, zone, day, hub, spec: dict, shift_end: datetime) -> dict
         interval_s=600,
         may_start_late=True,
         carrier=spec["carrier"].code,
+        driver=spec["driver"].external_id,
     )
     late_by, inside = timedelta(0), 0
     for truth in timeline.stops:
@@ -186,13 +184,15 @@ def main() -> None:
     parser.add_argument("--org", default="demo")
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1001, help="The world's noise (not history's).")
-    parser.add_argument("--world", default="simple", help="WorldConfig kind: simple | rich.")
+    parser.add_argument(
+        "--world", default="rich", choices=["rich", "simple"], help="As the history's."
+    )
     parser.add_argument("--shipments", type=int, default=150)
     args = parser.parse_args()
     began = time.perf_counter()
     organization = Organization.objects.get(slug=args.org)
     zone = ZoneInfo(organization.time_zone)
-    world = World(world_config(args.seed, args.world))
+    world = World(WorldConfig(kind=args.world, seed=args.seed))
     with organization_scope(organization):
         learned = learned_times(organization)
         if learned is None:
@@ -209,7 +209,8 @@ def main() -> None:
             figures = {}
             try:
                 with transaction.atomic(), cached_legs():
-                    shipments = day_shipments(actor, day, zone, hubs, args.shipments)
+                    shipments = day_shipments(actor, day, zone, hubs, args.shipments, args.world)
+                    learned = learned_times(organization, weekday=day.weekday())
                     for name, times in zip(PLANS, (DefaultTimes(), learned), strict=True):
                         figures[name] = plan_and_drive(
                             actor, world, zone, day, hubs, shipments, times

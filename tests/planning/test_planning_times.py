@@ -214,3 +214,58 @@ def test_a_legs_factor_is_the_mean_over_its_destinations_window():
     free = matrix.durations_s[0][1]
     assert timed.durations_s[0][1] == round(free * (2.0 + 1 + 1 + 1) / 4)
     assert timed.durations_s[1][0] == round(matrix.durations_s[1][0] * (2.0 + 7) / 8)
+
+
+def test_learned_tables_become_planning_times_by_building_parcels_and_hour(tenant):
+    """A model with learned tables plans with them: an apartment block takes longer than an
+    address that says nothing, more parcels longer still, and the rush hour runs slower."""
+    import math
+
+    from tracking.eta.factors import (
+        DWELL_GROUPS,
+        TRAVEL_GROUPS,
+        LearnedTimes,
+        fit_additive,
+        leg_keys,
+        visit_keys,
+    )
+
+    crew = (None, None)
+    visits, dwell_y, legs, leg_y = [], [], [], []
+    for n in range(300):
+        apartment = n % 2 == 0
+        parcels = 1 + n % 3
+        address = f"Calle Prat {n}" + (", Depto 402" if apartment else "")
+        visits.append(visit_keys(hour=11, address=address, parcels=parcels, point=HUB, crew=crew))
+        dwell_y.append(math.log((300 if apartment else 120) + 30 * parcels))
+        for hour, ratio in ((8, 1.8), (11, 1.1)):
+            legs.append(
+                leg_keys(hour=hour, weekday=1, free_flow_s=300, crow_m=900, way="in", crew=crew)
+            )
+            leg_y.append(math.log(ratio))
+    tables = LearnedTimes(
+        7, fit_additive(legs, leg_y, TRAVEL_GROUPS), fit_additive(visits, dwell_y, DWELL_GROUPS)
+    )
+    with organization_scope(tenant.organization):
+        EtaModel.objects.create(
+            organization=tenant.organization,
+            version=7,
+            trained_at=timezone.now(),
+            trained_from=date(2026, 11, 1),
+            trained_until=date(2026, 11, 29),
+            legs=600,
+            dwells=300,
+            fingerprint="t",
+            blob=b"",
+            factors=tables.as_json(),
+        )
+        times = learned_times(tenant.organization, weekday=1)
+    assert times.label == "learned v7"
+    door = {"location": HUB, "local_hour": 11.0}
+    flat = times.service_s(address="Calle Prat 9000, Depto 12", parcels=1, **door)
+    house = times.service_s(address="Calle Prat 9001", parcels=1, **door)
+    assert flat > 1.5 * house
+    assert times.service_s(address="Calle Prat 9001", parcels=3, **door) > house
+    road = {"length_m": 900 * 1.3, "free_flow_s": 300}
+    assert times.travel_factor(local_hour=8.5, **road) == pytest.approx(1.8, rel=0.1)
+    assert times.travel_factor(local_hour=11.5, **road) == pytest.approx(1.1, rel=0.1)

@@ -21,6 +21,7 @@ from typing import Protocol
 from django.contrib.gis.geos import Point
 
 from tracking.eta.engine import travel_factor_at
+from tracking.eta.factors import LearnedTimes
 from tracking.eta.learned import current_model
 from tracking.roads.routing import TravelMatrix
 
@@ -87,18 +88,53 @@ class ModelTimes:
         return travel_factor_at(moment, self.by_hour, UTC)
 
 
-def learned_times(organization, planned: DefaultTimes | None = None) -> PlanningTimes | None:
-    """The organization's learned planning times, None before a model has been trained (or
-    when it learned nothing usable). `planned`: the service times the learned dwell ratio
-    scales (the defaults unless the caller plans with other ones).
+class TableTimes:
+    """The learned tables (tracking/eta/factors.py) as planning times: the dwell of the
+    address, its building, its area, its parcels and the hour; the travel factor of the hour
+    and the kind of road. What a plan does not know yet is averaged out: who will drive (the
+    organization's average crew), which way a leg heads (the mean of both ways). A leg's
+    straight-line length is taken as its road length / ROAD_CIRCUITY."""
 
-    Source today: the newest `EtaModel` (tracking/eta/learned.py). When the richer learned
-    model (`tracking/eta/factors.py` `LearnedTimes`, with `dwell_s` by address, parcels, place
-    and hour and `travel_factor` by hour and road class) is there, return an adapter of
-    `LearnedTimes.current(organization)` instead: its `dwell_s` is `service_s`, its
-    `travel_factor` is `travel_factor`."""
+    ROAD_CIRCUITY = 1.3
+
+    def __init__(self, times: LearnedTimes, weekday: int):
+        self.times = times
+        self.weekday = weekday
+        self.label = f"learned v{times.version}"
+
+    def service_s(self, *, address: str, parcels: int, location: Point, local_hour: float) -> float:
+        return self.times.dwell_s(
+            address=address, parcels=parcels, location=location, local_hour=local_hour
+        )
+
+    def travel_factor(self, *, local_hour: float, length_m: float, free_flow_s: float) -> float:
+        ways = [
+            self.times.travel_factor(
+                local_hour=local_hour,
+                weekday=self.weekday,
+                free_flow_s=free_flow_s,
+                crow_m=length_m / self.ROAD_CIRCUITY,
+                way=way,
+            )
+            for way in ("in", "out")
+        ]
+        return sum(ways) / 2
+
+
+def learned_times(
+    organization, planned: DefaultTimes | None = None, *, weekday: int = 0
+) -> PlanningTimes | None:
+    """The organization's learned planning times, None before a model has been trained (or
+    when it learned nothing usable): the learned tables when the newest `EtaModel` has them
+    (`TableTimes`, on the plan's `weekday`), else its hourly factors and dwell ratio
+    (`ModelTimes`; `planned`: the service times that ratio scales)."""
     model = current_model(organization)
-    if model is None or (not model.travel_by_hour and model.dwell_factor is None):
+    if model is None:
+        return None
+    tables = LearnedTimes.of(model.version, model.factors)
+    if tables is not None:
+        return TableTimes(tables, weekday)
+    if not model.travel_by_hour and model.dwell_factor is None:
         return None
     return ModelTimes(
         version=model.version,
@@ -108,11 +144,13 @@ def learned_times(organization, planned: DefaultTimes | None = None) -> Planning
     )
 
 
-def planning_times(organization, service_s: int = 180, per_parcel_s: int = 20) -> PlanningTimes:
+def planning_times(
+    organization, service_s: int = 180, per_parcel_s: int = 20, *, weekday: int = 0
+) -> PlanningTimes:
     """What a plan uses when the caller does not say: the learned times when there are any,
     else the defaults."""
     planned = DefaultTimes(service_s, per_parcel_s)
-    return learned_times(organization, planned) or planned
+    return learned_times(organization, planned, weekday=weekday) or planned
 
 
 def hour_samples(span: tuple[float, float]) -> list[float]:

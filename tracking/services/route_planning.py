@@ -215,7 +215,9 @@ def plan_routes(
     shipments = default_shipments(hub, actor) if shipments is None else shipments
     _check(actor, hub, vehicles, shipments)
     started = time.perf_counter()
-    times = times or planning_times(actor.organization, service_s, per_parcel_s)
+    times = times or planning_times(
+        actor.organization, service_s, per_parcel_s, weekday=date.weekday()
+    )
     groups = _stops_by_address(shipments)
     clock = _SolverClock(min(shift.shift_start for shift in vehicles))
     latest_end = max(clock.seconds(shift.shift_end) for shift in vehicles)
