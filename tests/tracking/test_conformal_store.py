@@ -38,9 +38,9 @@ def test_the_stream_is_each_shown_revision_once_bucketed_by_its_predicted_horizo
         now = _history(organization, stops=3, bias_min=0.0, seed=1)
         samples = shown_residuals(organization, since=now - dt.timedelta(days=3), until=now)
     # One revision per stop, on show at the 22.5 and 7.5 min checkpoints: counted once, in
-    # the bucket of what it predicted (~30 min ahead).
+    # the window bucket of what it predicted (~30 min ahead).
     assert len(samples) == 3
-    assert {bucket for bucket, _ in samples} <= {"15-30", "30-60"}
+    assert {bucket for bucket, _ in samples} <= {"20-30", "30-45"}
 
 
 def test_windows_follow_the_shown_errors_and_override_the_nightly_buckets(tenant, other_tenant):
@@ -58,13 +58,15 @@ def test_windows_follow_the_shown_errors_and_override_the_nightly_buckets(tenant
         again = conformal_calibrate(organization, now=now)
         offsets = current_calibration(organization)
     assert stored is not None and again.pk == stored.pk  # the same history: no new version
-    window = stored.buckets["15-30"]
+    window = stored.buckets["20-30"]
     # The ETAs (computed 30 min before, predicting ~24 min) were ~6 min early: the window
     # sits after the ETA, about ±1.28 × 3 min wide.
     assert 1.0 < window["p10_min"] < 4.5 and 7.5 < window["p90_min"] < 11.0
     assert "alpha" in window and window["n"] > 100 and stored.samples == 120
+    # The nightly's buckets stay where the conformal has none (older, coarser keys included).
     assert stored.buckets["120+"] == {"p10_min": -20.0, "p90_min": 30.0, "n": 80}
-    assert offsets["15-30"] == (window["p10_min"] * 60, window["p90_min"] * 60)
+    assert stored.buckets["15-30"] == {"p10_min": -1.0, "p90_min": 1.0, "n": 500}
+    assert offsets["20-30"] == (window["p10_min"] * 60, window["p90_min"] * 60)
     # Another organization's history is not theirs, and they have none.
     with organization_scope(other_tenant.organization):
         assert conformal_calibrate(other_tenant.organization, now=now) is None

@@ -26,8 +26,8 @@ from tracking.eta.engine import (
     METHOD_LEARNED,
     PRIOR_TRAVEL_FACTOR,
     calibrated_windows,
-    horizon_bucket,
     route_etas,
+    window_bucket,
 )
 from tracking.eta.learned import current_calibration, current_travel_by_hour
 from tracking.eta.learning import train
@@ -138,7 +138,7 @@ def test_windows_are_calibrated_from_history_and_retraining_is_idempotent(tenant
         uncalibrated = route_etas(route, now=now)
         calibration = calibrate(org)
         assert calibration is not None and calibration.version == 1
-        assert "0-15" in calibration.buckets  # enough replayed predictions there
+        assert "0-10" in calibration.buckets  # enough replayed predictions there
         assert all(b["n"] >= 50 for b in calibration.buckets.values())
         assert calibrate(org).pk == calibration.pk
         assert EtaCalibration.objects.count() == 1
@@ -146,14 +146,14 @@ def test_windows_are_calibrated_from_history_and_retraining_is_idempotent(tenant
     offsets = current_calibration_of(org)
     for before, after in zip(uncalibrated, calibrated, strict=True):
         assert after.eta == before.eta  # calibration moves windows, not the estimate
-        bucket = horizon_bucket((after.eta - now).total_seconds() / 60)
+        bucket = window_bucket((after.eta - now).total_seconds() / 60)
         if bucket in offsets:
             low_s, high_s = offsets[bucket]
             assert after.earliest == max(now, after.eta + timedelta(seconds=min(low_s, -120)))
             assert after.latest == after.eta + timedelta(seconds=max(high_s, 120))
         else:  # too few samples at that horizon: the prior window stays
             assert (after.earliest, after.latest) == (before.earliest, before.latest)
-    assert any(horizon_bucket((e.eta - now).total_seconds() / 60) in offsets for e in calibrated)
+    assert any(window_bucket((e.eta - now).total_seconds() / 60) in offsets for e in calibrated)
 
 
 def current_calibration_of(org):

@@ -23,8 +23,8 @@ from tracking.eta.engine import (
     LearnedRoute,
     dwell_s,
     estimate,
-    horizon_bucket,
     remaining_dwell_s,
+    window_bucket,
 )
 from tracking.eta.factors import LearnedTimes
 from tracking.eta.learned import (
@@ -92,7 +92,7 @@ def replay_errors(
             for visit, (eta, _low, _high) in zip(visits[ahead:], windows, strict=True):
                 errors.append(
                     (
-                        horizon_bucket((eta - moment).total_seconds() / 60),
+                        window_bucket((eta - moment).total_seconds() / 60),
                         (visit.actual_arrival - eta).total_seconds(),
                     )
                 )

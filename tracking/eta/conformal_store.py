@@ -21,7 +21,7 @@ from django.utils import timezone
 from tracking.eta import conformal
 from tracking.eta.calibration import store_calibration
 from tracking.eta.checkpoints import checkpoints
-from tracking.eta.engine import horizon_bucket
+from tracking.eta.engine import window_bucket
 from tracking.models import EtaCalibration
 
 DEFAULT_DAYS = 3
@@ -63,7 +63,7 @@ def shown_residuals(organization, *, since: datetime, until: datetime) -> list[t
             },
         )
         rows = cursor.fetchall()
-    return [(horizon_bucket(max(float(p), 0.0)), float(r)) for r, p in rows]
+    return [(window_bucket(max(float(p), 0.0)), float(r)) for r, p in rows]
 
 
 def _nightly_buckets(organization) -> dict:

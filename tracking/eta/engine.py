@@ -57,11 +57,34 @@ class StopEta:
 HORIZON_BUCKETS = [(0, 15), (15, 30), (30, 60), (60, 120), (120, None)]
 
 
-def horizon_bucket(minutes: float) -> str:
-    for low, high in HORIZON_BUCKETS:
+def horizon_bucket(minutes: float, buckets=HORIZON_BUCKETS) -> str:
+    for low, high in buckets:
         if high is None or minutes < high:
             return f"{low}-{high}" if high else f"{low}+"
     return "?"
+
+
+# Windows are calibrated on finer buckets of predicted horizon than the report's rows: the
+# errors 2 h ahead and 4 h ahead differ by more than their spread, and one window sized for
+# "120+" was too narrow for the longest horizons (docs/ETA.md).
+WINDOW_BUCKETS = [
+    (0, 10),
+    (10, 20),
+    (20, 30),
+    (30, 45),
+    (45, 60),
+    (60, 90),
+    (90, 120),
+    (120, 160),
+    (160, 200),
+    (200, 260),
+    (260, None),
+]
+
+
+def window_bucket(minutes: float) -> str:
+    """The calibration's key of a window predicted `minutes` ahead."""
+    return horizon_bucket(minutes, WINDOW_BUCKETS)
 
 
 def travel_factor_at(moment: datetime, travel_by_hour: dict, zone) -> float:
@@ -178,7 +201,9 @@ def calibrated_windows(
         return windows
     out = []
     for eta, earliest, latest in windows:
-        offsets = calibration.get(horizon_bucket((eta - now).total_seconds() / 60))
+        ahead = (eta - now).total_seconds() / 60
+        # Calibrations stored before the finer buckets are keyed by the report's buckets.
+        offsets = calibration.get(window_bucket(ahead)) or calibration.get(horizon_bucket(ahead))
         if offsets is not None:
             low_s, high_s = offsets
             earliest = eta + timedelta(seconds=min(low_s, -MIN_HALF_WIDTH_S))

@@ -49,6 +49,7 @@ from tracking.eta.engine import (
     horizon_bucket,
     live_windows,
     remaining_dwell_s,
+    window_bucket,
 )
 from tracking.eta.factors import LearnedTimes
 from tracking.eta.oracle import OracleRoute, OracleVisit, oracle_arrivals
@@ -209,11 +210,11 @@ def _count_conformal(tallies: dict[str, Tally], shown: list[_Shown]) -> None:
     for prediction in sorted(shown, key=lambda p: (p.moment, p.truth_at)):
         while fed < len(arrivals) and arrivals[fed].truth_at <= prediction.moment:
             done = arrivals[fed]
-            bucket = bucket_of((done.eta - done.moment).total_seconds() / 60)
+            bucket = window_bucket((done.eta - done.moment).total_seconds() / 60)
             state = states.setdefault(bucket, conformal.BucketState())
             state.observe((done.truth_at - done.eta).total_seconds())
             fed += 1
-        predicted = bucket_of((prediction.eta - prediction.moment).total_seconds() / 60)
+        predicted = window_bucket((prediction.eta - prediction.moment).total_seconds() / 60)
         state = states.get(predicted)
         offsets = state.window() if state is not None else None
         low, high = prediction.low, prediction.high
