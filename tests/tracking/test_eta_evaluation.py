@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
-from tracking.eta.evaluation import METHODS, WITH_WINDOWS, evaluate_days
+from tracking.eta.evaluation import BY_PREDICTED, METHODS, WITH_WINDOWS, evaluate_days
 from tracking.models import Route
 from tracking.simulation.world import World, WorldConfig
 
@@ -45,6 +45,10 @@ def test_every_method_is_measured_on_the_held_out_days_and_the_replay_is_repeata
         row = first[method]["0-15"]
         assert 0 <= row["mae_min"] <= row["p90_abs_min"]
         assert ("p10_p90_coverage_pct" in row) == (method in WITH_WINDOWS)
+    # The live windows by predicted horizon: the same predictions, bucketed otherwise.
+    assert sum(r["n"] for r in first[BY_PREDICTED].values()) == sum(
+        r["n"] for r in first["live"].values()
+    )
     # Without learned tables the live ETAs are the hourly ones: the same errors, other windows
     # (the conformal ones, replayed online).
     for bucket, row in first["live"].items():
