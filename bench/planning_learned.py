@@ -78,6 +78,7 @@ from tracking.simulation.timeline import StopPlan, cached_legs, route_timeline  
 from tracking.simulation.world import World, WorldConfig  # noqa: E402
 
 SHIFT_H = 10  # the demo's shifts (demo_day._solver_routes)
+SLOT_END_H = 8  # booked slots end by 17:00: the rest of the shift brings the vans back
 PLANS = ("default", "learned")
 
 
@@ -85,12 +86,20 @@ class Rollback(Exception):
     """Leaves the day's shipments out of the database."""
 
 
-def day_shipments(actor, day, zone, hubs, count: int, kind: str) -> list:
+def day_shipments(actor, day, zone, hubs, count: int, kind: str, slot_h: int) -> list:
     """The day's shipments as the demo draws a live day (windows before planning); the rich
-    world's go to its customers' addresses, as its history's did."""
+    world's go to its customers' addresses, as its history's did. With `slot_h`, each customer
+    booked a slot of that many hours instead (the first starting at the shifts' start, the
+    last ending SLOT_END_H later): what a carrier selling scheduled delivery plans against."""
     rng = random.Random(day.toordinal())  # noqa: S311 - the demo's own draw for that day
     day_start = datetime.combine(day, ROUTE_START, tzinfo=zone)
     items = [_shipment_item(rng, day, day_start, n, hubs, {}) for n in range(1, count + 1)]
+    if slot_h:
+        for item in items:
+            pick = random.Random(f"slot:{item['reference']}")  # noqa: S311 - repeatable
+            start = day_start + timedelta(hours=pick.randint(0, SLOT_END_H - slot_h))
+            item["promised_window_start"] = start
+            item["promised_window_end"] = start + timedelta(hours=slot_h)
     if kind == "rich":
         today: set[str] = set()
         for item in items:
@@ -188,6 +197,12 @@ def main() -> None:
         "--world", default="rich", choices=["rich", "simple"], help="As the history's."
     )
     parser.add_argument("--shipments", type=int, default=150)
+    parser.add_argument(
+        "--slot-hours",
+        type=int,
+        default=2,
+        help="Customers book slots this long (0: the demo's own 4-9 h windows).",
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     organization = Organization.objects.get(slug=args.org)
@@ -209,7 +224,9 @@ def main() -> None:
             figures = {}
             try:
                 with transaction.atomic(), cached_legs():
-                    shipments = day_shipments(actor, day, zone, hubs, args.shipments, args.world)
+                    shipments = day_shipments(
+                        actor, day, zone, hubs, args.shipments, args.world, args.slot_hours
+                    )
                     learned = learned_times(organization, weekday=day.weekday())
                     for name, times in zip(PLANS, (DefaultTimes(), learned), strict=True):
                         figures[name] = plan_and_drive(
@@ -236,6 +253,7 @@ def main() -> None:
         "days": len(days),
         "first_day": days[0].isoformat(),
         "shipments_per_day": args.shipments,
+        "slot_h": args.slot_hours,
         "learned_times": learned.label,
     }
     for name in PLANS:

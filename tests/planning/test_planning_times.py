@@ -14,7 +14,13 @@ from django.utils import timezone
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
 from control_tower.tenancy.scope import organization_scope
-from tests.factories import DriverFactory, HubFactory, ShipmentFactory, VehicleFactory
+from tests.factories import (
+    DriverFactory,
+    EtaCalibrationFactory,
+    HubFactory,
+    ShipmentFactory,
+    VehicleFactory,
+)
 from tracking.models import EtaModel, Route
 from tracking.roads.routing import travel_matrix
 from tracking.services.planning_times import (
@@ -36,6 +42,7 @@ class SlowTimes:
     """Longer at the door and twice the free-flow time on the road."""
 
     label = "slow"
+    late_margin_s = 0
 
     def service_s(self, *, address, parcels, location, local_hour):
         return 1200 + 60 * (parcels - 1)
@@ -259,8 +266,14 @@ def test_learned_tables_become_planning_times_by_building_parcels_and_hour(tenan
             blob=b"",
             factors=tables.as_json(),
         )
+        EtaCalibrationFactory(
+            organization=tenant.organization,
+            buckets={"60-90": {"p10_min": -6.0, "p90_min": 25.0, "n": 900}},
+        )
         times = learned_times(tenant.organization, weekday=1)
     assert times.label == "learned v7"
+    # An hour ahead, arrivals came up to 25 min after their ETA one time in ten: the margin.
+    assert times.late_margin_s == 1500
     door = {"location": HUB, "local_hour": 11.0}
     flat = times.service_s(address="Calle Prat 9000, Depto 12", parcels=1, **door)
     house = times.service_s(address="Calle Prat 9001", parcels=1, **door)
@@ -269,3 +282,21 @@ def test_learned_tables_become_planning_times_by_building_parcels_and_hour(tenan
     road = {"length_m": 900 * 1.3, "free_flow_s": 300}
     assert times.travel_factor(local_hour=8.5, **road) == pytest.approx(1.8, rel=0.1)
     assert times.travel_factor(local_hour=11.5, **road) == pytest.approx(1.1, rel=0.1)
+
+
+class MarginTimes(DefaultTimes):
+    """Today's times, planned to arrive half an hour before each window closes."""
+
+    label = "margin"
+    late_margin_s = 1800
+
+
+def test_a_late_margin_plans_each_stop_that_long_before_its_window_closes(tenant, depot):
+    hub, shifts = depot
+    result = plan(tenant, hub, shifts, times=MarginTimes())
+    assert result.totals["times"] == "margin" and not result.unassigned
+    for _route, stops in stored_stops(tenant):
+        for stop in stops:
+            # The windows here are 2 h or more: the margin always fits.
+            assert stop.planned_arrival <= stop.window_end - timedelta(seconds=1800)
+            assert stop.planned_arrival >= stop.window_start

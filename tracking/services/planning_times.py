@@ -20,9 +20,9 @@ from typing import Protocol
 
 from django.contrib.gis.geos import Point
 
-from tracking.eta.engine import travel_factor_at
+from tracking.eta.engine import horizon_bucket, travel_factor_at, window_bucket
 from tracking.eta.factors import LearnedTimes
-from tracking.eta.learned import current_model
+from tracking.eta.learned import current_calibration, current_model
 from tracking.roads.routing import TravelMatrix
 
 DEFAULT_LABEL = "default"
@@ -30,6 +30,9 @@ DEFAULT_LABEL = "default"
 
 class PlanningTimes(Protocol):
     label: str  # said in the plan's totals: "default" or "learned v<model version>"
+    # How late a route runs one day in ten, an hour into the future: each stop is planned to
+    # arrive that long before its window closes (when the window is long enough).
+    late_margin_s: int
 
     def service_s(self, *, address: str, parcels: int, location: Point, local_hour: float) -> float:
         """Seconds at the stop (parking, the door, the parcels)."""
@@ -43,6 +46,7 @@ class DefaultTimes:
     parcel after the first, roads at free flow."""
 
     label = DEFAULT_LABEL
+    late_margin_s = 0
 
     def __init__(self, service_s: int = 180, per_parcel_s: int = 20):
         self.stop_s = service_s
@@ -66,6 +70,7 @@ class ModelTimes:
         self.dwell_factor = dwell_factor
         self.planned = planned
         self.label = f"learned v{version}"
+        self.late_margin_s = 0
         self._factors: dict[float, float] = {}  # by hour: a plan asks for a handful, many times
 
     def service_s(self, *, address: str, parcels: int, location: Point, local_hour: float) -> float:
@@ -97,10 +102,11 @@ class TableTimes:
 
     ROAD_CIRCUITY = 1.3
 
-    def __init__(self, times: LearnedTimes, weekday: int):
+    def __init__(self, times: LearnedTimes, weekday: int, late_margin_s: int = 0):
         self.times = times
         self.weekday = weekday
         self.label = f"learned v{times.version}"
+        self.late_margin_s = late_margin_s
 
     def service_s(self, *, address: str, parcels: int, location: Point, local_hour: float) -> float:
         return self.times.dwell_s(
@@ -133,7 +139,7 @@ def learned_times(
         return None
     tables = LearnedTimes.of(model.version, model.factors)
     if tables is not None:
-        return TableTimes(tables, weekday)
+        return TableTimes(tables, weekday, late_margin_s(organization))
     if not model.travel_by_hour and model.dwell_factor is None:
         return None
     return ModelTimes(
@@ -142,6 +148,19 @@ def learned_times(
         dwell_factor=model.dwell_factor,
         planned=planned or DefaultTimes(),
     )
+
+
+MARGIN_AHEAD_MIN = 75  # the calibration's bucket the margin reads (60-90 min ahead)
+
+
+def late_margin_s(organization) -> int:
+    """The P90 of how much later than their ETA arrivals came, an hour or so ahead, in the
+    organization's newest window calibration (tracking/eta/calibration.py); 0 without one."""
+    offsets = current_calibration(organization) or {}
+    late = offsets.get(window_bucket(MARGIN_AHEAD_MIN)) or offsets.get(
+        horizon_bucket(MARGIN_AHEAD_MIN)
+    )
+    return max(0, round(late[1])) if late else 0
 
 
 def planning_times(

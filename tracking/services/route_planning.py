@@ -49,6 +49,7 @@ from tracking.services.stop_shipments import (
 # quickest level is enough (bench/planning_compare.py).
 EXPLORATION_LEVEL = 0
 VROOM_TIMEOUT = timedelta(seconds=0.1)
+MIN_PLANNED_WINDOW_S = 600  # a margin never plans a stop's window shorter than this
 PLANNABLE_STATUSES = (ShipmentStatus.INFO_RECEIVED, ShipmentStatus.AT_HUB)
 
 __all__ = ["Infeasible", "PlanResult", "VehicleShift", "plan_routes", "plan_routes_from_ids"]
@@ -227,7 +228,16 @@ def plan_routes(
     )
     services = _service_times(groups, times, spans)
     solve_started = time.perf_counter()
-    solution = _solve(groups, vehicles, matrix, clock, latest_end, services, max_stops_per_route)
+    solution = _solve(
+        groups,
+        vehicles,
+        matrix,
+        clock,
+        latest_end,
+        services,
+        max_stops_per_route,
+        margin_s=times.late_margin_s,
+    )
     solve_ms = (time.perf_counter() - solve_started) * 1000
 
     result = PlanResult()
@@ -344,10 +354,13 @@ def _solve(
     max_stops_per_route,
     *,
     improve_s: float | None = None,
+    margin_s: int = 0,
 ) -> dict:
     """VROOM's quick plan, then PyVRP's improvement of it (tracking/services/
     route_improvement.py) for `improve_s` seconds (by default, by the number of stops)."""
-    fleet, jobs = _specs(groups, vehicles, clock, latest_end, services, max_stops_per_route)
+    fleet, jobs = _specs(
+        groups, vehicles, clock, latest_end, services, max_stops_per_route, margin_s=margin_s
+    )
     solution = _problem(fleet, jobs, matrix).solve(
         exploration_level=EXPLORATION_LEVEL, nb_threads=2, timeout=VROOM_TIMEOUT
     )
@@ -362,11 +375,12 @@ def _solve(
 
 
 def _specs(
-    groups, vehicles, clock, latest_end, services, max_stops_per_route
+    groups, vehicles, clock, latest_end, services, max_stops_per_route, *, margin_s: int = 0
 ) -> tuple[list[VehicleSpec], dict[int, JobSpec]]:
     """One vehicle per shift (capacity in parcels), one job per stop (its parcels, its service
-    time `services[i - 1]`, the window all its shipments allow), in solver seconds; job `i` is
-    at matrix index `i` (0 is the hub)."""
+    time `services[i - 1]`, the window all its shipments allow, planned to end `margin_s`
+    early: room for a route running late, never less than MIN_PLANNED_WINDOW_S of the window),
+    in solver seconds; job `i` is at matrix index `i` (0 is the hub)."""
     fleet = [
         VehicleSpec(
             capacity=shift.vehicle.capacity_parcels,
@@ -379,6 +393,8 @@ def _specs(
     jobs = {}
     for index, (group, service) in enumerate(zip(groups, services, strict=True), start=1):
         ((start, end),) = _windows(group, clock.seconds, latest_end)
+        if margin_s:
+            end = max(end - margin_s, min(end, start + MIN_PLANNED_WINDOW_S))
         jobs[index] = JobSpec(
             location=index,
             parcels=sum(s.parcel_count for s in group),
