@@ -144,6 +144,8 @@ class Command(OrganizationCommand):
             f"world seed {options['seed']}; {elapsed:.1f} s"
         )
         self.stdout.write(markdown_table(results))
+        for key, value in ratios(results).items():
+            self.stdout.write(f"{key}: {value}")
         if options["json"]:
             flat = {
                 "held_out_days": ",".join(map(str, sorted(days))),
@@ -160,4 +162,23 @@ class Command(OrganizationCommand):
                     for key, value in row.items():
                         key = "predictions" if key == "n" else key
                         flat[f"{method}_{name}_min_ahead_{key}"] = value
+            flat.update(ratios(results))
             write_results(Path(options["json"]).stem, flat)
+
+
+def ratios(results: dict) -> dict:
+    """The issue's yardsticks per horizon: live MAE over the oracle's, and live's change
+    against free flow and the static plan (negative: better)."""
+    out = {}
+    for bucket, live in results["live"].items():
+        if not live.get("n"):
+            continue
+        name = bucket.replace("-", "_to_").replace("+", "_plus")
+        oracle = results["oracle"][bucket]["mae_min"]
+        out[f"live_to_oracle_{name}_min_ahead_mae_ratio"] = round(live["mae_min"] / oracle, 3)
+        for other in ("free_flow", "static_plan"):
+            mae = results[other][bucket].get("mae_min")
+            if mae:
+                change = round(100 * (live["mae_min"] / mae - 1), 1)
+                out[f"live_vs_{other}_{name}_min_ahead_mae_change_pct"] = change
+    return out
