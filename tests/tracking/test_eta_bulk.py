@@ -261,9 +261,11 @@ def test_stop_to_stop_legs_are_shared_between_processes_and_equal_routings():
     redis.delete(key)
     try:
         routing._leg_cache.clear()
-        [legs] = legs_many([points])
+        [legs] = legs_many([points], from_vehicle=True)
         routing._leg_cache.clear()
-        assert legs == routing.leg_durations([Point(p.x, p.y, srid=4326) for p in points])
+        geos = [Point(p.x, p.y, srid=4326) for p in points]
+        assert legs == routing.leg_durations(geos, from_vehicle=True)
+        assert legs[0] == routing.vehicle_leg(geos[0], geos[1]).seconds
         # The stop-to-stop legs went to Redis; the vehicle's own leg did not.
         shared = redis.hgetall(key)
         assert len(shared) == len(ETA_POINTS) - 1
@@ -271,7 +273,7 @@ def test_stop_to_stop_legs_are_shared_between_processes_and_equal_routings():
         field = next(iter(shared))
         redis.hset(key, field, "1000.0")
         routing._leg_cache.clear()
-        [again] = legs_many([points])
+        [again] = legs_many([points], from_vehicle=True)
         assert again != legs and again[0] == legs[0]
         assert any(abs(leg - 1000.0) < 300 for leg in again[1:])
     finally:

@@ -210,7 +210,8 @@ def routes_etas(
         return {}
     where = positions_of(organization_id, with_stops, now)
     legs = legs_many(
-        [[where[r.pk], *(s.location for s in stops_by_route[r.pk])] for r in with_stops]
+        [[where[r.pk], *(s.location for s in stops_by_route[r.pk])] for r in with_stops],
+        from_vehicle=True,
     )
     return {
         r.pk: etas_from(r, stops_by_route[r.pk], route_legs, now, where[r.pk])

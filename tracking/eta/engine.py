@@ -297,7 +297,8 @@ def route_etas(route: Route, *, now: datetime | None = None) -> list[StopEta]:
     if not stops:
         return []
     here = _position(route, now)
-    return etas_from(route, stops, leg_durations([here, *(s.location for s in stops)]), now, here)
+    legs = leg_durations([here, *(s.location for s in stops)], from_vehicle=True)
+    return etas_from(route, stops, legs, now, here)
 
 
 # The stop fields the estimate reads (route_etas and the bulk recompute load only these).

@@ -18,7 +18,6 @@ Redis being away only costs the searches: the legs are computed here as before.
 from __future__ import annotations
 
 import logging
-import math
 from typing import NamedTuple
 
 from django.conf import settings
@@ -88,7 +87,7 @@ def _share(graph, sequences: list[list[XY]], indexes: list[int], snaps: list) ->
             routing._leg_cache.set(key, float(seconds))
         else:
             # Through the one-route path's own loop: same bound, same cache entry.
-            _legs_on(graph, [a, b], [snap_a, snap_b])
+            routing.legs_on(graph, [a, b], [snap_a, snap_b])
             publish[field] = repr(routing._leg_cache.get(key))
     if not publish:
         return
@@ -101,10 +100,13 @@ def _share(graph, sequences: list[list[XY]], indexes: list[int], snaps: list) ->
         logger.warning("could not share ETA legs", exc_info=True)
 
 
-def legs_many(sequences: list[list[XY]], *, share: bool = True) -> list[list[float]]:
+def legs_many(
+    sequences: list[list[XY]], *, from_vehicle: bool = False, share: bool = True
+) -> list[list[float]]:
     """For each sequence of points, the fastest travel time (s) of each consecutive leg, as
-    `routing.leg_durations` gives it. With `share`, the legs between the points after the
-    first (the stops; the first point is the vehicle) are shared with other processes."""
+    `routing.leg_durations` gives it (`from_vehicle`: the first point is the vehicle, mid-street).
+    With `share`, the legs between the points after the first (the stops) are shared with
+    other processes."""
     extents = [(n, n.bbox.extent) for n in routing._loaded_networks()]
     out: list[list[float] | None] = [None] * len(sequences)
     by_network: dict[int, tuple[object, list[int]]] = {}
@@ -122,27 +124,16 @@ def legs_many(sequences: list[list[XY]], *, share: bool = True) -> list[list[flo
             flat = [p for i in indexes for p in sequences[i]]
             snapped = iter(graph.snap([p.x for p in flat], [p.y for p in flat]))
             snaps = [[next(snapped) for _ in sequences[i]] for i in indexes]
+            nears = [None] * len(indexes)
+            if from_vehicle:  # every vehicle's candidate nodes in one query too
+                nears = graph.snap_near(
+                    [sequences[i][0].x for i in indexes],
+                    [sequences[i][0].y for i in indexes],
+                    k=routing.VEHICLE_JOINS_K,
+                    within_m=routing.VEHICLE_JOINS_WITHIN_M,
+                )
             if share:
                 _share(graph, sequences, indexes, snaps)
-            for i, route_snaps in zip(indexes, snaps, strict=True):
-                out[i] = _legs_on(graph, sequences[i], route_snaps)
+            for i, route_snaps, near in zip(indexes, snaps, nears, strict=True):
+                out[i] = routing.legs_on(graph, sequences[i], route_snaps, near=near)
     return out  # type: ignore[return-value]
-
-
-def _legs_on(graph, points: list[XY], snaps) -> list[float]:
-    """`routing.leg_durations`'s loop, on snaps already made."""
-    legs = []
-    for a, b, snap_a, snap_b in zip(points, points[1:], snaps, snaps[1:], strict=False):
-        key = (graph.slug, graph.loaded_at, snap_a.index, snap_b.index)
-        seconds = routing._leg_cache.get(key)
-        if seconds is None:
-            bound = 120 + 3 * routing.point_distance_m(a, b) / routing.LEG_BOUND_SPEED_MPS
-            seconds = graph.time_between(snap_a.index, snap_b.index, bound_s=bound)
-            routing._leg_cache.set(key, seconds)
-        if math.isinf(seconds):
-            legs.append(_straight(a, b))
-        else:
-            legs.append(
-                seconds + (snap_a.distance_m + snap_b.distance_m) / routing.ACCESS_SPEED_MPS
-            )
-    return legs

@@ -85,6 +85,38 @@ class RoadGraph:
             for d, p in zip(np.atleast_1d(distances), np.atleast_1d(positions), strict=True)
         ]
 
+    def snap_near(self, lons, lats, *, k: int, within_m: float) -> list[list[Snap]]:
+        """For each point, its `k` nearest snappable nodes within `within_m`, nearest first, and
+        always at least the nearest however far: where a vehicle mid-street may join the
+        network, ahead of it as well as behind (the nearest node alone is often behind, or at
+        the wrong end of a one-way block)."""
+        xy = self._xy(lons, lats)
+        k = min(k, len(self.snappable))
+        distances, positions = self.tree.query(xy, k=k)
+        distances, positions = distances.reshape(len(xy), k), positions.reshape(len(xy), k)
+        return [
+            [
+                Snap(int(self.snappable[p]), float(d))
+                for rank, (d, p) in enumerate(zip(row_d, row_p, strict=True))
+                if rank == 0 or d <= within_m
+            ]
+            for row_d, row_p in zip(distances, positions, strict=True)
+        ]
+
+    @cached_property
+    def reverse_time_graph(self) -> csr_matrix:
+        """Every edge turned around: a search from a target on it gives the times *to* it."""
+        return self.time_graph.T.tocsr()
+
+    def times_to(self, target: int, sources: list[int], *, bound_s: float) -> np.ndarray:
+        """Fastest times from each of `sources` to `target`, in one search backwards from the
+        target instead of one per source. Bounded first like `time_between`, and over the
+        whole graph only when a source lies beyond the bound: exact either way."""
+        times = dijkstra(self.reverse_time_graph, directed=True, indices=target, limit=bound_s)
+        if np.isinf(times[sources]).any():
+            times = dijkstra(self.reverse_time_graph, directed=True, indices=target)
+        return times[sources]
+
     def times_from(self, sources: list[int]) -> np.ndarray:
         return dijkstra(self.time_graph, directed=True, indices=sources)
 

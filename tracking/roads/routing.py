@@ -3,13 +3,16 @@ else straight lines at a planning speed (so planning works before any network is
 
 Interface used by planning, ETAs and the simulator:
 - `travel_matrix(points) -> TravelMatrix` (seconds and metres, n×n);
-- `route_path(points) -> Path` (geometry through the points in order, length, duration).
+- `route_path(points) -> Path` (geometry through the points in order, length, duration);
+- `leg_durations(points)` (consecutive legs only) and `vehicle_leg(here, stop)` (from a vehicle
+  mid-street to its next stop).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.contrib.gis.geos import LineString, Point
 
@@ -208,22 +211,82 @@ def _leg_bound_s(a: Point, b: Point) -> float:
     return 120 + 3 * point_distance_m(a, b) / LEG_BOUND_SPEED_MPS
 
 
-def leg_durations(points: list[Point]) -> list[float]:
-    """Fastest travel time (s) of each consecutive leg points[i] → points[i+1]: what an ETA
-    needs (one Dijkstra per leg not seen before, instead of a full matrix)."""
-    if len(points) < 2:
-        return []
-    graph = _graph(points)
-    if graph is None:
-        return [
-            straight_line_matrix([a, b]).durations_s[0][1]
-            for a, b in zip(points, points[1:], strict=False)
-        ]
-    snaps = graph.snap([p.x for p in points], [p.y for p in points])
+# The vehicle's own leg starts mid-street: it joins the network at whichever of the nearest
+# nodes gets it to its next stop first (ahead of it, or behind when it must turn), driving there.
+VEHICLE_ACCESS_MPS = 20 / 3.6
+VEHICLE_JOINS_K = 4
+VEHICLE_JOINS_WITHIN_M = 150.0
+
+
+class VehicleLeg(NamedTuple):
+    seconds: float
+    length_m: float  # along the fastest path, with the access at both ends
+
+
+def _vehicle_leg_on(graph, here, stop, near: list, stop_snap) -> tuple[float, object] | None:
+    """(seconds, the node snap it joins at) from `here` to `stop`: the best of the candidate
+    nodes `near` (distance at `VEHICLE_ACCESS_MPS` plus the fastest time from there), plus the
+    stop's own access as on any leg. None when the network cannot connect them.
+
+    The road times are remembered per (candidates, stop node), as the stop-to-stop legs per
+    node pair: a vehicle standing still, or pinging again before it passed a node, asks for
+    the same nodes again."""
+    sources = tuple(s.index for s in near)
+    key = (graph.slug, graph.loaded_at, sources, stop_snap.index)
+    times = _leg_cache.get(key)
+    if times is None:
+        bound = _leg_bound_s(here, stop)
+        times = tuple(graph.times_to(stop_snap.index, list(sources), bound_s=bound).tolist())
+        _leg_cache.set(key, times)
+    seconds, joins = min(
+        (
+            (snap.distance_m / VEHICLE_ACCESS_MPS + road_s, snap)
+            for snap, road_s in zip(near, times, strict=True)
+        ),
+        key=lambda option: option[0],
+    )
+    if math.isinf(seconds):
+        return None
+    return seconds + stop_snap.distance_m / ACCESS_SPEED_MPS, joins
+
+
+def _near_vehicle(graph, here) -> list:
+    [near] = graph.snap_near([here.x], [here.y], k=VEHICLE_JOINS_K, within_m=VEHICLE_JOINS_WITHIN_M)
+    return near
+
+
+def vehicle_leg(here: Point, stop: Point) -> VehicleLeg:
+    """The vehicle's own leg, from where it is (mid-street) to its next stop: the seconds the
+    ETA engine uses for it (`leg_durations(..., from_vehicle=True)`), and the length of that
+    path. Straight lines off the network, as every leg."""
+    graph = _graph([here, stop])
+    found = None
+    if graph is not None:
+        [stop_snap] = graph.snap([stop.x], [stop.y])
+        found = _vehicle_leg_on(graph, here, stop, _near_vehicle(graph, here), stop_snap)
+    if found is None:
+        line = straight_line_matrix([here, stop])
+        return VehicleLeg(float(line.durations_s[0][1]), float(line.distances_m[0][1]))
+    seconds, joins = found
+    nodes = graph.path(joins.index, stop_snap.index, bound_s=seconds + 1)
+    _coords, meters, _time_s = graph.path_geometry(nodes)
+    return VehicleLeg(seconds, meters + joins.distance_m + stop_snap.distance_m)
+
+
+def legs_on(graph, points: list, snaps: list, *, near: list | None = None) -> list[float]:
+    """Each consecutive leg's seconds on `graph`, for points already snapped (any objects
+    with `.x` and `.y`). With `near` (the first point's candidate nodes, `snap_near`), the
+    first point is the vehicle and its leg is `_vehicle_leg_on`'s."""
     legs = []
-    for (a, b), (snap_a, snap_b) in zip(
-        zip(points, points[1:], strict=False), zip(snaps, snaps[1:], strict=False), strict=True
+    for number, (a, b, snap_a, snap_b) in enumerate(
+        zip(points, points[1:], snaps, snaps[1:], strict=False)
     ):
+        if number == 0 and near is not None:
+            found = _vehicle_leg_on(graph, a, b, near, snap_b)
+            legs.append(
+                float(straight_line_matrix([a, b]).durations_s[0][1]) if found is None else found[0]
+            )
+            continue
         key = (graph.slug, graph.loaded_at, snap_a.index, snap_b.index)
         seconds = _leg_cache.get(key)
         if seconds is None:
@@ -234,3 +297,21 @@ def leg_durations(points: list[Point]) -> list[float]:
         else:
             legs.append(seconds + (snap_a.distance_m + snap_b.distance_m) / ACCESS_SPEED_MPS)
     return legs
+
+
+def leg_durations(points: list[Point], *, from_vehicle: bool = False) -> list[float]:
+    """Fastest travel time (s) of each consecutive leg points[i] → points[i+1]: what an ETA
+    needs (one Dijkstra per leg not seen before, instead of a full matrix). `from_vehicle`:
+    the first point is a vehicle on the street (its leg is `vehicle_leg`'s seconds); else
+    every point is a place (a stop, a hub) reached from its nearest street node."""
+    if len(points) < 2:
+        return []
+    graph = _graph(points)
+    if graph is None:
+        return [
+            straight_line_matrix([a, b]).durations_s[0][1]
+            for a, b in zip(points, points[1:], strict=False)
+        ]
+    snaps = graph.snap([p.x for p in points], [p.y for p in points])
+    near = _near_vehicle(graph, points[0]) if from_vehicle else None
+    return legs_on(graph, points, snaps, near=near)
