@@ -54,7 +54,7 @@ from tracking.eta.engine import (
 from tracking.eta.factors import LearnedTimes
 from tracking.eta.oracle import OracleRoute, OracleVisit, oracle_arrivals
 from tracking.models import Route
-from tracking.roads.routing import straight_line_matrix, travel_matrix
+from tracking.roads.routing import straight_line_matrix, travel_matrix, vehicle_leg
 from tracking.simulation.timeline import route_timeline, stop_plan
 from tracking.simulation.world import World
 
@@ -289,8 +289,9 @@ def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Kn
     stops, points, arrival = replay.stops, replay.points, replay.arrival
     here = _position_at(replay.samples, moment, replay.route.hub.location)
     first = ahead[0]
-    to_first = travel_matrix([here, points[first]])
-    to_first_road = to_first.durations_s[0][1]
+    # The vehicle's own leg as the live engine computes it (it joins the street ahead).
+    to_first = vehicle_leg(here, points[first])
+    to_first_road = to_first.seconds
     to_first_line = straight_line_matrix([here, points[first]]).durations_s[0][1]
     legs_road = [to_first_road] + [replay.road.durations_s[i - 1][i] for i in ahead[1:]]
     legs_line = [to_first_line] + [replay.straight.durations_s[i - 1][i] for i in ahead[1:]]
@@ -320,7 +321,7 @@ def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Kn
         "live": by_hour,
         "oracle": oracle_arrivals(
             known.world,
-            _oracle_route(replay, here, ahead, to_first.distances_m[0][1], legs_road),
+            _oracle_route(replay, here, ahead, to_first.length_m, legs_road),
             moment,
             standing=_oracle_standing(replay, standing),
             zone=known.zone,
