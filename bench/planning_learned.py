@@ -8,7 +8,8 @@
 Needs an organization with history and a trained ETA model (the bench trains one when there is
 none). For each of `--days` days after the organization's last planned day: the day's shipments
 are drawn as the demo draws a live day (tracking/simulation/demo_day.py: promised windows drawn
-before planning; in the rich world, to the city's customers), each hub is planned on the demo's drivers and shifts twice, with
+before planning; in the rich world, to the city's customers; by default each customer booked a
+2-hour slot, `--slot-hours`), each hub is planned on the demo's drivers and shifts twice, with
 `DefaultTimes()` and with the organization's learned times (same shipments, vehicles, shifts),
 and each plan is driven through the hidden world (tracking/simulation/timeline.py
 `route_timeline`, the same `WorldConfig` for both plans, a noise seed not used in the history).

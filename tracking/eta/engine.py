@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from tracking.eta.factors import LearnedTimes, heading_way
 from tracking.eta.learned import learned_state
+from tracking.eta.legs import XY
 from tracking.geo import distance_m
 from tracking.models import OPEN_STOP_STATUSES, DevicePosition, Route, RouteStatus, Stop, StopStatus
 from tracking.roads.routing import leg_durations
@@ -254,7 +255,10 @@ class LearnedRoute:
     standing: tuple[int, float] | None = None
 
     def callables(self, zone):
-        points, times = self.points, self.times
+        # Plain floats once: reading a GEOS point's x and y per leg cost more than the tables.
+        points = [XY(p.x, p.y) for p in self.points]
+        hub = XY(self.hub.x, self.hub.y) if self.hub is not None else None
+        times = self.times
 
         def leg_factor(index: int, start: datetime, free_flow_s: float) -> float:
             local = start.astimezone(zone)
@@ -264,7 +268,7 @@ class LearnedRoute:
                 weekday=local.weekday(),
                 free_flow_s=free_flow_s,
                 crow_m=distance_m(origin.y, origin.x, destination.y, destination.x),
-                way=heading_way(origin, destination, self.hub),
+                way=heading_way(origin, destination, hub),
                 crew=self.crew,
             )
 

@@ -29,6 +29,7 @@ parcels, the local hour and weekday.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ TRIM_SHARE = 0.05  # the slowest legs (stalls, crashes) leave the fit: unforesee
 ARTERIAL_CROW_MPS = 7.5  # straight-line speed at free flow; ~35 km/h on the road (circuity 1.3)
 SHORT_LEG_M = 300  # too short to reach an arterial
 CELL_DEG = 0.005  # ~500 m
+MEMO_SIZE = 50_000  # remembered predictions per model version (then forgotten at once)
 
 
 def road_kind(free_flow_s: float, crow_m: float) -> str:
@@ -105,14 +107,21 @@ def leg_keys(
     }
 
 
+@functools.lru_cache(maxsize=100_000)
+def _address_keys(address: str) -> tuple[str, str]:
+    """(building, address key) of an address: parsed once, not on every recompute."""
+    return building_type(address), address_key(address)
+
+
 def visit_keys(*, hour: int, address: str, parcels: int, point, crew: Crew) -> dict[str, str]:
+    building, key = _address_keys(address or "")
     return {
-        "building": building_type(address),
+        "building": building,
         "parcels": str(min(max(int(parcels or 1), 1), 4)),
         "hour": str(hour),
         "cell": cell_of(point),
         **crew_keys(crew),
-        "address": address_key(address),
+        "address": key,
     }
 
 
@@ -182,11 +191,24 @@ def fit_trimmed(rows, y, strengths) -> Additive:
 
 @dataclass
 class LearnedTimes:
-    """An organization's learned travel factors and dwell times (one EtaModel version)."""
+    """An organization's learned travel factors and dwell times (one EtaModel version).
+
+    Every ping recomputes a route's ETAs through these, leg by leg and stop by stop; the same
+    few hundred keys come back all day, so each prediction is remembered (up to MEMO_SIZE)."""
 
     version: int
     travel: Additive
     dwell: Additive
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def _remembered(self, key: tuple, model: Additive, keys) -> float:
+        """`model.predict(keys())`, remembered by `key` (what the keys are made of)."""
+        value = self._memo.get(key)
+        if value is None:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            value = self._memo[key] = model.predict(keys())
+        return value
 
     def travel_factor(
         self,
@@ -203,27 +225,36 @@ class LearnedTimes:
         position = local_hour - 0.5
         low = math.floor(position)
         share = position - low
+        road = road_kind(free_flow_s, crow_m)
 
         def at(hour: int) -> float:
-            keys = leg_keys(
-                hour=hour % 24,
-                weekday=weekday,
-                free_flow_s=free_flow_s,
-                crow_m=crow_m,
-                way=way,
-                crew=crew,
+            hour %= 24
+            return self._remembered(
+                ("leg", hour, weekday, road, way, crew),
+                self.travel,
+                lambda: leg_keys(
+                    hour=hour,
+                    weekday=weekday,
+                    free_flow_s=free_flow_s,
+                    crow_m=crow_m,
+                    way=way,
+                    crew=crew,
+                ),
             )
-            return self.travel.predict(keys)
 
         return at(low) * (1 - share) + at(low + 1) * share
 
     def dwell_s(
         self, *, address: str, parcels: int, location, local_hour: float, crew: Crew = (None, None)
     ):
-        keys = visit_keys(
-            hour=int(local_hour), address=address, parcels=parcels, point=location, crew=crew
+        hour = int(local_hour)
+        return self._remembered(
+            ("visit", hour, address, parcels, cell_of(location), crew),
+            self.dwell,
+            lambda: visit_keys(
+                hour=hour, address=address, parcels=parcels, point=location, crew=crew
+            ),
         )
-        return self.dwell.predict(keys)
 
     def as_json(self) -> dict:
         return {
