@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib.gis.geos import Point
-from django.utils import timezone
 
 from control_tower.tenancy.actors import actor_for_membership
 from control_tower.tenancy.roles import Role
@@ -17,11 +16,12 @@ from control_tower.tenancy.scope import organization_scope
 from tests.factories import (
     DriverFactory,
     EtaCalibrationFactory,
+    EtaModelFactory,
     HubFactory,
     ShipmentFactory,
     VehicleFactory,
 )
-from tracking.models import EtaModel, Route
+from tracking.models import Route
 from tracking.roads.routing import travel_matrix
 from tracking.services.planning_times import (
     DefaultTimes,
@@ -155,16 +155,9 @@ def test_learned_times_adapt_the_newest_eta_model(tenant):
     organization = tenant.organization
     with organization_scope(organization):
         assert learned_times(organization) is None
-        EtaModel.objects.create(
+        EtaModelFactory(
             organization=organization,
             version=3,
-            trained_at=timezone.now(),
-            trained_from=date(2026, 11, 1),
-            trained_until=date(2026, 11, 29),
-            legs=500,
-            dwells=300,
-            fingerprint="f",
-            blob=b"",
             travel_by_hour={"9": 1.4, "10": 1.4, "11": 1.2, "12": 1.2},
             dwell_factor=1.5,
         )
@@ -184,16 +177,9 @@ def test_learned_times_adapt_the_newest_eta_model(tenant):
 def test_a_trained_model_changes_the_plan_by_itself(tenant, depot):
     hub, shifts = depot
     with organization_scope(tenant.organization):
-        EtaModel.objects.create(
+        EtaModelFactory(
             organization=tenant.organization,
             version=1,
-            trained_at=timezone.now(),
-            trained_from=date(2026, 11, 1),
-            trained_until=date(2026, 11, 29),
-            legs=500,
-            dwells=300,
-            fingerprint="f",
-            blob=b"",
             travel_by_hour={str(h): 1.6 for h in range(24)},
             dwell_factor=1.2,
         )
@@ -254,16 +240,9 @@ def test_learned_tables_become_planning_times_by_building_parcels_and_hour(tenan
         7, fit_additive(legs, leg_y, TRAVEL_GROUPS), fit_additive(visits, dwell_y, DWELL_GROUPS)
     )
     with organization_scope(tenant.organization):
-        EtaModel.objects.create(
+        EtaModelFactory(
             organization=tenant.organization,
             version=7,
-            trained_at=timezone.now(),
-            trained_from=date(2026, 11, 1),
-            trained_until=date(2026, 11, 29),
-            legs=600,
-            dwells=300,
-            fingerprint="t",
-            blob=b"",
             factors=tables.as_json(),
         )
         EtaCalibrationFactory(

@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from control_tower.models import Organization
 from control_tower.tenancy.scope import organization_scope
+from tests.tracking.test_world_rich import NOISE_FREE as WORLD_NOISE_FREE
 from tracking.eta.evaluation import BY_PREDICTED, METHODS, WITH_WINDOWS, evaluate_days
 from tracking.models import Route
 from tracking.simulation.world import World, WorldConfig
@@ -59,17 +60,9 @@ def test_every_method_is_measured_on_the_held_out_days_and_the_replay_is_repeata
             assert abs(hourly["mae_min"] - row["mae_min"]) <= 0.01
 
 
-NOISE_FREE = {
-    "leg_noise_sigma": 0.0,
-    "dwell_noise_sigma": 0.0,
-    "incident_probability": 0.0,
-    "breakdown_probability": 0.0,
-    "wrong_turn_probability": 0.0,
-    "not_home_probability": 0.0,
-    "long_dwell_probability": 0.0,
-    "closures_per_day": 0.0,
-    "carrier_profiles": False,  # no driver swaps two stops of the plan
-}
+# Every day-noise knob off (tests/tracking/test_world_rich.py), and no driver swaps two stops of
+# the plan (the carriers' profiles): the truth is what the world's parameters say.
+NOISE_FREE = {**WORLD_NOISE_FREE, "carrier_profiles": False}
 
 
 @pytest.mark.django_db(transaction=True)
