@@ -43,9 +43,18 @@ class BucketState:
             return None
         return conformal_interval(list(self.residuals), self.alpha)
 
-    def observe(self, residual_s: float, *, target: float = TARGET_MISS, gamma: float = GAMMA):
-        """One arrival: judge the window that was offered before it, move alpha, remember."""
-        offered = self.window()
+    def observe(
+        self,
+        residual_s: float,
+        *,
+        target: float = TARGET_MISS,
+        gamma: float = GAMMA,
+        offered: tuple[float, float] | None = None,
+    ):
+        """One arrival: judge the window that was offered for it (`offered`, when it was shown
+        long before the arrival: a 4-hour-ahead window was this bucket's of 4 hours ago; else
+        the bucket's window now), move alpha, remember."""
+        offered = offered if offered is not None else self.window()
         if offered is not None:
             missed = not (offered[0] <= residual_s <= offered[1])
             self.misses += missed

@@ -217,17 +217,21 @@ def _count_conformal(
     what the platform knew when it showed the window)."""
     states: dict[str, conformal.BucketState] = {}
     arrivals = sorted(shown, key=lambda p: (p.truth_at, p.moment))
+    offered: dict[int, tuple[float, float] | None] = {}  # by id(prediction)
     fed = 0
     for prediction in sorted(shown, key=lambda p: (p.moment, p.truth_at)):
         while fed < len(arrivals) and arrivals[fed].truth_at <= prediction.moment:
             done = arrivals[fed]
             bucket = window_bucket((done.eta - done.moment).total_seconds() / 60)
             state = states.setdefault(bucket, conformal.BucketState())
-            state.observe((done.truth_at - done.eta).total_seconds())
+            state.observe(
+                (done.truth_at - done.eta).total_seconds(), offered=offered.pop(id(done), None)
+            )
             fed += 1
         predicted = window_bucket((prediction.eta - prediction.moment).total_seconds() / 60)
         state = states.get(predicted)
         offsets = state.window() if state is not None else None
+        offered[id(prediction)] = offsets
         low, high = prediction.low, prediction.high
         if offsets is not None:
             low = max(prediction.moment, prediction.eta + timedelta(seconds=offsets[0]))
