@@ -153,7 +153,9 @@ class RouteFactory(TenantFactory):
         model = Route
 
     organization = factory.SubFactory(OrganizationFactory)
-    date = factory.LazyFunction(lambda: timezone.localdate())
+    # The organization's today (its time zone), as the console and the driver app mean it: the
+    # server's (UTC) date is tomorrow for Santiago between 00:00 and 03:00 UTC.
+    date = factory.LazyAttribute(lambda o: timezone.now().astimezone(o.organization.zone).date())
     code = factory.Sequence(lambda n: f"R{n:03d}")
     hub = factory.SubFactory(HubFactory, organization=factory.SelfAttribute("..organization"))
     carrier = factory.SubFactory(
