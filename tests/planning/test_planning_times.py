@@ -247,11 +247,11 @@ def test_learned_tables_become_planning_times_by_building_parcels_and_hour(tenan
         )
         EtaCalibrationFactory(
             organization=tenant.organization,
-            buckets={"60-90": {"p10_min": -6.0, "p90_min": 25.0, "n": 900}},
+            buckets={"45-60": {"p10_min": -6.0, "p90_min": 25.0, "n": 900}},
         )
         times = learned_times(tenant.organization, weekday=1)
     assert times.label == "learned v7"
-    # An hour ahead, arrivals came up to 25 min after their ETA one time in ten: the margin.
+    # 45-60 min ahead, arrivals came up to 25 min after their ETA one time in ten: the margin.
     assert times.late_margin_s == 1500
     door = {"location": HUB, "local_hour": 11.0}
     flat = times.service_s(address="Calle Prat 9000, Depto 12", parcels=1, **door)
