@@ -20,9 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from tracking.eta.engine import (
-    LearnedRoute,
     dwell_s,
     estimate,
+    learned_etas,
     remaining_dwell_s,
     window_bucket,
 )
@@ -108,19 +108,18 @@ def _replayed_with_tables(times, route, visits, ahead, moment, legs, zone):
     standing = previous is not None and previous.actual_departure > moment
     origin = previous.location if previous is not None else route.hub.location
     chosen = visits[ahead - 1 :] if standing else visits[ahead:]
-    learned = LearnedRoute(
-        times=times,
+    return learned_etas(
+        times,
         points=[origin, *(v.location for v in chosen)],
         hub=route.hub.location,
         crew=(route.carrier_id, route.driver_id),
         addresses=[v.address for v in chosen],
         parcels=[v.parcels for v in chosen],
-        standing=(0, (moment - previous.actual_arrival).total_seconds()) if standing else None,
+        legs_s=legs,
+        now=moment,
+        zone=zone,
+        standing_s=(moment - previous.actual_arrival).total_seconds() if standing else None,
     )
-    leg_factor, dwell_at = learned.callables(zone)
-    legs = [0.0, *legs] if standing else legs
-    windows = estimate(legs, [0.0] * len(legs), moment, leg_factor=leg_factor, dwell_at=dwell_at)
-    return windows[1:] if standing else windows
 
 
 def buckets_from_errors(errors: list[tuple[str, float]]) -> dict:

@@ -239,6 +239,39 @@ def live_windows(
     return calibrated_windows(windows, now, calibration), method
 
 
+def learned_etas(
+    times: LearnedTimes,
+    *,
+    points: list,
+    hub,
+    crew: tuple,
+    addresses: list[str],
+    parcels: list[int],
+    legs_s: list[float],
+    now: datetime,
+    zone,
+    standing_s: float | None = None,
+) -> list[tuple[datetime, datetime, datetime]]:
+    """(eta, earliest, latest) with the learned tables from `points[0]` through the stops of
+    `points[1:]` (their addresses and parcels), over the free-flow `legs_s` between them. With
+    `standing_s`, the vehicle stands at the first stop, reached that many seconds ago: its
+    learned dwell still to come delays the rest, and its own window is left out (`legs_s` then
+    starts from it). What the evaluation and the calibration's replay both need."""
+    route = LearnedRoute(
+        times=times,
+        points=points,
+        hub=hub,
+        crew=crew,
+        addresses=addresses,
+        parcels=parcels,
+        standing=None if standing_s is None else (0, standing_s),
+    )
+    leg_factor, dwell_at = route.callables(zone)
+    legs = legs_s if standing_s is None else [0.0, *legs_s]
+    windows = estimate(legs, [0.0] * len(legs), now, leg_factor=leg_factor, dwell_at=dwell_at)
+    return windows if standing_s is None else windows[1:]
+
+
 @dataclass(frozen=True)
 class LearnedRoute:
     """What the learned tables need of the stops ahead of a vehicle: the points from where it is

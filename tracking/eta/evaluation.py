@@ -43,10 +43,11 @@ from django.contrib.gis.geos import Point
 from tracking.eta import conformal
 from tracking.eta.engine import (
     HORIZON_BUCKETS,
-    LearnedRoute,
+    calibrated_windows,
     dwell_s,
     estimate,
     horizon_bucket,
+    learned_etas,
     live_windows,
     remaining_dwell_s,
     window_bucket,
@@ -347,29 +348,20 @@ def _predictions(replay: _Replay, moment: datetime, ahead: list[int], known: _Kn
 def _learned_live(replay, here, ahead, moment, standing, known, legs_road):
     """The live ETAs with the learned tables: from here through the stops ahead; standing at
     the previous stop, its learned dwell still to come first."""
-    stops = replay.stops
     indexes = ahead if standing is None else [standing[0], *ahead]
-    legs = legs_road if standing is None else [0.0, *legs_road]
-    learned = LearnedRoute(
-        times=known.times,
+    windows = learned_etas(
+        known.times,
         points=[here, *(replay.points[i] for i in indexes)],
         hub=replay.route.hub.location,
         crew=(replay.route.carrier_id, replay.route.driver_id),
-        addresses=[stops[i].address for i in indexes],
+        addresses=[replay.stops[i].address for i in indexes],
         parcels=[replay.parcels[i] for i in indexes],
-        standing=None if standing is None else (0, standing[1]),
-    )
-    windows = live_windows(
-        legs,
-        [0.0] * len(legs),
-        moment,
-        moment,
-        travel_by_hour=None,
+        legs_s=legs_road,
+        now=moment,
         zone=known.zone,
-        calibration=known.live_calibration,
-        learned=learned,
-    )[0]
-    return windows if standing is None else windows[1:]
+        standing_s=None if standing is None else standing[1],
+    )
+    return calibrated_windows(windows, moment, known.live_calibration)
 
 
 def _oracle_route(replay, here, ahead, to_first_m, legs_road) -> OracleRoute:
